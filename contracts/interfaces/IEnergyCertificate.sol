@@ -1,0 +1,46 @@
+// SPDX-License-Identifier: MIT
+pragma solidity ^0.8.24;
+
+/// @title Granular certificates of verified local renewable generation
+/// @notice ERC-1155: token id = slot, amount = Wh. The readings contract mints them to a seller for
+/// verified export; the market moves the traded share to buyers at settlement; a holder retires
+/// (burns) them to claim the consumption as renewable. Nobody else can move them.
+interface IEnergyCertificate {
+    /// @notice Certificates move only through the market and the readings contract.
+    error CertificateNonTransferable();
+    /// @notice Amounts must be above zero.
+    error CertificateZeroAmount();
+    /// @notice A settlement move takes out `outWh` and hands on `inWh`: they must be equal.
+    /// @param outWh Wh taken from the sellers
+    /// @param inWh Wh given to the buyers
+    error CertificateMoveUnbalanced(uint256 outWh, uint256 inWh);
+    /// @notice Parallel arrays differ in length.
+    error CertificateLengthMismatch();
+
+    /// @notice The market moved `energyWh` Wh of slot `slot` from sellers to buyers.
+    event CertificatesSettled(uint256 indexed slot, uint256 energyWh);
+    /// @notice `holder` retired `energyWh` Wh of slot `slot`, claiming it as consumed.
+    event CertificateRetired(address indexed holder, uint256 indexed slot, uint256 energyWh);
+
+    /// @notice Mints `energyWh` Wh of slot `slot` to `account` for verified export.
+    /// @dev Requirements: caller has READINGS_ROLE; `energyWh` > 0.
+    function mint(address account, uint256 slot, uint256 energyWh) external;
+
+    /// @notice Moves the traded certificates of slot `slot` from sellers to buyers at settlement.
+    /// @dev The slot's traded Wh are pooled: seller `sellers[i]` gives `sellerWh[i]`, buyer
+    /// `buyers[j]` receives `buyerWh[j]`. Emits TransferSingle per seller (to zero) and per buyer
+    /// (from zero), so balances follow from the logs.
+    /// Requirements: caller has MARKET_ROLE; arrays pairwise equal length; Σ sellerWh == Σ buyerWh;
+    /// each seller holds what it gives.
+    function marketMove(
+        uint256 slot,
+        address[] calldata sellers,
+        uint256[] calldata sellerWh,
+        address[] calldata buyers,
+        uint256[] calldata buyerWh
+    ) external;
+
+    /// @notice Burns `energyWh` Wh of the caller's slot-`slot` certificates as consumed.
+    /// @dev Requirements: the caller holds `energyWh`; `energyWh` > 0.
+    function retire(uint256 slot, uint256 energyWh) external;
+}

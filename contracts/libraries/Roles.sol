@@ -1,0 +1,17 @@
+// SPDX-License-Identifier: MIT
+pragma solidity ^0.8.24;
+
+/// @title Roles
+/// @notice The role identifiers held in the ParticipantRegistry, shared by every contract.
+library Roles {
+    /// @dev Registers participants and meters, sets tariffs, mints and burns credits.
+    bytes32 internal constant OPERATOR = keccak256("OPERATOR_ROLE");
+    /// @dev Read-only staff that may still transact on a permissioned chain.
+    bytes32 internal constant AUDITOR = keccak256("AUDITOR_ROLE");
+    /// @dev Submits clearings and settlements when slots fall due.
+    bytes32 internal constant KEEPER = keccak256("KEEPER_ROLE");
+    /// @dev The market contract: holds escrow, moves certificates.
+    bytes32 internal constant MARKET = keccak256("MARKET_ROLE");
+    /// @dev The meter readings contract: mints certificates for verified export.
+    bytes32 internal constant READINGS = keccak256("READINGS_ROLE");
+}

@@ -1,0 +1,1 @@
+"""Chain access: compiler, artifacts, connections, deployment and the address book."""

@@ -1,0 +1,120 @@
+"""Connections: the embedded in-process chain (eth-tester / py-evm) or a JSON-RPC node."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from eth_account import Account
+from eth_account.signers.local import LocalAccount
+from web3 import HTTPProvider, Web3
+from web3.providers.eth_tester import EthereumTesterProvider
+
+from p2penergy.exceptions import ChainError
+
+EMBEDDED = "embedded"
+DEFAULT_RPC_TIMEOUT = 30
+
+
+@dataclass
+class Chain:
+    """A connected chain plus what tests and the simulation need to drive it.
+
+    `faucet` holds keys funded at genesis (embedded chain and a local Hardhat node only); on a
+    production network it is empty and accounts must be funded by their owners.
+    """
+
+    w3: Web3
+    kind: str  # "embedded" | "rpc"
+    url: str | None = None
+    faucet: list[LocalAccount] = field(default_factory=list)
+    _tester: Any = None
+
+    @property
+    def chain_id(self) -> int:
+        return int(self.w3.eth.chain_id)
+
+    def now(self) -> int:
+        """Timestamp of the latest block."""
+        return int(self.w3.eth.get_block("latest")["timestamp"])
+
+    def set_time(self, timestamp: int) -> None:
+        """Moves chain time forward so that the next block has `timestamp` (dev chains only)."""
+        if timestamp <= self.now():
+            return
+        if self._tester is not None:
+            self._tester.time_travel(timestamp)
+            return
+        try:
+            self.w3.provider.make_request("evm_setNextBlockTimestamp", [timestamp])  # type: ignore[arg-type]
+            self.w3.provider.make_request("evm_mine", [])  # type: ignore[arg-type]
+        except Exception as exc:
+            raise ChainError(f"this node cannot move time: {exc}") from exc
+
+    def snapshot(self) -> Any:
+        """Takes a snapshot of the chain state (dev chains only); see `revert`."""
+        if self._tester is not None:
+            return self._tester.take_snapshot()
+        return self.w3.provider.make_request("evm_snapshot", [])["result"]  # type: ignore[arg-type]
+
+    def revert(self, snapshot_id: Any) -> None:
+        """Returns the chain to a snapshot taken by `snapshot` (dev chains only)."""
+        if self._tester is not None:
+            self._tester.revert_to_snapshot(snapshot_id)
+            return
+        ok = self.w3.provider.make_request("evm_revert", [snapshot_id])  # type: ignore[arg-type]
+        if not ok.get("result"):
+            raise ChainError(f"could not revert to snapshot {snapshot_id}")
+
+    def fund(self, address: str, wei: int) -> None:
+        """Sends gas money from the dev faucet to `address` (dev chains only)."""
+        if not self.faucet:
+            raise ChainError("no faucet on this chain: fund the account from a wallet")
+        from p2penergy.chain.tx import send_value
+
+        send_value(self, self.faucet[0], address, wei)
+
+
+def embedded() -> Chain:
+    """A fresh in-process chain (Cancun rules, as the Hardhat node is configured)."""
+    from eth.vm.forks.cancun import CancunVM
+    from eth_tester import EthereumTester, PyEVMBackend
+
+    backend = PyEVMBackend(vm_configuration=((0, CancunVM),))
+    tester = EthereumTester(backend)
+    w3 = Web3(EthereumTesterProvider(tester))
+    faucet = [Account.from_key(key.to_bytes()) for key in backend.account_keys]
+    return Chain(w3=w3, kind=EMBEDDED, faucet=faucet, _tester=tester)
+
+
+# The well-known development keys of Hardhat's default mnemonic ("test test ... junk").
+_HARDHAT_MNEMONIC = "test test test test test test test test test test test junk"
+
+
+def rpc(
+    url: str, *, expected_chain_id: int | None = None, timeout: int = DEFAULT_RPC_TIMEOUT
+) -> Chain:
+    """Connects to a JSON-RPC node; insists on `expected_chain_id` when given."""
+    w3 = Web3(HTTPProvider(url, request_kwargs={"timeout": timeout}))
+    try:
+        chain_id = int(w3.eth.chain_id)
+        client = str(w3.client_version)
+    except Exception as exc:
+        raise ChainError(f"node at {url} is unreachable: {type(exc).__name__}") from exc
+    if expected_chain_id is not None and chain_id != expected_chain_id:
+        raise ChainError(f"node at {url} serves chain id {chain_id}, expected {expected_chain_id}")
+    faucet: list[LocalAccount] = []
+    if client.lower().startswith("hardhat"):
+        Account.enable_unaudited_hdwallet_features()
+        faucet = [
+            Account.from_mnemonic(_HARDHAT_MNEMONIC, account_path=f"m/44'/60'/0'/0/{i}")
+            for i in range(10)
+        ]
+    return Chain(w3=w3, kind="rpc", url=url, faucet=faucet)
+
+
+def connect(url: str | None = None, *, expected_chain_id: int | None = None) -> Chain:
+    """`connect()` gives a fresh embedded chain; `connect(url)` a JSON-RPC node."""
+    if url is None or url == EMBEDDED:
+        return embedded()
+    return rpc(url, expected_chain_id=expected_chain_id)

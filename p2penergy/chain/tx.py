@@ -1,0 +1,134 @@
+"""Signs and sends transactions with local keys; turns reverts into named exceptions."""
+
+from __future__ import annotations
+
+import ast
+from typing import TYPE_CHECKING, Any
+
+from eth_account.signers.local import LocalAccount
+from web3.contract import Contract
+from web3.contract.contract import ContractFunction
+from web3.exceptions import ContractCustomError, ContractLogicError, Web3RPCError
+from web3.logs import DISCARD
+from web3.types import EventData, TxReceipt
+
+from p2penergy.chain.errors import decode_revert
+from p2penergy.exceptions import ChainError, ContractRevert
+
+if TYPE_CHECKING:
+    from p2penergy.chain.connect import Chain
+
+GAS_HEADROOM_NUM = 6  # gas limit = estimate * 6 / 5
+GAS_HEADROOM_DEN = 5
+
+
+def revert_from(exc: Exception, contract: str | None = None) -> ContractRevert | None:
+    """The decoded revert inside a web3 exception, or None when it was not a revert."""
+    data: Any = getattr(exc, "data", None)
+    if isinstance(exc, (ContractCustomError, ContractLogicError)):
+        if isinstance(data, dict):
+            data = data.get("data")
+        if isinstance(data, str) and data.startswith("0x"):
+            return decode_revert(data, contract)
+        return decode_revert(b"", contract)
+    if type(exc).__name__ == "TransactionFailed":  # eth-tester (embedded chain)
+        message = str(exc.args[0]) if exc.args else ""
+        raw_repr = message.removeprefix("execution reverted: ")
+        if raw_repr.startswith(("b'", 'b"')):
+            return decode_revert(ast.literal_eval(raw_repr), contract)
+        return decode_revert(b"", contract) if raw_repr == message else None
+    if isinstance(exc, Web3RPCError):
+        payload = exc.rpc_response.get("error", {}) if exc.rpc_response else {}
+        raw = payload.get("data") if isinstance(payload, dict) else None
+        if isinstance(raw, dict):
+            raw = raw.get("data")
+        if isinstance(raw, str) and raw.startswith("0x"):
+            return decode_revert(raw, contract)
+    return None
+
+
+def _fees(chain: Chain) -> dict[str, int]:
+    block = chain.w3.eth.get_block("latest")
+    base = int(block.get("baseFeePerGas", 0))
+    tip = 0 if base == 0 else 1_000_000_000
+    return {"maxFeePerGas": 2 * base + tip, "maxPriorityFeePerGas": tip}
+
+
+def call(fn: ContractFunction, sender: str | None = None) -> Any:
+    """Calls a view function; reverts come back as named exceptions."""
+    try:
+        return fn.call({"from": sender} if sender else None)
+    except Exception as exc:
+        decoded = revert_from(exc)
+        if decoded is not None:
+            raise decoded from None
+        raise
+
+
+def transact(
+    chain: Chain, account: LocalAccount, fn: ContractFunction, gas: int | None = None
+) -> TxReceipt:
+    """Estimates, signs with `account`, sends and waits; raises the decoded revert on failure."""
+    params: dict[str, Any] = {"from": account.address, **_fees(chain)}
+    try:
+        if gas is None:
+            estimate = fn.estimate_gas(params)  # type: ignore[arg-type]
+            gas = min(
+                estimate * GAS_HEADROOM_NUM // GAS_HEADROOM_DEN,
+                int(chain.w3.eth.get_block("latest")["gasLimit"]),
+            )
+        params["gas"] = gas
+        params["nonce"] = chain.w3.eth.get_transaction_count(account.address, "pending")
+        tx: dict[str, Any] = dict(fn.build_transaction(params))  # type: ignore[arg-type]
+    except Exception as exc:
+        decoded = revert_from(exc)
+        if decoded is not None:
+            raise decoded from None
+        raise
+    return send_signed(chain, account, tx)
+
+
+def send_value(chain: Chain, account: LocalAccount, to: str, wei: int) -> TxReceipt:
+    """Sends plain ether (gas money) from `account` to `to`."""
+    tx: dict[str, Any] = {
+        "to": to,
+        "value": wei,
+        "gas": 21_000,
+        "chainId": chain.chain_id,
+        "nonce": chain.w3.eth.get_transaction_count(account.address, "pending"),
+        **_fees(chain),
+    }
+    return send_signed(chain, account, tx)
+
+
+def send_signed(chain: Chain, account: LocalAccount, tx: dict[str, Any]) -> TxReceipt:
+    """Signs `tx`, submits it and waits for a successful receipt."""
+    signed = account.sign_transaction(tx)
+    try:
+        tx_hash = chain.w3.eth.send_raw_transaction(signed.raw_transaction)
+    except Exception as exc:
+        decoded = revert_from(exc)
+        if decoded is not None:
+            raise decoded from None
+        raise
+    receipt = chain.w3.eth.wait_for_transaction_receipt(tx_hash, timeout=120)
+    if receipt["status"] != 1:
+        raise ChainError(f"transaction {tx_hash.hex()} failed on chain (status 0)")
+    return receipt
+
+
+def deploy(
+    chain: Chain, account: LocalAccount, abi: list[dict[str, Any]], bytecode: str, *args: Any
+) -> tuple[str, TxReceipt]:
+    """Deploys a contract; returns its address and the receipt."""
+    factory = chain.w3.eth.contract(abi=abi, bytecode=bytecode)
+    receipt = transact(chain, account, factory.constructor(*args))  # type: ignore[arg-type]
+    address = receipt["contractAddress"]
+    if address is None:
+        raise ChainError("deployment receipt has no contract address")
+    return str(address), receipt
+
+
+def events(contract: Contract, name: str, receipt: TxReceipt) -> list[EventData]:
+    """The `name` events that `contract` emitted in `receipt` (other logs are skipped quietly)."""
+    return list(getattr(contract.events, name)().process_receipt(receipt, errors=DISCARD))

@@ -1,0 +1,28 @@
+"""Entry point of the `p2penergy` command."""
+
+from __future__ import annotations
+
+import click
+
+from p2penergy import __version__
+from p2penergy.cli.dev import compile_command, demo_command, toolchain_group
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(__version__, prog_name="p2penergy")
+def cli() -> None:
+    """p2penergy: neighbours trade electricity peer to peer on a permissioned EVM chain.
+
+    Start with `p2penergy demo`, which deploys the system on an embedded chain and registers a
+    small community. Every command takes --help.
+    """
+
+
+cli.add_command(compile_command)
+cli.add_command(toolchain_group)
+cli.add_command(demo_command)
+
+
+def main() -> None:
+    """Console-script entry point."""
+    cli(prog_name="p2penergy")

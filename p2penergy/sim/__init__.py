@@ -1,0 +1,1 @@
+"""Community simulation: households, strategies, the trading-day runner and its report."""

@@ -1,0 +1,44 @@
+"""Exact unit conversions: Wh, credit base units (6 decimals), prices per kWh. No floats."""
+
+from __future__ import annotations
+
+from decimal import Decimal, InvalidOperation
+
+CREDIT_DECIMALS = 6
+BASE_UNITS_PER_CREDIT = 10**CREDIT_DECIMALS
+
+
+def format_credits(base_units: int) -> str:
+    """`12_345_678` -> `"12.345678"` (exact)."""
+    sign = "-" if base_units < 0 else ""
+    whole, frac = divmod(abs(base_units), BASE_UNITS_PER_CREDIT)
+    return f"{sign}{whole:,}.{frac:0{CREDIT_DECIMALS}d}"
+
+
+def parse_credits(text: str) -> int:
+    """`"12.5"` -> `12_500_000` base units; refuses more than 6 decimals or non-numbers."""
+    return _parse_fixed(text, CREDIT_DECIMALS, "credit amount")
+
+
+def parse_kwh(text: str) -> int:
+    """`"1.25"` kWh -> `1250` Wh; refuses fractions of a Wh."""
+    return _parse_fixed(text, 3, "energy in kWh")
+
+
+def format_wh(energy_wh: int) -> str:
+    """`1250` -> `"1.250 kWh"`."""
+    whole, frac = divmod(abs(energy_wh), 1000)
+    return f"{'-' if energy_wh < 0 else ''}{whole:,}.{frac:03d} kWh"
+
+
+def _parse_fixed(text: str, decimals: int, what: str) -> int:
+    try:
+        value = Decimal(text.strip().replace("_", ""))
+    except InvalidOperation:
+        raise ValueError(f"{what} {text!r} is not a number") from None
+    if not value.is_finite():
+        raise ValueError(f"{what} {text!r} is not a number")
+    scaled = value.scaleb(decimals)
+    if scaled != scaled.to_integral_value():
+        raise ValueError(f"{what} {text!r} has more than {decimals} decimals")
+    return int(scaled)

@@ -1,0 +1,97 @@
+"""Shared fixtures: the same tests run on the embedded chain and on brownie's Hardhat node."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import dataclass
+
+import pytest
+from eth_account import Account
+from eth_account.signers.local import LocalAccount
+
+from p2penergy.chain.connect import Chain, embedded, rpc
+from p2penergy.chain.deploy import System, deploy_system, grant_role
+from p2penergy.chain.tx import transact
+
+GAS_MONEY = 10**20
+CONSUMER, PROSUMER, SERVICE = 1, 2, 3
+
+
+def _brownie_hardhat_url() -> str:
+    """The JSON-RPC URL of the Hardhat node brownie's pytest plugin started for this session."""
+    import brownie
+
+    if not brownie.network.is_connected():
+        brownie.network.connect("hardhat")
+    return str(brownie.web3.provider.endpoint_uri)
+
+
+@pytest.fixture(scope="session", params=["embedded", "hardhat"])
+def chain(request: pytest.FixtureRequest) -> Chain:
+    """Each chain-backed test runs twice: embedded eth-tester and brownie's Hardhat node."""
+    if request.param == "embedded":
+        return embedded()
+    return rpc(_brownie_hardhat_url())
+
+
+@dataclass
+class Actors:
+    """One key per role the access-control matrix distinguishes."""
+
+    admin: LocalAccount
+    operator: LocalAccount
+    auditor: LocalAccount
+    keeper: LocalAccount
+    market: LocalAccount
+    readings: LocalAccount
+    prosumer: LocalAccount
+    consumer: LocalAccount
+    suspended: LocalAccount
+    stranger: LocalAccount
+
+    def by_name(self) -> dict[str, LocalAccount]:
+        return dict(vars(self))
+
+
+@dataclass
+class Deployed:
+    chain: Chain
+    system: System
+    actors: Actors
+
+
+@pytest.fixture(scope="session")
+def deployed_base(chain: Chain) -> Deployed:
+    """A system with every role held by its own account, deployed once per chain."""
+    admin = chain.faucet[0]
+    names = [f for f in Actors.__dataclass_fields__ if f != "admin"]
+    keys = {name: Account.create() for name in names}
+    for key in keys.values():
+        chain.fund(key.address, GAS_MONEY)
+    actors = Actors(admin=admin, **keys)
+    system = deploy_system(
+        chain,
+        admin,
+        operator=actors.operator.address,
+        keepers=(actors.keeper.address,),
+        auditors=(actors.auditor.address,),
+    )
+    grant_role(system, admin, "MARKET_ROLE", actors.market.address)
+    grant_role(system, admin, "READINGS_ROLE", actors.readings.address)
+    registry = system.registry.functions
+    for account, kind in (
+        (actors.prosumer, PROSUMER),
+        (actors.consumer, CONSUMER),
+        (actors.suspended, CONSUMER),
+    ):
+        transact(chain, actors.operator, registry.registerParticipant(account.address, kind, False))
+    transact(chain, actors.operator, registry.suspendParticipant(actors.suspended.address))
+    return Deployed(chain=chain, system=system, actors=actors)
+
+
+@pytest.fixture
+def deployed(deployed_base: Deployed) -> Iterator[Deployed]:
+    """The session deployment, rolled back after each test (isolation)."""
+    snapshot = deployed_base.chain.snapshot()
+    yield deployed_base
+    deployed_base.chain.revert(snapshot)

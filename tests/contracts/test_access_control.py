@@ -1,0 +1,266 @@
+"""Access-control matrix: every state-changing function of every contract, called by every role.
+
+Allowed calls must succeed; the others must revert with the named error. A function added to a
+contract without a row here fails `test_matrix_covers_every_state_changing_function`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+import pytest
+from eth_account import Account
+
+from p2penergy.chain import artifacts
+from p2penergy.chain.tx import events, transact
+from p2penergy.exceptions import AccessDenied, CertificateError, ContractRevert, CreditError
+
+from ..conftest import CONSUMER, Actors, Deployed
+
+CALLERS = list(Actors.__dataclass_fields__)
+EVERYONE = frozenset(CALLERS)
+ACTIVE_HOLDERS = frozenset({"prosumer", "consumer", "market"})
+
+
+def _ref() -> bytes:
+    return Account.create().address.encode()[:32]
+
+
+def _fresh_participant(d: Deployed) -> str:
+    account = Account.create().address
+    transact(
+        d.chain,
+        d.actors.operator,
+        d.system.registry.functions.registerParticipant(account, CONSUMER, False),
+    )
+    return account
+
+
+def _fresh_meter(d: Deployed) -> int:
+    owner = _fresh_participant(d)
+    receipt = transact(
+        d.chain,
+        d.actors.operator,
+        d.system.registry.functions.registerMeter(Account.create().address, owner, 5_000),
+    )
+    return int(events(d.system.registry, "MeterRegistered", receipt)[0]["args"]["meterId"])
+
+
+def _mint_credits(d: Deployed, account: str, amount: int) -> None:
+    transact(d.chain, d.actors.operator, d.system.credit.functions.mint(account, amount, _ref()))
+
+
+def _mint_certificates(d: Deployed, account: str, slot: int, wh: int) -> None:
+    transact(d.chain, d.actors.readings, d.system.certificate.functions.mint(account, slot, wh))
+
+
+@dataclass(frozen=True)
+class Row:
+    contract: str
+    function: str
+    allowed: frozenset[str]
+    denied_error: type[ContractRevert]
+    build: Callable[[Deployed, str], Any]  # (deployment, caller name) -> bound contract function
+
+
+def _registry(
+    fn: str, allowed: frozenset[str], make_args: Callable[[Deployed], tuple[Any, ...]]
+) -> Row:
+    return Row(
+        "ParticipantRegistry",
+        fn,
+        allowed,
+        AccessDenied,
+        lambda d, _caller: getattr(d.system.registry.functions, fn)(*make_args(d)),
+    )
+
+
+def _suspended_fresh(d: Deployed) -> tuple[str]:
+    account = _fresh_participant(d)
+    transact(d.chain, d.actors.operator, d.system.registry.functions.suspendParticipant(account))
+    return (account,)
+
+
+def _credit_burn(d: Deployed, _caller: str) -> Any:
+    account = _fresh_participant(d)
+    _mint_credits(d, account, 10)
+    return d.system.credit.functions.burn(account, 10, _ref())
+
+
+def _permit(d: Deployed, _caller: str) -> Any:
+    from tests.contracts.test_credit import signed_permit
+
+    owner = d.actors.prosumer
+    return signed_permit(d, owner, d.actors.consumer.address, 5)
+
+
+def _retire(d: Deployed, caller: str) -> Any:
+    account = getattr(d.actors, caller).address
+    _mint_certificates(d, account, 7, 100)
+    return d.system.certificate.functions.retire(7, 100)
+
+
+def _market_move(d: Deployed, _caller: str) -> Any:
+    seller, buyer = d.actors.prosumer.address, d.actors.consumer.address
+    _mint_certificates(d, seller, 9, 300)
+    return d.system.certificate.functions.marketMove(9, [seller], [300], [buyer], [300])
+
+
+MATRIX: list[Row] = [
+    _registry(
+        "grantRole",
+        frozenset({"admin"}),
+        lambda d: (d.system.role("KEEPER_ROLE"), Account.create().address),
+    ),
+    _registry(
+        "revokeRole",
+        frozenset({"admin"}),
+        lambda d: (d.system.role("KEEPER_ROLE"), d.actors.keeper.address),
+    ),
+    _registry(
+        "registerParticipant",
+        frozenset({"operator"}),
+        lambda d: (Account.create().address, CONSUMER, True),
+    ),
+    _registry("suspendParticipant", frozenset({"operator"}), lambda d: (_fresh_participant(d),)),
+    _registry("reinstateParticipant", frozenset({"operator"}), _suspended_fresh),
+    _registry("setCriticalLoad", frozenset({"operator"}), lambda d: (_fresh_participant(d), True)),
+    _registry(
+        "registerMeter",
+        frozenset({"operator"}),
+        lambda d: (Account.create().address, _fresh_participant(d), 4_000),
+    ),
+    _registry(
+        "rotateMeterKey",
+        frozenset({"operator"}),
+        lambda d: (_fresh_meter(d), Account.create().address),
+    ),
+    _registry("setMeterActive", frozenset({"operator"}), lambda d: (_fresh_meter(d), False)),
+    Row(
+        "CommunityCredit",
+        "mint",
+        frozenset({"operator"}),
+        AccessDenied,
+        lambda d, _c: d.system.credit.functions.mint(d.actors.consumer.address, 1, _ref()),
+    ),
+    Row("CommunityCredit", "burn", frozenset({"operator"}), AccessDenied, _credit_burn),
+    Row(
+        "CommunityCredit",
+        "transfer",
+        ACTIVE_HOLDERS,
+        CreditError,
+        lambda d, _c: d.system.credit.functions.transfer(d.actors.consumer.address, 0),
+    ),
+    Row(
+        "CommunityCredit",
+        "approve",
+        EVERYONE,
+        CreditError,
+        lambda d, _c: d.system.credit.functions.approve(d.actors.consumer.address, 1),
+    ),
+    Row(
+        "CommunityCredit",
+        "transferFrom",
+        EVERYONE,
+        CreditError,
+        lambda d, _c: d.system.credit.functions.transferFrom(
+            d.actors.prosumer.address, d.actors.consumer.address, 0
+        ),
+    ),
+    Row("CommunityCredit", "permit", EVERYONE, CreditError, _permit),
+    Row(
+        "EnergyCertificate",
+        "mint",
+        frozenset({"readings"}),
+        AccessDenied,
+        lambda d, _c: d.system.certificate.functions.mint(d.actors.prosumer.address, 3, 500),
+    ),
+    Row("EnergyCertificate", "marketMove", frozenset({"market"}), AccessDenied, _market_move),
+    Row("EnergyCertificate", "retire", EVERYONE, CertificateError, _retire),
+    Row(
+        "EnergyCertificate",
+        "safeTransferFrom",
+        frozenset(),
+        CertificateError,
+        lambda d, c: d.system.certificate.functions.safeTransferFrom(
+            getattr(d.actors, c).address, d.actors.consumer.address, 1, 0, b""
+        ),
+    ),
+    Row(
+        "EnergyCertificate",
+        "safeBatchTransferFrom",
+        frozenset(),
+        CertificateError,
+        lambda d, c: d.system.certificate.functions.safeBatchTransferFrom(
+            getattr(d.actors, c).address, d.actors.consumer.address, [], [], b""
+        ),
+    ),
+    Row(
+        "EnergyCertificate",
+        "setApprovalForAll",
+        frozenset(),
+        CertificateError,
+        lambda d, _c: d.system.certificate.functions.setApprovalForAll(
+            d.actors.consumer.address, True
+        ),
+    ),
+]
+
+# renounceRole is allowed to everyone for their own account; tested on its own below.
+SELF_SERVICE = {("ParticipantRegistry", "renounceRole")}
+# ERC-1155 transfer functions that EnergyCertificate disables (overridden as `pure` reverts).
+DISABLED = {
+    ("EnergyCertificate", "safeTransferFrom"),
+    ("EnergyCertificate", "safeBatchTransferFrom"),
+    ("EnergyCertificate", "setApprovalForAll"),
+}
+
+
+def test_matrix_covers_every_state_changing_function():
+    covered = {(row.contract, row.function) for row in MATRIX} | SELF_SERVICE
+    for contract in ("ParticipantRegistry", "CommunityCredit", "EnergyCertificate"):
+        mutating = {
+            item["name"]
+            for item in artifacts.load(contract)["abi"]
+            if item["type"] == "function"
+            and (
+                item["stateMutability"] in ("nonpayable", "payable")
+                or (contract, item["name"]) in DISABLED
+            )
+        }
+        assert mutating == {fn for c, fn in covered if c == contract}, contract
+
+
+@pytest.mark.parametrize("row", MATRIX, ids=lambda r: f"{r.contract}.{r.function}")
+@pytest.mark.parametrize("caller", CALLERS)
+def test_every_role_gets_exactly_its_rights(deployed: Deployed, row: Row, caller: str):
+    call = row.build(deployed, caller)
+    account = getattr(deployed.actors, caller)
+    if caller in row.allowed:
+        receipt = transact(deployed.chain, account, call)
+        assert receipt["status"] == 1
+    else:
+        with pytest.raises(row.denied_error) as info:
+            transact(deployed.chain, account, call)
+        if row.denied_error is AccessDenied:
+            assert info.value.name == "AccessControlUnauthorizedAccount"
+            assert info.value.error_args["account"].lower() == account.address.lower()
+
+
+def test_renounce_role_works_only_for_the_callers_own_account(deployed: Deployed):
+    registry = deployed.system.registry.functions
+    keeper_role = deployed.system.role("KEEPER_ROLE")
+    with pytest.raises(AccessDenied, match="AccessControlBadConfirmation"):
+        transact(
+            deployed.chain,
+            deployed.actors.admin,
+            registry.renounceRole(keeper_role, deployed.actors.keeper.address),
+        )
+    transact(
+        deployed.chain,
+        deployed.actors.keeper,
+        registry.renounceRole(keeper_role, deployed.actors.keeper.address),
+    )
+    assert not registry.hasRole(keeper_role, deployed.actors.keeper.address).call()
