@@ -1,0 +1,41 @@
+"""Pure market maths: uniform-price clearing and min-of-two settlement (no chain code).
+
+The exact rules are in docs/market-rules.md; `EnergyMarket.sol` enforces the same integers.
+"""
+
+from p2penergy.market.clearing import (
+    BUDGET_UNUSED,
+    MARGINAL_INVALID,
+    NOT_MAXIMAL,
+    UNBALANCED,
+    ClearingRejected,
+    bid_rank,
+    clear,
+    escrow_for,
+    fills_for,
+    offer_rank,
+    verify,
+)
+from p2penergy.market.models import Clearing, MarketInputError, Order, Side
+from p2penergy.market.settlement import Settlement, SettlementLine, settle
+
+__all__ = [
+    "BUDGET_UNUSED",
+    "MARGINAL_INVALID",
+    "NOT_MAXIMAL",
+    "UNBALANCED",
+    "Clearing",
+    "ClearingRejected",
+    "MarketInputError",
+    "Order",
+    "Settlement",
+    "SettlementLine",
+    "Side",
+    "bid_rank",
+    "clear",
+    "escrow_for",
+    "fills_for",
+    "offer_rank",
+    "settle",
+    "verify",
+]

@@ -1,0 +1,241 @@
+"""Uniform-price clearing: compute it (`clear`) and check it the way the contract does (`verify`).
+
+The rules are in docs/market-rules.md. `clear` walks the two sorted curves (O(n log n));
+`verify` is the contract's one linear pass over the orders in id order, so a test can prove that
+every clearing the keeper computes is one the contract accepts, and that nothing else is.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from types import MappingProxyType
+
+from p2penergy.exceptions import P2PEnergyError
+from p2penergy.market._utils import ceil_div, in_id_order
+from p2penergy.market.models import Clearing, MarketInputError, Order, Side
+
+# Reasons, named like the contract's custom errors so Python and Solidity rejections compare.
+MARGINAL_INVALID = "MarketClearingMarginalInvalid"
+BUDGET_UNUSED = "MarketClearingBudgetUnused"
+UNBALANCED = "MarketClearingUnbalanced"
+NOT_MAXIMAL = "MarketClearingNotMaximal"
+
+
+class ClearingRejected(P2PEnergyError, ValueError):
+    """A clearing description is not the competitive outcome; `reason` names the contract error."""
+
+    def __init__(self, reason: str, **values: int) -> None:
+        self.reason = reason
+        self.values: dict[str, int] = dict(values)
+        rendered = ", ".join(f"{key}={value}" for key, value in values.items())
+        super().__init__(f"{reason}({rendered})")
+
+
+def bid_rank(order: Order) -> tuple[int, ...]:
+    """Sort key of bids: highest limit first, then time (order id).
+
+    Island mode will prepend the critical-load flag here; keep every ranking decision in this key.
+    """
+    return (-order.limit_price, order.order_id)
+
+
+def offer_rank(order: Order) -> tuple[int, ...]:
+    """Sort key of offers: lowest limit first, then time (order id)."""
+    return (order.limit_price, order.order_id)
+
+
+def escrow_for(energy_wh: int, limit_price: int, fee_per_kwh: int) -> int:
+    """Credits a bid locks: its energy at its limit plus the network fee, each rounded up."""
+    return ceil_div(energy_wh * limit_price, 1000) + ceil_div(energy_wh * fee_per_kwh, 1000)
+
+
+def clear(orders: Sequence[Order]) -> Clearing:
+    """Compute the slot's clearing: match the best bid with the best offer while they cross.
+
+    The walk fills a prefix of each ranked curve, so the marginal limits are the last filled
+    bid's and offer's; what remains can no longer trade, which is the maximality the contract
+    checks. Volume 0 is described as `(0, 0, 0, 0)`.
+    """
+    ordered = in_id_order(orders)
+    bids = sorted((o for o in ordered if o.side == Side.BID), key=bid_rank)
+    offers = sorted((o for o in ordered if o.side == Side.OFFER), key=offer_rank)
+    fills = {o.order_id: 0 for o in ordered}
+    volume = 0
+    i = j = 0
+    last_bid: Order | None = None
+    last_offer: Order | None = None
+    while i < len(bids) and j < len(offers) and bids[i].limit_price >= offers[j].limit_price:
+        last_bid, last_offer = bids[i], offers[j]
+        quantity = min(
+            last_bid.energy_wh - fills[last_bid.order_id],
+            last_offer.energy_wh - fills[last_offer.order_id],
+        )
+        fills[last_bid.order_id] += quantity
+        fills[last_offer.order_id] += quantity
+        volume += quantity
+        if fills[last_bid.order_id] == last_bid.energy_wh:
+            i += 1
+        if fills[last_offer.order_id] == last_offer.energy_wh:
+            j += 1
+
+    if last_bid is None or last_offer is None:
+        return _no_trade(fills)
+    marginal_bid = last_bid.limit_price
+    marginal_offer = last_offer.limit_price
+    rem_bid_max = bids[i].limit_price if i < len(bids) else None
+    rem_offer_min = offers[j].limit_price if j < len(offers) else None
+    return Clearing(
+        volume_wh=volume,
+        price=_price(marginal_bid, marginal_offer, rem_bid_max, rem_offer_min),
+        marginal_bid=marginal_bid,
+        marginal_offer=marginal_offer,
+        bid_marginal_wh=sum(fills[b.order_id] for b in bids if b.limit_price == marginal_bid),
+        offer_marginal_wh=sum(fills[o.order_id] for o in offers if o.limit_price == marginal_offer),
+        fills=MappingProxyType(fills),
+    )
+
+
+def fills_for(
+    orders: Sequence[Order],
+    marginal_bid: int,
+    marginal_offer: int,
+    bid_marginal_wh: int,
+    offer_marginal_wh: int,
+) -> dict[int, int]:
+    """Every order's fill under a description, as the contract derives it (no acceptance checks).
+
+    Orders beyond a marginal limit fill fully, orders at it share its budget in id order, and a
+    description with both budgets 0 (the no-trade description) fills nothing.
+    """
+    description = (marginal_bid, marginal_offer, bid_marginal_wh, offer_marginal_wh)
+    if min(description) < 0:
+        raise MarketInputError(f"clearing description must be non-negative, got {description}")
+    return dict(_fill_pass(in_id_order(orders), *description).fills)
+
+
+def verify(
+    orders: Sequence[Order],
+    marginal_bid: int,
+    marginal_offer: int,
+    bid_marginal_wh: int,
+    offer_marginal_wh: int,
+) -> Clearing:
+    """Accept a clearing description only if it is the competitive outcome, as the contract does.
+
+    Checks, in the contract's order (the first failure is raised):
+    1. `MarketClearingMarginalInvalid`: both budgets are 0 and a marginal limit is not 0, or a
+       budget is 0 while the other is not, or `marginal_bid < marginal_offer` (or a negative value);
+    2. `MarketClearingBudgetUnused`: orders at a marginal limit did not use its whole budget;
+    3. `MarketClearingUnbalanced`: bid fills and offer fills differ;
+    4. `MarketClearingNotMaximal`: a bid with energy left still crosses an offer with energy left.
+    """
+    description = (marginal_bid, marginal_offer, bid_marginal_wh, offer_marginal_wh)
+    trades = bid_marginal_wh != 0 or offer_marginal_wh != 0
+    if (
+        min(description) < 0
+        or (not trades and (marginal_bid != 0 or marginal_offer != 0))
+        or (trades and (bid_marginal_wh == 0 or offer_marginal_wh == 0))
+        or marginal_bid < marginal_offer
+    ):
+        raise ClearingRejected(
+            MARGINAL_INVALID,
+            marginalBid=marginal_bid,
+            marginalOffer=marginal_offer,
+            bidMarginalWh=bid_marginal_wh,
+            offerMarginalWh=offer_marginal_wh,
+        )
+
+    walk = _fill_pass(in_id_order(orders), *description)
+    if walk.bid_budget_left != 0 or walk.offer_budget_left != 0:
+        raise ClearingRejected(
+            BUDGET_UNUSED,
+            bidBudgetLeftWh=walk.bid_budget_left,
+            offerBudgetLeftWh=walk.offer_budget_left,
+        )
+    if walk.bid_wh != walk.offer_wh:
+        raise ClearingRejected(UNBALANCED, bidWh=walk.bid_wh, offerWh=walk.offer_wh)
+    if (
+        walk.rem_bid_max is not None
+        and walk.rem_offer_min is not None
+        and walk.rem_bid_max >= walk.rem_offer_min
+    ):
+        raise ClearingRejected(
+            NOT_MAXIMAL, remBidMax=walk.rem_bid_max, remOfferMin=walk.rem_offer_min
+        )
+
+    price = (
+        _price(marginal_bid, marginal_offer, walk.rem_bid_max, walk.rem_offer_min) if trades else 0
+    )
+    return Clearing(
+        volume_wh=walk.bid_wh,
+        price=price,
+        marginal_bid=marginal_bid,
+        marginal_offer=marginal_offer,
+        bid_marginal_wh=bid_marginal_wh,
+        offer_marginal_wh=offer_marginal_wh,
+        fills=MappingProxyType(walk.fills),
+    )
+
+
+@dataclass(slots=True)
+class _Walk:
+    """What one pass over the orders under a description yields."""
+
+    fills: dict[int, int]
+    bid_wh: int = 0
+    offer_wh: int = 0
+    bid_budget_left: int = 0
+    offer_budget_left: int = 0
+    rem_bid_max: int | None = None
+    rem_offer_min: int | None = None
+
+
+def _fill_pass(
+    ordered: Iterable[Order],
+    marginal_bid: int,
+    marginal_offer: int,
+    bid_marginal_wh: int,
+    offer_marginal_wh: int,
+) -> _Walk:
+    """Fill the orders (in id order) under a description and collect what `verify` checks."""
+    trades = bid_marginal_wh != 0 or offer_marginal_wh != 0
+    walk = _Walk(fills={}, bid_budget_left=bid_marginal_wh, offer_budget_left=offer_marginal_wh)
+    for order in ordered:
+        limit = order.limit_price
+        fill = 0
+        if order.side == Side.BID:
+            if trades and limit > marginal_bid:
+                fill = order.energy_wh
+            elif trades and limit == marginal_bid:
+                fill = min(order.energy_wh, walk.bid_budget_left)
+                walk.bid_budget_left -= fill
+            walk.bid_wh += fill
+            if fill < order.energy_wh and (walk.rem_bid_max is None or limit > walk.rem_bid_max):
+                walk.rem_bid_max = limit
+        else:
+            if trades and limit < marginal_offer:
+                fill = order.energy_wh
+            elif trades and limit == marginal_offer:
+                fill = min(order.energy_wh, walk.offer_budget_left)
+                walk.offer_budget_left -= fill
+            walk.offer_wh += fill
+            if fill < order.energy_wh and (
+                walk.rem_offer_min is None or limit < walk.rem_offer_min
+            ):
+                walk.rem_offer_min = limit
+        walk.fills[order.order_id] = fill
+    return walk
+
+
+def _price(
+    marginal_bid: int, marginal_offer: int, rem_bid_max: int | None, rem_offer_min: int | None
+) -> int:
+    """Midpoint (rounded down) of the interval every filled and unfilled order agrees with."""
+    lo = marginal_offer if rem_bid_max is None else max(marginal_offer, rem_bid_max)
+    hi = marginal_bid if rem_offer_min is None else min(marginal_bid, rem_offer_min)
+    return (lo + hi) // 2
+
+
+def _no_trade(fills: dict[int, int]) -> Clearing:
+    return Clearing(0, 0, 0, 0, 0, 0, MappingProxyType(fills))
