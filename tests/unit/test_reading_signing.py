@@ -1,0 +1,186 @@
+"""Reading model and EIP-712 signing, checked against an independent encoding (no chain)."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+from eth_abi.abi import encode
+from eth_account import Account
+from eth_account.messages import encode_typed_data
+from eth_utils.crypto import keccak
+
+from p2penergy.exceptions import P2PEnergyError
+from p2penergy.oracle import (
+    InvalidReading,
+    Reading,
+    SignedReading,
+    reading_digest,
+    sign_reading,
+    typed_data,
+)
+
+CHAIN_ID = 31337
+CONTRACT = "0x5FbDB2315678afecb367f032d93F642f64180aa3"
+KEY = Account.from_key("0x" + "11" * 32)
+READING = Reading(7, 1_234, 250, 1_000, 98_765, 43_210)
+SECP256K1_N = 0xFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFEBAAEDCE6AF48A03BBFD25E8CD0364141
+
+
+def _independent_digest(reading: Reading, chain_id: int, contract: str) -> bytes:
+    """EIP-712 written out by hand from the spec, to cross-check eth-account's encoder."""
+    domain_type = keccak(
+        text="EIP712Domain(string name,string version,uint256 chainId,address verifyingContract)"
+    )
+    domain = keccak(
+        encode(
+            ["bytes32", "bytes32", "bytes32", "uint256", "address"],
+            [
+                domain_type,
+                keccak(text="p2penergy MeterReadings"),
+                keccak(text="1"),
+                chain_id,
+                contract,
+            ],
+        )
+    )
+    reading_type = keccak(
+        text="Reading(uint64 meterId,uint64 slot,uint64 importWh,uint64 exportWh,"
+        "uint64 importRegisterWh,uint64 exportRegisterWh)"
+    )
+    struct = keccak(encode(["bytes32"] + ["uint64"] * 6, [reading_type, *reading.as_tuple()]))
+    return bytes(keccak(b"\x19\x01" + domain + struct))
+
+
+def test_digest_matches_a_hand_written_eip712_encoding():
+    assert reading_digest(READING, CHAIN_ID, CONTRACT) == _independent_digest(
+        READING, CHAIN_ID, CONTRACT
+    )
+    extreme = Reading(2**64 - 1, 0, 2**64 - 1, 0, 2**64 - 1, 1)
+    assert reading_digest(extreme, 1, CONTRACT.lower()) == _independent_digest(extreme, 1, CONTRACT)
+
+
+def test_digest_depends_on_chain_id_contract_and_every_field():
+    base = reading_digest(READING, CHAIN_ID, CONTRACT)
+    assert reading_digest(READING, CHAIN_ID + 1, CONTRACT) != base
+    assert reading_digest(READING, CHAIN_ID, "0x" + "22" * 20) != base
+    values = READING.as_tuple()
+    for i in range(len(values)):
+        changed = list(values)
+        changed[i] += 1
+        assert reading_digest(Reading(*changed), CHAIN_ID, CONTRACT) != base
+
+
+def test_typed_data_is_the_eth_sign_typed_data_v4_json_and_round_trips():
+    data = typed_data(READING, CHAIN_ID, CONTRACT)
+    assert data["primaryType"] == "Reading"
+    assert data["domain"] == {
+        "name": "p2penergy MeterReadings",
+        "version": "1",
+        "chainId": CHAIN_ID,
+        "verifyingContract": CONTRACT,
+    }
+    assert [f["name"] for f in data["types"]["EIP712Domain"]] == [
+        "name",
+        "version",
+        "chainId",
+        "verifyingContract",
+    ]
+    assert data["message"] == {
+        "meterId": 7,
+        "slot": 1_234,
+        "importWh": 250,
+        "exportWh": 1_000,
+        "importRegisterWh": 98_765,
+        "exportRegisterWh": 43_210,
+    }
+    again = json.loads(json.dumps(data))
+    assert again == data
+    assert Reading.from_message(again["message"]) == READING
+    # JavaScript signers send uint64 values as decimal strings (they do not fit a double)
+    as_strings = {k: str(v) for k, v in data["message"].items()}
+    assert Reading.from_message(as_strings) == READING
+
+
+def test_signature_recovers_to_the_device_key_and_is_canonical():
+    signed = sign_reading(KEY.key, READING, CHAIN_ID, CONTRACT)
+    assert signed.reading == READING
+    assert signed.v in (27, 28)
+    assert 0 < signed.s <= SECP256K1_N // 2  # low s, as the contract demands
+    message = encode_typed_data(full_message=typed_data(READING, CHAIN_ID, CONTRACT))
+    vrs = (signed.v, signed.r, signed.s)
+    assert Account.recover_message(message, vrs=vrs) == KEY.address
+    assert signed == sign_reading(KEY.key.hex(), READING, CHAIN_ID, CONTRACT)  # deterministic
+
+
+def test_signed_reading_as_tuple_is_the_abi_tuple():
+    signed = sign_reading(KEY.key, READING, CHAIN_ID, CONTRACT)
+    reading, v, r, s = signed.as_tuple()
+    assert reading == (7, 1_234, 250, 1_000, 98_765, 43_210)
+    assert v == signed.v
+    assert r == signed.r.to_bytes(32, "big") and len(r) == 32
+    assert s == signed.s.to_bytes(32, "big") and len(s) == 32
+
+
+@pytest.mark.parametrize(
+    "value", [-1, 2**64, True, 1.0, "5", None], ids=["neg", "2**64", "bool", "float", "str", "None"]
+)
+@pytest.mark.parametrize("field", range(6))
+def test_reading_rejects_values_outside_uint64(field: int, value: object):
+    values: list[object] = [1, 2, 3, 4, 5, 6]
+    values[field] = value
+    with pytest.raises(InvalidReading):
+        Reading(*values)  # type: ignore[arg-type]
+
+
+def test_invalid_reading_is_a_p2penergy_error_and_a_value_error():
+    with pytest.raises(P2PEnergyError, match=r"meter_id must be in \[0, 2\*\*64\)"):
+        Reading(2**64, 0, 0, 0, 0, 0)
+    with pytest.raises(ValueError):
+        Reading(0, -5, 0, 0, 0, 0)
+
+
+def test_reading_is_frozen():
+    with pytest.raises(AttributeError):
+        READING.slot = 9  # type: ignore[misc]
+
+
+@pytest.mark.parametrize(
+    ("v", "r", "s"),
+    [(256, 1, 1), (-1, 1, 1), (27, 2**256, 1), (27, 1, -1), (27, b"\x01", 1)],
+)
+def test_signed_reading_rejects_out_of_range_signature_parts(v: object, r: object, s: object):
+    with pytest.raises(InvalidReading):
+        SignedReading(READING, v, r, s)  # type: ignore[arg-type]
+
+
+def test_signed_reading_needs_a_reading():
+    with pytest.raises(InvalidReading):
+        SignedReading(READING.as_tuple(), 27, 1, 1)  # type: ignore[arg-type]
+
+
+@pytest.mark.parametrize("contract", ["0x1234", "not an address", 5, CONTRACT + "00"])
+def test_typed_data_rejects_a_malformed_contract_address(contract: object):
+    with pytest.raises(InvalidReading):
+        typed_data(READING, CHAIN_ID, contract)  # type: ignore[arg-type]
+
+
+@pytest.mark.parametrize("chain_id", [-1, 2**256, "31337", True])
+def test_typed_data_rejects_a_malformed_chain_id(chain_id: object):
+    with pytest.raises(InvalidReading):
+        typed_data(READING, chain_id, CONTRACT)  # type: ignore[arg-type]
+
+
+@pytest.mark.parametrize(
+    "message",
+    [
+        {"meterId": 1, "slot": 2, "importWh": 3, "exportWh": 4, "importRegisterWh": 5},
+        {**READING.as_message(), "extra": 1},
+        {**READING.as_message(), "slot": "0x10"},
+        {**READING.as_message(), "slot": "-1"},
+    ],
+    ids=["missing", "extra", "hex-string", "negative-string"],
+)
+def test_from_message_rejects_malformed_messages(message: dict[str, object]):
+    with pytest.raises(InvalidReading):
+        Reading.from_message(message)
