@@ -6,11 +6,15 @@ pragma solidity ^0.8.24;
 /// anyone registered. Each (meter, slot) is recorded once; verified export mints certificates.
 /// @dev EIP-712 domain: name "p2penergy MeterReadings", version "1", chainId, verifyingContract.
 /// Struct: Reading(uint64 meterId,uint64 slot,uint64 importWh,uint64 exportWh,
-/// uint64 importRegisterWh,uint64 exportRegisterWh). Signatures are (v, r, s) with low s.
+/// uint64 importRegisterWh,uint64 exportRegisterWh). Signatures are (v, r, s) with v 27 or 28 and
+/// low s (s ≤ secp256k1n / 2), as eth_signTypedData_v4 produces them.
+///
+/// Slot `s` covers `[epoch + s·slotLength, epoch + (s+1)·slotLength)`; its readings are accepted
+/// from the slot's end until `readingWindow` seconds later (late readings after an outage count).
 interface IMeterReadings {
     /// @notice What a meter measured in one slot.
     /// @param meterId the registry's meter id
-    /// @param slot the delivery slot (see EnergyMarket for slot times)
+    /// @param slot the delivery slot (see `timing` for slot times)
     /// @param importWh energy drawn from the grid in the slot
     /// @param exportWh energy fed into the grid in the slot
     /// @param importRegisterWh the cumulative import register at the end of the slot
@@ -25,6 +29,10 @@ interface IMeterReadings {
     }
 
     /// @notice A reading with the meter device key's EIP-712 signature.
+    /// @param reading the signed reading
+    /// @param v recovery id, 27 or 28
+    /// @param r signature r
+    /// @param s signature s, in the lower half of the curve order
     struct SignedReading {
         Reading reading;
         uint8 v;
@@ -35,63 +43,131 @@ interface IMeterReadings {
     // ───────────────────────────── errors ─────────────────────────────
 
     /// @notice The meter already has a reading for `slot` (replays and resubmissions).
+    /// @param meterId the meter id
+    /// @param slot the slot
     error ReadingsAlreadyRecorded(uint256 meterId, uint256 slot);
-    /// @notice The signature is malformed or malleable (high s, bad v).
+    /// @notice The signature is malformed or malleable (high s, v not 27 or 28, no signer).
+    /// @param meterId the meter id
+    /// @param slot the slot
     error ReadingsInvalidSignature(uint256 meterId, uint256 slot);
     /// @notice The signature recovers to `signer`, which is not the meter's current device key
-    /// (a wrong key, or a signature made for another chain id or contract).
+    /// (a wrong or rotated-out key, or a signature made for another chain id or contract).
+    /// @param meterId the meter id
+    /// @param signer the address the signature recovers to
     error ReadingsWrongSigner(uint256 meterId, address signer);
     /// @notice No meter has id `meterId`.
+    /// @param meterId the meter id
     error ReadingsUnknownMeter(uint256 meterId);
     /// @notice Meter `meterId` is deactivated.
+    /// @param meterId the meter id
     error ReadingsInactiveMeter(uint256 meterId);
     /// @notice A register went backwards or is inconsistent with the slot's energy.
+    /// @dev Checked against the meter's latest recorded slot only: a later slot's registers must
+    /// be at least the latest registers plus this slot's Wh, an earlier (late) slot's registers at
+    /// most the latest registers, and every register at least its own slot's Wh.
+    /// @param meterId the meter id
+    /// @param slot the slot
     error ReadingsRegisterBackwards(uint256 meterId, uint256 slot);
     /// @notice `exportWh` exceeds the nameplate capacity times the slot length (`maxWh`).
+    /// @param meterId the meter id
+    /// @param exportWh the reported export
+    /// @param maxWh floor(capacityW · slotLength / 3600)
     error ReadingsExportAboveCapacity(uint256 meterId, uint256 exportWh, uint256 maxWh);
     /// @notice Readings for `slot` are accepted from `opensAt` until before `closesAt`.
+    /// @dev Also raised for slots at or above 2^32, which no realistic clock ever reaches.
+    /// @param slot the slot
+    /// @param opensAt the slot's end (unix seconds)
+    /// @param closesAt the slot's end plus the reading window (unix seconds)
     error ReadingsOutsideWindow(uint256 slot, uint256 opensAt, uint256 closesAt);
     /// @notice The caller may not relay readings (not an active participant or staff).
+    /// @param relayer the caller
     error ReadingsRelayerNotAllowed(address relayer);
     /// @notice Deployment parameters are invalid.
     error ReadingsInvalidConfig();
+    /// @notice `isRecorded` cannot answer for `slot`: the contract remembers which of a meter's
+    /// `MAX_WINDOW_SLOTS` most recent slots are recorded, and `slot` is older than that. Its
+    /// reading window has closed; the `ReadingRecorded` events hold the full history.
+    /// @param meterId the meter id
+    /// @param slot the slot asked about
+    /// @param oldestKnown the oldest slot `isRecorded` can answer for this meter
+    error ReadingsHistoryPruned(uint256 meterId, uint256 slot, uint256 oldestKnown);
 
     // ───────────────────────────── events ─────────────────────────────
 
     /// @notice Meter `meterId` of `owner` reported `importWh`/`exportWh` for `slot`.
+    /// @param meterId the meter id
+    /// @param slot the slot
+    /// @param owner the meter's owner, credited with the energy
+    /// @param importWh energy drawn from the grid in the slot
+    /// @param exportWh energy fed into the grid in the slot (certificates minted to `owner`)
     event ReadingRecorded(
         uint256 indexed meterId, uint256 indexed slot, address indexed owner, uint256 importWh, uint256 exportWh
     );
     /// @notice A reading in a batch was skipped; `reason` is the selector of the custom error that
     /// `submitOne` would have reverted with.
+    /// @param meterId the meter id the reading claims
+    /// @param slot the slot the reading claims
+    /// @param reason the custom error's selector
     event ReadingSkipped(uint256 indexed meterId, uint256 indexed slot, bytes4 reason);
 
     // ───────────────────────────── logic ─────────────────────────────
 
     /// @notice Applies each reading or skips it with a `ReadingSkipped` event: a batch never fails
     /// because of one bad reading, and resubmitting a batch is harmless.
-    /// @dev Requirements: the caller is an active participant or holds a staff role.
+    /// @dev Checks per reading, in this order (the first failure names the reason):
+    /// already recorded, reading window, meter known, meter active, signature well-formed,
+    /// signer is the meter's current device key, export within capacity, registers monotonic.
+    /// Requirements: the caller is an active participant or holds a staff role
+    /// (the registry's `transactionAllowed`); otherwise the whole call reverts.
+    /// @param batch the signed readings, applied in order
     /// @return accepted how many readings were recorded
     function submit(SignedReading[] calldata batch) external returns (uint256 accepted);
 
     /// @notice Records one reading or reverts with the custom error naming what is wrong.
+    /// @dev Same checks and requirements as `submit`.
+    /// @param signed the signed reading
     function submitOne(SignedReading calldata signed) external;
 
     // ───────────────────────────── views ─────────────────────────────
 
     /// @notice Energy of `account` in `slot`, summed over its meters, and how many meters reported.
+    /// @param account the meter owner
+    /// @param slot the slot
+    /// @return importWh Σ importWh of the account's recorded readings for the slot
+    /// @return exportWh Σ exportWh of the account's recorded readings for the slot
+    /// @return meterReadings how many of the account's meters have a reading for the slot
     function energyOf(address account, uint256 slot)
         external
         view
         returns (uint256 importWh, uint256 exportWh, uint256 meterReadings);
 
     /// @notice True when meter `meterId` has a reading for `slot`.
+    /// @dev Exact for every slot whose reading window is still open and for the meter's
+    /// `MAX_WINDOW_SLOTS` most recent slots; reverts `ReadingsHistoryPruned` for older ones.
+    /// @param meterId the meter id
+    /// @param slot the slot
     function isRecorded(uint256 meterId, uint256 slot) external view returns (bool);
 
+    /// @notice The meter's most recent recorded slot and its registers (what the next reading's
+    /// registers are checked against).
+    /// @param meterId the meter id
+    /// @return any false while the meter has no reading (the other values are then zero)
+    /// @return slot the latest recorded slot
+    /// @return importRegisterWh the import register at the end of `slot`
+    /// @return exportRegisterWh the export register at the end of `slot`
+    function latestReading(uint256 meterId)
+        external
+        view
+        returns (bool any, uint256 slot, uint256 importRegisterWh, uint256 exportRegisterWh);
+
     /// @notice The EIP-712 digest a meter signs for `reading`.
+    /// @param reading the reading
     function readingDigest(Reading calldata reading) external view returns (bytes32);
 
     /// @notice When readings for `slot` open (slot end) and close (slot end + reading window).
+    /// @param slot the slot
+    /// @return opensAt the slot's end (unix seconds), first second readings are accepted
+    /// @return closesAt the first second readings are no longer accepted
     function readingWindow(uint256 slot) external view returns (uint256 opensAt, uint256 closesAt);
 
     /// @notice The slot grid: start of slot 0, slot length and reading window, in seconds.

@@ -1,0 +1,364 @@
+// SPDX-License-Identifier: MIT
+pragma solidity 0.8.28;
+
+import {ECDSA} from "@openzeppelin/contracts/utils/cryptography/ECDSA.sol";
+import {EIP712} from "@openzeppelin/contracts/utils/cryptography/EIP712.sol";
+
+import {IEnergyCertificate} from "./interfaces/IEnergyCertificate.sol";
+import {IMeterReadings} from "./interfaces/IMeterReadings.sol";
+import {IParticipantRegistry} from "./interfaces/IParticipantRegistry.sol";
+
+/// @title MeterReadings
+/// @notice Records signed smart-meter readings per (meter, slot), sums them per owner and slot for
+/// settlement, and mints energy certificates for verified export.
+/// @dev Storage is one word per meter (latest registers, latest slot, a bitmap of the recent
+/// slots already recorded) and one word per (owner, slot) (import, export, meter count), so a
+/// reading costs one cold read-modify-write of each.
+///
+/// The replay bitmap spans `MAX_WINDOW_SLOTS` slots back from the meter's latest recorded slot.
+/// That is enough because the reading window is at most `MAX_WINDOW_SLOTS` slots long: a slot
+/// `d` slots before the latest recorded one is still acceptable only while
+/// `d · slotLength < window` (the latest slot's window opened no later than now), so
+/// every slot that falls off the bitmap is already outside its window.
+///
+/// No reentrancy guard: the only external calls are views on the registry and `mint` on the
+/// certificate contract, both fixed at deployment; `mint` calls no receiver hook, and every
+/// reading's effects are complete before its `mint`.
+contract MeterReadings is IMeterReadings, EIP712 {
+    /// @notice The EIP-712 type hash of `Reading`.
+    bytes32 public constant READING_TYPEHASH = keccak256(
+        "Reading(uint64 meterId,uint64 slot,uint64 importWh,uint64 exportWh,"
+        "uint64 importRegisterWh,uint64 exportRegisterWh)"
+    );
+
+    /// @notice The longest reading window, in slots (one day of 15-minute slots); also how many
+    /// recent slots per meter the replay bitmap covers.
+    uint256 public constant MAX_WINDOW_SLOTS = 96;
+
+    // ───────────────────────────── storage ─────────────────────────────
+
+    /// @dev A meter's replay and register state, stored in one word (see `_loadMeter`).
+    /// @param importRegisterWh import register at the end of `latestSlot`
+    /// @param exportRegisterWh export register at the end of `latestSlot`
+    /// @param latestSlot the highest recorded slot (meaningful when `recent != 0`)
+    /// @param recent bit i set: slot `latestSlot - i` is recorded (bit 0 is set once any is)
+    struct MeterState {
+        uint64 importRegisterWh;
+        uint64 exportRegisterWh;
+        uint32 latestSlot;
+        uint96 recent;
+    }
+
+    /// @dev An account's energy in one slot, stored in one word (see `_loadEnergy`). Sums of
+    /// fewer than 2^32 readings of < 2^64 Wh each fit in 112 bits; the arithmetic is checked.
+    struct SlotEnergy {
+        uint112 importWh;
+        uint112 exportWh;
+        uint32 meterReadings;
+    }
+
+    IParticipantRegistry private immutable _registry;
+    IEnergyCertificate private immutable _certificate;
+    uint64 private immutable _epoch;
+    uint32 private immutable _slotLength;
+    uint32 private immutable _window;
+
+    // Packed words, written with a single SSTORE each: Solidity's storage structs would read and
+    // rewrite the word once per field.
+    mapping(uint256 meterId => uint256 meterState) private _meterStates;
+    mapping(address account => mapping(uint256 slot => uint256 slotEnergy)) private _energy;
+
+    /// @param registry the community's participant registry (meters, relayer rights)
+    /// @param certificate the certificate contract; this contract needs READINGS_ROLE to mint
+    /// @param epoch start of slot 0 (unix seconds)
+    /// @param slotLength seconds per slot: 300, 900, 1800 or 3600
+    /// @param window the reading window: seconds after a slot's end during which its readings
+    /// are accepted; above 0 and at most `MAX_WINDOW_SLOTS · slotLength`
+    constructor(
+        IParticipantRegistry registry,
+        IEnergyCertificate certificate,
+        uint64 epoch,
+        uint32 slotLength,
+        uint32 window
+    ) EIP712("p2penergy MeterReadings", "1") {
+        if (address(registry) == address(0) || address(certificate) == address(0)) {
+            revert ReadingsInvalidConfig();
+        }
+        if (slotLength != 300 && slotLength != 900 && slotLength != 1800 && slotLength != 3600) {
+            revert ReadingsInvalidConfig();
+        }
+        if (window == 0 || window > MAX_WINDOW_SLOTS * slotLength) {
+            revert ReadingsInvalidConfig();
+        }
+        _registry = registry;
+        _certificate = certificate;
+        _epoch = epoch;
+        _slotLength = slotLength;
+        _window = window;
+    }
+
+    // ───────────────────────────── logic ─────────────────────────────
+
+    /// @inheritdoc IMeterReadings
+    function submit(SignedReading[] calldata batch) external returns (uint256 accepted) {
+        _checkRelayer();
+        for (uint256 i = 0; i < batch.length; ++i) {
+            bytes memory failure = _record(batch[i]);
+            if (failure.length == 0) {
+                // Cannot overflow: bounded by batch.length.
+                unchecked {
+                    ++accepted;
+                }
+            } else {
+                Reading calldata reading = batch[i].reading;
+                emit ReadingSkipped(reading.meterId, reading.slot, bytes4(failure));
+            }
+        }
+    }
+
+    /// @inheritdoc IMeterReadings
+    function submitOne(SignedReading calldata signed) external {
+        _checkRelayer();
+        bytes memory failure = _record(signed);
+        if (failure.length != 0) {
+            // Re-raise the encoded custom error as it is (same idiom as OpenZeppelin's Address).
+            assembly ("memory-safe") {
+                revert(add(failure, 0x20), mload(failure))
+            }
+        }
+    }
+
+    // ───────────────────────────── views ─────────────────────────────
+
+    /// @inheritdoc IMeterReadings
+    function energyOf(address account, uint256 slot)
+        external
+        view
+        returns (uint256 importWh, uint256 exportWh, uint256 meterReadings)
+    {
+        SlotEnergy memory energy = _loadEnergy(account, slot);
+        return (energy.importWh, energy.exportWh, energy.meterReadings);
+    }
+
+    /// @inheritdoc IMeterReadings
+    function isRecorded(uint256 meterId, uint256 slot) external view returns (bool) {
+        MeterState memory state = _loadMeter(meterId);
+        if (state.recent == 0 || slot > state.latestSlot) return false;
+        // Cannot underflow: slot <= latestSlot was just checked.
+        uint256 age;
+        unchecked {
+            age = state.latestSlot - slot;
+        }
+        if (age >= MAX_WINDOW_SLOTS) {
+            revert ReadingsHistoryPruned(
+                meterId, slot, uint256(state.latestSlot) + 1 - MAX_WINDOW_SLOTS
+            );
+        }
+        return (state.recent >> age) & 1 == 1;
+    }
+
+    /// @inheritdoc IMeterReadings
+    function latestReading(uint256 meterId)
+        external
+        view
+        returns (bool any, uint256 slot, uint256 importRegisterWh, uint256 exportRegisterWh)
+    {
+        MeterState memory state = _loadMeter(meterId);
+        return (state.recent != 0, state.latestSlot, state.importRegisterWh, state.exportRegisterWh);
+    }
+
+    /// @inheritdoc IMeterReadings
+    function readingDigest(Reading calldata reading) external view returns (bytes32) {
+        return _digest(reading);
+    }
+
+    /// @inheritdoc IMeterReadings
+    function readingWindow(uint256 slot) public view returns (uint256 opensAt, uint256 closesAt) {
+        opensAt = _epoch + (slot + 1) * _slotLength;
+        closesAt = opensAt + _window;
+    }
+
+    /// @inheritdoc IMeterReadings
+    function timing() external view returns (uint64 epoch, uint32 slotLength, uint32 window) {
+        return (_epoch, _slotLength, _window);
+    }
+
+    /// @notice The registry and certificate contracts this contract works with.
+    function dependencies() external view returns (address registry, address certificate) {
+        return (address(_registry), address(_certificate));
+    }
+
+    // ───────────────────────────── internal ─────────────────────────────
+
+    /// @dev Records `signed` (effects, event, then the mint) or returns the ABI-encoded custom
+    /// error that names why not; nothing changes in that case.
+    function _record(SignedReading calldata signed) private returns (bytes memory failure) {
+        // One validated copy: the checks read every field, often more than once.
+        Reading memory reading = signed.reading;
+        uint256 meterId = reading.meterId;
+        uint256 slot = reading.slot;
+        MeterState memory state = _loadMeter(meterId);
+
+        failure = _checkSlot(state, meterId, slot);
+        if (failure.length != 0) return failure;
+        IParticipantRegistry.Meter memory meter = _registry.meter(meterId);
+        failure = _checkMeterAndSignature(signed, reading, meter);
+        if (failure.length != 0) return failure;
+        failure = _checkRegisters(state, reading);
+        if (failure.length != 0) return failure;
+
+        _storeMeter(meterId, _advance(state, reading));
+        SlotEnergy memory energy = _loadEnergy(meter.owner, slot);
+        energy.importWh += reading.importWh;
+        energy.exportWh += reading.exportWh;
+        energy.meterReadings += 1;
+        _storeEnergy(meter.owner, slot, energy);
+        emit ReadingRecorded(meterId, slot, meter.owner, reading.importWh, reading.exportWh);
+
+        if (reading.exportWh != 0) _certificate.mint(meter.owner, slot, reading.exportWh);
+    }
+
+    /// @dev Replay first (so a relayer's retry is told "already recorded"), then the window.
+    function _checkSlot(MeterState memory state, uint256 meterId, uint256 slot)
+        private
+        view
+        returns (bytes memory)
+    {
+        if (state.recent != 0 && slot <= state.latestSlot) {
+            // Cannot underflow: slot <= latestSlot was just checked.
+            uint256 age;
+            unchecked {
+                age = state.latestSlot - slot;
+            }
+            // An age beyond the bitmap is outside the window (see the contract's @dev).
+            if (age < MAX_WINDOW_SLOTS && (state.recent >> age) & 1 == 1) {
+                return abi.encodeWithSelector(ReadingsAlreadyRecorded.selector, meterId, slot);
+            }
+        }
+        (uint256 opensAt, uint256 closesAt) = readingWindow(slot);
+        if (block.timestamp < opensAt || block.timestamp >= closesAt || slot > type(uint32).max) {
+            return abi.encodeWithSelector(ReadingsOutsideWindow.selector, slot, opensAt, closesAt);
+        }
+        return "";
+    }
+
+    function _checkMeterAndSignature(
+        SignedReading calldata signed,
+        Reading memory reading,
+        IParticipantRegistry.Meter memory meter
+    ) private view returns (bytes memory) {
+        uint256 meterId = reading.meterId;
+        if (meter.device == address(0)) {
+            return abi.encodeWithSelector(ReadingsUnknownMeter.selector, meterId);
+        }
+        if (!meter.active) return abi.encodeWithSelector(ReadingsInactiveMeter.selector, meterId);
+        (address signer, ECDSA.RecoverError error,) =
+            ECDSA.tryRecover(_digest(reading), signed.v, signed.r, signed.s);
+        if (error != ECDSA.RecoverError.NoError) {
+            return abi.encodeWithSelector(ReadingsInvalidSignature.selector, meterId, reading.slot);
+        }
+        if (signer != meter.device) {
+            return abi.encodeWithSelector(ReadingsWrongSigner.selector, meterId, signer);
+        }
+        uint256 maxWh = uint256(meter.capacityW) * _slotLength / 3600;
+        if (reading.exportWh > maxWh) {
+            return abi.encodeWithSelector(
+                ReadingsExportAboveCapacity.selector, meterId, reading.exportWh, maxWh
+            );
+        }
+        return "";
+    }
+
+    /// @dev Registers are cumulative: a later slot adds at least its own Wh to the latest
+    /// registers; a late (earlier) slot cannot exceed them; no register is below its slot's Wh.
+    function _checkRegisters(MeterState memory state, Reading memory reading)
+        private
+        pure
+        returns (bytes memory)
+    {
+        uint256 importRegister = reading.importRegisterWh;
+        uint256 exportRegister = reading.exportRegisterWh;
+        bool ok;
+        if (state.recent == 0 || reading.slot > state.latestSlot) {
+            // Sums of two uint64 values in uint256: no overflow. With no reading yet the latest
+            // registers are zero, which leaves the "at least its own Wh" rule.
+            ok = importRegister >= uint256(state.importRegisterWh) + reading.importWh
+                && exportRegister >= uint256(state.exportRegisterWh) + reading.exportWh;
+        } else {
+            ok = importRegister <= state.importRegisterWh && exportRegister <= state.exportRegisterWh
+                && importRegister >= reading.importWh && exportRegister >= reading.exportWh;
+        }
+        if (!ok) {
+            return abi.encodeWithSelector(
+                ReadingsRegisterBackwards.selector, reading.meterId, reading.slot
+            );
+        }
+        return "";
+    }
+
+    /// @dev The meter's state once `reading` (already checked) is recorded.
+    function _advance(MeterState memory state, Reading memory reading)
+        private
+        pure
+        returns (MeterState memory)
+    {
+        // slot <= type(uint32).max was checked with the window.
+        uint32 slot = uint32(reading.slot);
+        if (state.recent == 0) {
+            return MeterState(reading.importRegisterWh, reading.exportRegisterWh, slot, 1);
+        }
+        if (slot > state.latestSlot) {
+            // Shifting drops the slots that have left the bitmap; a shift of 96 or more clears it
+            // (the uint96 conversion keeps the low 96 bits).
+            uint96 recent = uint96((uint256(state.recent) << (slot - state.latestSlot)) | 1);
+            return MeterState(reading.importRegisterWh, reading.exportRegisterWh, slot, recent);
+        }
+        // A late reading: the latest registers stay, the slot's bit is set. age < 96 because the
+        // slot is inside its window (see the contract's @dev).
+        state.recent |= uint96(1) << (state.latestSlot - slot);
+        return state;
+    }
+
+    function _digest(Reading memory reading) private view returns (bytes32) {
+        return _hashTypedDataV4(keccak256(abi.encode(READING_TYPEHASH, reading)));
+    }
+
+    // Meter word: bits 0-63 import register, 64-127 export register, 128-159 latest slot,
+    // 160-255 the recent-slots bitmap.
+    function _loadMeter(uint256 meterId) private view returns (MeterState memory state) {
+        uint256 word = _meterStates[meterId];
+        state.importRegisterWh = uint64(word);
+        state.exportRegisterWh = uint64(word >> 64);
+        state.latestSlot = uint32(word >> 128);
+        state.recent = uint96(word >> 160);
+    }
+
+    function _storeMeter(uint256 meterId, MeterState memory state) private {
+        _meterStates[meterId] = uint256(state.importRegisterWh)
+            | (uint256(state.exportRegisterWh) << 64) | (uint256(state.latestSlot) << 128)
+            | (uint256(state.recent) << 160);
+    }
+
+    // Energy word: bits 0-111 import, 112-223 export, 224-255 number of meter readings.
+    function _loadEnergy(address account, uint256 slot)
+        private
+        view
+        returns (SlotEnergy memory energy)
+    {
+        uint256 word = _energy[account][slot];
+        energy.importWh = uint112(word);
+        energy.exportWh = uint112(word >> 112);
+        energy.meterReadings = uint32(word >> 224);
+    }
+
+    function _storeEnergy(address account, uint256 slot, SlotEnergy memory energy) private {
+        _energy[account][slot] = uint256(energy.importWh) | (uint256(energy.exportWh) << 112)
+            | (uint256(energy.meterReadings) << 224);
+    }
+
+    function _checkRelayer() private view {
+        if (!_registry.transactionAllowed(msg.sender, address(this), 0, 0, 0, "")) {
+            revert ReadingsRelayerNotAllowed(msg.sender);
+        }
+    }
+}
