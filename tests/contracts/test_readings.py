@@ -1,0 +1,569 @@
+"""MeterReadings: signed readings recorded once per (meter, slot); bad ones named and skipped."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+
+import pytest
+from eth_account import Account
+from eth_account.signers.local import LocalAccount
+from eth_utils.crypto import keccak
+from web3.contract import Contract
+
+from p2penergy.chain import artifacts
+from p2penergy.chain.deploy import grant_role
+from p2penergy.chain.tx import call, deploy, events, transact
+from p2penergy.exceptions import AccessDenied, ReadingsError
+from p2penergy.oracle import Reading, SignedReading, reading_digest, sign_reading
+
+from ..conftest import GAS_MONEY, PROSUMER, Deployed
+
+SLOT_LENGTH = 900
+WINDOW = 4 * SLOT_LENGTH
+CAPACITY_W = 4_000  # 1,000 Wh per 15-minute slot
+MAX_WH = CAPACITY_W * SLOT_LENGTH // 3600
+REGISTER_STEP = 10_000  # registers grow by this much per slot: every test reading is consistent
+SECP256K1_N = 0xFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFEBAAEDCE6AF48A03BBFD25E8CD0364141
+
+
+@dataclass
+class Meter:
+    meter_id: int
+    device: LocalAccount
+    owner: str
+
+
+@dataclass
+class Readings:
+    """A MeterReadings deployment on top of the session system, with four meters."""
+
+    d: Deployed
+    contract: Contract
+    epoch: int
+    a: Meter  # the prosumer's first meter
+    a2: Meter  # the prosumer's second meter
+    b: Meter  # the consumer's meter
+    c: Meter  # a second prosumer's meter
+
+    @property
+    def relayer(self) -> LocalAccount:
+        return self.d.actors.keeper
+
+    def window(self, slot: int) -> tuple[int, int]:
+        opens = self.epoch + (slot + 1) * SLOT_LENGTH
+        return opens, opens + WINDOW
+
+    def open_slot(self) -> int:
+        """The slot that is running now, with chain time moved just inside its reading window.
+
+        One second in: `set_time` fixes the next block's time, and calls run on the latest one.
+        """
+        slot = (self.d.chain.now() - self.epoch) // SLOT_LENGTH
+        self.d.chain.set_time(self.window(slot)[0] + 1)
+        return slot
+
+    def sign(
+        self,
+        meter: Meter,
+        slot: int,
+        import_wh: int = 300,
+        export_wh: int = 700,
+        *,
+        key: LocalAccount | None = None,
+        chain_id: int | None = None,
+        contract: str | None = None,
+        registers: tuple[int, int] | None = None,
+    ) -> SignedReading:
+        register = REGISTER_STEP * (slot + 1)
+        import_register, export_register = registers or (register, register)
+        reading = Reading(
+            meter.meter_id, slot, import_wh, export_wh, import_register, export_register
+        )
+        return sign_reading(
+            (key or meter.device).key,
+            reading,
+            self.d.chain.chain_id if chain_id is None else chain_id,
+            contract or self.contract.address,
+        )
+
+    def submit_one(self, signed: SignedReading, relayer: LocalAccount | None = None):
+        fn = self.contract.functions.submitOne(signed.as_tuple())
+        return transact(self.d.chain, relayer or self.relayer, fn)
+
+    def submit(self, batch: list[SignedReading], relayer: LocalAccount | None = None):
+        fn = self.contract.functions.submit([s.as_tuple() for s in batch])
+        return transact(self.d.chain, relayer or self.relayer, fn)
+
+    def energy(self, account: str, slot: int) -> tuple[int, int, int]:
+        return tuple(self.contract.functions.energyOf(account, slot).call())
+
+    def certificates(self, account: str, slot: int) -> int:
+        return int(self.d.system.certificate.functions.balanceOf(account, slot).call())
+
+    def recorded(self, meter: Meter, slot: int) -> bool:
+        return bool(self.contract.functions.isRecorded(meter.meter_id, slot).call())
+
+
+def _selector(name: str) -> bytes:
+    """The 4-byte selector of the custom error `name`, from the shipped ABI."""
+    (item,) = [
+        i
+        for i in artifacts.load("MeterReadings")["abi"]
+        if i["type"] == "error" and i["name"] == name
+    ]
+    types = ",".join(p["type"] for p in item["inputs"])
+    return keccak(text=f"{name}({types})")[:4]
+
+
+def _deploy_readings(d: Deployed, *args: object) -> str:
+    art = artifacts.load("MeterReadings")
+    address, _ = deploy(d.chain, d.actors.admin, art["abi"], art["bytecode"], *args)
+    return address
+
+
+def _register_meter(d: Deployed, owner: str) -> Meter:
+    device = Account.create()
+    registry = d.system.registry
+    receipt = transact(
+        d.chain,
+        d.actors.operator,
+        registry.functions.registerMeter(device.address, owner, CAPACITY_W),
+    )
+    meter_id = events(registry, "MeterRegistered", receipt)[0]["args"]["meterId"]
+    return Meter(meter_id=meter_id, device=device, owner=owner)
+
+
+@pytest.fixture(scope="module")
+def readings_base(deployed_base: Deployed) -> Iterator[Readings]:
+    """MeterReadings deployed once per chain for this module; removed again afterwards."""
+    d = deployed_base
+    snapshot = d.chain.snapshot()
+    epoch = (d.chain.now() // SLOT_LENGTH - 10) * SLOT_LENGTH
+    address = _deploy_readings(
+        d, d.system.registry.address, d.system.certificate.address, epoch, SLOT_LENGTH, WINDOW
+    )
+    grant_role(d.system, d.actors.admin, "READINGS_ROLE", address)
+    second_prosumer = Account.create()
+    d.chain.fund(second_prosumer.address, GAS_MONEY)
+    transact(
+        d.chain,
+        d.actors.operator,
+        d.system.registry.functions.registerParticipant(second_prosumer.address, PROSUMER, False),
+    )
+    a = d.actors
+    yield Readings(
+        d=d,
+        contract=d.chain.w3.eth.contract(
+            address=address, abi=artifacts.load("MeterReadings")["abi"]
+        ),
+        epoch=epoch,
+        a=_register_meter(d, a.prosumer.address),
+        a2=_register_meter(d, a.prosumer.address),
+        b=_register_meter(d, a.consumer.address),
+        c=_register_meter(d, second_prosumer.address),
+    )
+    d.chain.revert(snapshot)
+
+
+@pytest.fixture
+def readings(readings_base: Readings, deployed: Deployed) -> Readings:
+    """The module's deployment, rolled back after each test by `deployed`."""
+    return readings_base
+
+
+# ───────────────────────────── recording ─────────────────────────────
+
+
+def test_valid_reading_is_recorded_with_energy_certificates_and_event(readings: Readings):
+    r = readings
+    slot = r.open_slot()
+    assert not r.recorded(r.a, slot)
+    receipt = r.submit_one(r.sign(r.a, slot, import_wh=300, export_wh=700))
+    (event,) = events(r.contract, "ReadingRecorded", receipt)
+    assert dict(event["args"]) == {
+        "meterId": r.a.meter_id,
+        "slot": slot,
+        "owner": r.a.owner,
+        "importWh": 300,
+        "exportWh": 700,
+    }
+    assert r.energy(r.a.owner, slot) == (300, 700, 1)
+    assert r.recorded(r.a, slot)
+    assert r.certificates(r.a.owner, slot) == 700
+    register = REGISTER_STEP * (slot + 1)
+    assert tuple(r.contract.functions.latestReading(r.a.meter_id).call()) == (
+        True,
+        slot,
+        register,
+        register,
+    )
+
+
+def test_energy_of_sums_an_owners_meters_and_counts_them(readings: Readings):
+    r = readings
+    slot = r.open_slot()
+    receipt = r.submit(
+        [
+            r.sign(r.a, slot, import_wh=100, export_wh=400),
+            r.sign(r.a2, slot, import_wh=20, export_wh=1_000),
+            r.sign(r.b, slot, import_wh=900, export_wh=0),
+        ]
+    )
+    assert len(events(r.contract, "ReadingRecorded", receipt)) == 3
+    assert r.energy(r.a.owner, slot) == (120, 1_400, 2)
+    assert r.energy(r.b.owner, slot) == (900, 0, 1)
+    assert r.certificates(r.a.owner, slot) == 1_400
+    assert r.certificates(r.b.owner, slot) == 0  # no export, nothing minted
+
+
+def test_submit_returns_how_many_readings_were_accepted(readings: Readings):
+    r = readings
+    slot = r.open_slot()
+    good, also_good = r.sign(r.a, slot), r.sign(r.b, slot)
+    batch = [good.as_tuple(), good.as_tuple(), also_good.as_tuple()]
+    fn = r.contract.functions.submit(batch)
+    assert fn.call({"from": r.relayer.address}) == 2
+
+
+def test_a_late_reading_inside_the_window_counts_and_keeps_the_latest_registers(
+    readings: Readings,
+):
+    r = readings
+    slot = r.open_slot()
+    late = slot - 3  # its window closes one slot from now
+    r.submit_one(r.sign(r.a, slot))
+    r.submit_one(r.sign(r.a, late))
+    assert r.recorded(r.a, late) and r.recorded(r.a, slot)
+    assert not r.recorded(r.a, slot - 1)
+    assert r.energy(r.a.owner, late) == (300, 700, 1)
+    latest = tuple(r.contract.functions.latestReading(r.a.meter_id).call())
+    assert latest[:3] == (True, slot, REGISTER_STEP * (slot + 1))
+
+
+def test_any_registered_participant_may_relay(readings: Readings):
+    r = readings
+    slot = r.open_slot()
+    r.submit_one(r.sign(r.c, slot), relayer=r.d.actors.consumer)  # not the meter's owner
+    assert r.recorded(r.c, slot)
+
+
+def test_is_recorded_names_history_older_than_the_bitmap(readings: Readings):
+    r = readings
+    first = r.open_slot()
+    r.submit_one(r.sign(r.a, first))
+    r.d.chain.set_time(r.window(first + 100)[0] + 1)
+    r.submit_one(r.sign(r.a, first + 100))
+    assert r.recorded(r.a, first + 100)
+    assert not r.recorded(r.a, first + 5)  # 95 slots back: still known
+    assert not r.recorded(r.a, first + 101)
+    with pytest.raises(ReadingsError) as info:
+        call(r.contract.functions.isRecorded(r.a.meter_id, first))
+    assert info.value.name == "ReadingsHistoryPruned"
+    assert info.value.error_args == {
+        "meterId": r.a.meter_id,
+        "slot": first,
+        "oldestKnown": first + 100 - 95,
+    }
+
+
+# ───────────────────────────── rejections ─────────────────────────────
+
+# Each case prepares the chain if needed and returns meter a's bad reading for `slot` and the
+# error it must be rejected with.
+Case = Callable[[Readings, int], tuple[SignedReading, str]]
+
+
+def _replay(r: Readings, slot: int) -> tuple[SignedReading, str]:
+    signed = r.sign(r.a, slot)
+    r.submit_one(signed)
+    return signed, "ReadingsAlreadyRecorded"
+
+
+def _replay_with_other_values(r: Readings, slot: int) -> tuple[SignedReading, str]:
+    r.submit_one(r.sign(r.a, slot))
+    return r.sign(r.a, slot, import_wh=1, export_wh=2), "ReadingsAlreadyRecorded"
+
+
+def _malleated(r: Readings, slot: int) -> tuple[SignedReading, str]:
+    good = r.sign(r.a, slot)
+    flipped = SignedReading(good.reading, 55 - good.v, good.r, SECP256K1_N - good.s)
+    return flipped, "ReadingsInvalidSignature"
+
+
+def _bad_v(r: Readings, slot: int) -> tuple[SignedReading, str]:
+    good = r.sign(r.a, slot)
+    return SignedReading(good.reading, good.v - 27, good.r, good.s), "ReadingsInvalidSignature"
+
+
+def _wrong_key(r: Readings, slot: int) -> tuple[SignedReading, str]:
+    return r.sign(r.a, slot, key=Account.create()), "ReadingsWrongSigner"
+
+
+def _inactive_meter(r: Readings, slot: int) -> tuple[SignedReading, str]:
+    fn = r.d.system.registry.functions.setMeterActive(r.a.meter_id, False)
+    transact(r.d.chain, r.d.actors.operator, fn)
+    return r.sign(r.a, slot), "ReadingsInactiveMeter"
+
+
+def _unknown_meter(r: Readings, slot: int) -> tuple[SignedReading, str]:
+    ghost = Meter(meter_id=10_000, device=Account.create(), owner=r.a.owner)
+    return r.sign(ghost, slot), "ReadingsUnknownMeter"
+
+
+def _register_backwards(r: Readings, slot: int) -> tuple[SignedReading, str]:
+    r.submit_one(r.sign(r.a, slot))
+    above_latest = REGISTER_STEP * (slot + 1) + 1
+    late = r.sign(r.a, slot - 1, registers=(above_latest, above_latest))
+    return late, "ReadingsRegisterBackwards"
+
+
+def _register_behind_latest_plus_energy(r: Readings, slot: int) -> tuple[SignedReading, str]:
+    r.submit_one(r.sign(r.a, slot - 1))
+    latest = REGISTER_STEP * slot
+    return (
+        r.sign(r.a, slot, export_wh=700, registers=(latest + 300, latest + 699)),
+        "ReadingsRegisterBackwards",
+    )
+
+
+def _register_below_own_energy(r: Readings, slot: int) -> tuple[SignedReading, str]:
+    return r.sign(r.a, slot, import_wh=300, registers=(299, 10_000)), "ReadingsRegisterBackwards"
+
+
+def _export_above_capacity(r: Readings, slot: int) -> tuple[SignedReading, str]:
+    return r.sign(r.a, slot, export_wh=MAX_WH + 1), "ReadingsExportAboveCapacity"
+
+
+def _before_window(r: Readings, slot: int) -> tuple[SignedReading, str]:
+    return r.sign(r.a, slot + 1), "ReadingsOutsideWindow"
+
+
+def _after_window(r: Readings, slot: int) -> tuple[SignedReading, str]:
+    return r.sign(r.a, slot - WINDOW // SLOT_LENGTH), "ReadingsOutsideWindow"
+
+
+def _other_chain(r: Readings, slot: int) -> tuple[SignedReading, str]:
+    return r.sign(r.a, slot, chain_id=r.d.chain.chain_id + 1), "ReadingsWrongSigner"
+
+
+def _other_contract(r: Readings, slot: int) -> tuple[SignedReading, str]:
+    return r.sign(r.a, slot, contract=Account.create().address), "ReadingsWrongSigner"
+
+
+CASES: dict[str, Case] = {
+    "replay": _replay,
+    "replay_with_other_values": _replay_with_other_values,
+    "malleated_high_s": _malleated,
+    "v_not_27_or_28": _bad_v,
+    "wrong_key": _wrong_key,
+    "inactive_meter": _inactive_meter,
+    "unknown_meter": _unknown_meter,
+    "late_register_above_latest": _register_backwards,
+    "register_behind_latest_plus_energy": _register_behind_latest_plus_energy,
+    "register_below_own_energy": _register_below_own_energy,
+    "export_above_capacity": _export_above_capacity,
+    "before_window_opens": _before_window,
+    "after_window_closes": _after_window,
+    "other_chain_id": _other_chain,
+    "other_contract": _other_contract,
+}
+
+
+@pytest.mark.parametrize("case", list(CASES))
+def test_submit_one_rejects_a_bad_reading_by_name(readings: Readings, case: str):
+    r = readings
+    slot = r.open_slot()
+    bad, error = CASES[case](r, slot)
+    meter_slot = bad.reading.slot
+    before = (r.energy(r.a.owner, meter_slot), r.certificates(r.a.owner, meter_slot))
+    with pytest.raises(ReadingsError) as info:
+        r.submit_one(bad)
+    assert info.value.name == error
+    assert (r.energy(r.a.owner, meter_slot), r.certificates(r.a.owner, meter_slot)) == before
+
+
+@pytest.mark.parametrize("case", list(CASES))
+def test_submit_skips_a_bad_reading_naming_the_reason_and_keeps_the_good_ones(
+    readings: Readings, case: str
+):
+    r = readings
+    slot = r.open_slot()
+    bad, error = CASES[case](r, slot)
+    bad_slot = bad.reading.slot
+    before = (r.energy(r.a.owner, bad_slot), r.certificates(r.a.owner, bad_slot))
+    receipt = r.submit([r.sign(r.b, slot, export_wh=10), bad, r.sign(r.c, slot, export_wh=20)])
+    (skipped,) = events(r.contract, "ReadingSkipped", receipt)
+    assert dict(skipped["args"]) == {
+        "meterId": bad.reading.meter_id,
+        "slot": bad_slot,
+        "reason": _selector(error),
+    }
+    recorded = events(r.contract, "ReadingRecorded", receipt)
+    assert [e["args"]["meterId"] for e in recorded] == [r.b.meter_id, r.c.meter_id]
+    assert r.certificates(r.b.owner, slot) == 10
+    assert r.certificates(r.c.owner, slot) == 20
+    assert (r.energy(r.a.owner, bad_slot), r.certificates(r.a.owner, bad_slot)) == before
+
+
+def test_a_duplicate_inside_one_batch_is_recorded_once(readings: Readings):
+    r = readings
+    slot = r.open_slot()
+    signed = r.sign(r.a, slot)
+    receipt = r.submit([signed, signed])
+    assert len(events(r.contract, "ReadingRecorded", receipt)) == 1
+    (skipped,) = events(r.contract, "ReadingSkipped", receipt)
+    assert skipped["args"]["reason"] == _selector("ReadingsAlreadyRecorded")
+    assert r.energy(r.a.owner, slot) == (300, 700, 1)
+    assert r.certificates(r.a.owner, slot) == 700
+
+
+def test_resubmitting_an_identical_batch_changes_nothing(readings: Readings):
+    r = readings
+    slot = r.open_slot()
+    batch = [r.sign(m, slot, import_wh=5, export_wh=50) for m in (r.a, r.a2, r.b, r.c)]
+    r.submit(batch)
+    owners = sorted({m.owner for m in (r.a, r.b, r.c)})
+    state = [(r.energy(o, slot), r.certificates(o, slot)) for o in owners]
+    receipt = r.submit(batch)
+    assert events(r.contract, "ReadingRecorded", receipt) == []
+    assert events(r.d.system.certificate, "TransferSingle", receipt) == []
+    reasons = {e["args"]["reason"] for e in events(r.contract, "ReadingSkipped", receipt)}
+    assert reasons == {_selector("ReadingsAlreadyRecorded")}
+    assert [(r.energy(o, slot), r.certificates(o, slot)) for o in owners] == state
+
+
+@pytest.mark.parametrize("who", ["stranger", "suspended"])
+def test_a_relayer_that_may_not_transact_is_refused(readings: Readings, who: str):
+    r = readings
+    slot = r.open_slot()
+    relayer = getattr(r.d.actors, who)
+    for send in (r.submit_one, lambda s, relayer: r.submit([s], relayer)):
+        with pytest.raises(ReadingsError) as info:
+            send(r.sign(r.a, slot), relayer=relayer)
+        assert info.value.name == "ReadingsRelayerNotAllowed"
+        assert info.value.error_args == {"relayer": relayer.address.lower()}
+    assert not r.recorded(r.a, slot)
+
+
+def test_without_the_readings_role_an_exporting_reading_cannot_be_recorded(readings: Readings):
+    # A deployment error, not a bad reading: the mint reverts and takes the batch with it.
+    r = readings
+    slot = r.open_slot()
+    role = r.d.system.role("READINGS_ROLE")
+    revoke = r.d.system.registry.functions.revokeRole(role, r.contract.address)
+    transact(r.d.chain, r.d.actors.admin, revoke)
+    with pytest.raises(AccessDenied):
+        r.submit([r.sign(r.a, slot)])
+    r.submit_one(r.sign(r.a, slot, export_wh=0))  # nothing to mint: recorded
+    assert r.energy(r.a.owner, slot) == (300, 0, 1)
+
+
+def test_after_key_rotation_only_the_new_key_signs(readings: Readings):
+    r = readings
+    slot = r.open_slot()
+    new_device = Account.create()
+    fn = r.d.system.registry.functions.rotateMeterKey(r.a.meter_id, new_device.address)
+    transact(r.d.chain, r.d.actors.operator, fn)
+    with pytest.raises(ReadingsError) as info:
+        r.submit_one(r.sign(r.a, slot))
+    assert info.value.name == "ReadingsWrongSigner"
+    assert info.value.error_args["signer"] == r.a.device.address.lower()
+    r.submit_one(r.sign(r.a, slot, key=new_device))
+    assert r.recorded(r.a, slot)
+
+
+def test_errors_carry_the_offending_values(readings: Readings):
+    r = readings
+    slot = r.open_slot()
+    with pytest.raises(ReadingsError) as info:
+        r.submit_one(r.sign(r.a, slot, export_wh=MAX_WH + 1))
+    assert info.value.error_args == {
+        "meterId": r.a.meter_id,
+        "exportWh": MAX_WH + 1,
+        "maxWh": MAX_WH,
+    }
+    with pytest.raises(ReadingsError) as info:
+        r.submit_one(r.sign(r.a, slot + 1))
+    assert info.value.error_args == {
+        "slot": slot + 1,
+        "opensAt": r.window(slot + 1)[0],
+        "closesAt": r.window(slot + 1)[1],
+    }
+
+
+# ───────────────────────────── signing and configuration ─────────────────────────────
+
+
+def test_python_digest_equals_the_contracts_reading_digest(readings: Readings):
+    r = readings
+    reading = Reading(r.a.meter_id, 12, 1, 2**64 - 1, 3, 2**63)
+    on_chain = r.contract.functions.readingDigest(reading.as_tuple()).call()
+    assert bytes(on_chain) == reading_digest(reading, r.d.chain.chain_id, r.contract.address)
+
+
+def test_the_domain_is_the_documented_one(readings: Readings):
+    r = readings
+    domain = r.contract.functions.eip712Domain().call()
+    assert domain[1:5] == [
+        "p2penergy MeterReadings",
+        "1",
+        r.d.chain.chain_id,
+        r.contract.address,
+    ]
+    type_string = (
+        "Reading(uint64 meterId,uint64 slot,uint64 importWh,uint64 exportWh,"
+        "uint64 importRegisterWh,uint64 exportRegisterWh)"
+    )
+    assert bytes(r.contract.functions.READING_TYPEHASH().call()) == keccak(text=type_string)
+
+
+def test_timing_and_reading_window_follow_the_slot_grid(readings: Readings):
+    r = readings
+    assert tuple(r.contract.functions.timing().call()) == (r.epoch, SLOT_LENGTH, WINDOW)
+    assert tuple(r.contract.functions.readingWindow(7).call()) == r.window(7)
+    assert r.contract.functions.dependencies().call() == [
+        r.d.system.registry.address,
+        r.d.system.certificate.address,
+    ]
+
+
+@pytest.mark.parametrize(
+    ("slot_length", "window", "zero"),
+    [
+        (600, 600, None),
+        (900, 0, None),
+        (900, 96 * 900 + 1, None),
+        (300, 96 * 300 + 1, None),
+        (900, 900, "registry"),
+        (900, 900, "certificate"),
+    ],
+)
+def test_deployment_rejects_invalid_configuration(
+    deployed: Deployed, slot_length: int, window: int, zero: str | None
+):
+    system = deployed.system
+    registry = "0x" + "00" * 20 if zero == "registry" else system.registry.address
+    certificate = "0x" + "00" * 20 if zero == "certificate" else system.certificate.address
+    with pytest.raises(ReadingsError) as info:
+        _deploy_readings(deployed, registry, certificate, 0, slot_length, window)
+    assert info.value.name == "ReadingsInvalidConfig"
+
+
+@pytest.mark.parametrize("slot_length", [300, 900, 1800, 3600])
+def test_deployment_accepts_every_slot_length_with_the_longest_window(
+    deployed: Deployed, slot_length: int
+):
+    system = deployed.system
+    address = _deploy_readings(
+        deployed,
+        system.registry.address,
+        system.certificate.address,
+        0,
+        slot_length,
+        96 * slot_length,
+    )
+    contract = deployed.chain.w3.eth.contract(
+        address=address, abi=artifacts.load("MeterReadings")["abi"]
+    )
+    assert tuple(contract.functions.timing().call()) == (0, slot_length, 96 * slot_length)
