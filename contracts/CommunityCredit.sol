@@ -17,12 +17,12 @@ import {Roles} from "./libraries/Roles.sol";
 contract CommunityCredit is ICommunityCredit, ERC20, ERC20Permit {
     IParticipantRegistry private immutable _registry;
 
-    /// @param registry the community's participant registry (roles and accounts)
-    constructor(IParticipantRegistry registry)
+    /// @param registry_ the community's participant registry (roles and accounts)
+    constructor(IParticipantRegistry registry_)
         ERC20("p2penergy Community Credit", "PEC")
         ERC20Permit("p2penergy Community Credit")
     {
-        _registry = registry;
+        _registry = registry_;
     }
 
     /// @notice The registry this token asks who may hold credits.

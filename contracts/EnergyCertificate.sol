@@ -13,9 +13,9 @@ import {Roles} from "./libraries/Roles.sol";
 contract EnergyCertificate is IEnergyCertificate, ERC1155 {
     IParticipantRegistry private immutable _registry;
 
-    /// @param registry the community's participant registry (holds the system roles)
-    constructor(IParticipantRegistry registry) ERC1155("") {
-        _registry = registry;
+    /// @param registry_ the community's participant registry (holds the system roles)
+    constructor(IParticipantRegistry registry_) ERC1155("") {
+        _registry = registry_;
     }
 
     /// @notice The registry this contract asks for the readings and market roles.

@@ -58,6 +58,8 @@ class Deployed:
     chain: Chain
     system: System
     actors: Actors
+    fee_account: str
+    rounding_account: str
 
 
 @pytest.fixture(scope="session")
@@ -69,9 +71,12 @@ def deployed_base(chain: Chain) -> Deployed:
     for key in keys.values():
         chain.fund(key.address, GAS_MONEY)
     actors = Actors(admin=admin, **keys)
+    fee_account, rounding_account = Account.create().address, Account.create().address
     system = deploy_system(
         chain,
         admin,
+        fee_account=fee_account,
+        rounding_account=rounding_account,
         operator=actors.operator.address,
         keepers=(actors.keeper.address,),
         auditors=(actors.auditor.address,),
@@ -86,7 +91,7 @@ def deployed_base(chain: Chain) -> Deployed:
     ):
         transact(chain, actors.operator, registry.registerParticipant(account.address, kind, False))
     transact(chain, actors.operator, registry.suspendParticipant(actors.suspended.address))
-    return Deployed(chain=chain, system=system, actors=actors)
+    return Deployed(chain, system, actors, fee_account, rounding_account)
 
 
 @pytest.fixture

@@ -54,7 +54,7 @@ def compile_contracts(root: Path | None = None) -> dict[str, dict[str, Any]]:
             allow_paths=[str(root)],
         )
     except solcx.exceptions.SolcError as exc:
-        raise ToolchainError(f"solc failed: {exc}") from exc
+        raise ToolchainError(f"solc failed:\n{_error_messages(exc)}") from None
     errors = [e for e in output.get("errors", []) if e.get("severity") == "error"]
     if errors:
         raise ToolchainError("\n".join(e["formattedMessage"] for e in errors))
@@ -100,3 +100,13 @@ def write_artifacts(
         if stale not in written:
             stale.unlink()
     return written
+
+
+def _error_messages(exc: solcx.exceptions.SolcError) -> str:
+    """Just the compiler's formatted errors (not the whole standard-JSON output)."""
+    try:
+        errors = json.loads(exc.stdout_data or "{}").get("errors", [])
+    except ValueError:
+        return str(exc)
+    messages = [e["formattedMessage"] for e in errors if e.get("severity") == "error"]
+    return "\n".join(messages) or str(exc)

@@ -16,8 +16,46 @@ from p2penergy.chain.connect import Chain
 from p2penergy.chain.tx import deploy, transact
 from p2penergy.exceptions import DeploymentError
 
-# Deployment order: each entry names its constructor arguments from addresses deployed before it.
-SYSTEM = ("ParticipantRegistry", "CommunityCredit", "EnergyCertificate")
+# Deployment order: each contract's constructor takes addresses deployed before it.
+SYSTEM = (
+    "ParticipantRegistry",
+    "CommunityCredit",
+    "EnergyCertificate",
+    "MeterReadings",
+    "EnergyMarket",
+)
+SERVICE_KIND = 3
+ALLOWED_SLOT_LENGTHS = (300, 900, 1800, 3600)
+
+
+@dataclass(frozen=True)
+class MarketConfig:
+    """Deployment parameters of the market (DESIGN §1, §2.1).
+
+    Prices are credit base units (6 decimals) per kWh: the defaults are a 0.08 feed-in tariff,
+    a 0.30 retail tariff and a 0.03 network fee per kWh.
+    """
+
+    epoch: int  # start of slot 0, unix seconds
+    slot_length: int = 900
+    reading_window: int = 4 * 3600
+    gate_closure: int = 300
+    order_cap: int = 1000
+    feed_in_per_kwh: int = 80_000
+    retail_per_kwh: int = 300_000
+    network_fee_per_kwh: int = 30_000
+
+    def __post_init__(self) -> None:
+        if self.slot_length not in ALLOWED_SLOT_LENGTHS:
+            raise DeploymentError(
+                f"slot length {self.slot_length} s is not one of {ALLOWED_SLOT_LENGTHS}"
+            )
+
+    @staticmethod
+    def starting_today(now: int, **overrides: int) -> MarketConfig:
+        """A config whose slot 0 starts at the UTC midnight before `now`."""
+        return MarketConfig(epoch=now - now % 86_400, **overrides)
+
 
 ROLE_NAMES = ("OPERATOR_ROLE", "AUDITOR_ROLE", "KEEPER_ROLE", "MARKET_ROLE", "READINGS_ROLE")
 
@@ -85,6 +123,14 @@ class System:
     def certificate(self) -> Contract:
         return self.contract("EnergyCertificate")
 
+    @property
+    def readings(self) -> Contract:
+        return self.contract("MeterReadings")
+
+    @property
+    def market(self) -> Contract:
+        return self.contract("EnergyMarket")
+
     def role(self, name: str) -> bytes:
         """The bytes32 id of role `name` (e.g. "OPERATOR_ROLE"), as the registry defines it."""
         if name == "DEFAULT_ADMIN_ROLE":
@@ -96,17 +142,30 @@ def deploy_system(
     chain: Chain,
     admin: LocalAccount,
     *,
+    config: MarketConfig | None = None,
+    fee_account: str | None = None,
+    rounding_account: str | None = None,
     operator: str | None = None,
     keepers: tuple[str, ...] = (),
     auditors: tuple[str, ...] = (),
 ) -> System:
-    """Deploys every contract, grants the system roles, and the staff roles given."""
+    """Deploys every contract and wires it: system roles, service accounts, staff roles.
+
+    The fee account (the distribution operator's) and the rounding account default to the admin's
+    account; pass the real ones in production. Both are registered as `Service` participants so
+    they can receive credits.
+    """
+    config = config or MarketConfig.starting_today(chain.now())
+    fee_account = fee_account or admin.address
+    rounding_account = rounding_account or admin.address
     addresses: dict[str, str] = {}
     blocks: dict[str, int] = {}
     gas: dict[str, int] = {}
     for name in SYSTEM:
         artifact = artifacts.load(name)
-        args = _constructor_args(name, admin.address, addresses)
+        args = _constructor_args(
+            name, admin.address, addresses, config, fee_account, rounding_account
+        )
         address, receipt = deploy(chain, admin, artifact["abi"], artifact["bytecode"], *args)
         addresses[name] = address
         blocks[name] = int(receipt["blockNumber"])
@@ -119,9 +178,28 @@ def deploy_system(
         gas_used=gas,
     )
     system = System(chain, deployment)
-    grants = [("OPERATOR_ROLE", operator or admin.address)]
-    grants += [("KEEPER_ROLE", k) for k in keepers] + [("AUDITOR_ROLE", a) for a in auditors]
-    for role, account in grants:
+    grant_role(system, admin, "READINGS_ROLE", addresses["MeterReadings"])
+    grant_role(system, admin, "MARKET_ROLE", addresses["EnergyMarket"])
+    # The admin registers the service accounts with a temporary operator role when the operator
+    # is someone else, so a deployment is complete in one call.
+    operator = operator or admin.address
+    grant_role(system, admin, "OPERATOR_ROLE", admin.address)
+    for account in dict.fromkeys((fee_account, rounding_account)):
+        transact(
+            chain,
+            admin,
+            system.registry.functions.registerParticipant(account, SERVICE_KIND, False),
+        )
+    if operator != admin.address:
+        grant_role(system, admin, "OPERATOR_ROLE", operator)
+        transact(
+            chain,
+            admin,
+            system.registry.functions.renounceRole(system.role("OPERATOR_ROLE"), admin.address),
+        )
+    for role, account in [("KEEPER_ROLE", k) for k in keepers] + [
+        ("AUDITOR_ROLE", a) for a in auditors
+    ]:
         grant_role(system, admin, role, account)
     return system
 
@@ -131,9 +209,37 @@ def grant_role(system: System, admin: LocalAccount, role: str, account: str) -> 
     transact(system.chain, admin, system.registry.functions.grantRole(system.role(role), account))
 
 
-def _constructor_args(name: str, admin: str, addresses: dict[str, str]) -> tuple[Any, ...]:
+def _constructor_args(
+    name: str,
+    admin: str,
+    addresses: dict[str, str],
+    config: MarketConfig,
+    fee_account: str,
+    rounding_account: str,
+) -> tuple[Any, ...]:
+    registry = addresses.get("ParticipantRegistry")
     if name == "ParticipantRegistry":
         return (admin,)
     if name in ("CommunityCredit", "EnergyCertificate"):
-        return (addresses["ParticipantRegistry"],)
+        return (registry,)
+    if name == "MeterReadings":
+        return (
+            registry,
+            addresses["EnergyCertificate"],
+            config.epoch,
+            config.slot_length,
+            config.reading_window,
+        )
+    if name == "EnergyMarket":
+        return (
+            registry,
+            addresses["CommunityCredit"],
+            addresses["EnergyCertificate"],
+            addresses["MeterReadings"],
+            config.gate_closure,
+            config.order_cap,
+            fee_account,
+            rounding_account,
+            (config.feed_in_per_kwh, config.retail_per_kwh, config.network_fee_per_kwh),
+        )
     raise DeploymentError(f"do not know how to deploy {name}")

@@ -44,6 +44,8 @@ def test_deploy_script_deploys_and_wires_the_system(tmp_path, monkeypatch):
         "ParticipantRegistry",
         "CommunityCredit",
         "EnergyCertificate",
+        "MeterReadings",
+        "EnergyMarket",
     }
     assert (tmp_path / f"{deployment.chain_id}.json").is_file()
     registry = brownie.Contract.from_abi(

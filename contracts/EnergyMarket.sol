@@ -1,0 +1,612 @@
+// SPDX-License-Identifier: MIT
+pragma solidity 0.8.28;
+
+import {IAccessControl} from "@openzeppelin/contracts/access/IAccessControl.sol";
+import {IERC20Permit} from "@openzeppelin/contracts/token/ERC20/extensions/IERC20Permit.sol";
+import {IERC20} from "@openzeppelin/contracts/token/ERC20/IERC20.sol";
+import {ReentrancyGuardTransient} from "@openzeppelin/contracts/utils/ReentrancyGuardTransient.sol";
+
+import {IEnergyCertificate} from "./interfaces/IEnergyCertificate.sol";
+import {IEnergyMarket} from "./interfaces/IEnergyMarket.sol";
+import {IMeterReadings} from "./interfaces/IMeterReadings.sol";
+import {IParticipantRegistry} from "./interfaces/IParticipantRegistry.sol";
+import {UniformPriceClearing} from "./libraries/UniformPriceClearing.sol";
+import {MarketMath} from "./libraries/MarketMath.sol";
+import {Roles} from "./libraries/Roles.sol";
+
+/// @title EnergyMarket
+/// @notice Per-slot order books with escrow, verified uniform-price clearing and min-of-two pool
+/// settlement. See IEnergyMarket and docs/market-rules.md.
+/// @dev Storage is packed so that a day-ahead batch costs one fresh word per order: an order is
+/// one word; order counts are 16 per word; "has an order in this slot" is one bit per slot.
+contract EnergyMarket is IEnergyMarket, ReentrancyGuardTransient {
+    using MarketMath for uint256;
+
+    // ───────────────────────────── storage ─────────────────────────────
+
+    /// @dev Working state of one slot (clearing description, settlement progress).
+    struct SlotState {
+        // word 1: the clearing
+        SlotStatus status;
+        bool expired;
+        uint32 price;
+        uint32 marginalBid;
+        uint32 marginalOffer;
+        uint64 bidMarginalWh;
+        uint64 offerMarginalWh;
+        // word 2: settlement totals (D, A, S) and the volume
+        uint64 volumeWh;
+        uint64 deliveredWh;
+        uint64 absorbedWh;
+        uint64 certificateWh;
+        // word 3: settlement cursor and the marginal budgets left at the cursor
+        uint32 cursor;
+        uint64 bidBudgetLeft;
+        uint64 offerBudgetLeft;
+        uint64 buyerCertificateWh;
+        // word 4: money totals across settlement chunks
+        uint96 charges;
+        uint96 receipts;
+        uint64 fees;
+    }
+
+    uint256 private constant _OWNER_MASK = UniformPriceClearing.OWNER_MASK;
+    uint256 private constant _MAX_FEE = UniformPriceClearing.MAX_FEE;
+    uint256 private constant _SIDE_BIT = UniformPriceClearing.SIDE_BIT;
+    uint256 private constant _CANCELLED_BIT = UniformPriceClearing.CANCELLED_BIT;
+    uint256 private constant _CRITICAL_BIT = UniformPriceClearing.CRITICAL_BIT;
+
+    IParticipantRegistry private immutable _registry;
+    IERC20 private immutable _credit;
+    IEnergyCertificate private immutable _certificate;
+    IMeterReadings private immutable _readings;
+    uint64 private immutable _epoch;
+    uint32 private immutable _slotLength;
+    uint32 private immutable _readingWindow;
+    uint32 private immutable _gateClosure;
+    uint16 private immutable _orderCap;
+    address private immutable _feeAccount;
+    address private immutable _roundingAccount;
+
+    Tariffs private _tariffs;
+    mapping(uint256 orderId => uint256 packed) private _orders;
+    mapping(uint256 slotGroup => uint256 counts) private _orderCounts;
+    mapping(address account => mapping(uint256 slotWord => uint256 bits)) private _hasOrder;
+    mapping(uint256 slot => SlotState) private _slots;
+
+    /// @param registry roles and participants
+    /// @param credit the escrow currency (CommunityCredit)
+    /// @param certificate the slot certificates moved at settlement
+    /// @param readings verified meter energy per account and slot; also defines the slot grid
+    /// @param gateClosure seconds before slot start at which orders close
+    /// @param orderCap most orders per slot (≤ 65,535; 1,000 keeps clearing in one block)
+    /// @param feeAccount the distribution operator's account (network fees)
+    /// @param roundingAccount receives rounding dust (credits and certificate Wh)
+    /// @param initialTariffs feed-in, retail and network fee per kWh
+    constructor(
+        IParticipantRegistry registry,
+        IERC20 credit,
+        IEnergyCertificate certificate,
+        IMeterReadings readings,
+        uint32 gateClosure,
+        uint16 orderCap,
+        address feeAccount,
+        address roundingAccount,
+        Tariffs memory initialTariffs
+    ) {
+        if (orderCap == 0 || feeAccount == address(0) || roundingAccount == address(0)) {
+            revert MarketInvalidConfig();
+        }
+        _registry = registry;
+        _credit = credit;
+        _certificate = certificate;
+        _readings = readings;
+        (_epoch, _slotLength, _readingWindow) = readings.timing();
+        _gateClosure = gateClosure;
+        _orderCap = orderCap;
+        _feeAccount = feeAccount;
+        _roundingAccount = roundingAccount;
+        _setTariffs(initialTariffs.feedInPerKWh, initialTariffs.retailPerKWh, initialTariffs.networkFeePerKWh);
+    }
+
+    // ───────────────────────────── orders ─────────────────────────────
+
+    /// @inheritdoc IEnergyMarket
+    function placeOrders(OrderInput[] calldata orders) external nonReentrant returns (uint256[] memory orderIds) {
+        return _placeOrders(orders);
+    }
+
+    /// @inheritdoc IEnergyMarket
+    function placeOrdersWithPermit(
+        OrderInput[] calldata orders,
+        uint256 permitValue,
+        uint256 deadline,
+        uint8 v,
+        bytes32 r,
+        bytes32 s
+    ) external nonReentrant returns (uint256[] memory orderIds) {
+        // A front-run permit (same signature already used) must not block the orders: if the
+        // allowance is in place anyway, transferFrom succeeds; otherwise it reverts by name.
+        try IERC20Permit(address(_credit)).permit(msg.sender, address(this), permitValue, deadline, v, r, s) {}
+            catch {}
+        return _placeOrders(orders);
+    }
+
+    /// @inheritdoc IEnergyMarket
+    function cancelOrder(uint256 orderId) external nonReentrant {
+        uint256 packed = _orders[orderId];
+        if (packed == 0) revert MarketUnknownOrder(orderId);
+        Order memory o = _unpack(packed);
+        if (o.owner != msg.sender) revert MarketNotOrderOwner(orderId, msg.sender);
+        if (o.cancelled) revert MarketOrderCancelled(orderId);
+        uint256 slot = orderId >> 16;
+        uint256 gateClosesAt = _gateClosesAt(slot);
+        if (block.timestamp >= gateClosesAt) revert MarketGateClosed(slot, gateClosesAt);
+
+        _orders[orderId] = packed | _CANCELLED_BIT;
+        _hasOrder[msg.sender][slot >> 8] &= ~(uint256(1) << (slot & 255));
+        uint256 refund = o.side == Side.Bid ? uint256(o.energyWh).escrow(o.limitPricePerKWh, o.feePerKWh) : 0;
+        emit OrderCancelled(orderId, msg.sender, refund);
+        if (refund > 0) _pay(msg.sender, refund);
+    }
+
+    // ───────────────────────────── clearing ─────────────────────────────
+
+    /// @inheritdoc IEnergyMarket
+    function clear(
+        uint256 slot,
+        uint32 marginalBid,
+        uint32 marginalOffer,
+        uint64 bidMarginalWh,
+        uint64 offerMarginalWh
+    ) external {
+        _checkKeeperOrParticipant();
+        SlotState storage state = _slots[slot];
+        if (state.status != SlotStatus.Open) revert MarketWrongSlotStatus(slot, state.status);
+        (, uint256 gateClosesAt, uint256 deadline) = _slotTimes(slot);
+        if (block.timestamp < gateClosesAt) revert MarketGateOpen(slot, gateClosesAt);
+        if (block.timestamp >= deadline) revert MarketClearingDeadlinePassed(slot, deadline);
+
+        (uint256 price, uint256 volume) = UniformPriceClearing.verify(
+            _loadOrders(slot),
+            UniformPriceClearing.Description(marginalBid, marginalOffer, bidMarginalWh, offerMarginalWh),
+            new uint256[](0)
+        );
+        state.status = SlotStatus.Cleared;
+        state.price = uint32(price); // ≤ marginalBid, a uint32
+        state.marginalBid = marginalBid;
+        state.marginalOffer = marginalOffer;
+        state.bidMarginalWh = bidMarginalWh;
+        state.offerMarginalWh = offerMarginalWh;
+        state.volumeWh = uint64(volume); // ≤ 65,535 orders × 2^32 Wh < 2^64
+        emit SlotCleared(slot, price, volume, marginalBid, marginalOffer, bidMarginalWh, offerMarginalWh);
+    }
+
+    /// @dev The slot's orders in id order, as packed words.
+    function _loadOrders(uint256 slot) private view returns (uint256[] memory orders) {
+        orders = new uint256[](orderCount(slot));
+        for (uint256 i = 0; i < orders.length; ++i) {
+            orders[i] = _orders[(slot << 16) | i];
+        }
+    }
+
+    // ───────────────────────────── settlement ─────────────────────────────
+
+    /// @inheritdoc IEnergyMarket
+    function settle(uint256 slot, uint256 maxOrders) external nonReentrant returns (bool done) {
+        _checkKeeperOrParticipant();
+        SlotState storage state = _slots[slot];
+        SlotStatus status = state.status;
+        if (status == SlotStatus.Settled) revert MarketWrongSlotStatus(slot, status);
+        if (status == SlotStatus.Open) {
+            (,, uint256 deadline) = _slotTimes(slot);
+            if (block.timestamp < deadline) revert MarketWrongSlotStatus(slot, status);
+            // Never cleared by its deadline: expire it, every bid is refunded in full.
+            state.expired = true;
+            status = SlotStatus.Cleared;
+        }
+        if (status == SlotStatus.Cleared) _startSettlement(slot, state);
+        return _settleChunk(slot, state, maxOrders);
+    }
+
+    /// @dev Phase 1 (first call): D, A, T and the sellers' certificates S, collected into the pool.
+    function _startSettlement(uint256 slot, SlotState storage state) private {
+        uint256 n = orderCount(slot);
+        (uint256[] memory metered, uint256 delivered, uint256 absorbed) = _meterAll(slot, state, n);
+        uint256 traded = delivered < absorbed ? delivered : absorbed;
+
+        // Sellers' certificates for the traded energy go into the market's pool for this slot.
+        address[] memory sellers = new address[](n);
+        uint256[] memory sellerWh = new uint256[](n);
+        uint256 certificates;
+        if (traded > 0) {
+            for (uint256 i = 0; i < n; ++i) {
+                uint256 packed = _orders[(slot << 16) | i];
+                if (packed & _SIDE_BIT == 0 || metered[i] == 0) continue;
+                uint256 wh = metered[i] * traded / delivered;
+                sellers[i] = address(uint160(packed));
+                sellerWh[i] = wh;
+                certificates += wh;
+            }
+        }
+        state.status = SlotStatus.Settling;
+        state.deliveredWh = uint64(delivered); // ≤ volume < 2^64
+        state.absorbedWh = uint64(absorbed);
+        state.certificateWh = uint64(certificates);
+        state.bidBudgetLeft = state.bidMarginalWh;
+        state.offerBudgetLeft = state.offerMarginalWh;
+        emit SettlementStarted(slot, delivered, absorbed, traded, certificates);
+        if (certificates > 0) _moveCertificates(slot, sellers, sellerWh, _single(address(this)), _single(certificates));
+    }
+
+    /// @dev Each filled order's metered energy: delivered (offers) or absorbed (bids), and D, A.
+    function _meterAll(uint256 slot, SlotState storage state, uint256 n)
+        private
+        view
+        returns (uint256[] memory metered, uint256 delivered, uint256 absorbed)
+    {
+        metered = new uint256[](n);
+        if (state.expired || state.volumeWh == 0) return (metered, 0, 0);
+        (, uint256 windowClosesAt) = _readings.readingWindow(slot);
+        bool windowClosed = block.timestamp >= windowClosesAt;
+        uint256 bidBudget = state.bidMarginalWh;
+        uint256 offerBudget = state.offerMarginalWh;
+        for (uint256 i = 0; i < n; ++i) {
+            uint256 packed = _orders[(slot << 16) | i];
+            uint256 fill;
+            (fill, bidBudget, offerBudget) = _fillAt(state, packed, bidBudget, offerBudget);
+            if (fill == 0) continue;
+            metered[i] = _metered(slot, packed, fill, windowClosed ? 0 : windowClosesAt);
+            if (packed & _SIDE_BIT == 0) absorbed += metered[i];
+            else delivered += metered[i];
+        }
+    }
+
+    /// @dev min(fill, the owner's metered import (bid) or export (offer)). While the reading
+    /// window is open (`openWindowClosesAt` > 0) the owner must have reported.
+    function _metered(uint256 slot, uint256 packed, uint256 fill, uint256 openWindowClosesAt)
+        private
+        view
+        returns (uint256)
+    {
+        address owner = address(uint160(packed));
+        (uint256 importWh, uint256 exportWh, uint256 reports) = _readings.energyOf(owner, slot);
+        if (openWindowClosesAt != 0 && reports == 0) revert MarketSettlementTooEarly(slot, openWindowClosesAt, owner);
+        uint256 measured = packed & _SIDE_BIT == 0 ? importWh : exportWh;
+        return fill < measured ? fill : measured;
+    }
+
+    /// @dev Phase 2 (chunked): pay, charge, refund each order in id order from the cursor.
+    function _settleChunk(uint256 slot, SlotState storage state, uint256 maxOrders) private returns (bool) {
+        uint256 n = orderCount(slot);
+        uint256 start = state.cursor;
+        uint256 end = maxOrders == 0 || start + maxOrders > n ? n : start + maxOrders;
+        Totals memory t = Totals({
+            price: state.price,
+            delivered: state.deliveredWh,
+            absorbed: state.absorbedWh,
+            traded: 0,
+            certificates: state.certificateWh,
+            bidBudget: state.bidBudgetLeft,
+            offerBudget: state.offerBudgetLeft,
+            fees: 0,
+            charges: 0,
+            receipts: 0,
+            buyerCertificates: 0
+        });
+        t.traded = t.delivered < t.absorbed ? t.delivered : t.absorbed;
+        bool trades = !state.expired && state.volumeWh > 0;
+
+        address[] memory buyers = new address[](end - start);
+        uint256[] memory buyerWh = new uint256[](end - start);
+        for (uint256 i = start; i < end; ++i) {
+            uint256 orderId = (slot << 16) | i;
+            uint256 packed = _orders[orderId];
+            if (packed & _CANCELLED_BIT != 0) continue; // refunded when cancelled
+            uint256 fill;
+            if (trades) (fill, t.bidBudget, t.offerBudget) = _fillAt(state, packed, t.bidBudget, t.offerBudget);
+            (buyers[i - start], buyerWh[i - start]) = _settleOrder(slot, orderId, packed, fill, t);
+        }
+
+        state.cursor = uint32(end); // ≤ orderCap
+        state.bidBudgetLeft = uint64(t.bidBudget);
+        state.offerBudgetLeft = uint64(t.offerBudget);
+        // Totals fit: Σ charges ≤ Σ escrow, itself bounded by the credit supply held here.
+        state.charges += uint96(t.charges);
+        state.receipts += uint96(t.receipts);
+        state.fees += uint64(t.fees);
+        state.buyerCertificateWh += uint64(t.buyerCertificates);
+        // Interactions last.
+        if (t.buyerCertificates > 0) {
+            _moveCertificates(slot, _single(address(this)), _single(t.buyerCertificates), buyers, buyerWh);
+        }
+        if (t.fees > 0) _pay(_feeAccount, t.fees);
+        if (end < n) return false;
+        _finish(slot, state);
+        return true;
+    }
+
+    /// @dev Last chunk done: rounding dust (credits and certificate Wh) to the rounding account.
+    function _finish(uint256 slot, SlotState storage state) private {
+        state.status = SlotStatus.Settled;
+        uint256 dust = state.charges - state.receipts; // charges round up, receipts down: ≥ 0
+        uint256 certificateDust = state.certificateWh - state.buyerCertificateWh; // floors: ≥ 0
+        emit SlotSettled(slot, state.fees, dust, certificateDust, state.expired);
+        if (dust > 0) _pay(_roundingAccount, dust);
+        if (certificateDust > 0) {
+            _moveCertificates(
+                slot, _single(address(this)), _single(certificateDust), _single(_roundingAccount), _single(certificateDust)
+            );
+        }
+    }
+
+    /// @dev Running values of one settlement chunk.
+    struct Totals {
+        uint256 price;
+        uint256 delivered;
+        uint256 absorbed;
+        uint256 traded;
+        uint256 certificates;
+        uint256 bidBudget;
+        uint256 offerBudget;
+        uint256 fees;
+        uint256 charges;
+        uint256 receipts;
+        uint256 buyerCertificates;
+    }
+
+    /// @dev Settles one order; returns the buyer and certificate Wh to hand on (bids).
+    function _settleOrder(uint256 slot, uint256 orderId, uint256 packed, uint256 fill, Totals memory t)
+        private
+        returns (address buyer, uint256 certificateWh)
+    {
+        Order memory o = _unpack(packed);
+        uint256 metered;
+        if (fill > 0 && t.traded > 0) metered = _metered(slot, packed, fill, 0);
+        if (o.side == Side.Offer) {
+            uint256 receipt;
+            if (metered > 0) {
+                receipt = metered * t.traded * t.price / (t.delivered * 1000);
+                certificateWh = metered * t.traded / t.delivered;
+                t.receipts += receipt;
+            }
+            emit OrderSettled(orderId, o.owner, fill, metered, certificateWh, receipt, 0, 0);
+            if (receipt > 0) _pay(o.owner, receipt);
+            return (address(0), 0);
+        }
+        uint256 escrow = uint256(o.energyWh).escrow(o.limitPricePerKWh, o.feePerKWh);
+        uint256 charge;
+        uint256 fee;
+        if (metered > 0) {
+            uint256 denominator = t.absorbed * 1000;
+            charge = (metered * t.traded * t.price).ceilDiv(denominator);
+            fee = (metered * t.traded * o.feePerKWh).ceilDiv(denominator);
+            certificateWh = metered * t.certificates / t.absorbed;
+            t.charges += charge;
+            t.fees += fee;
+            t.buyerCertificates += certificateWh;
+        }
+        uint256 refund = escrow - charge - fee; // price ≤ limit and T ≤ A: charge + fee ≤ escrow
+        emit OrderSettled(orderId, o.owner, fill, metered, certificateWh, charge, fee, refund);
+        if (refund > 0) _pay(o.owner, refund);
+        return (certificateWh > 0 ? o.owner : address(0), certificateWh);
+    }
+
+    // ───────────────────────────── operator ─────────────────────────────
+
+    /// @inheritdoc IEnergyMarket
+    function setTariffs(uint32 feedInPerKWh, uint32 retailPerKWh, uint32 networkFeePerKWh) external {
+        if (!_registry.hasRole(Roles.OPERATOR, msg.sender)) {
+            revert IAccessControl.AccessControlUnauthorizedAccount(msg.sender, Roles.OPERATOR);
+        }
+        _setTariffs(feedInPerKWh, retailPerKWh, networkFeePerKWh);
+    }
+
+    // ───────────────────────────── views ─────────────────────────────
+
+    /// @inheritdoc IEnergyMarket
+    function order(uint256 orderId) external view returns (Order memory) {
+        uint256 packed = _orders[orderId];
+        if (packed == 0) revert MarketUnknownOrder(orderId);
+        return _unpack(packed);
+    }
+
+    /// @inheritdoc IEnergyMarket
+    function orderCount(uint256 slot) public view returns (uint256) {
+        return uint16(_orderCounts[slot >> 4] >> ((slot & 15) * 16));
+    }
+
+    /// @inheritdoc IEnergyMarket
+    function clearing(uint256 slot) external view returns (Clearing memory) {
+        SlotState storage s = _slots[slot];
+        return Clearing({
+            status: s.status,
+            priceCreditsPerKWh: s.price,
+            marginalBid: s.marginalBid,
+            marginalOffer: s.marginalOffer,
+            bidMarginalWh: s.bidMarginalWh,
+            offerMarginalWh: s.offerMarginalWh,
+            volumeWh: s.volumeWh
+        });
+    }
+
+    /// @inheritdoc IEnergyMarket
+    function tariffs() external view returns (Tariffs memory) {
+        return _tariffs;
+    }
+
+    /// @inheritdoc IEnergyMarket
+    function escrowFor(uint256 energyWh, uint256 limitPricePerKWh, uint256 feePerKWh) external pure returns (uint256) {
+        return energyWh.escrow(limitPricePerKWh, feePerKWh);
+    }
+
+    /// @inheritdoc IEnergyMarket
+    function slotTimes(uint256 slot)
+        external
+        view
+        returns (uint256 startsAt, uint256 gateClosesAt, uint256 clearingDeadline)
+    {
+        return _slotTimes(slot);
+    }
+
+    /// @notice The accounts that receive network fees and rounding dust.
+    function accounts() external view returns (address feeAccount, address roundingAccount) {
+        return (_feeAccount, _roundingAccount);
+    }
+
+    /// @notice Gate closure (seconds before slot start) and the per-slot order cap.
+    function rules() external view returns (uint32 gateClosure, uint16 orderCap) {
+        return (_gateClosure, _orderCap);
+    }
+
+    // ───────────────────────────── internal ─────────────────────────────
+
+    function _placeOrders(OrderInput[] calldata orders) private returns (uint256[] memory orderIds) {
+        IParticipantRegistry.Participant memory p = _registry.participant(msg.sender);
+        bool trader = p.kind == IParticipantRegistry.Kind.Consumer || p.kind == IParticipantRegistry.Kind.Prosumer;
+        if (!p.active || !trader) revert MarketNotAllowed(msg.sender);
+        Tariffs memory tariff = _tariffs;
+        uint256 ownerBits = uint256(uint160(msg.sender)) | (p.criticalLoad ? _CRITICAL_BIT : 0)
+            | (uint256(tariff.networkFeePerKWh) << 224);
+        uint256 totalEscrow;
+        orderIds = new uint256[](orders.length);
+        for (uint256 k = 0; k < orders.length; ++k) {
+            uint256 escrow;
+            (orderIds[k], escrow) = _placeOne(orders[k], p, tariff, ownerBits);
+            totalEscrow += escrow;
+        }
+        if (totalEscrow > 0) {
+            // Our own token: no callbacks; reverts (e.g. ERC20InsufficientAllowance) undo all.
+            bool ok = _credit.transferFrom(msg.sender, address(this), totalEscrow);
+            ok; // OpenZeppelin's ERC20 reverts instead of returning false
+        }
+    }
+
+    function _placeOne(
+        OrderInput calldata input,
+        IParticipantRegistry.Participant memory p,
+        Tariffs memory tariff,
+        uint256 ownerBits
+    ) private returns (uint256 orderId, uint256 escrow) {
+        _checkOrder(input, p.kind, tariff);
+        orderId = _appendOrder(input.slot, input, ownerBits);
+        uint256 fee = input.side == Side.Bid ? tariff.networkFeePerKWh : 0;
+        if (input.side == Side.Bid) escrow = uint256(input.energyWh).escrow(input.limitPricePerKWh, fee);
+        emit OrderPlaced(
+            orderId, msg.sender, input.slot, input.side, input.energyWh, input.limitPricePerKWh, fee, p.criticalLoad, escrow
+        );
+    }
+
+    function _checkOrder(OrderInput calldata input, IParticipantRegistry.Kind kind, Tariffs memory tariff)
+        private
+        view
+    {
+        uint256 gateClosesAt = _gateClosesAt(input.slot);
+        if (block.timestamp >= gateClosesAt) revert MarketGateClosed(input.slot, gateClosesAt);
+        if (input.energyWh == 0) revert MarketZeroEnergy();
+        if (input.limitPricePerKWh < tariff.feedInPerKWh || input.limitPricePerKWh > tariff.retailPerKWh) {
+            revert MarketPriceOutOfRange(input.limitPricePerKWh, tariff.feedInPerKWh, tariff.retailPerKWh);
+        }
+        if (input.side == Side.Offer && kind != IParticipantRegistry.Kind.Prosumer) {
+            revert MarketNotProsumer(msg.sender);
+        }
+    }
+
+    /// @dev Stores the order as one word, bumps the slot's count, marks the owner's slot bit.
+    function _appendOrder(uint256 slot, OrderInput calldata input, uint256 ownerBits)
+        private
+        returns (uint256 orderId)
+    {
+        uint256 bit = uint256(1) << (slot & 255);
+        uint256 word = _hasOrder[msg.sender][slot >> 8];
+        if (word & bit != 0) revert MarketDuplicateOrder(msg.sender, slot);
+        _hasOrder[msg.sender][slot >> 8] = word | bit;
+
+        uint256 shift = (slot & 15) * 16;
+        uint256 counts = _orderCounts[slot >> 4];
+        uint256 index = uint16(counts >> shift);
+        if (index >= _orderCap) revert MarketSlotFull(slot, _orderCap);
+        _orderCounts[slot >> 4] = counts + (uint256(1) << shift); // index < cap ≤ 65,535: no carry
+
+        orderId = (slot << 16) | index;
+        uint256 sideBits = input.side == Side.Offer ? _SIDE_BIT : 0;
+        // Offers carry no fee: clear the fee bits that ownerBits holds for bids.
+        uint256 base = input.side == Side.Offer ? ownerBits & ~(_MAX_FEE << 224) : ownerBits;
+        _orders[orderId] =
+            base | sideBits | (uint256(input.energyWh) << 160) | (uint256(input.limitPricePerKWh) << 192);
+    }
+
+    /// @dev The fill of the order `packed` under the slot's description, consuming the budgets.
+    function _fillAt(SlotState storage state, uint256 packed, uint256 bidBudget, uint256 offerBudget)
+        private
+        view
+        returns (uint256, uint256, uint256)
+    {
+        UniformPriceClearing.Description memory d =
+            UniformPriceClearing.Description(state.marginalBid, state.marginalOffer, state.bidMarginalWh, state.offerMarginalWh);
+        return UniformPriceClearing.fillOf(packed, d, bidBudget, offerBudget);
+    }
+
+    function _unpack(uint256 packed) private pure returns (Order memory) {
+        return Order({
+            owner: address(uint160(packed & _OWNER_MASK)),
+            side: packed & _SIDE_BIT == 0 ? Side.Bid : Side.Offer,
+            cancelled: packed & _CANCELLED_BIT != 0,
+            critical: packed & _CRITICAL_BIT != 0,
+            energyWh: uint32(packed >> 160),
+            limitPricePerKWh: uint32(packed >> 192),
+            feePerKWh: uint32((packed >> 224) & _MAX_FEE)
+        });
+    }
+
+    function _setTariffs(uint32 feedIn, uint32 retail, uint32 fee) private {
+        if (feedIn > retail || fee > _MAX_FEE) revert MarketInvalidTariffs(feedIn, retail, fee);
+        _tariffs = Tariffs({feedInPerKWh: feedIn, retailPerKWh: retail, networkFeePerKWh: fee});
+        emit TariffsSet(feedIn, retail, fee);
+    }
+
+    function _slotTimes(uint256 slot)
+        private
+        view
+        returns (uint256 startsAt, uint256 gateClosesAt, uint256 clearingDeadline)
+    {
+        startsAt = _epoch + slot * _slotLength;
+        gateClosesAt = startsAt > _gateClosure ? startsAt - _gateClosure : 0;
+        clearingDeadline = startsAt + _slotLength + _readingWindow;
+    }
+
+    function _gateClosesAt(uint256 slot) private view returns (uint256 gateClosesAt) {
+        (, gateClosesAt,) = _slotTimes(slot);
+    }
+
+    function _checkKeeperOrParticipant() private view {
+        if (!_registry.hasRole(Roles.KEEPER, msg.sender) && !_registry.isActiveParticipant(msg.sender)) {
+            revert MarketNotAllowed(msg.sender);
+        }
+    }
+
+    function _pay(address to, uint256 amount) private {
+        bool ok = _credit.transfer(to, amount);
+        ok; // OpenZeppelin's ERC20 reverts instead of returning false
+    }
+
+    function _moveCertificates(
+        uint256 slot,
+        address[] memory from,
+        uint256[] memory fromWh,
+        address[] memory to,
+        uint256[] memory toWh
+    ) private {
+        _certificate.marketMove(slot, from, fromWh, to, toWh);
+    }
+
+    function _single(address a) private pure returns (address[] memory array) {
+        array = new address[](1);
+        array[0] = a;
+    }
+
+    function _single(uint256 v) private pure returns (uint256[] memory array) {
+        array = new uint256[](1);
+        array[0] = v;
+    }
+}

@@ -1,0 +1,229 @@
+// SPDX-License-Identifier: MIT
+pragma solidity ^0.8.24;
+
+/// @title The local energy market: orders with escrow, verified clearing, settlement
+/// @notice Slot `s` delivers during [epoch + s·L, epoch + (s+1)·L). Orders are accepted until gate
+/// closure (`slotStart − gateClosure`); a keeper then submits the uniform-price clearing computed
+/// off-chain, which the contract accepts only if it is the competitive outcome; after the reading
+/// window (or once every filled trader's meter has reported) settlement pays sellers for energy
+/// delivered and absorbed, charges buyers, pays the network fee and refunds the rest of escrow.
+/// The exact arithmetic is docs/market-rules.md. Units: Wh, credit base units, base units per kWh.
+/// @dev Order ids are `slot << 16 | index`, so id order within a slot is time order.
+interface IEnergyMarket {
+    enum Side {
+        Bid,
+        Offer
+    }
+
+    enum SlotStatus {
+        Open,
+        Cleared,
+        Settling,
+        Settled
+    }
+
+    /// @notice One order to place.
+    /// @param slot the delivery slot
+    /// @param side Bid (buy) or Offer (sell)
+    /// @param energyWh energy to trade, Wh (> 0)
+    /// @param limitPricePerKWh worst acceptable price, credit base units per kWh, within tariffs
+    struct OrderInput {
+        uint64 slot;
+        Side side;
+        uint32 energyWh;
+        uint32 limitPricePerKWh;
+    }
+
+    /// @notice A stored order.
+    struct Order {
+        address owner;
+        Side side;
+        bool cancelled;
+        bool critical;
+        uint32 energyWh;
+        uint32 limitPricePerKWh;
+        uint32 feePerKWh;
+    }
+
+    /// @notice A slot's clearing description (see docs/market-rules.md) and outcome.
+    struct Clearing {
+        SlotStatus status;
+        uint32 priceCreditsPerKWh;
+        uint32 marginalBid;
+        uint32 marginalOffer;
+        uint64 bidMarginalWh;
+        uint64 offerMarginalWh;
+        uint64 volumeWh;
+    }
+
+    /// @notice Tariffs: limit prices must lie in [feedIn, retail]; the network fee per kWh is
+    /// paid by buyers to the distribution operator's account.
+    struct Tariffs {
+        uint32 feedInPerKWh;
+        uint32 retailPerKWh;
+        uint32 networkFeePerKWh;
+    }
+
+    // ───────────────────────────── errors ─────────────────────────────
+
+    /// @notice `account` may not trade (unregistered, suspended, or a service account).
+    error MarketNotAllowed(address account);
+    /// @notice Only prosumers sell energy.
+    error MarketNotProsumer(address account);
+    /// @notice Orders for `slot` closed at `gateClosedAt`.
+    error MarketGateClosed(uint256 slot, uint256 gateClosedAt);
+    /// @notice `slot`'s gate is still open until `gateClosesAt`: it cannot be cleared yet.
+    error MarketGateOpen(uint256 slot, uint256 gateClosesAt);
+    /// @notice The limit lies outside [feedIn, retail].
+    error MarketPriceOutOfRange(uint256 limitPricePerKWh, uint256 feedInPerKWh, uint256 retailPerKWh);
+    /// @notice Order energy must be above zero.
+    error MarketZeroEnergy();
+    /// @notice `slot` already holds `cap` orders.
+    error MarketSlotFull(uint256 slot, uint256 cap);
+    /// @notice `account` already has an order in `slot` (cancel it to place another).
+    error MarketDuplicateOrder(address account, uint256 slot);
+    /// @notice No order has id `orderId`.
+    error MarketUnknownOrder(uint256 orderId);
+    /// @notice Order `orderId` belongs to someone else.
+    error MarketNotOrderOwner(uint256 orderId, address caller);
+    /// @notice Order `orderId` is already cancelled.
+    error MarketOrderCancelled(uint256 orderId);
+    /// @notice `slot` is in state `status`, which does not allow this.
+    error MarketWrongSlotStatus(uint256 slot, SlotStatus status);
+    /// @notice The clearing deadline of `slot` passed at `deadline`: it can only be expired.
+    error MarketClearingDeadlinePassed(uint256 slot, uint256 deadline);
+    /// @notice Settlement of `slot` must wait until `settleableAt` or until every filled
+    /// trader's meter has reported (`account` has not).
+    error MarketSettlementTooEarly(uint256 slot, uint256 settleableAt, address account);
+    /// @notice The description's marginal values are not canonical (docs/market-rules.md rule 1).
+    error MarketClearingMarginalInvalid(
+        uint256 marginalBid, uint256 marginalOffer, uint256 bidMarginalWh, uint256 offerMarginalWh
+    );
+    /// @notice Orders at a marginal limit did not use the whole budget.
+    error MarketClearingBudgetUnused(uint256 bidBudgetLeftWh, uint256 offerBudgetLeftWh);
+    /// @notice Bid fills and offer fills differ.
+    error MarketClearingUnbalanced(uint256 bidWh, uint256 offerWh);
+    /// @notice A bid with energy left still crosses an offer with energy left.
+    error MarketClearingNotMaximal(uint256 remBidMax, uint256 remOfferMin);
+    /// @notice Tariffs must satisfy feedIn ≤ retail.
+    error MarketInvalidTariffs(uint256 feedInPerKWh, uint256 retailPerKWh, uint256 networkFeePerKWh);
+    /// @notice Deployment parameters are invalid.
+    error MarketInvalidConfig();
+
+    // ───────────────────────────── events ─────────────────────────────
+
+    /// @notice `owner` placed order `orderId`, locking `escrow` credits (bids only).
+    event OrderPlaced(
+        uint256 indexed orderId,
+        address indexed owner,
+        uint256 indexed slot,
+        Side side,
+        uint256 energyWh,
+        uint256 limitPricePerKWh,
+        uint256 feePerKWh,
+        bool critical,
+        uint256 escrow
+    );
+    /// @notice Order `orderId` was cancelled before gate closure; `refund` returned to its owner.
+    event OrderCancelled(uint256 indexed orderId, address indexed owner, uint256 refund);
+    /// @notice `slot` cleared at `price` for `volumeWh` under the given description.
+    event SlotCleared(
+        uint256 indexed slot,
+        uint256 price,
+        uint256 volumeWh,
+        uint256 marginalBid,
+        uint256 marginalOffer,
+        uint256 bidMarginalWh,
+        uint256 offerMarginalWh
+    );
+    /// @notice Settlement of `slot` started: delivered `deliveredWh` (D), absorbed `absorbedWh`
+    /// (A), traded `tradedWh` (T = min(D, A)); `certificateWh` (S) collected from sellers.
+    event SettlementStarted(
+        uint256 indexed slot, uint256 deliveredWh, uint256 absorbedWh, uint256 tradedWh, uint256 certificateWh
+    );
+    /// @notice Order `orderId` settled: `filledWh` cleared, `meteredWh` delivered (offer) or
+    /// absorbed (bid), `certificateWh` moved, `amount` received (offer) or charged (bid),
+    /// `fee` and `refund` (bids).
+    event OrderSettled(
+        uint256 indexed orderId,
+        address indexed owner,
+        uint256 filledWh,
+        uint256 meteredWh,
+        uint256 certificateWh,
+        uint256 amount,
+        uint256 fee,
+        uint256 refund
+    );
+    /// @notice `slot` is settled: `fees` went to the fee account, `dust` and `certificateDustWh`
+    /// to the rounding account; `expired` when it was never cleared (everything refunded).
+    event SlotSettled(uint256 indexed slot, uint256 fees, uint256 dust, uint256 certificateDustWh, bool expired);
+    /// @notice The operator set new tariffs (they apply to orders placed from now on).
+    event TariffsSet(uint256 feedInPerKWh, uint256 retailPerKWh, uint256 networkFeePerKWh);
+
+    // ───────────────────────────── logic ─────────────────────────────
+
+    /// @notice Places orders (a day ahead: 96 slots in one call); bids lock their escrow with one
+    /// `transferFrom` of the total (approve the market first, or use `placeOrdersWithPermit`).
+    /// @dev Requirements: caller is an active consumer or prosumer (offers: prosumer); each
+    /// slot's gate is open; limits within tariffs; one order per account and slot; slot cap.
+    /// @return orderIds the id of each placed order, in input order
+    function placeOrders(OrderInput[] calldata orders) external returns (uint256[] memory orderIds);
+
+    /// @notice `placeOrders` with an EIP-2612 permit for `permitValue`, so one transaction suffices.
+    function placeOrdersWithPermit(
+        OrderInput[] calldata orders,
+        uint256 permitValue,
+        uint256 deadline,
+        uint8 v,
+        bytes32 r,
+        bytes32 s
+    ) external returns (uint256[] memory orderIds);
+
+    /// @notice Cancels order `orderId` before gate closure; bids get their escrow back.
+    function cancelOrder(uint256 orderId) external;
+
+    /// @notice Submits the clearing of `slot` (after gate closure); reverts unless it is the
+    /// competitive outcome (docs/market-rules.md).
+    /// @dev Requirements: caller has KEEPER_ROLE or is an active participant.
+    function clear(
+        uint256 slot,
+        uint32 marginalBid,
+        uint32 marginalOffer,
+        uint64 bidMarginalWh,
+        uint64 offerMarginalWh
+    ) external;
+
+    /// @notice Settles (or, if it was never cleared by its deadline, expires) `slot`, processing at
+    /// most `maxOrders` orders (0 = all); call again until it returns true.
+    function settle(uint256 slot, uint256 maxOrders) external returns (bool done);
+
+    /// @notice Sets the tariffs for orders placed from now on.
+    /// @dev Requirements: caller has OPERATOR_ROLE; feedIn ≤ retail.
+    function setTariffs(uint32 feedInPerKWh, uint32 retailPerKWh, uint32 networkFeePerKWh) external;
+
+    // ───────────────────────────── views ─────────────────────────────
+
+    /// @notice The order with id `orderId`.
+    function order(uint256 orderId) external view returns (Order memory);
+
+    /// @notice How many orders were placed in `slot` (ids `slot << 16 | 0 ..`).
+    function orderCount(uint256 slot) external view returns (uint256);
+
+    /// @notice The clearing state of `slot`.
+    function clearing(uint256 slot) external view returns (Clearing memory);
+
+    /// @notice The current tariffs.
+    function tariffs() external view returns (Tariffs memory);
+
+    /// @notice Credits a bid locks: ceil(energy·limit/1000) + ceil(energy·fee/1000).
+    function escrowFor(uint256 energyWh, uint256 limitPricePerKWh, uint256 feePerKWh)
+        external
+        pure
+        returns (uint256);
+
+    /// @notice Start of `slot`, when its gate closes, and until when it may be cleared.
+    function slotTimes(uint256 slot)
+        external
+        view
+        returns (uint256 startsAt, uint256 gateClosesAt, uint256 clearingDeadline);
+}

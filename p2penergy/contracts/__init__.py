@@ -1,0 +1,1 @@
+"""Typed clients for the deployed contracts (web3.py underneath; reverts decoded by name)."""

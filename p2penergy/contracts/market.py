@@ -1,0 +1,166 @@
+"""EnergyMarket client: place and cancel orders, read a slot's book, clear and settle slots."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from eth_account.signers.local import LocalAccount
+from web3.types import TxReceipt
+
+from p2penergy.chain.deploy import System
+from p2penergy.chain.tx import call, events, transact
+from p2penergy.market import Clearing, Order, Side, clear, escrow_for
+
+MAX_UINT256 = 2**256 - 1
+SLOT_STATUS = ("open", "cleared", "settling", "settled")
+
+
+@dataclass(frozen=True)
+class OrderInput:
+    """One order to place (the contract's `OrderInput`)."""
+
+    slot: int
+    side: Side
+    energy_wh: int
+    limit_price: int
+
+    def as_tuple(self) -> tuple[int, int, int, int]:
+        return (self.slot, int(self.side), self.energy_wh, self.limit_price)
+
+
+@dataclass(frozen=True)
+class SlotClearing:
+    """A slot's clearing state as stored on chain."""
+
+    status: str
+    price: int
+    marginal_bid: int
+    marginal_offer: int
+    bid_marginal_wh: int
+    offer_marginal_wh: int
+    volume_wh: int
+
+
+def order_id(slot: int, index: int) -> int:
+    """Order ids are `slot << 16 | index` (index = time order within the slot)."""
+    return (slot << 16) | index
+
+
+def slot_of(order_id_: int) -> int:
+    """The slot an order id belongs to."""
+    return order_id_ >> 16
+
+
+class MarketClient:
+    """Operations on the deployed EnergyMarket for one system."""
+
+    def __init__(self, system: System) -> None:
+        self.system = system
+        self.chain = system.chain
+        self.contract = system.market
+
+    # ── orders ──
+
+    def escrow_for(self, orders: Sequence[OrderInput]) -> int:
+        """Credits the bids among `orders` will lock at the current network fee."""
+        fee = self.tariffs()[2]
+        return sum(
+            escrow_for(o.energy_wh, o.limit_price, fee) for o in orders if o.side == Side.BID
+        )
+
+    def approve_escrow(self, account: LocalAccount, amount: int = MAX_UINT256) -> None:
+        """Lets the market take escrow from `account` (once; the default is unlimited)."""
+        credit = self.system.credit
+        transact(self.chain, account, credit.functions.approve(self.contract.address, amount))
+
+    def place(self, account: LocalAccount, orders: Sequence[OrderInput]) -> list[int]:
+        """Places `orders` in one transaction; returns their ids."""
+        fn = self.contract.functions.placeOrders([o.as_tuple() for o in orders])
+        receipt = transact(self.chain, account, fn)
+        return [int(e["args"]["orderId"]) for e in events(self.contract, "OrderPlaced", receipt)]
+
+    def cancel(self, account: LocalAccount, order_id_: int) -> TxReceipt:
+        """Cancels an order before gate closure (bids get their escrow back)."""
+        return transact(self.chain, account, self.contract.functions.cancelOrder(order_id_))
+
+    def slot_orders(self, slot: int) -> list[Order]:
+        """The slot's live (not cancelled) orders, as the clearing maths takes them."""
+        fns = self.contract.functions
+        count = int(call(fns.orderCount(slot)))
+        result = []
+        for index in range(count):
+            oid = order_id(slot, index)
+            owner, side, cancelled, critical, energy, limit, fee = call(fns.order(oid))
+            if cancelled:
+                continue
+            result.append(
+                Order(
+                    order_id=oid,
+                    owner=owner,
+                    side=Side(side),
+                    energy_wh=int(energy),
+                    limit_price=int(limit),
+                    fee_per_kwh=int(fee),
+                    critical=bool(critical),
+                )
+            )
+        return result
+
+    # ── clearing and settlement ──
+
+    def compute_clearing(self, slot: int) -> Clearing:
+        """The competitive clearing of the slot's current book (off-chain, O(n log n))."""
+        return clear(self.slot_orders(slot))
+
+    def submit_clearing(self, account: LocalAccount, slot: int, result: Clearing) -> TxReceipt:
+        """Submits a clearing description; the contract verifies it in one pass."""
+        fn = self.contract.functions.clear(
+            slot,
+            result.marginal_bid,
+            result.marginal_offer,
+            result.bid_marginal_wh,
+            result.offer_marginal_wh,
+        )
+        return transact(self.chain, account, fn)
+
+    def clear_slot(self, account: LocalAccount, slot: int) -> Clearing:
+        """Computes and submits the slot's clearing."""
+        result = self.compute_clearing(slot)
+        self.submit_clearing(account, slot, result)
+        return result
+
+    def settle_slot(self, account: LocalAccount, slot: int, chunk: int = 0) -> list[TxReceipt]:
+        """Settles (or expires) the slot, `chunk` orders per transaction (0 = all at once)."""
+        receipts = []
+        while True:
+            receipt = transact(self.chain, account, self.contract.functions.settle(slot, chunk))
+            receipts.append(receipt)
+            if events(self.contract, "SlotSettled", receipt):
+                return receipts
+
+    # ── views ──
+
+    def clearing(self, slot: int) -> SlotClearing:
+        status, price, m_bid, m_offer, bid_wh, offer_wh, volume = call(
+            self.contract.functions.clearing(slot)
+        )
+        return SlotClearing(SLOT_STATUS[status], price, m_bid, m_offer, bid_wh, offer_wh, volume)
+
+    def tariffs(self) -> tuple[int, int, int]:
+        """(feed-in, retail, network fee) per kWh in credit base units."""
+        feed_in, retail, fee = call(self.contract.functions.tariffs())
+        return int(feed_in), int(retail), int(fee)
+
+    def slot_times(self, slot: int) -> tuple[int, int, int]:
+        """(starts at, gate closes at, clearing deadline) of `slot`."""
+        start, gate, deadline = call(self.contract.functions.slotTimes(slot))
+        return int(start), int(gate), int(deadline)
+
+
+def pack_order(order: Order, *, cancelled: bool = False) -> int:
+    """The contract's one-word order encoding (contracts/libraries/UniformPriceClearing.sol)."""
+    word = int(order.owner, 16) & ((1 << 160) - 1)
+    word |= order.energy_wh << 160 | order.limit_price << 192 | order.fee_per_kwh << 224
+    word |= int(order.side) << 248 | int(cancelled) << 249 | int(order.critical) << 250
+    return word

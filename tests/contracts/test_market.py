@@ -1,0 +1,447 @@
+"""EnergyMarket: orders and escrow, clearing on chain, settlement by the min-of-two pool rule.
+
+Settlement expectations are exact integers: worked by hand for the named cases, and from
+`p2penergy.market.settle` (itself checked by hand in tests/unit) for the rest. The conservation
+identity is checked after every settlement.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import pytest
+from eth_account import Account
+from eth_account.signers.local import LocalAccount
+
+from p2penergy.chain.tx import events, transact
+from p2penergy.contracts.market import MarketClient, OrderInput, order_id
+from p2penergy.exceptions import CreditError, MarketError
+from p2penergy.market import Side, settle
+from p2penergy.oracle.reading import Reading, sign_reading
+
+from ..conftest import CONSUMER, PROSUMER, Deployed
+
+REF = b"topup".ljust(32, b"\0")
+CREDITS = 50_000_000  # 50 credits each
+
+
+@dataclass(eq=False)
+class Trader:
+    account: LocalAccount
+    device: LocalAccount
+    meter_id: int
+    registers: list[int]  # [import, export] cumulative Wh
+
+
+@pytest.fixture
+def market(deployed: Deployed) -> MarketClient:
+    return MarketClient(deployed.system)
+
+
+def new_trader(d: Deployed, kind: int, critical: bool = False, capacity_w: int = 20_000) -> Trader:
+    account, device = Account.create(), Account.create()
+    d.chain.fund(account.address, 10**20)
+    registry = d.system.registry.functions
+    transact(
+        d.chain, d.actors.operator, registry.registerParticipant(account.address, kind, critical)
+    )
+    receipt = transact(
+        d.chain,
+        d.actors.operator,
+        registry.registerMeter(device.address, account.address, capacity_w),
+    )
+    meter_id = events(d.system.registry, "MeterRegistered", receipt)[0]["args"]["meterId"]
+    transact(
+        d.chain, d.actors.operator, d.system.credit.functions.mint(account.address, CREDITS, REF)
+    )
+    MarketClient(d.system).approve_escrow(account)
+    return Trader(account, device, meter_id, [0, 0])
+
+
+def open_slot(d: Deployed, ahead: int = 4) -> int:
+    """A slot whose gate is still open `ahead` slots from now."""
+    epoch, length, _ = d.system.readings.functions.timing().call()
+    return (d.chain.now() - epoch) // length + ahead
+
+
+def report(d: Deployed, slot: int, usage: dict[Trader, tuple[int, int]]) -> None:
+    """Each trader's meter signs (import, export) for `slot`; one relayed batch."""
+    batch = []
+    for trader, (imp, exp) in usage.items():
+        trader.registers[0] += imp
+        trader.registers[1] += exp
+        reading = Reading(trader.meter_id, slot, imp, exp, trader.registers[0], trader.registers[1])
+        signed = sign_reading(
+            trader.device.key, reading, d.chain.chain_id, d.system.readings.address
+        )
+        batch.append(signed.as_tuple())
+    receipt = transact(d.chain, d.actors.keeper, d.system.readings.functions.submit(batch))
+    assert len(events(d.system.readings, "ReadingRecorded", receipt)) == len(batch)
+
+
+def to_gate_close(d: Deployed, market: MarketClient, slot: int) -> None:
+    d.chain.set_time(market.slot_times(slot)[1])
+
+
+def to_slot_end(d: Deployed, market: MarketClient, slot: int) -> None:
+    start = market.slot_times(slot)[0]
+    d.chain.set_time(start + d.system.readings.functions.timing().call()[1])
+
+
+def balances(d: Deployed, accounts: list[str]) -> list[int]:
+    return [d.system.credit.functions.balanceOf(a).call() for a in accounts]
+
+
+def certificates(d: Deployed, accounts: list[str], slot: int) -> list[int]:
+    return [d.system.certificate.functions.balanceOf(a, slot).call() for a in accounts]
+
+
+# ───────────────────────────── orders ─────────────────────────────
+
+
+def test_a_bid_locks_exactly_its_escrow_and_an_offer_locks_nothing(
+    deployed: Deployed, market: MarketClient
+):
+    seller, buyer = new_trader(deployed, PROSUMER), new_trader(deployed, CONSUMER)
+    slot = open_slot(deployed)
+    market.place(seller.account, [OrderInput(slot, Side.OFFER, 2_000, 100_000)])
+    [bid_id] = market.place(buyer.account, [OrderInput(slot, Side.BID, 1_234, 200_001)])
+    # ceil(1234 * 200001 / 1000) + ceil(1234 * 30000 / 1000) = 246802 + 37020
+    assert balances(deployed, [buyer.account.address, seller.account.address]) == [
+        CREDITS - 283_822,
+        CREDITS,
+    ]
+    assert balances(deployed, [deployed.system.market.address]) == [283_822]
+    assert bid_id == order_id(slot, 1)
+    assert tuple(deployed.system.market.functions.order(bid_id).call()) == (
+        buyer.account.address,
+        0,
+        False,
+        False,
+        1_234,
+        200_001,
+        30_000,
+    )
+
+
+@pytest.mark.parametrize(
+    ("who", "order", "error"),
+    [
+        ("consumer", lambda s: OrderInput(s, Side.BID, 100, 79_999), "MarketPriceOutOfRange"),
+        ("consumer", lambda s: OrderInput(s, Side.BID, 100, 300_001), "MarketPriceOutOfRange"),
+        ("consumer", lambda s: OrderInput(s, Side.BID, 0, 100_000), "MarketZeroEnergy"),
+        ("consumer", lambda s: OrderInput(s, Side.OFFER, 100, 100_000), "MarketNotProsumer"),
+        ("consumer", lambda s: OrderInput(s - 4, Side.BID, 100, 100_000), "MarketGateClosed"),
+        ("stranger", lambda s: OrderInput(s, Side.BID, 100, 100_000), "MarketNotAllowed"),
+        ("suspended", lambda s: OrderInput(s, Side.BID, 100, 100_000), "MarketNotAllowed"),
+    ],
+)
+def test_bad_orders_are_refused_by_name_and_lock_nothing(
+    deployed: Deployed, market: MarketClient, who, order, error
+):
+    account = getattr(deployed.actors, who)
+    if who == "consumer":
+        transact(
+            deployed.chain,
+            deployed.actors.operator,
+            deployed.system.credit.functions.mint(account.address, CREDITS, REF),
+        )
+        market.approve_escrow(account)
+    before = balances(deployed, [account.address, deployed.system.market.address])
+    with pytest.raises(MarketError) as info:
+        market.place(account, [order(open_slot(deployed))])
+    assert info.value.name == error
+    assert balances(deployed, [account.address, deployed.system.market.address]) == before
+
+
+def test_one_order_per_account_and_slot_until_it_is_cancelled(
+    deployed: Deployed, market: MarketClient
+):
+    buyer = new_trader(deployed, CONSUMER)
+    slot = open_slot(deployed)
+    [first] = market.place(buyer.account, [OrderInput(slot, Side.BID, 1_000, 100_000)])
+    with pytest.raises(MarketError, match="MarketDuplicateOrder"):
+        market.place(buyer.account, [OrderInput(slot, Side.BID, 500, 100_000)])
+    receipt = market.cancel(buyer.account, first)
+    assert events(deployed.system.market, "OrderCancelled", receipt)[0]["args"]["refund"] == 130_000
+    assert balances(deployed, [buyer.account.address]) == [CREDITS]
+    market.place(buyer.account, [OrderInput(slot, Side.BID, 500, 100_000)])
+
+
+def test_cancel_is_refused_after_gate_closure_for_others_and_twice(
+    deployed: Deployed, market: MarketClient
+):
+    buyer, other = new_trader(deployed, CONSUMER), new_trader(deployed, CONSUMER)
+    slot = open_slot(deployed)
+    [oid] = market.place(buyer.account, [OrderInput(slot, Side.BID, 1_000, 100_000)])
+    with pytest.raises(MarketError, match="MarketNotOrderOwner"):
+        market.cancel(other.account, oid)
+    with pytest.raises(MarketError, match="MarketUnknownOrder"):
+        market.cancel(buyer.account, oid + 1)
+    to_gate_close(deployed, market, slot)
+    with pytest.raises(MarketError, match="MarketGateClosed"):
+        market.cancel(buyer.account, oid)
+
+
+def test_a_day_ahead_batch_places_96_orders_in_one_transaction(
+    deployed: Deployed, market: MarketClient
+):
+    buyer = new_trader(deployed, CONSUMER)
+    first = open_slot(deployed)
+    orders = [OrderInput(first + k, Side.BID, 100 + k, 90_000 + k) for k in range(96)]
+    ids = market.place(buyer.account, orders)
+    assert ids == [order_id(first + k, 0) for k in range(96)]
+    assert balances(deployed, [buyer.account.address]) == [CREDITS - market.escrow_for(orders)]
+
+
+def test_escrow_without_allowance_fails_by_name(deployed: Deployed, market: MarketClient):
+    buyer = new_trader(deployed, CONSUMER)
+    market.approve_escrow(buyer.account, 0)
+    with pytest.raises(CreditError, match="ERC20InsufficientAllowance"):
+        market.place(buyer.account, [OrderInput(open_slot(deployed), Side.BID, 100, 100_000)])
+
+
+def test_slot_cap_refuses_the_order_beyond_it(deployed: Deployed):
+    from p2penergy.chain.deploy import MarketConfig, deploy_system
+
+    small = deploy_system(
+        deployed.chain,
+        deployed.actors.admin,
+        config=MarketConfig.starting_today(deployed.chain.now(), order_cap=2),
+    )
+    client = MarketClient(small)
+    slot = (deployed.chain.now() - small.readings.functions.timing().call()[0]) // 900 + 4
+    traders = []
+    for _ in range(3):
+        account = Account.create()
+        deployed.chain.fund(account.address, 10**20)
+        transact(
+            deployed.chain,
+            deployed.actors.admin,
+            small.registry.functions.registerParticipant(account.address, PROSUMER, False),
+        )
+        traders.append(account)
+    client.place(traders[0], [OrderInput(slot, Side.OFFER, 100, 100_000)])
+    client.place(traders[1], [OrderInput(slot, Side.OFFER, 100, 100_000)])
+    with pytest.raises(MarketError, match=r"MarketSlotFull\(slot=\d+, cap=2\)"):
+        client.place(traders[2], [OrderInput(slot, Side.OFFER, 100, 100_000)])
+
+
+# ───────────────────────────── clearing ─────────────────────────────
+
+
+def test_clearing_is_refused_before_gate_closure_and_accepted_once(
+    deployed: Deployed, market: MarketClient
+):
+    seller, buyer = new_trader(deployed, PROSUMER), new_trader(deployed, CONSUMER)
+    slot = open_slot(deployed)
+    market.place(seller.account, [OrderInput(slot, Side.OFFER, 1_000, 100_000)])
+    market.place(buyer.account, [OrderInput(slot, Side.BID, 1_000, 200_000)])
+    with pytest.raises(MarketError, match="MarketGateOpen"):
+        market.clear_slot(deployed.actors.keeper, slot)
+    to_gate_close(deployed, market, slot)
+    with pytest.raises(MarketError, match="MarketNotAllowed"):
+        market.clear_slot(deployed.actors.stranger, slot)
+    result = market.clear_slot(deployed.actors.keeper, slot)
+    on_chain = market.clearing(slot)
+    assert (
+        (on_chain.status, on_chain.price, on_chain.volume_wh)
+        == ("cleared", 150_000, 1_000)
+        == ("cleared", result.price, result.volume_wh)
+    )
+    with pytest.raises(MarketError, match="MarketWrongSlotStatus"):
+        market.submit_clearing(deployed.actors.keeper, slot, result)
+
+
+def test_a_wrong_clearing_is_refused_on_chain(deployed: Deployed, market: MarketClient):
+    seller, buyer = new_trader(deployed, PROSUMER), new_trader(deployed, CONSUMER)
+    slot = open_slot(deployed)
+    market.place(seller.account, [OrderInput(slot, Side.OFFER, 1_000, 100_000)])
+    market.place(buyer.account, [OrderInput(slot, Side.BID, 600, 200_000)])
+    to_gate_close(deployed, market, slot)
+    fns = deployed.system.market.functions
+    for args, error in [
+        ((slot, 200_000, 100_000, 600, 1_000), "MarketClearingUnbalanced"),
+        ((slot, 200_000, 100_001, 600, 600), "MarketClearingBudgetUnused"),
+        ((slot, 0, 0, 0, 0), "MarketClearingNotMaximal"),
+    ]:
+        with pytest.raises(MarketError) as info:
+            transact(deployed.chain, deployed.actors.keeper, fns.clear(*args))
+        assert info.value.name == error
+    assert market.clearing(slot).status == "open"
+
+
+# ───────────────────────────── settlement ─────────────────────────────
+
+
+def _conservation(d: Deployed, market: MarketClient, slot: int, receipts) -> None:
+    """Σ escrow of the slot's bids == Σ receipts + fees + refunds + dust, from the events."""
+    orders = {o.order_id: o for o in market.slot_orders(slot)}
+    escrow = sum(
+        d.system.market.functions.escrowFor(o.energy_wh, o.limit_price, o.fee_per_kwh).call()
+        for o in orders.values()
+        if o.side == Side.BID
+    )
+    settled = [e["args"] for r in receipts for e in events(d.system.market, "OrderSettled", r)]
+    (done,) = [e["args"] for r in receipts for e in events(d.system.market, "SlotSettled", r)]
+    receipts_total = sum(a["amount"] for a in settled if orders[a["orderId"]].side == Side.OFFER)
+    fees = sum(a["fee"] for a in settled)
+    refunds = sum(a["refund"] for a in settled)
+    assert fees == done["fees"]
+    assert escrow == receipts_total + fees + refunds + done["dust"]
+
+
+def test_settlement_seller_short_worked_by_hand(deployed: Deployed, market: MarketClient):
+    seller, buyer = new_trader(deployed, PROSUMER), new_trader(deployed, CONSUMER)
+    fee_account, rounding = deployed.fee_account, deployed.rounding_account
+    slot = open_slot(deployed)
+    market.place(seller.account, [OrderInput(slot, Side.OFFER, 2_000, 100_000)])
+    market.place(buyer.account, [OrderInput(slot, Side.BID, 2_000, 200_000)])
+    to_gate_close(deployed, market, slot)
+    market.clear_slot(deployed.actors.keeper, slot)  # price (100000 + 200000) / 2 = 150000
+    to_slot_end(deployed, market, slot)
+    report(deployed, slot, {seller: (0, 1_500), buyer: (2_500, 0)})
+    before = balances(deployed, [fee_account, rounding])
+    receipts = market.settle_slot(deployed.actors.keeper, slot)
+    # D = 1500, A = 2000, T = 1500. Seller: 1500 Wh * 0.15 = 225000. Buyer: charge 225000,
+    # fee ceil(1500 * 30000 / 1000) = 45000, refund 460000 - 270000 = 190000.
+    assert balances(deployed, [seller.account.address, buyer.account.address]) == [
+        CREDITS + 225_000,
+        CREDITS - 270_000,
+    ]
+    assert [
+        b - a for a, b in zip(before, balances(deployed, [fee_account, rounding]), strict=True)
+    ] == [45_000, 0]
+    assert certificates(deployed, [seller.account.address, buyer.account.address], slot) == [
+        0,
+        1_500,
+    ]
+    assert balances(deployed, [deployed.system.market.address]) == [0]
+    _conservation(deployed, market, slot, receipts)
+
+
+def test_settlement_buyer_short_refunds_the_unabsorbed_energy(
+    deployed: Deployed, market: MarketClient
+):
+    seller, buyer = new_trader(deployed, PROSUMER), new_trader(deployed, CONSUMER)
+    slot = open_slot(deployed)
+    market.place(seller.account, [OrderInput(slot, Side.OFFER, 1_000, 120_000)])
+    market.place(buyer.account, [OrderInput(slot, Side.BID, 1_000, 180_000)])
+    to_gate_close(deployed, market, slot)
+    market.clear_slot(deployed.actors.keeper, slot)  # 150000
+    to_slot_end(deployed, market, slot)
+    report(deployed, slot, {seller: (0, 1_400), buyer: (400, 0)})
+    receipts = market.settle_slot(deployed.actors.keeper, slot)
+    # D = 1000, A = 400, T = 400: seller paid 400 Wh * 0.15 = 60000; buyer 60000 + 12000 fee.
+    assert balances(deployed, [seller.account.address, buyer.account.address]) == [
+        CREDITS + 60_000,
+        CREDITS - 72_000,
+    ]
+    # the seller keeps the certificates of what it exported but did not sell
+    assert certificates(deployed, [seller.account.address, buyer.account.address], slot) == [
+        1_000,
+        400,
+    ]
+    _conservation(deployed, market, slot, receipts)
+
+
+def test_settlement_missing_reading_counts_as_zero_after_the_window(
+    deployed: Deployed, market: MarketClient
+):
+    seller, buyer = new_trader(deployed, PROSUMER), new_trader(deployed, CONSUMER)
+    slot = open_slot(deployed)
+    market.place(seller.account, [OrderInput(slot, Side.OFFER, 1_000, 100_000)])
+    market.place(buyer.account, [OrderInput(slot, Side.BID, 1_000, 200_000)])
+    to_gate_close(deployed, market, slot)
+    market.clear_slot(deployed.actors.keeper, slot)
+    to_slot_end(deployed, market, slot)
+    report(deployed, slot, {buyer: (1_000, 0)})
+    with pytest.raises(MarketError, match="MarketSettlementTooEarly"):
+        market.settle_slot(deployed.actors.keeper, slot)
+    deployed.chain.set_time(deployed.system.readings.functions.readingWindow(slot).call()[1])
+    receipts = market.settle_slot(deployed.actors.keeper, slot)
+    assert balances(deployed, [seller.account.address, buyer.account.address]) == [CREDITS, CREDITS]
+    _conservation(deployed, market, slot, receipts)
+
+
+def test_settlement_matches_the_python_engine_with_fees_and_rounding_dust(
+    deployed: Deployed, market: MarketClient
+):
+    sellers = [new_trader(deployed, PROSUMER) for _ in range(3)]
+    buyers = [new_trader(deployed, CONSUMER) for _ in range(4)]
+    fee_account, rounding = deployed.fee_account, deployed.rounding_account
+    slot = open_slot(deployed)
+    for trader, (energy, limit) in zip(
+        sellers, [(777, 95_001), (1_333, 110_007), (919, 130_003)], strict=True
+    ):
+        market.place(trader.account, [OrderInput(slot, Side.OFFER, energy, limit)])
+    for trader, (energy, limit) in zip(
+        buyers, [(1_001, 250_009), (703, 199_999), (1_111, 140_001), (333, 129_999)], strict=True
+    ):
+        market.place(trader.account, [OrderInput(slot, Side.BID, energy, limit)])
+    to_gate_close(deployed, market, slot)
+    orders = market.slot_orders(slot)
+    result = market.clear_slot(deployed.actors.keeper, slot)
+    to_slot_end(deployed, market, slot)
+    usage = {
+        sellers[0]: (0, 700),
+        sellers[1]: (5, 1_500),
+        sellers[2]: (0, 301),
+        buyers[0]: (999, 0),
+        buyers[1]: (703, 0),
+        buyers[2]: (1_500, 0),
+        buyers[3]: (17, 0),
+    }
+    report(deployed, slot, usage)
+    everyone = [t.account.address for t in sellers + buyers] + [fee_account, rounding]
+    before = balances(deployed, everyone)
+    receipts = market.settle_slot(deployed.actors.keeper, slot, chunk=3)
+    assert len(receipts) == 3  # 7 orders in chunks of 3
+    expected = settle(orders, result, {t.account.address: usage[t] for t in usage})
+    delta = {t.account.address: 0 for t in sellers + buyers}
+    for line in expected.lines:
+        delta[line.owner] += line.amount if line.side == Side.OFFER else line.refund
+    after = balances(deployed, everyone)
+    assert after[:-2] == [b + delta[a] for a, b in zip(everyone[:-2], before[:-2], strict=True)]
+    assert after[-2] - before[-2] == expected.fees_total
+    assert after[-1] - before[-1] == expected.dust
+    assert expected.dust > 0  # the numbers were chosen so that rounding leaves dust
+    assert certificates(deployed, [t.account.address for t in buyers] + [rounding], slot) == [
+        line.energy_wh for line in expected.lines if line.side == Side.BID
+    ] + [expected.certificate_dust_wh]
+    _conservation(deployed, market, slot, receipts)
+
+
+def test_an_uncleared_slot_expires_and_every_bid_is_refunded(
+    deployed: Deployed, market: MarketClient
+):
+    seller, buyer = new_trader(deployed, PROSUMER), new_trader(deployed, CONSUMER)
+    slot = open_slot(deployed)
+    market.place(seller.account, [OrderInput(slot, Side.OFFER, 1_000, 100_000)])
+    market.place(buyer.account, [OrderInput(slot, Side.BID, 1_000, 200_000)])
+    with pytest.raises(MarketError, match="MarketWrongSlotStatus"):
+        market.settle_slot(deployed.actors.keeper, slot)
+    deadline = market.slot_times(slot)[2]
+    deployed.chain.set_time(deadline)
+    with pytest.raises(MarketError, match="MarketClearingDeadlinePassed"):
+        market.clear_slot(deployed.actors.keeper, slot)
+    receipts = market.settle_slot(deployed.actors.keeper, slot)
+    assert events(deployed.system.market, "SlotSettled", receipts[-1])[0]["args"]["expired"] is True
+    assert balances(deployed, [buyer.account.address]) == [CREDITS]
+    with pytest.raises(MarketError, match="MarketWrongSlotStatus"):
+        market.settle_slot(deployed.actors.keeper, slot)
+
+
+def test_a_slot_without_crossing_clears_to_zero_and_refunds_at_once(
+    deployed: Deployed, market: MarketClient
+):
+    seller, buyer = new_trader(deployed, PROSUMER), new_trader(deployed, CONSUMER)
+    slot = open_slot(deployed)
+    market.place(seller.account, [OrderInput(slot, Side.OFFER, 1_000, 200_000)])
+    market.place(buyer.account, [OrderInput(slot, Side.BID, 1_000, 150_000)])
+    to_gate_close(deployed, market, slot)
+    result = market.clear_slot(deployed.actors.keeper, slot)
+    assert result.volume_wh == 0
+    market.settle_slot(deployed.actors.keeper, slot)
+    assert balances(deployed, [buyer.account.address]) == [CREDITS]
+    assert market.clearing(slot).status == "settled"
