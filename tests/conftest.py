@@ -26,6 +26,15 @@ def _brownie_hardhat_url() -> str:
     return str(brownie.web3.provider.endpoint_uri)
 
 
+@pytest.fixture(scope="session")
+def hardhat_node() -> Iterator[str]:
+    """A Hardhat node of our own on a free port (for multi-process tests); yields its URL."""
+    from p2penergy.chain.node import start_hardhat
+
+    with start_hardhat() as node:
+        yield node.url
+
+
 @pytest.fixture(scope="session", params=["embedded", "hardhat"])
 def chain(request: pytest.FixtureRequest) -> Chain:
     """Each chain-backed test runs twice: embedded eth-tester and brownie's Hardhat node."""

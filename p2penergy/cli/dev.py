@@ -95,3 +95,28 @@ def demo_command(as_json: bool) -> None:
             format_credits(m.balance),
         )
     console.print(table)
+
+
+@click.command("node")
+@click.option("--port", type=int, default=8545, show_default=True, help="Port on 127.0.0.1.")
+@handle_errors
+def node_command(port: int) -> None:
+    """Run a local Hardhat (EDR) JSON-RPC node on 127.0.0.1 until Ctrl-C.
+
+    Wallets, the oracle, the keeper and the auditor can then run as separate processes against
+    it (`--rpc http://127.0.0.1:PORT`). Chain id 31337, hardfork cancun, as the embedded chain.
+    """
+    import signal
+    import threading
+
+    from p2penergy.chain.node import start_hardhat
+
+    stop = threading.Event()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(sig, lambda *_: stop.set())
+    with start_hardhat(port) as node:
+        console.print(f"hardhat node on {node.url} (chain 31337); Ctrl-C stops it")
+        while not stop.wait(0.5):
+            if node.process.poll() is not None:
+                raise click.ClickException(f"the node exited with code {node.process.returncode}")
+    console.print("node stopped")

@@ -5,7 +5,7 @@ from __future__ import annotations
 import click
 
 from p2penergy import __version__
-from p2penergy.cli.dev import compile_command, demo_command, toolchain_group
+from p2penergy.cli.dev import compile_command, demo_command, node_command, toolchain_group
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
@@ -21,6 +21,7 @@ def cli() -> None:
 cli.add_command(compile_command)
 cli.add_command(toolchain_group)
 cli.add_command(demo_command)
+cli.add_command(node_command)
 
 
 def main() -> None:
