@@ -11,9 +11,10 @@ import {Roles} from "./libraries/Roles.sol";
 
 /// @title CommunityCredit
 /// @notice The community's e-money (6 decimals), transferable only between registered accounts.
-/// @dev Transfer rule: both sides must be active participants, except that the market contract
-/// (MARKET_ROLE) may pay out to any registered account, suspended ones included, so that refunds
-/// and payments are never stuck by a suspension.
+/// @dev Transfer rule: both sides must be active participants (or the market contract, which
+/// holds escrow). Transfers the market contract (MARKET_ROLE) makes may pay out to any registered
+/// account, suspended ones included, so that refunds and payments are never stuck by a
+/// suspension.
 contract CommunityCredit is ICommunityCredit, ERC20, ERC20Permit {
     IParticipantRegistry private immutable _registry;
 
@@ -51,15 +52,17 @@ contract CommunityCredit is ICommunityCredit, ERC20, ERC20Permit {
         emit CreditBurned(account, amount, paymentRef);
     }
 
-    /// @dev Enforces the transfer rule on every balance change except burns.
+    /// @dev Enforces the transfer rule on every balance change except burns. Transfers the market
+    /// itself makes need one registry look-up fewer: escrow it pulls (`to` is the market) comes
+    /// from a trader it has just checked is active; its payouts may go to any registered account.
     function _update(address from, address to, uint256 value) internal override {
         if (to != address(0)) {
-            bool fromMarket = from != address(0) && _isMarket(from);
-            if (from != address(0) && !fromMarket && !_mayHold(from)) {
-                revert CreditAccountNotAllowed(from);
-            }
-            if (fromMarket ? !_isRegistered(to) : !_mayHold(to)) {
-                revert CreditAccountNotAllowed(to);
+            address caller = _msgSender();
+            if (_isMarket(caller)) {
+                if (to != caller && !_isRegistered(to)) revert CreditAccountNotAllowed(to);
+            } else {
+                if (from != address(0) && !_mayHold(from)) revert CreditAccountNotAllowed(from);
+                if (!_mayHold(to)) revert CreditAccountNotAllowed(to);
             }
         }
         super._update(from, to, value);

@@ -20,6 +20,7 @@ if TYPE_CHECKING:
 
 GAS_HEADROOM_NUM = 6  # gas limit = estimate * 6 / 5
 GAS_HEADROOM_DEN = 5
+EMBEDDED_GAS_LIMIT = 29_000_000  # just under the embedded chain's 30,029,122 block gas limit
 
 
 def revert_from(exc: Exception, contract: str | None = None) -> ContractRevert | None:
@@ -72,11 +73,7 @@ def transact(
     params: dict[str, Any] = {"from": account.address, **_fees(chain)}
     try:
         if gas is None:
-            estimate = fn.estimate_gas(params)  # type: ignore[arg-type]
-            gas = min(
-                estimate * GAS_HEADROOM_NUM // GAS_HEADROOM_DEN,
-                int(chain.w3.eth.get_block("latest")["gasLimit"]),
-            )
+            gas = _gas_limit(chain, fn, params)
         params["gas"] = gas
         params["nonce"] = chain.w3.eth.get_transaction_count(account.address, "pending")
         tx: dict[str, Any] = dict(fn.build_transaction(params))  # type: ignore[arg-type]
@@ -86,6 +83,20 @@ def transact(
             raise decoded from None
         raise
     return send_signed(chain, account, tx)
+
+
+def _gas_limit(chain: Chain, fn: ContractFunction, params: dict[str, Any]) -> int:
+    """The gas limit to send with; raises the decoded revert if the call would fail.
+
+    On the embedded chain one `eth_call` replaces py-evm's estimate (a binary search that runs
+    the transaction a dozen times) and the limit is the block's: the gas *used* is the same.
+    """
+    if chain.kind == "embedded" and hasattr(fn, "call"):  # deployments still estimate
+        fn.call(params, block_identifier="pending")  # type: ignore[arg-type]
+        return EMBEDDED_GAS_LIMIT
+    block_limit = int(chain.w3.eth.get_block("latest")["gasLimit"])
+    estimate = int(fn.estimate_gas(params))  # type: ignore[arg-type]
+    return min(estimate * GAS_HEADROOM_NUM // GAS_HEADROOM_DEN, block_limit)
 
 
 def send_value(chain: Chain, account: LocalAccount, to: str, wei: int) -> TxReceipt:
