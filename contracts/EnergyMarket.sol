@@ -39,8 +39,9 @@ contract EnergyMarket is IEnergyMarket, ReentrancyGuardTransient {
         uint64 deliveredWh;
         uint64 absorbedWh;
         uint64 certificateWh;
-        // word 3: settlement cursor and the marginal budgets left at the cursor
+        // word 3: settlement cursor, the marginal budgets left at the cursor, outage price cap
         uint32 cursor;
+        uint32 outageCap; // 0: normal slot
         uint64 bidBudgetLeft;
         uint64 offerBudgetLeft;
         uint64 buyerCertificateWh;
@@ -55,6 +56,7 @@ contract EnergyMarket is IEnergyMarket, ReentrancyGuardTransient {
     uint256 private constant _SIDE_BIT = UniformPriceClearing.SIDE_BIT;
     uint256 private constant _CANCELLED_BIT = UniformPriceClearing.CANCELLED_BIT;
     uint256 private constant _CRITICAL_BIT = UniformPriceClearing.CRITICAL_BIT;
+    uint256 private constant _MAX_OUTAGE_SLOTS = 672;
 
     IParticipantRegistry private immutable _registry;
     IERC20 private immutable _credit;
@@ -167,11 +169,12 @@ contract EnergyMarket is IEnergyMarket, ReentrancyGuardTransient {
         if (block.timestamp < gateClosesAt) revert MarketGateOpen(slot, gateClosesAt);
         if (block.timestamp >= deadline) revert MarketClearingDeadlinePassed(slot, deadline);
 
-        (uint256 price, uint256 volume) = UniformPriceClearing.verify(
-            _loadOrders(slot),
-            UniformPriceClearing.Description(marginalBid, marginalOffer, bidMarginalWh, offerMarginalWh),
-            new uint256[](0)
-        );
+        UniformPriceClearing.Description memory d =
+            UniformPriceClearing.Description(marginalBid, marginalOffer, bidMarginalWh, offerMarginalWh);
+        uint256 cap = state.outageCap;
+        (uint256 price, uint256 volume) = cap == 0
+            ? UniformPriceClearing.verify(_loadOrders(slot), d, new uint256[](0))
+            : UniformPriceClearing.verifyIsland(_loadOrders(slot), d, cap, new uint256[](0));
         state.status = SlotStatus.Cleared;
         state.price = uint32(price); // ≤ marginalBid, a uint32
         state.marginalBid = marginalBid;
@@ -402,7 +405,33 @@ contract EnergyMarket is IEnergyMarket, ReentrancyGuardTransient {
         _setTariffs(feedInPerKWh, retailPerKWh, networkFeePerKWh);
     }
 
+    /// @inheritdoc IEnergyMarket
+    function declareOutage(uint64 fromSlot, uint64 toSlot, uint32 priceCapPerKWh) external {
+        if (!_registry.hasRole(Roles.OPERATOR, msg.sender)) {
+            revert IAccessControl.AccessControlUnauthorizedAccount(msg.sender, Roles.OPERATOR);
+        }
+        if (fromSlot > toSlot || toSlot - fromSlot >= _MAX_OUTAGE_SLOTS) {
+            revert MarketOutageInvalid(fromSlot, toSlot, _MAX_OUTAGE_SLOTS);
+        }
+        Tariffs memory tariff = _tariffs;
+        if (priceCapPerKWh < tariff.feedInPerKWh || priceCapPerKWh > tariff.retailPerKWh) {
+            revert MarketPriceOutOfRange(priceCapPerKWh, tariff.feedInPerKWh, tariff.retailPerKWh);
+        }
+        // The rule of a slot may change only while its orders may still change.
+        uint256 gateClosesAt = _gateClosesAt(fromSlot);
+        if (block.timestamp >= gateClosesAt) revert MarketGateClosed(fromSlot, gateClosesAt);
+        for (uint256 slot = fromSlot; slot <= toSlot; ++slot) {
+            _slots[slot].outageCap = priceCapPerKWh;
+            emit OutageDeclared(slot, priceCapPerKWh);
+        }
+    }
+
     // ───────────────────────────── views ─────────────────────────────
+
+    /// @inheritdoc IEnergyMarket
+    function outageCap(uint256 slot) external view returns (uint256) {
+        return _slots[slot].outageCap;
+    }
 
     /// @inheritdoc IEnergyMarket
     function order(uint256 orderId) external view returns (Order memory) {
@@ -544,7 +573,10 @@ contract EnergyMarket is IEnergyMarket, ReentrancyGuardTransient {
     {
         UniformPriceClearing.Description memory d =
             UniformPriceClearing.Description(state.marginalBid, state.marginalOffer, state.bidMarginalWh, state.offerMarginalWh);
-        return UniformPriceClearing.fillOf(packed, d, bidBudget, offerBudget);
+        uint256 cap = state.outageCap;
+        return cap == 0
+            ? UniformPriceClearing.fillOf(packed, d, bidBudget, offerBudget)
+            : UniformPriceClearing.fillOfIsland(packed, d, cap, bidBudget, offerBudget);
     }
 
     function _unpack(uint256 packed) private pure returns (Order memory) {

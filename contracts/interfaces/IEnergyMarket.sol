@@ -109,6 +109,8 @@ interface IEnergyMarket {
     error MarketInvalidTariffs(uint256 feedInPerKWh, uint256 retailPerKWh, uint256 networkFeePerKWh);
     /// @notice Deployment parameters are invalid.
     error MarketInvalidConfig();
+    /// @notice An outage must name `fromSlot ≤ toSlot`, at most `maxSlots` slots at once.
+    error MarketOutageInvalid(uint256 fromSlot, uint256 toSlot, uint256 maxSlots);
 
     // ───────────────────────────── events ─────────────────────────────
 
@@ -157,6 +159,9 @@ interface IEnergyMarket {
     /// @notice `slot` is settled: `fees` went to the fee account, `dust` and `certificateDustWh`
     /// to the rounding account; `expired` when it was never cleared (everything refunded).
     event SlotSettled(uint256 indexed slot, uint256 fees, uint256 dust, uint256 certificateDustWh, bool expired);
+    /// @notice The operator declared a grid outage for `slot`: island mode, prices capped at
+    /// `priceCapPerKWh`, critical loads served first.
+    event OutageDeclared(uint256 indexed slot, uint256 priceCapPerKWh);
     /// @notice The operator set new tariffs (they apply to orders placed from now on).
     event TariffsSet(uint256 feedInPerKWh, uint256 retailPerKWh, uint256 networkFeePerKWh);
 
@@ -196,6 +201,18 @@ interface IEnergyMarket {
     /// @notice Settles (or, if it was never cleared by its deadline, expires) `slot`, processing at
     /// most `maxOrders` orders (0 = all); call again until it returns true.
     function settle(uint256 slot, uint256 maxOrders) external returns (bool done);
+
+    /// @notice Declares a grid outage for slots `fromSlot..toSlot` (island mode, DESIGN §2.5).
+    /// @dev In an outage slot only bids with limit ≥ the cap and offers with limit ≤ the cap take
+    /// part; bids of critical loads are filled before all others (then time order), offers by
+    /// limit then time; everything trades at the cap. The clearing description's `marginalBid`
+    /// is then the marginal bid class (1 = critical loads, 0 = others). docs/market-rules.md.
+    /// Requirements: caller has OPERATOR_ROLE; every slot's gate is still open; feedIn ≤ cap ≤
+    /// retail; at most 672 slots (a week of 15-minute slots) per call.
+    function declareOutage(uint64 fromSlot, uint64 toSlot, uint32 priceCapPerKWh) external;
+
+    /// @notice The price cap of `slot` if the operator declared an outage for it, else 0.
+    function outageCap(uint256 slot) external view returns (uint256);
 
     /// @notice Sets the tariffs for orders placed from now on.
     /// @dev Requirements: caller has OPERATOR_ROLE; feedIn ≤ retail.

@@ -124,6 +124,81 @@ library UniformPriceClearing {
         }
     }
 
+    // ─────────────────── island mode (outage slots, docs/market-rules.md) ───────────────────
+
+    /// @notice Verifies an outage-slot description: bids rank by class (critical loads first)
+    /// then time, offers by limit then time; only bids with limit ≥ `cap` and offers with
+    /// limit ≤ `cap` take part; everything trades at `cap`. `d.marginalBid` is the marginal bid
+    /// class (1 = critical loads, 0 = everyone else).
+    function verifyIsland(uint256[] memory orders, Description memory d, uint256 cap, uint256[] memory fills)
+        internal
+        pure
+        returns (uint256 price, uint256 volume)
+    {
+        bool trading = trades(d);
+        if (
+            (!trading && (d.marginalBid != 0 || d.marginalOffer != 0))
+                || (trading && (d.bidMarginalWh == 0 || d.offerMarginalWh == 0 || d.marginalBid > 1 || d.marginalOffer > cap))
+        ) {
+            revert IEnergyMarket.MarketClearingMarginalInvalid(
+                d.marginalBid, d.marginalOffer, d.bidMarginalWh, d.offerMarginalWh
+            );
+        }
+        Walk memory w;
+        w.bidBudget = d.bidMarginalWh;
+        w.offerBudget = d.offerMarginalWh;
+        bool recordFills = fills.length == orders.length;
+        for (uint256 i = 0; i < orders.length; ++i) {
+            uint256 packed = orders[i];
+            uint256 fill;
+            (fill, w.bidBudget, w.offerBudget) = fillOfIsland(packed, d, cap, w.bidBudget, w.offerBudget);
+            if (fill == 0 && !_eligible(packed, cap)) continue;
+            if (!isOffer(packed)) {
+                w.bidWh += fill;
+                if (fill < energyOf(packed)) (w.hasRemBid, w.remBidMax) = (true, cap);
+            } else {
+                w.offerWh += fill;
+                uint256 limit = limitOf(packed);
+                if (fill < energyOf(packed) && (!w.hasRemOffer || limit < w.remOfferMin)) {
+                    (w.hasRemOffer, w.remOfferMin) = (true, limit);
+                }
+            }
+            if (recordFills) fills[i] = fill;
+        }
+        if (w.bidBudget != 0 || w.offerBudget != 0) {
+            revert IEnergyMarket.MarketClearingBudgetUnused(w.bidBudget, w.offerBudget);
+        }
+        if (w.bidWh != w.offerWh) revert IEnergyMarket.MarketClearingUnbalanced(w.bidWh, w.offerWh);
+        // Everyone eligible trades at the cap: energy left on both sides means a missed trade.
+        if (w.hasRemBid && w.hasRemOffer) revert IEnergyMarket.MarketClearingNotMaximal(w.remBidMax, w.remOfferMin);
+        price = trading ? cap : 0;
+        volume = w.bidWh;
+    }
+
+    /// @dev The fill of order `packed` in an outage slot, consuming the budgets.
+    function fillOfIsland(uint256 packed, Description memory d, uint256 cap, uint256 bidBudget, uint256 offerBudget)
+        internal
+        pure
+        returns (uint256 fill, uint256, uint256)
+    {
+        if (!trades(d) || isCancelled(packed) || !_eligible(packed, cap)) return (0, bidBudget, offerBudget);
+        uint256 energy = energyOf(packed);
+        if (!isOffer(packed)) {
+            uint256 class = packed & CRITICAL_BIT != 0 ? 1 : 0;
+            // bidFill's rule with the class in place of the limit: better class fills fully.
+            (fill, bidBudget) = bidFill(energy, class, d.marginalBid, bidBudget);
+        } else {
+            (fill, offerBudget) = offerFill(energy, limitOf(packed), d.marginalOffer, offerBudget);
+        }
+        return (fill, bidBudget, offerBudget);
+    }
+
+    /// @dev Takes part in an outage slot: bids that can pay the cap, offers that accept it.
+    function _eligible(uint256 packed, uint256 cap) private pure returns (bool) {
+        if (isCancelled(packed)) return false;
+        return isOffer(packed) ? limitOf(packed) <= cap : limitOf(packed) >= cap;
+    }
+
     /// @dev The fill of order `packed` under a trading description, consuming the budgets.
     function fillOf(uint256 packed, Description memory d, uint256 bidBudget, uint256 offerBudget)
         internal

@@ -21,4 +21,23 @@ contract ClearingHarness {
             book, UniformPriceClearing.Description(marginalBid, marginalOffer, bidMarginalWh, offerMarginalWh), fills
         );
     }
+
+    /// @notice The outage-slot (island mode) verification with price cap `cap`.
+    function verifyIsland(
+        uint256[] calldata orders,
+        uint256 cap,
+        uint256 marginalBidClass,
+        uint256 marginalOffer,
+        uint256 bidMarginalWh,
+        uint256 offerMarginalWh
+    ) external pure returns (uint256 price, uint256 volume, uint256[] memory fills) {
+        uint256[] memory book = orders;
+        fills = new uint256[](book.length);
+        (price, volume) = UniformPriceClearing.verifyIsland(
+            book,
+            UniformPriceClearing.Description(marginalBidClass, marginalOffer, bidMarginalWh, offerMarginalWh),
+            cap,
+            fills
+        );
+    }
 }

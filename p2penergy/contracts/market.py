@@ -110,8 +110,20 @@ class MarketClient:
     # ── clearing and settlement ──
 
     def compute_clearing(self, slot: int) -> Clearing:
-        """The competitive clearing of the slot's current book (off-chain, O(n log n))."""
-        return clear(self.slot_orders(slot))
+        """The competitive clearing of the slot's current book (off-chain, O(n log n)).
+
+        Outage slots (island mode) follow the island rule at the slot's price cap.
+        """
+        return clear(self.slot_orders(slot), outage_cap=self.outage_cap(slot) or None)
+
+    def outage_cap(self, slot: int) -> int:
+        """The slot's outage price cap, or 0 when the grid is up."""
+        return int(call(self.contract.functions.outageCap(slot)))
+
+    def declare_outage(self, operator: LocalAccount, first: int, last: int, cap: int) -> TxReceipt:
+        """Declares slots `first..last` outage slots with price cap `cap` (operator only)."""
+        fn = self.contract.functions.declareOutage(first, last, cap)
+        return transact(self.chain, operator, fn)
 
     def submit_clearing(self, account: LocalAccount, slot: int, result: Clearing) -> TxReceipt:
         """Submits a clearing description; the contract verifies it in one pass."""

@@ -11,10 +11,13 @@ from p2penergy.market.clearing import (
     ClearingRejected,
     bid_rank,
     clear,
+    clear_island,
     escrow_for,
     fills_for,
+    island_eligible,
     offer_rank,
     verify,
+    verify_island,
 )
 from p2penergy.market.models import Clearing, MarketInputError, Order, Side
 from p2penergy.market.settlement import Settlement, SettlementLine, settle
@@ -33,9 +36,12 @@ __all__ = [
     "Side",
     "bid_rank",
     "clear",
+    "clear_island",
     "escrow_for",
     "fills_for",
+    "island_eligible",
     "offer_rank",
     "settle",
     "verify",
+    "verify_island",
 ]

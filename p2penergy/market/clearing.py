@@ -50,13 +50,18 @@ def escrow_for(energy_wh: int, limit_price: int, fee_per_kwh: int) -> int:
     return ceil_div(energy_wh * limit_price, 1000) + ceil_div(energy_wh * fee_per_kwh, 1000)
 
 
-def clear(orders: Sequence[Order]) -> Clearing:
+def clear(orders: Sequence[Order], *, outage_cap: int | None = None) -> Clearing:
     """Compute the slot's clearing: match the best bid with the best offer while they cross.
+
+    With `outage_cap` (an outage slot, island mode) the island rule applies instead: see
+    `clear_island`.
 
     The walk fills a prefix of each ranked curve, so the marginal limits are the last filled
     bid's and offer's; what remains can no longer trade, which is the maximality the contract
     checks. Volume 0 is described as `(0, 0, 0, 0)`.
     """
+    if outage_cap:
+        return clear_island(orders, outage_cap)
     ordered = in_id_order(orders)
     bids = sorted((o for o in ordered if o.side == Side.BID), key=bid_rank)
     offers = sorted((o for o in ordered if o.side == Side.OFFER), key=offer_rank)
@@ -120,6 +125,8 @@ def verify(
     marginal_offer: int,
     bid_marginal_wh: int,
     offer_marginal_wh: int,
+    *,
+    outage_cap: int | None = None,
 ) -> Clearing:
     """Accept a clearing description only if it is the competitive outcome, as the contract does.
 
@@ -130,6 +137,10 @@ def verify(
     3. `MarketClearingUnbalanced`: bid fills and offer fills differ;
     4. `MarketClearingNotMaximal`: a bid with energy left still crosses an offer with energy left.
     """
+    if outage_cap:
+        return verify_island(
+            orders, outage_cap, marginal_bid, marginal_offer, bid_marginal_wh, offer_marginal_wh
+        )
     description = (marginal_bid, marginal_offer, bid_marginal_wh, offer_marginal_wh)
     trades = bid_marginal_wh != 0 or offer_marginal_wh != 0
     if (
@@ -239,3 +250,146 @@ def _price(
 
 def _no_trade(fills: dict[int, int]) -> Clearing:
     return Clearing(0, 0, 0, 0, 0, 0, MappingProxyType(fills))
+
+
+# ─────────────────── island mode (outage slots, docs/market-rules.md) ───────────────────
+
+
+def island_eligible(order: Order, cap: int) -> bool:
+    """Takes part in an outage slot: bids that can pay the cap, offers that accept it."""
+    return order.limit_price >= cap if order.side == Side.BID else order.limit_price <= cap
+
+
+def island_bid_rank(order: Order) -> tuple[int, ...]:
+    """Outage-slot bid priority: critical loads first, then time."""
+    return (0 if order.critical else 1, order.order_id)
+
+
+def clear_island(orders: Sequence[Order], cap: int) -> Clearing:
+    """Clear an outage slot: everyone eligible trades at `cap`, critical loads served first.
+
+    The traded volume is the smaller of eligible demand and eligible supply; bids fill in
+    `island_bid_rank` order, offers in `offer_rank` order. The description's `marginal_bid` is the
+    marginal bid class (1 = critical loads, 0 = others).
+    """
+    ordered = in_id_order(orders)
+    bids = sorted(
+        (o for o in ordered if o.side == Side.BID and island_eligible(o, cap)), key=island_bid_rank
+    )
+    offers = sorted(
+        (o for o in ordered if o.side == Side.OFFER and island_eligible(o, cap)), key=offer_rank
+    )
+    fills = {o.order_id: 0 for o in ordered}
+    volume = min(sum(b.energy_wh for b in bids), sum(o.energy_wh for o in offers))
+    if volume == 0:
+        return _no_trade(fills)
+    last_bid = _fill_in_order(bids, volume, fills)
+    last_offer = _fill_in_order(offers, volume, fills)
+    marginal_class = int(last_bid.critical)
+    return Clearing(
+        volume_wh=volume,
+        price=cap,
+        marginal_bid=marginal_class,
+        marginal_offer=last_offer.limit_price,
+        bid_marginal_wh=sum(fills[b.order_id] for b in bids if int(b.critical) == marginal_class),
+        offer_marginal_wh=sum(
+            fills[o.order_id] for o in offers if o.limit_price == last_offer.limit_price
+        ),
+        fills=MappingProxyType(fills),
+    )
+
+
+def _fill_in_order(ranked: Sequence[Order], volume: int, fills: dict[int, int]) -> Order:
+    """Fill `ranked` orders in turn until `volume` is used; returns the last one filled."""
+    left = volume
+    last = ranked[0]
+    for order in ranked:
+        if left == 0:
+            break
+        fills[order.order_id] = min(order.energy_wh, left)
+        left -= fills[order.order_id]
+        last = order
+    return last
+
+
+def verify_island(
+    orders: Sequence[Order],
+    cap: int,
+    marginal_class: int,
+    marginal_offer: int,
+    bid_marginal_wh: int,
+    offer_marginal_wh: int,
+) -> Clearing:
+    """The contract's one-pass check of an outage-slot description (`verifyIsland`)."""
+    description = (marginal_class, marginal_offer, bid_marginal_wh, offer_marginal_wh)
+    trades = bid_marginal_wh != 0 or offer_marginal_wh != 0
+    if (
+        min(description) < 0
+        or (not trades and (marginal_class != 0 or marginal_offer != 0))
+        or (
+            trades
+            and (
+                bid_marginal_wh == 0
+                or offer_marginal_wh == 0
+                or marginal_class > 1
+                or marginal_offer > cap
+            )
+        )
+    ):
+        raise ClearingRejected(
+            MARGINAL_INVALID,
+            marginalBid=marginal_class,
+            marginalOffer=marginal_offer,
+            bidMarginalWh=bid_marginal_wh,
+            offerMarginalWh=offer_marginal_wh,
+        )
+    walk = _Walk(fills={}, bid_budget_left=bid_marginal_wh, offer_budget_left=offer_marginal_wh)
+    for order in in_id_order(orders):
+        fill = 0
+        if trades and island_eligible(order, cap):
+            if order.side == Side.BID:
+                cls = int(order.critical)
+                if cls > marginal_class:
+                    fill = order.energy_wh
+                elif cls == marginal_class:
+                    fill = min(order.energy_wh, walk.bid_budget_left)
+                    walk.bid_budget_left -= fill
+            elif order.limit_price < marginal_offer:
+                fill = order.energy_wh
+            elif order.limit_price == marginal_offer:
+                fill = min(order.energy_wh, walk.offer_budget_left)
+                walk.offer_budget_left -= fill
+        walk.fills[order.order_id] = fill
+        if not island_eligible(order, cap):
+            continue
+        if order.side == Side.BID:
+            walk.bid_wh += fill
+            if fill < order.energy_wh:
+                walk.rem_bid_max = cap
+        else:
+            walk.offer_wh += fill
+            if fill < order.energy_wh and (
+                walk.rem_offer_min is None or order.limit_price < walk.rem_offer_min
+            ):
+                walk.rem_offer_min = order.limit_price
+    if walk.bid_budget_left != 0 or walk.offer_budget_left != 0:
+        raise ClearingRejected(
+            BUDGET_UNUSED,
+            bidBudgetLeftWh=walk.bid_budget_left,
+            offerBudgetLeftWh=walk.offer_budget_left,
+        )
+    if walk.bid_wh != walk.offer_wh:
+        raise ClearingRejected(UNBALANCED, bidWh=walk.bid_wh, offerWh=walk.offer_wh)
+    if walk.rem_bid_max is not None and walk.rem_offer_min is not None:
+        raise ClearingRejected(
+            NOT_MAXIMAL, remBidMax=walk.rem_bid_max, remOfferMin=walk.rem_offer_min
+        )
+    return Clearing(
+        volume_wh=walk.bid_wh,
+        price=cap if trades else 0,
+        marginal_bid=marginal_class,
+        marginal_offer=marginal_offer,
+        bid_marginal_wh=bid_marginal_wh,
+        offer_marginal_wh=offer_marginal_wh,
+        fills=MappingProxyType(walk.fills),
+    )

@@ -282,6 +282,15 @@ MATRIX: list[Row] = [
     Row("EnergyMarket", "settle", SETTLERS, MarketError, _settle),
     Row(
         "EnergyMarket",
+        "declareOutage",
+        frozenset({"operator"}),
+        AccessDenied,
+        lambda d, _c: d.system.market.functions.declareOutage(
+            _current_slot(d) + 8, _current_slot(d) + 10, 200_000
+        ),
+    ),
+    Row(
+        "EnergyMarket",
         "setTariffs",
         frozenset({"operator"}),
         AccessDenied,

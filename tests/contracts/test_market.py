@@ -445,3 +445,52 @@ def test_a_slot_without_crossing_clears_to_zero_and_refunds_at_once(
     market.settle_slot(deployed.actors.keeper, slot)
     assert balances(deployed, [buyer.account.address]) == [CREDITS]
     assert market.clearing(slot).status == "settled"
+
+
+# ───────────────────────────── island mode ─────────────────────────────
+
+
+def test_an_outage_slot_serves_the_critical_load_first_at_the_capped_price(
+    deployed: Deployed, market: MarketClient
+):
+    seller = new_trader(deployed, PROSUMER)
+    household = new_trader(deployed, CONSUMER)
+    clinic = new_trader(deployed, CONSUMER, critical=True)
+    slot = open_slot(deployed)
+    receipt = market.declare_outage(deployed.actors.operator, slot, slot, 200_000)
+    assert (
+        events(deployed.system.market, "OutageDeclared", receipt)[0]["args"]["priceCapPerKWh"]
+        == 200_000
+    )
+    market.place(household.account, [OrderInput(slot, Side.BID, 800, 290_000)])
+    market.place(seller.account, [OrderInput(slot, Side.OFFER, 1_000, 120_000)])
+    market.place(clinic.account, [OrderInput(slot, Side.BID, 600, 250_000)])
+    to_gate_close(deployed, market, slot)
+    result = market.clear_slot(deployed.actors.keeper, slot)
+    assert (result.price, result.volume_wh) == (200_000, 1_000)
+    assert [result.fills[order_id(slot, i)] for i in range(3)] == [400, 1_000, 600]
+    to_slot_end(deployed, market, slot)
+    report(deployed, slot, {seller: (0, 1_000), household: (800, 0), clinic: (600, 0)})
+    receipts = market.settle_slot(deployed.actors.keeper, slot)
+    # everyone at the cap: the seller gets 1000 Wh * 0.20; the clinic pays 600 Wh * (0.20 + 0.03)
+    assert balances(
+        deployed, [seller.account.address, clinic.account.address, household.account.address]
+    ) == [
+        CREDITS + 200_000,
+        CREDITS - 138_000,
+        CREDITS - 92_000,
+    ]
+    _conservation(deployed, market, slot, receipts)
+
+
+def test_an_outage_cannot_be_declared_once_the_gate_closed_or_outside_the_tariffs(
+    deployed: Deployed, market: MarketClient
+):
+    slot = open_slot(deployed)
+    with pytest.raises(MarketError, match="MarketPriceOutOfRange"):
+        market.declare_outage(deployed.actors.operator, slot, slot, 300_001)
+    with pytest.raises(MarketError, match="MarketOutageInvalid"):
+        market.declare_outage(deployed.actors.operator, slot + 1, slot, 200_000)
+    with pytest.raises(MarketError, match="MarketGateClosed"):
+        market.declare_outage(deployed.actors.operator, slot - 4, slot, 200_000)
+    assert market.outage_cap(slot) == 0
