@@ -15,11 +15,11 @@ from dataclasses import dataclass
 
 from eth_account.signers.local import LocalAccount
 
+from p2penergy._retry import Backoff, is_transient
 from p2penergy.chain.deploy import System
 from p2penergy.chain.tx import events, transact
 from p2penergy.contracts.market import MarketClient
 from p2penergy.exceptions import ChainError, MarketError
-from p2penergy.oracle.relayer import is_transient
 
 log = logging.getLogger(__name__)
 
@@ -159,13 +159,13 @@ class Keeper:
         stop: threading.Event,
         once: bool = False,
         interval: float = 5.0,
-        max_backoff: float = 30.0,
+        backoff: Backoff | None = None,
         on_action: Callable[[Action], None] | None = None,
         on_retry: Callable[[BaseException, float], None] | None = None,
     ) -> None:
         """Passes over the slots every `interval` seconds until `stop` (one pass with `once`);
         backs off while the node is unreachable."""
-        backoff = 1.0
+        backoff = backoff or Backoff()
         while not stop.is_set():
             try:
                 self.run_once(on_action)
@@ -173,11 +173,10 @@ class Keeper:
                 if not is_transient(exc):
                     raise
                 if on_retry is not None:
-                    on_retry(exc, backoff)
-                stop.wait(backoff)
-                backoff = min(backoff * 2, max_backoff)
+                    on_retry(exc, backoff.delay)
+                backoff.failed(exc, stop)
                 continue
-            backoff = 1.0
+            backoff.succeeded()
             if once:
                 return
             stop.wait(interval)

@@ -28,23 +28,25 @@ def _write_private(path: Path, text: str) -> None:
         handle.write(text)
 
 
-def new_keystore(path: Path, password: str) -> LocalAccount:
-    """Creates a fresh key and writes it as a Web3 Secret Storage (v3) keystore at `path`."""
+def new_keystore(path: Path, password: str, account: LocalAccount | None = None) -> LocalAccount:
+    """Writes `account` (default: a fresh key) as a Web3 Secret Storage (v3) keystore at `path`."""
     if not password:
         raise DeviceKeyError("a keystore needs a non-empty password")
-    account: LocalAccount = Account.create()
+    account = account or Account.create()
     encrypted = Account.encrypt(account.key, password)
     try:
+        path.parent.mkdir(parents=True, exist_ok=True)
         _write_private(path, json.dumps(encrypted) + "\n")
     except FileExistsError:
         raise DeviceKeyError(f"{path} already exists: refusing to overwrite a key") from None
     return account
 
 
-def new_key_file(path: Path) -> LocalAccount:
-    """Creates a fresh key and writes it as a hex private key in a 0600 file at `path`."""
-    account: LocalAccount = Account.create()
+def new_key_file(path: Path, account: LocalAccount | None = None) -> LocalAccount:
+    """Writes `account` (default: a fresh key) as a hex private key in a 0600 file at `path`."""
+    account = account or Account.create()
     try:
+        path.parent.mkdir(parents=True, exist_ok=True)
         _write_private(path, account.key.hex() + "\n")
     except FileExistsError:
         raise DeviceKeyError(f"{path} already exists: refusing to overwrite a key") from None

@@ -17,7 +17,6 @@ from eth_account.signers.local import LocalAccount
 from p2penergy.chain.deploy import System
 from p2penergy.chain.errors import decode_revert
 from p2penergy.chain.tx import events, transact
-from p2penergy.exceptions import ChainError, ContractRevert
 from p2penergy.oracle.outbox import PENDING, REJECTED, SUBMITTED, Entry, Outbox
 from p2penergy.oracle.sources import SlotGrid
 
@@ -31,28 +30,6 @@ def grid_of(system: System) -> SlotGrid:
     """The deployment's slot grid, read from MeterReadings.timing()."""
     epoch, length, window = system.readings.functions.timing().call()
     return SlotGrid(int(epoch), int(length), int(window))
-
-
-def is_transient(exc: BaseException) -> bool:
-    """True for failures that mean "the node did not answer" (retry later), not a refusal."""
-    import requests
-    from web3.exceptions import ProviderConnectionError, TimeExhausted
-
-    if isinstance(exc, ContractRevert):
-        return False
-    if isinstance(
-        exc,
-        (
-            requests.RequestException,
-            ConnectionError,
-            TimeoutError,
-            ProviderConnectionError,
-            TimeExhausted,
-        ),
-    ):
-        return True
-    # A transaction that failed on chain (status 0) is re-read from the chain, never guessed.
-    return isinstance(exc, ChainError) and "unreachable" in str(exc)
 
 
 def reason_name(selector: bytes) -> str:
@@ -143,4 +120,4 @@ class Relayer:
         return result
 
 
-__all__ = ["PENDING", "RelayResult", "Relayer", "grid_of", "is_transient"]
+__all__ = ["PENDING", "RelayResult", "Relayer", "grid_of"]

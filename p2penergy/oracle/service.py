@@ -17,11 +17,12 @@ from dataclasses import dataclass, field
 
 from eth_account.signers.local import LocalAccount
 
+from p2penergy._retry import Backoff, is_transient
 from p2penergy.chain.deploy import System
 from p2penergy.exceptions import OracleError
 from p2penergy.oracle.outbox import Outbox, ReadingConflict
 from p2penergy.oracle.reading import Reading, sign_reading
-from p2penergy.oracle.relayer import Relayer, RelayResult, is_transient
+from p2penergy.oracle.relayer import Relayer, RelayResult
 from p2penergy.oracle.sources import Batch, Problem, Source
 
 log = logging.getLogger(__name__)
@@ -140,18 +141,18 @@ class Oracle:
         stop: threading.Event,
         once: bool = False,
         interval: float = 5.0,
-        max_backoff: float = 30.0,
+        backoff: Backoff | None = None,
         on_intake: Callable[[Batch, IntakeResult], None] | None = None,
         on_relay: Callable[[RelayResult], None] | None = None,
         on_retry: Callable[[BaseException, float], None] | None = None,
     ) -> None:
         """Polls sources and relays until `stop` is set (or one full pass with `once`).
 
-        While the node is unreachable the relayer backs off (1 s doubling to `max_backoff`) and
-        retries; readings keep arriving into the outbox meanwhile. With `once`, the pass ends
-        when every due reading was relayed (still retrying through outages until `stop`).
+        While the node is unreachable the relayer backs off (`backoff`) and retries; readings
+        keep arriving into the outbox meanwhile. With `once`, the run ends after a pass that
+        found nothing due to relay.
         """
-        backoff = 1.0
+        backoff = backoff or Backoff()
         while not stop.is_set():
             for source in sources:
                 for batch in source.poll():
@@ -164,15 +165,12 @@ class Oracle:
                 if not is_transient(exc):
                     raise
                 if on_retry is not None:
-                    on_retry(exc, backoff)
-                log.warning(
-                    "node unreachable (%s); retrying in %.0f s", type(exc).__name__, backoff
-                )
-                stop.wait(backoff)
-                backoff = min(backoff * 2, max_backoff)
+                    on_retry(exc, backoff.delay)
+                log.warning("node unreachable (%s); retrying", type(exc).__name__)
+                backoff.failed(exc, stop)
                 continue
-            backoff = 1.0
-            if once:
-                return
-            del relayed
-            stop.wait(interval)
+            backoff.succeeded()
+            if once and not relayed.transactions:
+                return  # nothing left that is due
+            if not once:
+                stop.wait(interval)
