@@ -6,6 +6,7 @@ from __future__ import annotations
 import threading
 import time
 from collections.abc import Callable
+from typing import TypeVar
 
 from p2penergy.chain.config import Settings
 from p2penergy.chain.connect import rpc
@@ -13,6 +14,9 @@ from p2penergy.chain.deploy import Deployment, System
 from p2penergy.exceptions import ChainError, ContractRevert
 
 SERVICE_RPC_TIMEOUT = 10  # seconds per JSON-RPC request: a stalled node is noticed quickly
+
+
+T = TypeVar("T")
 
 
 class Stopped(Exception):
@@ -73,8 +77,10 @@ def connect_system_retrying(
     stop: threading.Event,
     backoff: Backoff,
     on_retry: Callable[[BaseException, float], None] | None = None,
-) -> System:
-    """`chain.config.connect_system`, but waits for an unreachable node instead of failing."""
+    prepare: Callable[[System], T] | None = None,
+) -> tuple[System, T | None]:
+    """`chain.config.connect_system`, but waits for an unreachable node instead of failing;
+    `prepare(system)` (start-up reads) runs inside the same retry."""
     while True:
         if stop.is_set():
             raise Stopped
@@ -85,6 +91,7 @@ def connect_system_retrying(
             deployment = Deployment.load(settings.deployments, chain.chain_id)
             system = System(chain, deployment)
             system.readings.functions.timing().call()  # the deployment is really there
+            prepared = prepare(system) if prepare is not None else None
         except Exception as exc:
             if not is_transient(exc):
                 raise
@@ -93,4 +100,4 @@ def connect_system_retrying(
             backoff.failed(exc, stop)
             continue
         backoff.succeeded()
-        return system
+        return system, prepared

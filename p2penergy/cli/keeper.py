@@ -89,11 +89,17 @@ def keeper_run(
     backoff = Backoff(give_up_after=120.0 if once else None)
     settings = resolve(rpc, deployments, chain_id)
     try:
-        system = connect_system_retrying(settings, stop, backoff, retry_printer("keeper"))
+        _, keeper = connect_system_retrying(
+            settings,
+            stop,
+            backoff,
+            retry_printer("keeper"),
+            lambda system: Keeper(system, account, chunk=chunk, slots=watch),
+        )
     except Stopped:
         console.print("stopped before the node answered")
         return
-    keeper = Keeper(system, account, chunk=chunk, slots=watch)
+    assert keeper is not None
     console.print(f"keeper {account.address} on {settings.rpc}")
 
     def on_action(action: Action) -> None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import click
 from rich.table import Table
@@ -16,6 +17,11 @@ from p2penergy.cli._service import (
 )
 from p2penergy.cli._utils import console, err_console, handle_errors, json_option, print_json
 from p2penergy.exceptions import OracleError
+
+if TYPE_CHECKING:
+    from eth_account.signers.local import LocalAccount
+
+    from p2penergy.chain.deploy import System
 
 
 def _default_outbox() -> Path:
@@ -152,7 +158,7 @@ def oracle_run(
     from p2penergy.oracle.outbox import Outbox
     from p2penergy.oracle.relayer import Relayer, grid_of
     from p2penergy.oracle.service import Oracle
-    from p2penergy.oracle.sources import CsvSource, FolderSource, Source
+    from p2penergy.oracle.sources import CsvSource, FolderSource, SlotGrid, Source
 
     specs = [_parse_source(s) for s in sources]
     key_paths = sorted(p for p in meter_keys.iterdir() if p.suffix in (".json", ".key"))
@@ -165,18 +171,22 @@ def oracle_run(
     stop = stop_on_signals()
     backoff = Backoff(give_up_after=120.0 if once else None)
     settings = resolve(rpc, deployments, chain_id)
+
+    def prepare(system: System) -> tuple[int, SlotGrid, dict[int, LocalAccount]]:
+        return system.chain.chain_id, grid_of(system), Oracle.meters_for(system, keys)
+
     try:
-        system = connect_system_retrying(settings, stop, backoff, retry_printer("oracle"))
+        system, prepared = connect_system_retrying(
+            settings, stop, backoff, retry_printer("oracle"), prepare
+        )
     except Stopped:
         console.print("stopped before the node answered")
         return
-    grid = grid_of(system)
-    meters = Oracle.meters_for(system, keys)
-    with Outbox(
-        outbox or _default_outbox(), system.chain.chain_id, system.readings.address
-    ) as store:
+    assert prepared is not None
+    chain_id_, grid, meters = prepared
+    with Outbox(outbox or _default_outbox(), chain_id_, system.readings.address) as store:
         relayer = Relayer(system, relayer_account, store, batch_size=batch_size, grid=grid)
-        oracle = Oracle(system, meters, store, relayer)
+        oracle = Oracle(system, meters, store, relayer, chain_id=chain_id_)
         built: list[Source] = []
         for kind, path in specs:
             if kind == "csv":

@@ -75,11 +75,16 @@ class Oracle:
         meters: dict[int, LocalAccount],
         outbox: Outbox,
         relayer: Relayer,
+        *,
+        chain_id: int | None = None,
     ) -> None:
         self.system = system
         self.meters = meters
         self.outbox = outbox
         self.relayer = relayer
+        # Kept so that intake is purely local: it works while the node is down.
+        self.chain_id = chain_id if chain_id is not None else system.chain.chain_id
+        self.contract = str(system.readings.address)
 
     @staticmethod
     def meters_for(system: System, keys: Iterable[LocalAccount]) -> dict[int, LocalAccount]:
@@ -97,8 +102,7 @@ class Oracle:
     def ingest(self, batch: Batch) -> IntakeResult:
         """Checks, signs and stores a batch's rows; problems are reported, never half-applied."""
         result = IntakeResult(problems=list(batch.problems))
-        chain_id = self.system.chain.chain_id
-        contract = self.system.readings.address
+        chain_id, contract = self.chain_id, self.contract
         rows = sorted(batch.rows, key=lambda row: (row.reading.meter_id, row.reading.slot))
         with self.outbox.transaction() as db:
             for row in rows:
