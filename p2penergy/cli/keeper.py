@@ -13,7 +13,7 @@ from p2penergy.cli._service import (
     retry_printer,
     stop_on_signals,
 )
-from p2penergy.cli._utils import console, handle_errors
+from p2penergy.cli._utils import console, err_console, handle_errors
 
 
 def _slot_range(spec: str | None) -> list[int] | None:
@@ -81,7 +81,7 @@ def keeper_run(
     """
     from p2penergy._retry import Backoff, Stopped, connect_system_retrying
     from p2penergy.chain.config import resolve
-    from p2penergy.keeper.keeper import Action, Keeper
+    from p2penergy.keeper.keeper import REFUSED, RETRYING, Action, Keeper
 
     account = load_one_key(key, password_file)
     watch = _slot_range(slots)
@@ -104,7 +104,8 @@ def keeper_run(
 
     def on_action(action: Action) -> None:
         detail = f" ({action.detail})" if action.detail else ""
-        console.print(f"slot {action.slot}: {action.outcome}{detail}", markup=False)
+        out = err_console if action.outcome in (REFUSED, RETRYING) else console
+        out.print(f"slot {action.slot}: {action.outcome}{detail}", markup=False, highlight=False)
 
     keeper.run(
         stop=stop,

@@ -19,20 +19,22 @@ from p2penergy._retry import Backoff, is_transient
 from p2penergy.chain.deploy import System
 from p2penergy.chain.tx import events, transact
 from p2penergy.contracts.market import MarketClient
-from p2penergy.exceptions import ChainError, MarketError
+from p2penergy.exceptions import ChainError, ContractRevert, MarketError
 
 log = logging.getLogger(__name__)
 
 LOG_RANGE = 5_000  # blocks per eth_getLogs request
 
 # What `step` did to a slot.
-CLEARED, SETTLED, EXPIRED, DONE_BY_OTHER, WAITING, FINISHED = (
+CLEARED, SETTLED, EXPIRED, DONE_BY_OTHER, WAITING, FINISHED, RETRYING, REFUSED = (
     "cleared",
     "settled",
     "expired",
     "done by another keeper",
     "waiting",
     "finished",
+    "retrying",
+    "refused",
 )
 # Errors that mean "not yet": the keeper's view of time is a block behind, or readings are due.
 _NOT_YET = ("MarketGateOpen", "MarketSettlementTooEarly")
@@ -119,7 +121,7 @@ class Keeper:
             return Action(slot, DONE_BY_OTHER, f"{why}; slot is {now_status}")
         if why == "MarketClearingDeadlinePassed":
             return Action(slot, WAITING, why)  # expire on the next pass
-        raise ChainError(f"slot {slot}: {why} but the slot is still {now_status}")
+        return Action(slot, RETRYING, f"{why} but the slot is still {now_status}")
 
     def _clear(self, slot: int) -> Action:
         result = self.market.compute_clearing(slot)
@@ -143,7 +145,12 @@ class Keeper:
         """One pass over every watched slot; finished slots are dropped from the watch."""
         actions = []
         for slot in sorted(self.discover()):
-            action = self.step(slot)
+            try:
+                action = self.step(slot)
+            except ContractRevert as exc:
+                # One slot the contract refuses (a bug, a changed rule) must not stop the
+                # keeper from serving the others; it is reported and tried again next pass.
+                action = Action(slot, REFUSED, str(exc))
             if action.outcome in (FINISHED, SETTLED, EXPIRED) or (
                 action.outcome == DONE_BY_OTHER and action.detail.endswith("settled")
             ):

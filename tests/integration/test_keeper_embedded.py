@@ -6,7 +6,15 @@ from __future__ import annotations
 from pathlib import Path
 
 from p2penergy.contracts.market import MarketClient, OrderInput
-from p2penergy.keeper.keeper import CLEARED, DONE_BY_OTHER, EXPIRED, FINISHED, SETTLED, Keeper
+from p2penergy.keeper.keeper import (
+    CLEARED,
+    DONE_BY_OTHER,
+    EXPIRED,
+    FINISHED,
+    REFUSED,
+    SETTLED,
+    Keeper,
+)
 from p2penergy.market import Side, settle
 from p2penergy.oracle.outbox import SUBMITTED, Outbox
 from p2penergy.oracle.relayer import Relayer
@@ -132,3 +140,21 @@ def test_a_second_keeper_sees_slots_the_first_handled_as_done(deployed: Deployed
     assert first.run_once()[0].outcome == SETTLED
     assert second.run_once()[0].outcome == FINISHED
     assert market.clearing(slot).status == "settled"
+
+
+def test_a_slot_the_contract_refuses_is_reported_and_the_keeper_carries_on(deployed: Deployed):
+    d = deployed
+    market = MarketClient(d.system)
+    seller = new_trader(d.chain, d.system, d.actors.operator, PROSUMER)
+    buyer = new_trader(d.chain, d.system, d.actors.operator, CONSUMER)
+    slot = current_slot(d.chain, d.system) + 4
+    market.place(seller.account, [OrderInput(slot, Side.OFFER, 1_000, 100_000)])
+    market.place(buyer.account, [OrderInput(slot, Side.BID, 1_000, 200_000)])
+    advance_to(d.chain, market.slot_times(slot)[1])
+    [action] = Keeper(d.system, d.actors.stranger).run_once()  # not allowed to clear
+    assert (action.outcome, action.detail) == (
+        REFUSED,
+        f"MarketNotAllowed(account={d.actors.stranger.address})",
+    )
+    assert market.clearing(slot).status == "open"
+    assert Keeper(d.system, d.actors.keeper).run_once()[0].outcome == CLEARED
