@@ -9,7 +9,7 @@ from collections.abc import Callable
 from typing import TypeVar
 
 from p2penergy.chain.config import Settings
-from p2penergy.chain.connect import rpc
+from p2penergy.chain.connect import Chain, rpc
 from p2penergy.chain.deploy import Deployment, System
 from p2penergy.exceptions import ChainError, ContractRevert
 
@@ -43,6 +43,20 @@ def is_transient(exc: BaseException) -> bool:
         return True
     # A transaction that failed on chain (status 0) is re-read from the chain, never guessed.
     return isinstance(exc, ChainError) and "unreachable" in str(exc)
+
+
+def next_block_time(chain: Chain) -> int:
+    """The time the next transaction would run at: the pending block's timestamp when the node
+    offers one (a dev node that mines only on demand has a stale latest block), else the latest
+    block's. Never the local clock: tests and simulations move chain time."""
+    latest = chain.now()
+    try:
+        pending = int(chain.w3.eth.get_block("pending")["timestamp"])
+    except Exception as exc:
+        if is_transient(exc):
+            raise
+        return latest
+    return max(latest, pending)
 
 
 class Backoff:

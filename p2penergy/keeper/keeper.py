@@ -3,7 +3,7 @@
 Everything it submits is checked on chain, so a keeper needs no trust; and everything it does is
 idempotent: when another keeper got there first (the contract answers `MarketWrongSlotStatus`,
 or our transaction reverts on chain because theirs landed first), the keeper re-reads the slot
-and sees it done. Time is the latest block's timestamp, never the local clock.
+and sees it done. Time is the next block's timestamp (`next_block_time`), never the local clock.
 """
 
 from __future__ import annotations
@@ -15,7 +15,7 @@ from dataclasses import dataclass
 
 from eth_account.signers.local import LocalAccount
 
-from p2penergy._retry import Backoff, is_transient
+from p2penergy._retry import Backoff, is_transient, next_block_time
 from p2penergy.chain.deploy import System
 from p2penergy.chain.tx import events, transact
 from p2penergy.contracts.market import MarketClient
@@ -84,7 +84,7 @@ class Keeper:
 
     def step(self, slot: int) -> Action:
         """Does what is due for `slot` now: clear, settle, expire, or nothing."""
-        now = self.system.chain.now()
+        now = next_block_time(self.system.chain)
         state = self.market.clearing(slot)
         start, gate, deadline = self.market.slot_times(slot)
         if state.status == "settled":

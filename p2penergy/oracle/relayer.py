@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 
 from eth_account.signers.local import LocalAccount
 
+from p2penergy._retry import next_block_time
 from p2penergy.chain.deploy import System
 from p2penergy.chain.errors import decode_revert
 from p2penergy.chain.tx import events, transact
@@ -23,6 +24,7 @@ from p2penergy.oracle.sources import SlotGrid
 log = logging.getLogger(__name__)
 
 ALREADY_RECORDED = "ReadingsAlreadyRecorded"
+OUTSIDE_WINDOW = "ReadingsOutsideWindow"
 DEFAULT_BATCH = 50
 
 
@@ -67,7 +69,7 @@ class Relayer:
 
     def due(self) -> list[Entry]:
         """Pending readings whose slot has ended (earlier ones would be skipped as too early)."""
-        now = self.system.chain.now()
+        now = next_block_time(self.system.chain)
         return self.outbox.pending(
             opened_before=now, grid_start=(self.grid.epoch, self.grid.slot_length)
         )
@@ -103,11 +105,18 @@ class Relayer:
             outcome[key] = reason_name(event["args"]["reason"])
         result = RelayResult(transactions=1)
         done, rejected = [], []
+        mined_at: int | None = None
         for entry in chunk:
             if entry.key not in outcome:
                 log.warning("reading %s not in the receipt of %s; kept pending", entry.key, tx_hash)
                 continue
             reason = outcome[entry.key]
+            if reason == OUTSIDE_WINDOW:
+                if mined_at is None:
+                    block = self.system.chain.w3.eth.get_block(receipt["blockNumber"])
+                    mined_at = int(block["timestamp"])
+                if mined_at < self.grid.opens_at(entry.signed.reading.slot):
+                    continue  # sent before the slot ended (clock skew): not refused, retried
             if reason is None or reason == ALREADY_RECORDED:
                 done.append(entry.key)
             else:

@@ -117,3 +117,21 @@ def test_a_skipped_reading_is_rejected_with_the_decoded_error_name(setup):
     [rejected] = outbox.entries(REJECTED)
     assert (rejected.key, rejected.reason) == ((seller.meter_id, s), "ReadingsExportAboveCapacity")
     assert outbox.counts() == {PENDING: 0, SUBMITTED: 1, REJECTED: 1}
+
+
+def test_a_reading_sent_before_its_slot_ended_stays_pending_not_rejected(setup, monkeypatch):
+    d, seller, _, outbox, oracle = setup
+    from p2penergy.oracle.sources import SimulatedMeters
+
+    s = current_slot(d.chain, d.system) + 2
+    meters = SimulatedMeters()
+    meters.record(seller.meter_id, s, 0, 300)
+    oracle.ingest(meters.poll()[0])
+    # a relayer whose clock runs ahead sends it early: the contract skips it as outside the window
+    monkeypatch.setattr(oracle.relayer, "due", outbox.pending)
+    relayed = oracle.relayer.relay()
+    assert (relayed.transactions, relayed.submitted, relayed.rejected) == (1, 0, 0)
+    assert outbox.counts() == {PENDING: 1, SUBMITTED: 0, REJECTED: 0}
+    monkeypatch.undo()
+    to_slot_end(d.chain, d.system, s)
+    assert oracle.relayer.relay().submitted == 1
