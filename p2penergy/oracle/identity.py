@@ -95,6 +95,7 @@ def load_keys(folder: Path, password: str | None = None) -> list[LocalAccount]:
 def read_password_file(path: Path) -> str:
     """The first line of a password file (trailing newline stripped)."""
     try:
-        return path.read_text().splitlines()[0] if path.read_text() else ""
+        lines = path.read_text().splitlines()
     except OSError as exc:
         raise DeviceKeyError(f"cannot read password file {path}: {exc.strerror}") from None
+    return lines[0] if lines else ""
