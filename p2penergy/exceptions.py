@@ -68,3 +68,11 @@ def _render(value: Any) -> str:
 
         return str(to_checksum_address(value))
     return str(value)
+
+
+class OracleError(P2PEnergyError):
+    """The oracle could not read, sign, store or relay meter readings."""
+
+
+class KeeperError(P2PEnergyError):
+    """The keeper could not clear, settle or expire a slot."""

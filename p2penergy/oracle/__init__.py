@@ -1,4 +1,6 @@
-"""Meter readings: the reading model and its EIP-712 signing (relayer and sources come later)."""
+"""Meter readings: the reading model and its EIP-712 signing, device keys, sources (CSV, watched
+folder, simulated meters), the SQLite outbox, the relayer and the oracle service that ties them.
+"""
 
 from p2penergy.oracle.reading import (
     DOMAIN_NAME,

@@ -1,0 +1,189 @@
+"""The keeper: clears each slot after gate closure, settles it after delivery, expires stale ones.
+
+Everything it submits is checked on chain, so a keeper needs no trust; and everything it does is
+idempotent: when another keeper got there first (the contract answers `MarketWrongSlotStatus`,
+or our transaction reverts on chain because theirs landed first), the keeper re-reads the slot
+and sees it done. Time is the next block's timestamp (`next_block_time`), never the local clock.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+
+from eth_account.signers.local import LocalAccount
+
+from p2penergy._retry import Backoff, is_transient, next_block_time
+from p2penergy.chain.deploy import System
+from p2penergy.chain.tx import events, transact
+from p2penergy.contracts.market import MarketClient
+from p2penergy.exceptions import ChainError, ContractRevert, MarketError
+
+log = logging.getLogger(__name__)
+
+LOG_RANGE = 5_000  # blocks per eth_getLogs request
+
+# What `step` did to a slot.
+CLEARED, SETTLED, EXPIRED, DONE_BY_OTHER, WAITING, FINISHED, RETRYING, REFUSED = (
+    "cleared",
+    "settled",
+    "expired",
+    "done by another keeper",
+    "waiting",
+    "finished",
+    "retrying",
+    "refused",
+)
+# Errors that mean "not yet": the keeper's view of time is a block behind, or readings are due.
+_NOT_YET = ("MarketGateOpen", "MarketSettlementTooEarly")
+
+
+@dataclass(frozen=True)
+class Action:
+    """What the keeper did (or found) for one slot in one pass."""
+
+    slot: int
+    outcome: str
+    detail: str = ""
+
+
+class Keeper:
+    """Watches the market's slots for one deployment and acts for them with `account`."""
+
+    def __init__(
+        self,
+        system: System,
+        account: LocalAccount,
+        *,
+        chunk: int = 0,
+        slots: Iterable[int] | None = None,
+    ) -> None:
+        self.system = system
+        self.account = account
+        self.market = MarketClient(system)
+        self.chunk = chunk
+        self._fixed = slots is not None
+        self.watched: set[int] = set(slots or ())
+        self._next_block = int(system.deployment.blocks.get("EnergyMarket", 0))
+        self._length = int(system.readings.functions.timing().call()[1])
+
+    def discover(self) -> set[int]:
+        """Adds the slots of orders placed since the last scan (OrderPlaced events)."""
+        if self._fixed:
+            return self.watched
+        head = int(self.system.chain.w3.eth.block_number)
+        event = self.system.market.events.OrderPlaced
+        while self._next_block <= head:
+            to_block = min(self._next_block + LOG_RANGE - 1, head)
+            for log_ in event.get_logs(from_block=self._next_block, to_block=to_block):
+                self.watched.add(int(log_["args"]["slot"]))
+            self._next_block = to_block + 1
+        return self.watched
+
+    def step(self, slot: int) -> Action:
+        """Does what is due for `slot` now: clear, settle, expire, or nothing."""
+        now = next_block_time(self.system.chain)
+        state = self.market.clearing(slot)
+        start, gate, deadline = self.market.slot_times(slot)
+        if state.status == "settled":
+            return Action(slot, FINISHED)
+        if state.status == "open":
+            if now < gate:
+                return Action(slot, WAITING, f"gate closes at {gate}")
+            if now < deadline:
+                return self._guarded(slot, "open", self._clear)
+            return self._guarded(slot, "open", self._settle)  # never cleared: expire
+        if state.volume_wh and now < start + self._length:
+            return Action(slot, WAITING, f"delivery ends at {start + self._length}")
+        return self._guarded(slot, state.status, self._settle)
+
+    def _guarded(self, slot: int, status: str, act: Callable[[int], Action]) -> Action:
+        try:
+            return act(slot)
+        except MarketError as exc:
+            if exc.name in _NOT_YET:
+                return Action(slot, WAITING, exc.name)
+            if exc.name in ("MarketWrongSlotStatus", "MarketClearingDeadlinePassed"):
+                return self._reread(slot, status, exc.name)
+            raise
+        except ChainError as exc:
+            if "status 0" not in str(exc):
+                raise
+            # Our transaction passed estimation but reverted when mined: another keeper's
+            # landed first in the same block. The chain says what happened.
+            return self._reread(slot, status, "reverted on chain")
+
+    def _reread(self, slot: int, status: str, why: str) -> Action:
+        now_status = self.market.clearing(slot).status
+        if now_status != status:
+            return Action(slot, DONE_BY_OTHER, f"{why}; slot is {now_status}")
+        if why == "MarketClearingDeadlinePassed":
+            return Action(slot, WAITING, why)  # expire on the next pass
+        return Action(slot, RETRYING, f"{why} but the slot is still {now_status}")
+
+    def _clear(self, slot: int) -> Action:
+        result = self.market.compute_clearing(slot)
+        self.market.submit_clearing(self.account, slot, result)
+        return Action(slot, CLEARED, f"{result.volume_wh} Wh at {result.price}")
+
+    def _settle(self, slot: int) -> Action:
+        contract = self.system.market
+        transactions = 0
+        while True:
+            receipt = transact(
+                self.system.chain, self.account, contract.functions.settle(slot, self.chunk)
+            )
+            transactions += 1
+            done = events(contract, "SlotSettled", receipt)
+            if done:
+                expired = bool(done[0]["args"]["expired"])
+                return Action(slot, EXPIRED if expired else SETTLED, f"{transactions} tx")
+
+    def run_once(self, on_action: Callable[[Action], None] | None = None) -> list[Action]:
+        """One pass over every watched slot; finished slots are dropped from the watch."""
+        actions = []
+        for slot in sorted(self.discover()):
+            try:
+                action = self.step(slot)
+            except ContractRevert as exc:
+                # One slot the contract refuses (a bug, a changed rule) must not stop the
+                # keeper from serving the others; it is reported and tried again next pass.
+                action = Action(slot, REFUSED, str(exc))
+            if action.outcome in (FINISHED, SETTLED, EXPIRED) or (
+                action.outcome == DONE_BY_OTHER and action.detail.endswith("settled")
+            ):
+                self.watched.discard(slot)
+            actions.append(action)
+            if on_action is not None and action.outcome != WAITING:
+                on_action(action)
+        return actions
+
+    def run(
+        self,
+        *,
+        stop: threading.Event,
+        once: bool = False,
+        interval: float = 5.0,
+        backoff: Backoff | None = None,
+        on_action: Callable[[Action], None] | None = None,
+        on_retry: Callable[[BaseException, float], None] | None = None,
+    ) -> None:
+        """Passes over the slots every `interval` seconds until `stop` (one pass with `once`);
+        backs off while the node is unreachable."""
+        backoff = backoff or Backoff()
+        while not stop.is_set():
+            try:
+                self.run_once(on_action)
+            except Exception as exc:
+                if not is_transient(exc):
+                    raise
+                if on_retry is not None:
+                    on_retry(exc, backoff.delay)
+                backoff.failed(exc, stop)
+                continue
+            backoff.succeeded()
+            if once:
+                return
+            stop.wait(interval)

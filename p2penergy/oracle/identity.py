@@ -1,0 +1,101 @@
+"""Meter (and relayer) device keys: a Web3 Secret Storage keystore or a 0600 raw key file.
+
+A meter's key only signs readings; the relayer that submits them is untrusted. Keys never travel
+through argv: keystore passwords come from a hidden prompt or a password file.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import stat
+from pathlib import Path
+
+from eth_account import Account
+from eth_account.signers.local import LocalAccount
+
+from p2penergy.exceptions import OracleError
+
+
+class DeviceKeyError(OracleError):
+    """A device key file is missing, unreadable, too widely readable or has a wrong password."""
+
+
+def _write_private(path: Path, text: str) -> None:
+    # O_EXCL: never overwrite an existing key; 0600 from creation, not chmod'ed afterwards.
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    with os.fdopen(fd, "w") as handle:
+        handle.write(text)
+
+
+def new_keystore(path: Path, password: str, account: LocalAccount | None = None) -> LocalAccount:
+    """Writes `account` (default: a fresh key) as a Web3 Secret Storage (v3) keystore at `path`."""
+    if not password:
+        raise DeviceKeyError("a keystore needs a non-empty password")
+    account = account or Account.create()
+    encrypted = Account.encrypt(account.key, password)
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        _write_private(path, json.dumps(encrypted) + "\n")
+    except FileExistsError:
+        raise DeviceKeyError(f"{path} already exists: refusing to overwrite a key") from None
+    return account
+
+
+def new_key_file(path: Path, account: LocalAccount | None = None) -> LocalAccount:
+    """Writes `account` (default: a fresh key) as a hex private key in a 0600 file at `path`."""
+    account = account or Account.create()
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        _write_private(path, account.key.hex() + "\n")
+    except FileExistsError:
+        raise DeviceKeyError(f"{path} already exists: refusing to overwrite a key") from None
+    return account
+
+
+def is_keystore(path: Path) -> bool:
+    """True when `path` holds a JSON keystore (rather than a raw hex key)."""
+    try:
+        return path.read_text().lstrip().startswith("{")
+    except OSError as exc:
+        raise DeviceKeyError(f"cannot read key {path}: {exc.strerror}") from None
+
+
+def load_key(path: Path, password: str | None = None) -> LocalAccount:
+    """Loads a keystore (needs `password`) or a raw key file (must not be group/world readable)."""
+    try:
+        text = path.read_text().strip()
+    except OSError as exc:
+        raise DeviceKeyError(f"cannot read key {path}: {exc.strerror}") from None
+    if text.startswith("{"):
+        if password is None:
+            raise DeviceKeyError(f"{path} is a keystore: a password is needed")
+        try:
+            key = Account.decrypt(json.loads(text), password)
+        except ValueError:
+            raise DeviceKeyError(f"{path}: wrong password or damaged keystore") from None
+        return Account.from_key(key)  # type: ignore[no-any-return]
+    mode = stat.S_IMODE(path.stat().st_mode)
+    if mode & 0o077:
+        raise DeviceKeyError(f"{path} is readable by others (mode {mode:o}): chmod 600 it")
+    try:
+        return Account.from_key(text)  # type: ignore[no-any-return]
+    except (ValueError, TypeError):
+        raise DeviceKeyError(f"{path} does not hold a private key") from None
+
+
+def load_keys(folder: Path, password: str | None = None) -> list[LocalAccount]:
+    """Every key in `folder` (`*.json` keystores and `*.key` files), in name order."""
+    if not folder.is_dir():
+        raise DeviceKeyError(f"key folder {folder} does not exist")
+    paths = sorted(p for p in folder.iterdir() if p.suffix in (".json", ".key") and p.is_file())
+    return [load_key(p, password) for p in paths]
+
+
+def read_password_file(path: Path) -> str:
+    """The first line of a password file (trailing newline stripped)."""
+    try:
+        lines = path.read_text().splitlines()
+    except OSError as exc:
+        raise DeviceKeyError(f"cannot read password file {path}: {exc.strerror}") from None
+    return lines[0] if lines else ""

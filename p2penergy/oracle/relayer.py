@@ -1,0 +1,132 @@
+"""The relayer: submits pending outbox readings in batches and records what the chain said.
+
+A reading is marked `submitted` only from a confirmed receipt (a `ReadingRecorded` event, or a
+`ReadingSkipped` event whose reason is `ReadingsAlreadyRecorded`: the chain has it already, e.g.
+from a submission whose receipt we never saw). Any other skip marks it `rejected` with the
+decoded error name. While the node is unreachable nothing is marked and the batch is retried.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+from eth_account.signers.local import LocalAccount
+
+from p2penergy._retry import next_block_time
+from p2penergy.chain.deploy import System
+from p2penergy.chain.errors import decode_revert
+from p2penergy.chain.tx import events, transact
+from p2penergy.oracle.outbox import PENDING, REJECTED, SUBMITTED, Entry, Outbox
+from p2penergy.oracle.sources import SlotGrid
+
+log = logging.getLogger(__name__)
+
+ALREADY_RECORDED = "ReadingsAlreadyRecorded"
+OUTSIDE_WINDOW = "ReadingsOutsideWindow"
+DEFAULT_BATCH = 50
+
+
+def grid_of(system: System) -> SlotGrid:
+    """The deployment's slot grid, read from MeterReadings.timing()."""
+    epoch, length, window = system.readings.functions.timing().call()
+    return SlotGrid(int(epoch), int(length), int(window))
+
+
+def reason_name(selector: bytes) -> str:
+    """The custom-error name (with arguments, when the selector alone names them) of a skip."""
+    return decode_revert(bytes(selector)).name
+
+
+@dataclass
+class RelayResult:
+    """What one pass did."""
+
+    submitted: int = 0
+    rejected: int = 0
+    transactions: int = 0
+    reasons: dict[str, int] = field(default_factory=dict)
+
+
+class Relayer:
+    """Relays one outbox through `account` (any registered participant or staff key)."""
+
+    def __init__(
+        self,
+        system: System,
+        account: LocalAccount,
+        outbox: Outbox,
+        *,
+        batch_size: int = DEFAULT_BATCH,
+        grid: SlotGrid | None = None,
+    ) -> None:
+        self.system = system
+        self.account = account
+        self.outbox = outbox
+        self.batch_size = batch_size
+        self.grid = grid or grid_of(system)
+
+    def due(self) -> list[Entry]:
+        """Pending readings whose slot has ended (earlier ones would be skipped as too early)."""
+        now = next_block_time(self.system.chain)
+        return self.outbox.pending(
+            opened_before=now, grid_start=(self.grid.epoch, self.grid.slot_length)
+        )
+
+    def relay(self, on_batch: Callable[[RelayResult], None] | None = None) -> RelayResult:
+        """Submits every due reading, `batch_size` per transaction; raises on a transient error
+        (nothing is marked for the batch in flight: the next pass resubmits it harmlessly)."""
+        total = RelayResult()
+        due = self.due()
+        for start in range(0, len(due), self.batch_size):
+            chunk = due[start : start + self.batch_size]
+            result = self._submit(chunk)
+            total.submitted += result.submitted
+            total.rejected += result.rejected
+            total.transactions += result.transactions
+            for name, n in result.reasons.items():
+                total.reasons[name] = total.reasons.get(name, 0) + n
+            if on_batch is not None:
+                on_batch(result)
+        return total
+
+    def _submit(self, chunk: list[Entry]) -> RelayResult:
+        contract = self.system.readings
+        self.outbox.count_attempt([e.key for e in chunk])
+        batch = [e.signed.as_tuple() for e in chunk]
+        receipt = transact(self.system.chain, self.account, contract.functions.submit(batch))
+        tx_hash = "0x" + bytes(receipt["transactionHash"]).hex()
+        outcome: dict[tuple[int, int], str | None] = {}
+        for event in events(contract, "ReadingRecorded", receipt):
+            outcome[(int(event["args"]["meterId"]), int(event["args"]["slot"]))] = None
+        for event in events(contract, "ReadingSkipped", receipt):
+            key = (int(event["args"]["meterId"]), int(event["args"]["slot"]))
+            outcome[key] = reason_name(event["args"]["reason"])
+        result = RelayResult(transactions=1)
+        done, rejected = [], []
+        mined_at: int | None = None
+        for entry in chunk:
+            if entry.key not in outcome:
+                log.warning("reading %s not in the receipt of %s; kept pending", entry.key, tx_hash)
+                continue
+            reason = outcome[entry.key]
+            if reason == OUTSIDE_WINDOW:
+                if mined_at is None:
+                    block = self.system.chain.w3.eth.get_block(receipt["blockNumber"])
+                    mined_at = int(block["timestamp"])
+                if mined_at < self.grid.opens_at(entry.signed.reading.slot):
+                    continue  # sent before the slot ended (clock skew): not refused, retried
+            if reason is None or reason == ALREADY_RECORDED:
+                done.append(entry.key)
+            else:
+                rejected.append((entry.key, reason))
+                result.reasons[reason] = result.reasons.get(reason, 0) + 1
+        self.outbox.mark(done, SUBMITTED, tx_hash=tx_hash)
+        for key, reason in rejected:
+            self.outbox.mark([key], REJECTED, reason=reason, tx_hash=tx_hash)
+        result.submitted, result.rejected = len(done), len(rejected)
+        return result
+
+
+__all__ = ["PENDING", "RelayResult", "Relayer", "grid_of"]

@@ -1,0 +1,180 @@
+"""The oracle: takes batches from sources, checks them, signs each reading with its meter's key,
+stores it in the outbox, and relays the outbox; `run` loops until told to stop.
+
+Checks that need context happen here, per row, before signing: the meter must be one whose key
+this oracle holds, a different reading for the same (meter, slot) must not already be signed, and
+the registers must fit the meter's neighbouring readings (cumulative counters never go back).
+A row is either signed and stored, or reported; a batch's rows and its input key are committed
+in one transaction.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass, field
+
+from eth_account.signers.local import LocalAccount
+
+from p2penergy._retry import Backoff, is_transient
+from p2penergy.chain.deploy import System
+from p2penergy.exceptions import OracleError
+from p2penergy.oracle.outbox import Outbox, ReadingConflict
+from p2penergy.oracle.reading import Reading, sign_reading
+from p2penergy.oracle.relayer import Relayer, RelayResult
+from p2penergy.oracle.sources import Batch, Problem, Source
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class IntakeResult:
+    """What one batch gave: readings newly signed, already present, and problems."""
+
+    added: int = 0
+    already: int = 0
+    problems: list[Problem] = field(default_factory=list)
+
+
+def register_problem(reading: Reading, before: Reading | None, after: Reading | None) -> str | None:
+    """Why `reading`'s registers do not fit its neighbours, or None when they do.
+
+    Registers are at the end of a slot: the next reading's registers must be at least this one's
+    plus the next slot's energy, and every register at least its own slot's energy.
+    """
+    r = reading
+    if r.import_register_wh < r.import_wh or r.export_register_wh < r.export_wh:
+        return "register is below the slot's own energy"
+    if before is not None and (
+        r.import_register_wh < before.import_register_wh + r.import_wh
+        or r.export_register_wh < before.export_register_wh + r.export_wh
+    ):
+        return (
+            f"register went backwards: slot {before.slot} ended at "
+            f"{before.import_register_wh}/{before.export_register_wh} Wh (import/export), "
+            f"slot {r.slot} reports {r.import_register_wh}/{r.export_register_wh} Wh"
+        )
+    if after is not None and (
+        after.import_register_wh < r.import_register_wh + after.import_wh
+        or after.export_register_wh < r.export_register_wh + after.export_wh
+    ):
+        return (
+            f"register is above the later slot {after.slot} "
+            f"({after.import_register_wh}/{after.export_register_wh} Wh)"
+        )
+    return None
+
+
+class Oracle:
+    """Signs readings for the meters whose keys it holds and relays them."""
+
+    def __init__(
+        self,
+        system: System,
+        meters: dict[int, LocalAccount],
+        outbox: Outbox,
+        relayer: Relayer,
+        *,
+        chain_id: int | None = None,
+    ) -> None:
+        self.system = system
+        self.meters = meters
+        self.outbox = outbox
+        self.relayer = relayer
+        # Kept so that intake is purely local: it works while the node is down.
+        self.chain_id = chain_id if chain_id is not None else system.chain.chain_id
+        self.contract = str(system.readings.address)
+
+    @staticmethod
+    def meters_for(system: System, keys: Iterable[LocalAccount]) -> dict[int, LocalAccount]:
+        """Maps each key to its registered meter id; unregistered keys are an error."""
+        meters: dict[int, LocalAccount] = {}
+        for key in keys:
+            meter_id = int(system.registry.functions.meterIdOf(key.address).call())
+            if meter_id == 0:
+                raise OracleError(
+                    f"key {key.address} is not a registered meter device: register it first"
+                )
+            meters[meter_id] = key
+        return meters
+
+    def ingest(self, batch: Batch) -> IntakeResult:
+        """Checks, signs and stores a batch's rows; problems are reported, never half-applied."""
+        result = IntakeResult(problems=list(batch.problems))
+        chain_id, contract = self.chain_id, self.contract
+        rows = sorted(batch.rows, key=lambda row: (row.reading.meter_id, row.reading.slot))
+        with self.outbox.transaction() as db:
+            for row in rows:
+                reading = row.reading
+                key = self.meters.get(reading.meter_id)
+                if key is None:
+                    result.problems.append(
+                        Problem(
+                            row.origin,
+                            row.line,
+                            f"unknown meter {reading.meter_id}: this oracle holds no key for it",
+                        )
+                    )
+                    continue
+                existing = self.outbox.get_in(db, reading.meter_id, reading.slot)
+                if existing is not None and existing == reading:
+                    result.already += 1
+                    continue
+                if existing is None:
+                    before, after = self.outbox.neighbours(db, reading.meter_id, reading.slot)
+                    why = register_problem(reading, before, after)
+                    if why is not None:
+                        result.problems.append(Problem(row.origin, row.line, why))
+                        continue
+                signed = sign_reading(key.key, reading, chain_id, contract)
+                try:
+                    self.outbox.add(db, signed, f"{row.origin}:{row.line}")
+                except ReadingConflict as exc:
+                    result.problems.append(Problem(row.origin, row.line, str(exc)))
+                    continue
+                result.added += 1
+            if batch.key is not None:
+                self.outbox.record_input(db, batch.key, batch.origin)
+        return result
+
+    def run(
+        self,
+        sources: Sequence[Source],
+        *,
+        stop: threading.Event,
+        once: bool = False,
+        interval: float = 5.0,
+        backoff: Backoff | None = None,
+        on_intake: Callable[[Batch, IntakeResult], None] | None = None,
+        on_relay: Callable[[RelayResult], None] | None = None,
+        on_retry: Callable[[BaseException, float], None] | None = None,
+    ) -> None:
+        """Polls sources and relays until `stop` is set (or one full pass with `once`).
+
+        While the node is unreachable the relayer backs off (`backoff`) and retries; readings
+        keep arriving into the outbox meanwhile. With `once`, the run ends after a pass that
+        found nothing due to relay.
+        """
+        backoff = backoff or Backoff()
+        while not stop.is_set():
+            for source in sources:
+                for batch in source.poll():
+                    result = self.ingest(batch)
+                    if on_intake is not None:
+                        on_intake(batch, result)
+            try:
+                relayed = self.relayer.relay(on_batch=on_relay)
+            except Exception as exc:
+                if not is_transient(exc):
+                    raise
+                if on_retry is not None:
+                    on_retry(exc, backoff.delay)
+                log.warning("node unreachable (%s); retrying", type(exc).__name__)
+                backoff.failed(exc, stop)
+                continue
+            backoff.succeeded()
+            if once and not relayed.transactions:
+                return  # nothing left that is due
+            if not once:
+                stop.wait(interval)

@@ -1,0 +1,137 @@
+"""The oracle on the embedded chain: CSV intake with bad rows, signing, relaying, rejections."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from p2penergy.oracle.outbox import PENDING, REJECTED, SUBMITTED, Outbox
+from p2penergy.oracle.relayer import Relayer, grid_of
+from p2penergy.oracle.service import Oracle
+from p2penergy.oracle.sources import CSV_COLUMNS, CsvSource
+
+from ..conftest import Deployed
+from .oracle_helpers import (
+    CONSUMER,
+    PROSUMER,
+    current_slot,
+    new_trader,
+    slot_start_iso,
+    to_slot_end,
+)
+
+HEADER = ",".join(CSV_COLUMNS)
+
+
+@pytest.fixture
+def setup(deployed: Deployed, tmp_path: Path):
+    d = deployed
+    seller = new_trader(d.chain, d.system, d.actors.operator, PROSUMER)
+    buyer = new_trader(d.chain, d.system, d.actors.operator, CONSUMER)
+    outbox = Outbox(tmp_path / "outbox.sqlite", d.chain.chain_id, d.system.readings.address)
+    relayer = Relayer(d.system, d.actors.keeper, outbox, batch_size=3)
+    meters = Oracle.meters_for(d.system, [seller.device, buyer.device])
+    oracle = Oracle(d.system, meters, outbox, relayer)
+    yield d, seller, buyer, outbox, oracle
+    outbox.close()
+
+
+def test_a_csv_with_bad_rows_reports_each_and_relays_the_rest_exactly(setup, tmp_path: Path):
+    d, seller, buyer, outbox, oracle = setup
+    s = current_slot(d.chain, d.system) + 1
+    iso = lambda k: slot_start_iso(d.system, k)  # noqa: E731
+    m, b = seller.meter_id, buyer.meter_id
+    lines = [
+        HEADER,
+        f"{m},{iso(s)},0,500,0,500",  # 2 ok
+        f"{m},{iso(s + 1)},0,-1,0,500",  # 3 negative
+        f"999,{iso(s)},1,0,1,0",  # 4 unknown meter
+        f"{m},{iso(s)},0,500,0,500",  # 5 duplicate
+        f"{b},not-a-time,1,0,1,0",  # 6 bad timestamp
+        f"{b},{iso(s)},700,0,700,0",  # 7 ok
+        f"{b},{iso(s + 1)},100,0,750,0",  # 8 register backwards (700 + 100 > 750)
+        f"{m},{iso(s + 1)},0,200,0,700",  # 9 ok
+        f"{b},{iso(s + 2)},10",  # 10 missing columns
+    ]
+    path = tmp_path / "export.csv"
+    path.write_text("\n".join(lines) + "\n")
+    [batch] = CsvSource(path, grid_of(d.system)).poll()
+    result = oracle.ingest(batch)
+    assert result.added == 3
+    reasons = {p.line: p.reason for p in result.problems}
+    assert sorted(reasons) == [3, 4, 5, 6, 8, 10]
+    assert "unknown meter 999" in reasons[4]
+    assert "register went backwards" in reasons[8]
+    assert all(str(p).startswith(f"{path}:") for p in result.problems)
+    # nothing due before the slots end: no transaction, everything pending
+    assert oracle.relayer.relay().transactions == 0
+    to_slot_end(d.chain, d.system, s + 1)
+    relayed = oracle.relayer.relay()
+    assert (relayed.submitted, relayed.rejected, relayed.transactions) == (3, 0, 1)
+    assert outbox.counts() == {PENDING: 0, SUBMITTED: 3, REJECTED: 0}
+    energy = d.system.readings.functions.energyOf
+    assert energy(seller.account.address, s).call() == [0, 500, 1]
+    assert energy(seller.account.address, s + 1).call() == [0, 200, 1]
+    assert energy(buyer.account.address, s).call() == [700, 0, 1]
+    # processing the same file again is a no-op, not a second reading
+    again = oracle.ingest(CsvSource(path, grid_of(d.system)).poll()[0])
+    assert (again.added, again.already) == (0, 3)
+    assert oracle.relayer.relay().transactions == 0
+
+
+def test_a_reading_the_chain_already_has_counts_as_submitted(setup):
+    d, seller, _, outbox, oracle = setup
+    from p2penergy.oracle.sources import SimulatedMeters
+
+    s = current_slot(d.chain, d.system) + 1
+    meters = SimulatedMeters()
+    meters.record(seller.meter_id, s, 0, 300)
+    [batch] = meters.poll()
+    oracle.ingest(batch)
+    to_slot_end(d.chain, d.system, s)
+    # someone else relays the same signed reading first
+    [entry] = outbox.pending()
+    from p2penergy.chain.tx import transact
+
+    transact(
+        d.chain, d.actors.keeper, d.system.readings.functions.submit([entry.signed.as_tuple()])
+    )
+    relayed = oracle.relayer.relay()
+    assert (relayed.submitted, relayed.rejected) == (1, 0)
+    assert outbox.counts()[SUBMITTED] == 1
+
+
+def test_a_skipped_reading_is_rejected_with_the_decoded_error_name(setup):
+    d, seller, _, outbox, oracle = setup
+    from p2penergy.oracle.sources import SimulatedMeters
+
+    s = current_slot(d.chain, d.system) + 1
+    meters = SimulatedMeters()
+    meters.record(seller.meter_id, s, 0, 10**7)  # far above a 20 kW meter's 5 kWh per slot
+    meters.record(seller.meter_id, s + 1, 0, 100)
+    oracle.ingest(meters.poll()[0])
+    to_slot_end(d.chain, d.system, s + 1)
+    relayed = oracle.relayer.relay()
+    assert relayed.reasons == {"ReadingsExportAboveCapacity": 1}
+    [rejected] = outbox.entries(REJECTED)
+    assert (rejected.key, rejected.reason) == ((seller.meter_id, s), "ReadingsExportAboveCapacity")
+    assert outbox.counts() == {PENDING: 0, SUBMITTED: 1, REJECTED: 1}
+
+
+def test_a_reading_sent_before_its_slot_ended_stays_pending_not_rejected(setup, monkeypatch):
+    d, seller, _, outbox, oracle = setup
+    from p2penergy.oracle.sources import SimulatedMeters
+
+    s = current_slot(d.chain, d.system) + 2
+    meters = SimulatedMeters()
+    meters.record(seller.meter_id, s, 0, 300)
+    oracle.ingest(meters.poll()[0])
+    # a relayer whose clock runs ahead sends it early: the contract skips it as outside the window
+    monkeypatch.setattr(oracle.relayer, "due", outbox.pending)
+    relayed = oracle.relayer.relay()
+    assert (relayed.transactions, relayed.submitted, relayed.rejected) == (1, 0, 0)
+    assert outbox.counts() == {PENDING: 1, SUBMITTED: 0, REJECTED: 0}
+    monkeypatch.undo()
+    to_slot_end(d.chain, d.system, s)
+    assert oracle.relayer.relay().submitted == 1
