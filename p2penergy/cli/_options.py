@@ -1,0 +1,122 @@
+"""Option helpers shared by the wallet, trading and admin commands (thin, reusable)."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any, TypeVar
+
+import click
+from eth_account.signers.local import LocalAccount
+
+from p2penergy.wallet.errors import KeystoreError
+from p2penergy.wallet.keystore import LIGHT_SCRYPT_N, STANDARD_SCRYPT_N, Keystore
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+
+def _stack(*decorators: Callable[[F], F]) -> Callable[[F], F]:
+    def apply(func: F) -> F:
+        for decorator in reversed(decorators):
+            func = decorator(func)
+        return func
+
+    return apply
+
+
+keystore_options = _stack(
+    click.option(
+        "--keystore-dir",
+        type=click.Path(file_okay=False, path_type=Path),
+        default=None,
+        help="Keystore folder (default: $P2PENERGY_KEYSTORE_DIR or <user data dir>/keystores).",
+    ),
+    click.option(
+        "--password-file",
+        type=click.Path(dir_okay=False, exists=True, path_type=Path),
+        default=None,
+        help="Read the password from the first line of this file instead of a hidden prompt.",
+    ),
+)
+
+account_options = _stack(
+    click.option(
+        "-a",
+        "--account",
+        default=None,
+        envvar="P2PENERGY_ACCOUNT",
+        help="Account name or address in the keystore ($P2PENERGY_ACCOUNT; default: the only one).",
+    ),
+    keystore_options,
+)
+
+connection_options = _stack(
+    click.option("--rpc", default=None, help="JSON-RPC URL ($P2PENERGY_RPC, config file)."),
+    click.option(
+        "--deployments",
+        type=click.Path(file_okay=False, path_type=Path),
+        default=None,
+        help="Address book folder ($P2PENERGY_DEPLOYMENTS, config file, ./deployments).",
+    ),
+    click.option(
+        "--chain-id", type=int, default=None, help="Refuse to talk to a node on any other chain."
+    ),
+)
+
+yes_option = click.option("-y", "--yes", is_flag=True, help="Sign without asking to confirm.")
+
+light_kdf_option = click.option(
+    "--light-kdf",
+    is_flag=True,
+    help="Cheaper scrypt (N=4096, like geth --lightkdf): faster, less resistant to guessing.",
+)
+
+
+def scrypt_n(light_kdf: bool) -> int:
+    return LIGHT_SCRYPT_N if light_kdf else STANDARD_SCRYPT_N
+
+
+def read_password(
+    password_file: Path | None, prompt: str = "Password", *, confirm: bool = False
+) -> str:
+    """The password from `--password-file` (first line) or a hidden prompt; never from argv."""
+    if password_file is not None:
+        try:
+            lines = password_file.read_text().splitlines()
+        except OSError as exc:
+            raise KeystoreError(
+                f"cannot read the password file {password_file}: {exc.strerror}"
+            ) from None
+        if not lines or not lines[0]:
+            raise KeystoreError(f"the password file {password_file} is empty")
+        return lines[0]
+    value = click.prompt(prompt, hide_input=True, confirmation_prompt=confirm, err=True)
+    if not value:
+        raise KeystoreError("an empty password is not allowed")
+    return str(value)
+
+
+def pick_account(keystore: Keystore, ref: str | None) -> str:
+    """The account reference to use: `ref`, or the only account in the keystore."""
+    if ref:
+        return ref
+    entries = keystore.entries()
+    if len(entries) == 1:
+        return entries[0].address
+    if not entries:
+        raise KeystoreError(
+            f"no accounts in {keystore.folder}: create one with `p2penergy wallet new`"
+        )
+    raise KeystoreError(
+        f"{len(entries)} accounts in {keystore.folder}: choose one with --account NAME"
+    )
+
+
+def unlock(
+    keystore_dir: Path | None, account: str | None, password_file: Path | None
+) -> LocalAccount:
+    """Finds and decrypts the account to sign with."""
+    keystore = Keystore(keystore_dir)
+    ref = pick_account(keystore, account)
+    keystore.find(ref)  # fail on an unknown name before asking for a password
+    return keystore.unlock(ref, read_password(password_file, f"Password for {ref}"))
