@@ -9,6 +9,8 @@ from typing import Any, TypeVar
 import click
 from eth_account.signers.local import LocalAccount
 
+from p2penergy.chain.deploy import System
+from p2penergy.exceptions import ChainError, DeploymentError
 from p2penergy.wallet.errors import KeystoreError
 from p2penergy.wallet.keystore import LIGHT_SCRYPT_N, STANDARD_SCRYPT_N, Keystore
 
@@ -120,3 +122,25 @@ def unlock(
     ref = pick_account(keystore, account)
     keystore.find(ref)  # fail on an unknown name before asking for a password
     return keystore.unlock(ref, read_password(password_file, f"Password for {ref}"))
+
+
+def open_system(rpc: str | None, deployments: Path | None, chain_id: int | None) -> System:
+    """Connects and loads the address book; connection problems say what to try."""
+    from p2penergy.chain.config import connect_system, resolve
+
+    settings = resolve(rpc, deployments, chain_id)
+    try:
+        return connect_system(settings)
+    except DeploymentError:
+        raise
+    except ChainError as exc:
+        text = str(exc)
+        if "unreachable" in text:
+            raise ChainError(
+                f"{text}: start the node or pass --rpc URL (or set P2PENERGY_RPC)"
+            ) from None
+        if "expected" in text:
+            raise ChainError(
+                f"{text}: wrong network; check --rpc and --chain-id (or the config file)"
+            ) from None
+        raise

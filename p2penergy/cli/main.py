@@ -5,7 +5,9 @@ from __future__ import annotations
 import click
 
 from p2penergy import __version__
+from p2penergy.cli.admin import admin_group
 from p2penergy.cli.dev import compile_command, demo_command, node_command, toolchain_group
+from p2penergy.cli.trade import TRADE_COMMANDS
 from p2penergy.cli.wallet import wallet_group
 
 
@@ -24,6 +26,9 @@ cli.add_command(toolchain_group)
 cli.add_command(demo_command)
 cli.add_command(node_command)
 cli.add_command(wallet_group)
+cli.add_command(admin_group)
+for _command in TRADE_COMMANDS:
+    cli.add_command(_command)
 
 
 def main() -> None:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from p2penergy.exceptions import P2PEnergyError
+from p2penergy.exceptions import ContractRevert, P2PEnergyError
 
 
 class WalletError(P2PEnergyError):
@@ -19,3 +19,14 @@ class WrongPassword(KeystoreError, PermissionError):
 
 class PreflightError(WalletError):
     """A check made before signing failed (gate closed, not enough credits, not registered)."""
+
+
+class RefusedByContract(ContractRevert):
+    """A contract refused the transaction; the message is the sentence people act on."""
+
+    def __init__(self, original: ContractRevert, message: str) -> None:
+        super().__init__(original.name, original.error_args, original.contract)
+        self.message = message
+
+    def __str__(self) -> str:
+        return self.message
