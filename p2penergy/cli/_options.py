@@ -9,6 +9,8 @@ from typing import Any, TypeVar
 import click
 from eth_account.signers.local import LocalAccount
 
+from p2penergy.chain.config import Settings
+from p2penergy.chain.connect import Chain
 from p2penergy.chain.deploy import System
 from p2penergy.exceptions import ChainError, DeploymentError
 from p2penergy.wallet.errors import KeystoreError
@@ -124,23 +126,34 @@ def unlock(
     return keystore.unlock(ref, read_password(password_file, f"Password for {ref}"))
 
 
+def _hinted(exc: ChainError) -> ChainError:
+    text = str(exc)
+    if "unreachable" in text:
+        return ChainError(f"{text}: start the node or pass --rpc URL (or set P2PENERGY_RPC)")
+    if "expected" in text:
+        return ChainError(f"{text}: wrong network; check --rpc and --chain-id (or the config file)")
+    return exc
+
+
+def open_chain(settings: Settings) -> Chain:
+    """Connects to the node of `settings`; connection problems say what to try."""
+    from p2penergy.chain.connect import rpc
+
+    try:
+        return rpc(settings.rpc, expected_chain_id=settings.chain_id)
+    except ChainError as exc:
+        raise _hinted(exc) from None
+
+
 def open_system(rpc: str | None, deployments: Path | None, chain_id: int | None) -> System:
     """Connects and loads the address book; connection problems say what to try."""
     from p2penergy.chain.config import connect_system, resolve
 
     settings = resolve(rpc, deployments, chain_id)
+    open_chain(settings)  # fails early with a hint
     try:
         return connect_system(settings)
     except DeploymentError:
         raise
     except ChainError as exc:
-        text = str(exc)
-        if "unreachable" in text:
-            raise ChainError(
-                f"{text}: start the node or pass --rpc URL (or set P2PENERGY_RPC)"
-            ) from None
-        if "expected" in text:
-            raise ChainError(
-                f"{text}: wrong network; check --rpc and --chain-id (or the config file)"
-            ) from None
-        raise
+        raise _hinted(exc) from None

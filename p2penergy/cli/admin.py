@@ -10,6 +10,7 @@ from eth_utils.address import is_address, to_checksum_address
 from p2penergy.cli._options import (
     account_options,
     connection_options,
+    open_chain,
     open_system,
     unlock,
     yes_option,
@@ -123,15 +124,10 @@ def admin_group() -> None:
 def admin_deploy(**kw: Any) -> None:
     """Deploy the whole system and write the address book (<deployments>/<chainId>.json)."""
     from p2penergy.chain.config import resolve
-    from p2penergy.chain.connect import rpc
     from p2penergy.chain.deploy import MarketConfig
 
     settings = resolve(kw["rpc"], kw["deployments"], kw["chain_id"])
-    try:
-        chain = rpc(settings.rpc, expected_chain_id=settings.chain_id)
-    except Exception:
-        open_system(kw["rpc"], kw["deployments"], kw["chain_id"])  # raises the hinted error
-        raise
+    chain = open_chain(settings)
     if kw["epoch"]:
         epoch = parse_local_time(kw["epoch"], zone(kw["tz_name"]))
     else:

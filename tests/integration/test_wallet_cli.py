@@ -238,6 +238,8 @@ def test_connection_problems_say_what_to_do(world: World) -> None:
                        "--keystore-dir", world.keys)  # fmt: skip
     assert result.exit_code == 3
     assert "unreachable" in result.stderr and "start the node or pass --rpc" in result.stderr
+    result = world.run("admin", "deploy", "-a", "operator", "--rpc", dead, "--yes")
+    assert result.exit_code == 3 and "start the node or pass --rpc" in result.stderr
     result = world.run("balance", "-a", "li", *world.conn(), "--chain-id", "1")
     assert result.exit_code == 3
     assert "serves chain id 31337, expected 1: wrong network" in result.stderr
