@@ -214,3 +214,19 @@ def test_duplicate_import_and_bad_names_are_refused(env: dict[str, Path]) -> Non
 def test_empty_folder_says_how_to_start(env: dict[str, Path]) -> None:
     result = run("wallet", "list", "--keystore-dir", env["dir"])
     assert result.exit_code == 0 and "p2penergy wallet new" in result.stdout
+
+
+@pytest.mark.parametrize(
+    "command",
+    [
+        ["wallet", "new"], ["wallet", "import"], ["wallet", "list"], ["wallet", "export"],
+        ["wallet", "rename"], ["balance"], ["offer"], ["bid"], ["cancel"], ["orders"],
+        ["trades"], ["certificates"], ["retire"], ["admin", "deploy"], ["admin", "register"],
+        ["admin", "suspend"], ["admin", "register-meter"], ["admin", "rotate-meter-key"],
+        ["admin", "set-tariffs"], ["admin", "mint-credit"], ["admin", "burn-credit"],
+    ],
+)  # fmt: skip
+def test_every_command_has_help_and_takes_no_secret_as_an_argument(command: list[str]) -> None:
+    result = run(*command, "--help")
+    assert result.exit_code == 0, result.output
+    assert "--password " not in result.output and "--private-key TEXT" not in result.output
