@@ -12,6 +12,7 @@ from eth_account.signers.local import LocalAccount
 from p2penergy.chain.config import Settings
 from p2penergy.chain.connect import Chain
 from p2penergy.chain.deploy import System
+from p2penergy.cli._utils import handle_errors as _utils_handle_errors
 from p2penergy.exceptions import ChainError, DeploymentError
 from p2penergy.wallet.errors import KeystoreError
 from p2penergy.wallet.keystore import LIGHT_SCRYPT_N, STANDARD_SCRYPT_N, Keystore
@@ -157,3 +158,23 @@ def open_system(rpc: str | None, deployments: Path | None, chain_id: int | None)
         raise
     except ChainError as exc:
         raise _hinted(exc) from None
+
+
+def handle_errors(func: F) -> F:
+    """`_utils.handle_errors`, plus a node that stops answering in the middle of a command."""
+    import functools
+
+    from requests.exceptions import ConnectionError as RequestsConnectionError
+    from requests.exceptions import Timeout
+
+    @functools.wraps(func)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        try:
+            return func(*args, **kwargs)
+        except (RequestsConnectionError, Timeout) as exc:
+            raise ChainError(
+                f"the node stopped answering ({type(exc).__name__}): check it is running; "
+                "a transaction may or may not have been sent, see `p2penergy orders`"
+            ) from None
+
+    return _utils_handle_errors(wrapper)  # type: ignore[return-value]

@@ -10,12 +10,13 @@ from eth_utils.address import is_address, to_checksum_address
 from p2penergy.cli._options import (
     account_options,
     connection_options,
+    handle_errors,
     open_chain,
     open_system,
     unlock,
     yes_option,
 )
-from p2penergy.cli._utils import console, err_console, handle_errors, json_option, print_json
+from p2penergy.cli._utils import console, err_console, json_option, print_json
 from p2penergy.contracts.credit import payment_ref
 from p2penergy.contracts.registry import KINDS
 from p2penergy.units import format_credits

@@ -18,12 +18,13 @@ from rich.table import Table
 from p2penergy.cli._options import (
     account_options,
     connection_options,
+    handle_errors,
     open_system,
     pick_account,
     unlock,
     yes_option,
 )
-from p2penergy.cli._utils import console, err_console, handle_errors, json_option, print_json
+from p2penergy.cli._utils import console, err_console, json_option, print_json
 from p2penergy.contracts.market import OrderInput
 from p2penergy.market import Side
 from p2penergy.units import format_credits, format_wh

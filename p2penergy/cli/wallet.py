@@ -8,13 +8,14 @@ import click
 from rich.table import Table
 
 from p2penergy.cli._options import (
+    handle_errors,
     keystore_options,
     light_kdf_option,
     pick_account,
     read_password,
     scrypt_n,
 )
-from p2penergy.cli._utils import console, handle_errors, json_option, print_json
+from p2penergy.cli._utils import console, json_option, print_json
 from p2penergy.wallet.errors import KeystoreError
 from p2penergy.wallet.keystore import Keystore, KeystoreEntry
 

@@ -209,9 +209,10 @@ class Wallet:
             )
         return p
 
-    def check_gate(self, slot: int, tz: tzinfo | None) -> None:
+    def check_gate(self, slot: int, tz: tzinfo | None, now: int | None = None) -> None:
+        """Refuses a slot whose gate is closed at chain time `now`, naming the next open one."""
         # The next block is at least one second later than the latest one.
-        now = self.system.chain.now() + 1
+        now = self.system.chain.now() + 1 if now is None else now
         if not self.clock.is_open(slot, now):
             nxt = self.clock.next_open_slot(now)
             raise PreflightError(
@@ -227,8 +228,9 @@ class Wallet:
         seen: set[int] = set()
         feed_in, retail, fee = self.market.tariffs()
         live = {v.slot: v.order_id for v in self.orders() if v.status == "open"}
+        now = self.system.chain.now() + 1
         for o in orders:
-            self.check_gate(o.slot, tz)
+            self.check_gate(o.slot, tz, now)
             if o.slot in live:
                 raise PreflightError(
                     f"you already have order {live[o.slot]} for slot "

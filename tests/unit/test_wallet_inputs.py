@@ -86,3 +86,21 @@ def test_an_old_geth_file_with_capital_crypto_still_opens(tmp_path: Path) -> Non
     (entry,) = Keystore(tmp_path).entries()
     account = Keystore(tmp_path).unlock(entry.address, "correct horse battery staple")
     assert account.address == "0x2c7536E3605D9C16a7a3D7b1898e529396a65c23"
+
+
+def test_a_node_that_stops_answering_mid_command_is_one_line_exit_3() -> None:
+    import click
+    import requests
+    from click.testing import CliRunner
+
+    from p2penergy.cli._options import handle_errors
+
+    @click.command()
+    @handle_errors
+    def flaky() -> None:
+        raise requests.exceptions.ConnectionError("connection refused by 127.0.0.1")
+
+    result = CliRunner().invoke(flaky, [])
+    assert result.exit_code == 3
+    assert result.stderr.startswith("error: the node stopped answering (ConnectionError)")
+    assert "Traceback" not in result.output
