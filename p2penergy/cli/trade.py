@@ -267,14 +267,17 @@ def balance_command(
             }
         )
         return
-    table = Table(title=f"Account {b.account}")
-    table.add_column("")
-    table.add_column("", justify="right")
+    from decimal import Decimal
+
+    table = Table(title="Balance", show_header=False)
+    table.add_column("what")
+    table.add_column("amount", justify="right")
+    table.add_row("account", b.account)
     table.add_row("status", status)
     table.add_row("credits available", format_credits(b.credits))
     table.add_row("locked in open bids", format_credits(b.locked))
     table.add_row("certificates held", format_wh(b.certificates_wh))
-    table.add_row("gas money", f"{b.gas_wei / 10**18:.6f} ETH")
+    table.add_row("gas money", f"{Decimal(b.gas_wei).scaleb(-18).normalize():f} ETH")
     console.print(table)
 
 
