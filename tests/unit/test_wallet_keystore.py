@@ -230,3 +230,12 @@ def test_every_command_has_help_and_takes_no_secret_as_an_argument(command: list
     result = run(*command, "--help")
     assert result.exit_code == 0, result.output
     assert "--password " not in result.output and "--private-key TEXT" not in result.output
+
+
+def test_the_default_cost_is_geths_standard_scrypt(env: dict[str, Path]) -> None:
+    result = run("wallet", "new", "--keystore-dir", env["dir"], "--password-file", env["pw"],
+                 "--json")  # fmt: skip
+    assert result.exit_code == 0, result.output
+    keyfile = json.loads(Path(json.loads(result.stdout)["file"]).read_text())
+    assert keyfile["crypto"]["kdfparams"]["n"] == 262_144
+    assert keyfile["crypto"]["cipher"] == "aes-128-ctr"
