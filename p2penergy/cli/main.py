@@ -5,9 +5,12 @@ from __future__ import annotations
 import click
 
 from p2penergy import __version__
+from p2penergy.cli.admin import admin_group
 from p2penergy.cli.dev import compile_command, demo_command, node_command, toolchain_group
 from p2penergy.cli.keeper import keeper_group
 from p2penergy.cli.oracle import meter_group, oracle_group
+from p2penergy.cli.trade import TRADE_COMMANDS
+from p2penergy.cli.wallet import wallet_group
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
@@ -24,6 +27,10 @@ cli.add_command(compile_command)
 cli.add_command(toolchain_group)
 cli.add_command(demo_command)
 cli.add_command(node_command)
+cli.add_command(wallet_group)
+for _command in TRADE_COMMANDS:
+    cli.add_command(_command)
+cli.add_command(admin_group)
 cli.add_command(meter_group)
 cli.add_command(oracle_group)
 cli.add_command(keeper_group)

@@ -1,0 +1,344 @@
+"""`p2penergy admin ...`: the community operator's console (thin; logic in wallet.operator)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import click
+from eth_utils.address import is_address, to_checksum_address
+
+from p2penergy.cli._options import (
+    account_options,
+    connection_options,
+    handle_errors,
+    open_chain,
+    open_system,
+    unlock,
+    yes_option,
+)
+from p2penergy.cli._utils import console, err_console, json_option, print_json
+from p2penergy.contracts.credit import payment_ref
+from p2penergy.contracts.registry import KINDS
+from p2penergy.units import format_credits
+from p2penergy.wallet.errors import WalletError
+from p2penergy.wallet.operator import Operator, check_address_book_free, deploy
+from p2penergy.wallet.timeslots import SlotClock, parse_local_time, zone
+from p2penergy.wallet.trading import price_per_kwh
+
+
+def _addr(value: str, what: str) -> str:
+    if not is_address(value):
+        raise WalletError(f"{what} {value!r} is not an address (0x + 40 hex digits)")
+    return str(to_checksum_address(value))
+
+
+def _credits(text: str) -> int:
+    from p2penergy.units import parse_credits
+
+    try:
+        amount = parse_credits(text)
+    except ValueError as exc:
+        raise WalletError(f"{exc}: write amounts in credits, e.g. 25.50") from None
+    if amount <= 0:
+        raise WalletError(f"amount {text} must be above 0")
+    return amount
+
+
+def _ref(text: str) -> bytes:
+    try:
+        return payment_ref(text)
+    except ValueError as exc:
+        raise WalletError(str(exc)) from None
+
+
+def _announce(text: str, yes: bool) -> None:
+    err_console.print(text, highlight=False)
+    if not yes and not click.confirm("Sign and send?", default=False, err=True):
+        raise click.Abort()
+
+
+def _operator(kw: dict[str, Any]) -> Operator:
+    system = open_system(kw["rpc"], kw["deployments"], kw["chain_id"])
+    signer = unlock(kw["keystore_dir"], kw["account"], kw["password_file"])
+    return Operator(system, signer)
+
+
+def _done(as_json: bool, data: dict[str, Any], text: str) -> None:
+    if as_json:
+        print_json(data)
+    else:
+        console.print(text, highlight=False)
+
+
+@click.group("admin")
+def admin_group() -> None:
+    """The community operator's console: deploy, register households and meters, tariffs, credits.
+
+    Commands sign with a keystore account (--account) that holds the needed role; each shows
+    what it will sign and asks for confirmation (skip with --yes).
+    """
+
+
+@admin_group.command("deploy")
+@click.option(
+    "--slot-length",
+    type=click.Choice(["300", "900", "1800", "3600"]),
+    default="900",
+    show_default=True,
+    help="Slot length in seconds.",
+)
+@click.option(
+    "--gate-closure",
+    type=int,
+    default=300,
+    show_default=True,
+    help="Seconds before a slot starts when its orders close.",
+)
+@click.option(
+    "--reading-window",
+    type=int,
+    default=4 * 3600,
+    show_default=True,
+    help="Seconds after a slot ends during which meters may report.",
+)
+@click.option(
+    "--epoch",
+    default=None,
+    help='Start of slot 0 as local time "YYYY-MM-DD HH:MM" (default: UTC midnight '
+    "before the chain's time).",
+)
+@click.option("--tz", "tz_name", default=None, help="Time zone of --epoch (default: system).")
+@click.option("--feed-in", default="0.08", show_default=True, help="Feed-in tariff per kWh.")
+@click.option("--retail", default="0.30", show_default=True, help="Retail tariff per kWh.")
+@click.option("--network-fee", default="0.03", show_default=True, help="Network fee per kWh.")
+@click.option("--operator", default=None, help="Operator account (default: the deployer).")
+@click.option("--fee-account", default=None, help="Network fee account (default: deployer).")
+@click.option("--rounding-account", default=None, help="Rounding account (default: deployer).")
+@click.option("--keeper", multiple=True, help="Grant KEEPER_ROLE (repeatable).")
+@click.option("--auditor", multiple=True, help="Grant AUDITOR_ROLE (repeatable).")
+@click.option("--force", is_flag=True, help="Replace an address book that points at live code.")
+@account_options
+@connection_options
+@yes_option
+@json_option
+@handle_errors
+def admin_deploy(**kw: Any) -> None:
+    """Deploy the whole system and write the address book (<deployments>/<chainId>.json)."""
+    from p2penergy.chain.config import resolve
+    from p2penergy.chain.deploy import MarketConfig
+
+    settings = resolve(kw["rpc"], kw["deployments"], kw["chain_id"])
+    chain = open_chain(settings)
+    if kw["epoch"]:
+        epoch = parse_local_time(kw["epoch"], zone(kw["tz_name"]))
+    else:
+        now = chain.now()
+        epoch = now - now % 86_400
+    config = MarketConfig(
+        epoch=epoch,
+        slot_length=int(kw["slot_length"]),
+        reading_window=kw["reading_window"],
+        gate_closure=kw["gate_closure"],
+        feed_in_per_kwh=price_per_kwh(kw["feed_in"]),
+        retail_per_kwh=price_per_kwh(kw["retail"]),
+        network_fee_per_kwh=price_per_kwh(kw["network_fee"]),
+    )
+    if not kw["force"]:
+        check_address_book_free(chain, settings.deployments)
+    clock = SlotClock(config.epoch, config.slot_length, config.gate_closure)
+    _announce(
+        f"deploy p2penergy to chain {chain.chain_id} at {settings.rpc}: slot 0 = "
+        f"{clock.describe(0, zone(kw['tz_name']))}, {config.slot_length // 60}-min slots, gate "
+        f"closes {config.gate_closure} s before; tariffs {kw['feed_in']}/{kw['retail']} per kWh, "
+        f"network fee {kw['network_fee']}; address book {settings.deployments}",
+        kw["yes"],
+    )
+    admin = unlock(kw["keystore_dir"], kw["account"], kw["password_file"])
+    roles = ("operator", "fee_account", "rounding_account")
+    opt = {k: _addr(kw[k], k) if kw[k] else None for k in roles}
+    system, path = deploy(
+        chain,
+        admin,
+        settings.deployments,
+        config,
+        operator=opt["operator"],
+        fee_account=opt["fee_account"],
+        rounding_account=opt["rounding_account"],
+        keepers=tuple(_addr(k, "keeper") for k in kw["keeper"]),
+        auditors=tuple(_addr(a, "auditor") for a in kw["auditor"]),
+        force=kw["force"],
+    )
+    d = system.deployment
+    _done(
+        kw["as_json"],
+        {"chain_id": d.chain_id, "contracts": d.addresses, "address_book": str(path)},
+        f"deployed on chain {d.chain_id}; address book written to {path}\n"
+        + "\n".join(f"  {name:<20} {address}" for name, address in d.addresses.items()),
+    )
+
+
+@admin_group.command("register")
+@click.argument("household")
+@click.option("--kind", type=click.Choice(["consumer", "prosumer"]), required=True)
+@click.option("--critical-load", is_flag=True, help="Critical load (priority in island mode).")
+@click.option(
+    "--gas-money",
+    default="0",
+    show_default=True,
+    help="ETH to send the household for transaction fees.",
+)
+@account_options
+@connection_options
+@yes_option
+@json_option
+@handle_errors
+def admin_register(
+    household: str, kind: str, critical_load: bool, gas_money: str, **kw: Any
+) -> None:
+    """Register HOUSEHOLD (an address) as a consumer or prosumer."""
+    from decimal import Decimal, InvalidOperation
+
+    account = _addr(household, "household")
+    try:
+        wei = int(Decimal(gas_money) * 10**18)
+    except InvalidOperation:
+        raise WalletError(f"--gas-money {gas_money!r} is not a number of ETH") from None
+    assert kind in KINDS
+    _announce(
+        f"register {account} as a {kind}{' with critical load' if critical_load else ''}"
+        + (f" and send it {gas_money} ETH for gas" if wei else ""),
+        kw["yes"],
+    )
+    _operator(kw).register(account, kind, critical_load, wei)
+    _done(
+        kw["as_json"],
+        {"account": account, "kind": kind, "critical_load": critical_load},
+        f"registered {account} as a {kind}",
+    )
+
+
+@admin_group.command("suspend")
+@click.argument("household")
+@click.option("--reinstate", is_flag=True, help="Reinstate a suspended household instead.")
+@account_options
+@connection_options
+@yes_option
+@json_option
+@handle_errors
+def admin_suspend(household: str, reinstate: bool, **kw: Any) -> None:
+    """Suspend HOUSEHOLD (it can no longer trade or receive credits), or --reinstate it."""
+    account = _addr(household, "household")
+    verb = "reinstate" if reinstate else "suspend"
+    _announce(f"{verb} {account}", kw["yes"])
+    _operator(kw).suspend(account, reinstate)
+    _done(kw["as_json"], {"account": account, "active": reinstate}, f"{verb}d {account}")
+
+
+@admin_group.command("register-meter")
+@click.argument("device")
+@click.option("--owner", required=True, help="The household the meter belongs to.")
+@click.option("--capacity-kw", required=True, help="Export capacity in kW, e.g. 6.5.")
+@account_options
+@connection_options
+@yes_option
+@json_option
+@handle_errors
+def admin_register_meter(device: str, owner: str, capacity_kw: str, **kw: Any) -> None:
+    """Register a meter whose signing key has address DEVICE for a household."""
+    from p2penergy.units import parse_kwh
+
+    device_addr, owner_addr = _addr(device, "device"), _addr(owner, "owner")
+    try:
+        capacity_w = parse_kwh(capacity_kw)  # kW -> W has the same 3 decimals as kWh -> Wh
+    except ValueError:
+        raise WalletError(f"capacity {capacity_kw!r} is not a number of kW (3 decimals)") from None
+    _announce(f"register meter {device_addr} of {owner_addr}, {capacity_kw} kW", kw["yes"])
+    meter_id = _operator(kw).register_meter(device_addr, owner_addr, capacity_w)
+    _done(
+        kw["as_json"],
+        {"meter_id": meter_id, "device": device_addr, "owner": owner_addr},
+        f"registered meter #{meter_id}",
+    )
+
+
+@admin_group.command("rotate-meter-key")
+@click.argument("meter_id", type=int)
+@click.argument("new_device")
+@account_options
+@connection_options
+@yes_option
+@json_option
+@handle_errors
+def admin_rotate_meter_key(meter_id: int, new_device: str, **kw: Any) -> None:
+    """Replace the signing key of meter METER_ID by NEW_DEVICE (a lost or replaced meter)."""
+    device = _addr(new_device, "new device")
+    _announce(f"rotate the key of meter #{meter_id} to {device}", kw["yes"])
+    old = _operator(kw).rotate_meter_key(meter_id, device)
+    _done(
+        kw["as_json"],
+        {"meter_id": meter_id, "old_device": old, "new_device": device},
+        f"meter #{meter_id} now signs with {device} (was {old})",
+    )
+
+
+@admin_group.command("set-tariffs")
+@click.option("--feed-in", required=True, help="Feed-in tariff per kWh (lowest limit price).")
+@click.option("--retail", required=True, help="Retail tariff per kWh (highest limit price).")
+@click.option("--network-fee", required=True, help="Network fee per kWh paid by buyers.")
+@account_options
+@connection_options
+@yes_option
+@json_option
+@handle_errors
+def admin_set_tariffs(feed_in: str, retail: str, network_fee: str, **kw: Any) -> None:
+    """Set the tariffs for orders placed from now on (open orders keep their fee)."""
+    values = price_per_kwh(feed_in), price_per_kwh(retail), price_per_kwh(network_fee)
+    _announce(
+        f"set tariffs: feed-in {format_credits(values[0])}, retail {format_credits(values[1])}, "
+        f"network fee {format_credits(values[2])} per kWh",
+        kw["yes"],
+    )
+    _operator(kw).set_tariffs(*values)
+    _done(
+        kw["as_json"],
+        dict(zip(("feed_in", "retail", "network_fee"), values, strict=True)),
+        "tariffs set",
+    )
+
+
+def _credit_command(name: str, burn: bool) -> click.Command:
+    @admin_group.command(name)
+    @click.argument("household")
+    @click.argument("amount")
+    @click.option(
+        "--ref", required=True, help="Payment reference (bank transfer id, up to 32 bytes)."
+    )
+    @account_options
+    @connection_options
+    @yes_option
+    @json_option
+    @handle_errors
+    def command(household: str, amount: str, ref: str, **kw: Any) -> None:
+        account, value, reference = _addr(household, "household"), _credits(amount), _ref(ref)
+        verb = "burn" if burn else "mint"
+        _announce(f"{verb} {format_credits(value)} credits for {account} (ref {ref})", kw["yes"])
+        operator = _operator(kw)
+        (operator.burn if burn else operator.mint)(account, value, reference)
+        balance = operator.credit.balance(account)
+        _done(
+            kw["as_json"],
+            {"account": account, verb: value, "balance": balance},
+            f"{verb}ed {format_credits(value)}; balance {format_credits(balance)}",
+        )
+
+    command.__doc__ = (
+        "Burn AMOUNT credits of HOUSEHOLD when it is paid out (needs a payment reference)."
+        if burn
+        else "Mint AMOUNT credits to HOUSEHOLD against a received payment (needs a reference)."
+    )
+    command.help = command.__doc__
+    return command
+
+
+admin_mint_credit = _credit_command("mint-credit", burn=False)
+admin_burn_credit = _credit_command("burn-credit", burn=True)

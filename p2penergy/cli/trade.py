@@ -1,0 +1,461 @@
+"""Trading commands: balance, offer, bid, cancel, orders, trades, certificates, retire.
+
+Thin on purpose: parsing and checks live in p2penergy.wallet.trading; these commands read
+options, show what will be signed, ask for confirmation and the password, and print results.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from datetime import tzinfo
+from pathlib import Path
+from typing import Any, TypeVar
+
+import click
+from eth_utils.address import is_address, to_checksum_address
+from rich.table import Table
+
+from p2penergy.cli._options import (
+    account_options,
+    connection_options,
+    handle_errors,
+    open_system,
+    pick_account,
+    unlock,
+    yes_option,
+)
+from p2penergy.cli._utils import console, err_console, json_option, print_json
+from p2penergy.contracts.market import OrderInput
+from p2penergy.market import Side
+from p2penergy.units import format_credits, format_wh
+from p2penergy.wallet.errors import KeystoreError, WalletError
+from p2penergy.wallet.keystore import Keystore
+from p2penergy.wallet.timeslots import zone
+from p2penergy.wallet.trading import (
+    OrderPlan,
+    Wallet,
+    energy_wh,
+    price_per_kwh,
+    read_schedule,
+)
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+tz_option = click.option(
+    "--tz",
+    "tz_name",
+    default=None,
+    envvar="P2PENERGY_TZ",
+    help="Time zone of the times you type and see (IANA name; default: the system's).",
+)
+
+
+def slot_options(func: F) -> F:
+    func = click.option("--slot", type=int, default=None, help="Slot number instead of --at.")(func)
+    return click.option(
+        "--at",
+        "at",
+        default=None,
+        help='Local start of the slot, e.g. "2026-11-22 14:15" (in --tz).',
+    )(func)
+
+
+def _address(keystore_dir: Path | None, account: str | None) -> str:
+    """The account to read: a keystore name/address, or any address (no password needed)."""
+    if account and is_address(account):
+        return str(to_checksum_address(account))
+    keystore = Keystore(keystore_dir)
+    return keystore.find(pick_account(keystore, account)).address
+
+
+def _slot(wallet: Wallet, at: str | None, slot: int | None, tz: tzinfo) -> int:
+    if (at is None) == (slot is None):
+        raise WalletError('give the slot with --at "YYYY-MM-DD HH:MM" or --slot N (one of them)')
+    return slot if slot is not None else wallet.slot_at(str(at), tz)
+
+
+def _confirm(yes: bool, question: str = "Sign and send?") -> None:
+    if not yes and not click.confirm(question, default=False, err=True):
+        raise click.Abort()
+
+
+def _show_plan(wallet: Wallet, plan: OrderPlan, tz: tzinfo) -> None:
+    table = Table(title=f"Orders to sign from {plan.account}")
+    for column in ("slot", "side", "energy", "limit per kWh"):
+        table.add_column(column)
+    for o in plan.orders:
+        table.add_row(
+            wallet.clock.describe(o.slot, tz),
+            o.side.name.lower(),
+            format_wh(o.energy_wh),
+            format_credits(o.limit_price),
+        )
+    err_console.print(table)
+    if plan.escrow:
+        err_console.print(
+            f"escrow locked now: {format_credits(plan.escrow)} credits (including the network "
+            f"fee {format_credits(plan.fee_per_kwh)}/kWh), of {format_credits(plan.balance)} "
+            "available; the unused part is refunded at settlement",
+            highlight=False,
+        )
+    else:
+        err_console.print(
+            "offers lock no escrow: you are paid for energy your meter proves delivered",
+            highlight=False,
+        )
+
+
+def _place(
+    side: Side,
+    at: str | None,
+    slot: int | None,
+    kwh: str | None,
+    price: str | None,
+    schedule: Path | None,
+    tz_name: str | None,
+    account: str | None,
+    keystore_dir: Path | None,
+    password_file: Path | None,
+    rpc: str | None,
+    deployments: Path | None,
+    chain_id: int | None,
+    yes: bool,
+    as_json: bool,
+) -> None:
+    tz = zone(tz_name)
+    system = open_system(rpc, deployments, chain_id)
+    wallet = Wallet(system, _address(keystore_dir, account))
+    if schedule is not None:
+        if at is not None or slot is not None or kwh is not None or price is not None:
+            raise WalletError(
+                "--schedule replaces --at/--slot/--kwh/--price: give one or the other"
+            )
+        orders = [
+            OrderInput(wallet.slot_at(r.start, tz), side, energy_wh(r.kwh), price_per_kwh(r.price))
+            for r in read_schedule(schedule)
+        ]
+    else:
+        if kwh is None or price is None:
+            raise WalletError("give --kwh and --price (or a --schedule CSV)")
+        orders = [
+            OrderInput(_slot(wallet, at, slot, tz), side, energy_wh(kwh), price_per_kwh(price))
+        ]
+    plan = wallet.plan(orders, tz)
+    _show_plan(wallet, plan, tz)
+    _confirm(yes)
+    signer = unlock(keystore_dir, account, password_file)
+    if signer.address != wallet.address:
+        raise KeystoreError(f"the key does not belong to {wallet.address}")
+    ids = wallet.place(signer, plan)
+    if as_json:
+        print_json({**plan.as_json(wallet.clock), "order_ids": ids})
+        return
+    for oid, o in zip(ids, plan.orders, strict=True):
+        console.print(
+            f"placed order {oid}: {o.side.name.lower()} {format_wh(o.energy_wh)} at up to "
+            f"{format_credits(o.limit_price)}/kWh for {wallet.clock.describe(o.slot, tz)}",
+            highlight=False,
+        )
+
+
+def _order_command(side: Side) -> click.Command:
+    verb = "bid" if side == Side.BID else "offer"
+    doc = (
+        "Buy energy for a slot (or a day-ahead schedule), locking escrow for it."
+        if side == Side.BID
+        else "Sell energy for a slot (or a day-ahead schedule); prosumers only."
+    )
+
+    @click.command(verb, help=doc + _ORDER_HELP)
+    @slot_options
+    @click.option("--kwh", default=None, help="Energy in kWh, e.g. 1.5 (exact to the Wh).")
+    @click.option("--price", default=None, help="Limit price in credits per kWh, e.g. 0.25.")
+    @click.option(
+        "--schedule",
+        type=click.Path(dir_okay=False, exists=True, path_type=Path),
+        default=None,
+        help="CSV with the header start,kwh,price: one order per row (day-ahead).",
+    )
+    @tz_option
+    @account_options
+    @connection_options
+    @yes_option
+    @json_option
+    @handle_errors
+    def command(**kwargs: Any) -> None:
+        _place(side, **kwargs)
+
+    return command
+
+
+_ORDER_HELP = """
+
+    The command shows the orders and the escrow they lock, asks for confirmation (skip with
+    --yes) and the keystore password, then signs one transaction. Bids lock
+    ceil(kWh x price) + ceil(kWh x network fee) credits through an EIP-2612 permit.
+    """
+
+bid_command = _order_command(Side.BID)
+offer_command = _order_command(Side.OFFER)
+
+
+@click.command("cancel")
+@click.argument("order_id", type=int)
+@tz_option
+@account_options
+@connection_options
+@yes_option
+@json_option
+@handle_errors
+def cancel_command(
+    order_id: int,
+    tz_name: str | None,
+    account: str | None,
+    keystore_dir: Path | None,
+    password_file: Path | None,
+    rpc: str | None,
+    deployments: Path | None,
+    chain_id: int | None,
+    yes: bool,
+    as_json: bool,
+) -> None:
+    """Cancel ORDER_ID before its gate closes; a bid gets its escrow back."""
+    tz = zone(tz_name)
+    wallet = Wallet(open_system(rpc, deployments, chain_id), _address(keystore_dir, account))
+    view = wallet.cancel_refund(order_id, tz)
+    err_console.print(
+        f"cancel order {order_id}: {view.side} {format_wh(view.energy_wh)} for "
+        f"{wallet.clock.describe(view.slot, tz)}; refund {format_credits(view.escrow)} credits",
+        highlight=False,
+    )
+    _confirm(yes)
+    signer = unlock(keystore_dir, account, password_file)
+    refund = wallet.cancel(signer, order_id)
+    if as_json:
+        print_json({"order_id": order_id, "refund": refund})
+        return
+    console.print(f"cancelled order {order_id}; refunded {format_credits(refund)} credits")
+
+
+@click.command("balance")
+@account_options
+@connection_options
+@json_option
+@handle_errors
+def balance_command(
+    account: str | None,
+    keystore_dir: Path | None,
+    password_file: Path | None,
+    rpc: str | None,
+    deployments: Path | None,
+    chain_id: int | None,
+    as_json: bool,
+) -> None:
+    """Credits (free and locked in bids), certificates and gas money of your account."""
+    wallet = Wallet(open_system(rpc, deployments, chain_id), _address(keystore_dir, account))
+    b = wallet.balance()
+    status = b.participant.kind + ("" if b.participant.active else " (suspended)")
+    if as_json:
+        print_json(
+            {
+                "account": b.account,
+                "status": status,
+                "credits": b.credits,
+                "locked_in_bids": b.locked,
+                "certificates_wh": b.certificates_wh,
+                "gas_wei": b.gas_wei,
+            }
+        )
+        return
+    from decimal import Decimal
+
+    table = Table(title="Balance", show_header=False)
+    table.add_column("what")
+    table.add_column("amount", justify="right")
+    table.add_row("account", b.account)
+    table.add_row("status", status)
+    table.add_row("credits available", format_credits(b.credits))
+    table.add_row("locked in open bids", format_credits(b.locked))
+    table.add_row("certificates held", format_wh(b.certificates_wh))
+    table.add_row("gas money", f"{Decimal(b.gas_wei).scaleb(-18).normalize():f} ETH")
+    console.print(table)
+
+
+@click.command("orders")
+@tz_option
+@account_options
+@connection_options
+@json_option
+@handle_errors
+def orders_command(
+    tz_name: str | None,
+    account: str | None,
+    keystore_dir: Path | None,
+    password_file: Path | None,
+    rpc: str | None,
+    deployments: Path | None,
+    chain_id: int | None,
+    as_json: bool,
+) -> None:
+    """Your orders and where each stands (open, cancelled, cleared, settled)."""
+    tz = zone(tz_name)
+    wallet = Wallet(open_system(rpc, deployments, chain_id), _address(keystore_dir, account))
+    rows = wallet.orders()
+    if as_json:
+        print_json([vars(r) for r in rows])
+        return
+    table = Table(title=f"Orders of {wallet.address}")
+    for column in ("id", "slot", "side", "energy", "limit/kWh", "escrow", "status"):
+        table.add_column(column)
+    for r in rows:
+        table.add_row(
+            str(r.order_id),
+            wallet.clock.describe(r.slot, tz),
+            r.side,
+            format_wh(r.energy_wh),
+            format_credits(r.limit_price),
+            format_credits(r.escrow) if r.side == "bid" else "",
+            r.status,
+        )
+    console.print(table)
+
+
+@click.command("trades")
+@tz_option
+@account_options
+@connection_options
+@json_option
+@handle_errors
+def trades_command(
+    tz_name: str | None,
+    account: str | None,
+    keystore_dir: Path | None,
+    password_file: Path | None,
+    rpc: str | None,
+    deployments: Path | None,
+    chain_id: int | None,
+    as_json: bool,
+) -> None:
+    """Your settled trades: clearing price, energy cleared and metered, paid/received, refunds."""
+    tz = zone(tz_name)
+    wallet = Wallet(open_system(rpc, deployments, chain_id), _address(keystore_dir, account))
+    rows = wallet.trades()
+    if as_json:
+        print_json([vars(r) for r in rows])
+        return
+    if not rows:
+        console.print("no settled trades yet: see `p2penergy orders` for open ones")
+        return
+    table = Table(title=f"Settled trades of {wallet.address}")
+    columns = ("slot", "side", "price/kWh", "cleared", "metered", "received", "paid", "fee")
+    for column in (*columns, "refund", "certificates"):
+        table.add_column(column)
+    for r in rows:
+        table.add_row(
+            wallet.clock.describe(r.slot, tz) + (" expired" if r.expired else ""),
+            r.side,
+            format_credits(r.price),
+            format_wh(r.filled_wh),
+            format_wh(r.metered_wh),
+            format_credits(r.amount) if r.side == "offer" else "",
+            format_credits(r.amount) if r.side == "bid" else "",
+            format_credits(r.fee) if r.side == "bid" else "",
+            format_credits(r.refund) if r.side == "bid" else "",
+            format_wh(r.certificate_wh),
+        )
+    console.print(table)
+
+
+@click.command("certificates")
+@tz_option
+@account_options
+@connection_options
+@json_option
+@handle_errors
+def certificates_command(
+    tz_name: str | None,
+    account: str | None,
+    keystore_dir: Path | None,
+    password_file: Path | None,
+    rpc: str | None,
+    deployments: Path | None,
+    chain_id: int | None,
+    as_json: bool,
+) -> None:
+    """Your renewable-energy certificates per slot (held and retired)."""
+    tz = zone(tz_name)
+    wallet = Wallet(open_system(rpc, deployments, chain_id), _address(keystore_dir, account))
+    held = wallet.certificates.holdings(wallet.address)
+    retired = wallet.certificates.retired(wallet.address)
+    slots = sorted(set(held) | set(retired))
+    if as_json:
+        print_json(
+            [{"slot": s, "held_wh": held.get(s, 0), "retired_wh": retired.get(s, 0)} for s in slots]
+        )
+        return
+    table = Table(title=f"Certificates of {wallet.address}")
+    for column in ("slot", "held", "retired"):
+        table.add_column(column)
+    for s in slots:
+        table.add_row(
+            wallet.clock.describe(s, tz), format_wh(held.get(s, 0)), format_wh(retired.get(s, 0))
+        )
+    console.print(table)
+
+
+@click.command("retire")
+@slot_options
+@click.option("--kwh", required=True, help="Energy to retire in kWh.")
+@tz_option
+@account_options
+@connection_options
+@yes_option
+@json_option
+@handle_errors
+def retire_command(
+    at: str | None,
+    slot: int | None,
+    kwh: str,
+    tz_name: str | None,
+    account: str | None,
+    keystore_dir: Path | None,
+    password_file: Path | None,
+    rpc: str | None,
+    deployments: Path | None,
+    chain_id: int | None,
+    yes: bool,
+    as_json: bool,
+) -> None:
+    """Retire certificates of a slot (claim the renewable energy; cannot be undone)."""
+    tz = zone(tz_name)
+    wallet = Wallet(open_system(rpc, deployments, chain_id), _address(keystore_dir, account))
+    target = _slot(wallet, at, slot, tz)
+    wh = energy_wh(kwh)
+    held = wallet.certificates.balance(wallet.address, target)
+    err_console.print(
+        f"retire {format_wh(wh)} of certificates for {wallet.clock.describe(target, tz)} "
+        f"(held {format_wh(held)})",
+        highlight=False,
+    )
+    wallet.retire_check(target, wh, tz)
+    _confirm(yes)
+    signer = unlock(keystore_dir, account, password_file)
+    wallet.retire(signer, target, wh, tz)
+    if as_json:
+        print_json({"slot": target, "retired_wh": wh})
+        return
+    console.print(f"retired {format_wh(wh)} for {wallet.clock.describe(target, tz)}")
+
+
+TRADE_COMMANDS = (
+    balance_command,
+    offer_command,
+    bid_command,
+    cancel_command,
+    orders_command,
+    trades_command,
+    certificates_command,
+    retire_command,
+)
+
+__all__ = ["TRADE_COMMANDS"]

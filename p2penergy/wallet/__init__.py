@@ -1,0 +1,1 @@
+"""Wallets of prosumers, consumers and the operator: keystores and the trading services."""

@@ -1,0 +1,32 @@
+"""Errors of the wallet: keystores and the checks made before signing."""
+
+from __future__ import annotations
+
+from p2penergy.exceptions import ContractRevert, P2PEnergyError
+
+
+class WalletError(P2PEnergyError):
+    """A wallet operation cannot go ahead; the message says what to do instead."""
+
+
+class KeystoreError(WalletError):
+    """A keystore file is missing, unreadable, corrupted or the password is wrong."""
+
+
+class WrongPassword(KeystoreError, PermissionError):
+    """The password does not decrypt the keystore (MAC mismatch)."""
+
+
+class PreflightError(WalletError):
+    """A check made before signing failed (gate closed, not enough credits, not registered)."""
+
+
+class RefusedByContract(ContractRevert):
+    """A contract refused the transaction; the message is the sentence people act on."""
+
+    def __init__(self, original: ContractRevert, message: str) -> None:
+        super().__init__(original.name, original.error_args, original.contract)
+        self.message = message
+
+    def __str__(self) -> str:
+        return self.message

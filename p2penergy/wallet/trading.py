@@ -1,0 +1,438 @@
+"""What a household does on the market: plan orders, check them, sign, and read its history.
+
+Every check that can be made before signing is made here (registration, gate closure, tariffs,
+credits), so people get a sentence that says what to do instead of a revert after paying gas.
+Reverts that still happen (a race with the chain clock, another process) are translated too.
+"""
+
+from __future__ import annotations
+
+import csv
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from datetime import tzinfo
+from pathlib import Path
+from typing import Any
+
+from eth_account.signers.local import LocalAccount
+
+from p2penergy.chain.deploy import System
+from p2penergy.chain.tx import call, events, transact
+from p2penergy.contracts.certificate import CertificateClient
+from p2penergy.contracts.credit import CreditClient
+from p2penergy.contracts.market import MarketClient, OrderInput, slot_of
+from p2penergy.contracts.registry import Participant, RegistryClient
+from p2penergy.exceptions import ContractRevert
+from p2penergy.market import Side, escrow_for
+from p2penergy.units import format_credits, format_wh, parse_credits, parse_kwh
+from p2penergy.wallet.errors import PreflightError, RefusedByContract, WalletError
+from p2penergy.wallet.timeslots import SlotClock, parse_local_time
+
+UINT32_MAX = 2**32 - 1
+PERMIT_LIFETIME = 3600  # seconds a permit signature stays valid
+
+
+# ───────────────────────────── reading what people type ─────────────────────────────
+
+
+def energy_wh(text: str) -> int:
+    """kWh as typed -> Wh, exactly; refuses zero, negatives and fractions of a Wh."""
+    try:
+        wh = parse_kwh(text)
+    except ValueError as exc:
+        raise WalletError(f"{exc}: write energy in kWh, e.g. 1.5") from None
+    if wh <= 0 or wh > UINT32_MAX:
+        raise WalletError(f"energy {text} kWh is out of range: it must be above 0")
+    return wh
+
+
+def price_per_kwh(text: str) -> int:
+    """Credits per kWh as typed -> base units per kWh, exactly."""
+    try:
+        value = parse_credits(text)
+    except ValueError as exc:
+        raise WalletError(f"{exc}: write prices in credits per kWh, e.g. 0.25") from None
+    if value < 0 or value > UINT32_MAX:
+        raise WalletError(f"price {text} per kWh is out of range")
+    return value
+
+
+@dataclass(frozen=True)
+class ScheduleRow:
+    """One line of a day-ahead schedule: the slot start as typed, energy and limit price."""
+
+    start: str
+    kwh: str
+    price: str
+
+
+def read_schedule(path: Path) -> list[ScheduleRow]:
+    """A CSV with the header `start,kwh,price` (local times, kWh, credits per kWh)."""
+    try:
+        with path.open(newline="") as handle:
+            reader = csv.DictReader(handle)
+            if reader.fieldnames is None or not {"start", "kwh", "price"} <= set(reader.fieldnames):
+                raise WalletError(f"{path} needs the header row: start,kwh,price")
+            rows = [
+                ScheduleRow(r["start"], r["kwh"], r["price"])
+                for r in reader
+                if r.get("start") and r.get("kwh") and r["kwh"].strip() not in ("0", "0.0")
+            ]
+    except OSError as exc:
+        raise WalletError(f"cannot read {path}: {exc.strerror}") from None
+    if not rows:
+        raise WalletError(f"{path} has no orders (rows with kWh above 0)")
+    return rows
+
+
+# ───────────────────────────── the wallet ─────────────────────────────
+
+
+@dataclass(frozen=True)
+class OrderPlan:
+    """What will be signed: the orders, the escrow they lock and the credits available."""
+
+    account: str
+    orders: tuple[OrderInput, ...]
+    escrow: int
+    balance: int
+    fee_per_kwh: int
+    tariffs: tuple[int, int, int]
+
+    def as_json(self, clock: SlotClock) -> dict[str, Any]:
+        return {
+            "account": self.account,
+            "escrow": self.escrow,
+            "balance": self.balance,
+            "network_fee_per_kwh": self.fee_per_kwh,
+            "orders": [
+                {
+                    "slot": o.slot,
+                    "starts_at": clock.start(o.slot),
+                    "side": o.side.name.lower(),
+                    "energy_wh": o.energy_wh,
+                    "limit_price_per_kwh": o.limit_price,
+                }
+                for o in self.orders
+            ],
+        }
+
+
+@dataclass(frozen=True)
+class OrderView:
+    """One of the household's orders and where it stands."""
+
+    order_id: int
+    slot: int
+    side: str
+    energy_wh: int
+    limit_price: int
+    escrow: int
+    status: str  # open | cancelled | cleared | settling | settled
+
+
+@dataclass(frozen=True)
+class TradeView:
+    """A settled order: what cleared, what was metered, what was paid or received."""
+
+    order_id: int
+    slot: int
+    side: str
+    price: int
+    filled_wh: int
+    metered_wh: int
+    certificate_wh: int
+    amount: int  # received (offer) or charged (bid)
+    fee: int
+    refund: int
+    expired: bool = False
+
+
+@dataclass(frozen=True)
+class BalanceView:
+    account: str
+    participant: Participant
+    credits: int
+    locked: int
+    certificates_wh: int
+    gas_wei: int
+
+
+@dataclass
+class Wallet:
+    """One household's view of and actions on the deployed market."""
+
+    system: System
+    address: str
+    market: MarketClient = field(init=False)
+    credit: CreditClient = field(init=False)
+    registry: RegistryClient = field(init=False)
+    certificates: CertificateClient = field(init=False)
+    clock: SlotClock = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.market = MarketClient(self.system)
+        self.credit = CreditClient(self.system)
+        self.registry = RegistryClient(self.system)
+        self.certificates = CertificateClient(self.system)
+        epoch, slot_length, _ = call(self.system.readings.functions.timing())
+        gate_closure, _ = call(self.system.market.functions.rules())
+        self.clock = SlotClock(int(epoch), int(slot_length), int(gate_closure))
+
+    @property
+    def _from_block(self) -> int:
+        return self.system.deployment.blocks.get("EnergyMarket", 0)
+
+    # ── planning and checks ──
+
+    def slot_at(self, text: str, tz: tzinfo) -> int:
+        return self.clock.slot_starting_at(parse_local_time(text, tz), text)
+
+    def check_trader(self, sides: set[Side]) -> Participant:
+        """Refuses accounts the market would refuse, with what to do about it."""
+        p = self.registry.participant(self.address)
+        if not p.registered:
+            raise PreflightError(
+                f"account {self.address} is not registered in this market: ask the operator "
+                "to register it (p2penergy admin register)"
+            )
+        if not p.active:
+            raise PreflightError(
+                f"account {self.address} is suspended: ask the operator to reinstate it"
+            )
+        if p.kind not in ("consumer", "prosumer"):
+            raise PreflightError(f"account {self.address} is a {p.kind} account and cannot trade")
+        if Side.OFFER in sides and p.kind != "prosumer":
+            raise PreflightError(
+                f"account {self.address} is registered as a consumer: only prosumers can offer; "
+                "ask the operator to register it as a prosumer"
+            )
+        return p
+
+    def check_gate(self, slot: int, tz: tzinfo | None, now: int | None = None) -> None:
+        """Refuses a slot whose gate is closed at chain time `now`, naming the next open one."""
+        # The next block is at least one second later than the latest one.
+        now = self.system.chain.now() + 1 if now is None else now
+        if not self.clock.is_open(slot, now):
+            nxt = self.clock.next_open_slot(now)
+            raise PreflightError(
+                f"gate closed for slot {self.clock.describe(slot, tz)}: "
+                f"next open slot is {self.clock.describe(nxt, tz)}"
+            )
+
+    def plan(self, orders: Sequence[OrderInput], tz: tzinfo | None) -> OrderPlan:
+        """Checks `orders` as the contract will and works out the escrow they lock."""
+        if not orders:
+            raise WalletError("no orders to place")
+        self.check_trader({o.side for o in orders})
+        seen: set[int] = set()
+        feed_in, retail, fee = self.market.tariffs()
+        live = {v.slot: v.order_id for v in self.orders() if v.status == "open"}
+        now = self.system.chain.now() + 1
+        for o in orders:
+            self.check_gate(o.slot, tz, now)
+            if o.slot in live:
+                raise PreflightError(
+                    f"you already have order {live[o.slot]} for slot "
+                    f"{self.clock.describe(o.slot, tz)}: one order per slot; cancel it first "
+                    f"(p2penergy cancel {live[o.slot]})"
+                )
+            if o.slot in seen:
+                raise PreflightError(
+                    f"two orders for slot {self.clock.describe(o.slot, tz)}: one order per slot"
+                )
+            seen.add(o.slot)
+            if not feed_in <= o.limit_price <= retail:
+                raise PreflightError(
+                    f"limit price {format_credits(o.limit_price)} per kWh is outside the "
+                    f"tariffs: choose between {format_credits(feed_in)} (feed-in) and "
+                    f"{format_credits(retail)} (retail)"
+                )
+        escrow = sum(
+            escrow_for(o.energy_wh, o.limit_price, fee) for o in orders if o.side == Side.BID
+        )
+        balance = self.credit.balance(self.address)
+        if escrow > balance:
+            raise PreflightError(
+                f"not enough credits: need {format_credits(escrow)}, have "
+                f"{format_credits(balance)}; top up with the operator or bid for less"
+            )
+        return OrderPlan(self.address, tuple(orders), escrow, balance, fee, (feed_in, retail, fee))
+
+    def place(self, account: LocalAccount, plan: OrderPlan) -> list[int]:
+        """Signs and sends the plan in one transaction (escrow through an EIP-2612 permit)."""
+        fns = self.system.market.functions
+        orders = [o.as_tuple() for o in plan.orders]
+        try:
+            if plan.escrow:
+                deadline = self.system.chain.now() + PERMIT_LIFETIME
+                v, r, s = self.credit.sign_permit(
+                    account, self.system.market.address, plan.escrow, deadline
+                )
+                fn = fns.placeOrdersWithPermit(orders, plan.escrow, deadline, v, r, s)
+            else:
+                fn = fns.placeOrders(orders)
+            receipt = transact(self.system.chain, account, fn)
+        except ContractRevert as exc:
+            raise self.explain(exc) from None
+        return [
+            int(e["args"]["orderId"]) for e in events(self.system.market, "OrderPlaced", receipt)
+        ]
+
+    def cancel_refund(self, order_id: int, tz: tzinfo | None) -> OrderView:
+        """Checks that `order_id` is ours and still cancellable; returns it (refund = escrow)."""
+        mine = {o.order_id: o for o in self.orders()}
+        if order_id not in mine:
+            raise PreflightError(
+                f"order {order_id} is not one of {self.address}'s orders: see `p2penergy orders`"
+            )
+        view = mine[order_id]
+        if view.status != "open":
+            raise PreflightError(f"order {order_id} is {view.status} and cannot be cancelled")
+        self.check_gate(view.slot, tz)
+        return view
+
+    def cancel(self, account: LocalAccount, order_id: int) -> int:
+        try:
+            receipt = self.market.cancel(account, order_id)
+        except ContractRevert as exc:
+            raise self.explain(exc) from None
+        return int(events(self.system.market, "OrderCancelled", receipt)[0]["args"]["refund"])
+
+    def retire_check(self, slot: int, wh: int, tz: tzinfo | None) -> None:
+        held = self.certificates.balance(self.address, slot)
+        if wh > held:
+            raise PreflightError(
+                f"not enough certificates for {self.clock.describe(slot, tz)}: need "
+                f"{format_wh(wh)}, have {format_wh(held)}"
+            )
+
+    def retire(self, account: LocalAccount, slot: int, wh: int, tz: tzinfo | None) -> None:
+        self.retire_check(slot, wh, tz)
+        try:
+            self.certificates.retire(account, slot, wh)
+        except ContractRevert as exc:
+            raise self.explain(exc) from None
+
+    def explain(self, exc: ContractRevert) -> ContractRevert:
+        """A revert the checks did not foresee, as a sentence that says what to do."""
+        args = exc.error_args
+        if exc.name == "MarketGateClosed":
+            slot = int(args["slot"])
+            nxt = self.clock.next_open_slot(self.system.chain.now() + 1)
+            message = (
+                f"gate closed for slot {self.clock.describe(slot, None)}: next open slot is "
+                f"{self.clock.describe(nxt, None)}"
+            )
+        elif exc.name == "MarketNotAllowed":
+            message = (
+                f"account {self.address} may not trade (not registered or suspended): "
+                "ask the operator"
+            )
+        elif exc.name == "MarketNotProsumer":
+            message = f"account {self.address} is not a prosumer: only prosumers can offer"
+        elif exc.name == "MarketDuplicateOrder":
+            message = (
+                f"you already have an order for slot {args['slot']}: cancel it first "
+                "(p2penergy cancel ORDER_ID)"
+            )
+        elif exc.name in ("ERC20InsufficientBalance", "ERC20InsufficientAllowance"):
+            message = f"not enough credits or allowance for the escrow: {exc}"
+        else:
+            return exc
+        return RefusedByContract(exc, message)
+
+    # ── history ──
+
+    def orders(self) -> list[OrderView]:
+        """Every order this account placed, newest last, with its current status."""
+        market = self.system.market
+        placed = market.events.OrderPlaced().get_logs(
+            from_block=self._from_block, argument_filters={"owner": self.address}
+        )
+        settled = {
+            int(log["args"]["orderId"])
+            for log in market.events.OrderSettled().get_logs(
+                from_block=self._from_block, argument_filters={"owner": self.address}
+            )
+        }
+        statuses: dict[int, str] = {}
+        result = []
+        for log in placed:
+            a = log["args"]
+            oid, slot = int(a["orderId"]), int(a["slot"])
+            if slot not in statuses:
+                statuses[slot] = self.market.clearing(slot).status
+            cancelled = bool(call(market.functions.order(oid))[2])
+            if cancelled:
+                status = "cancelled"
+            elif oid in settled:
+                status = "settled"
+            else:
+                status = statuses[slot]
+            result.append(
+                OrderView(
+                    order_id=oid,
+                    slot=slot,
+                    side="bid" if int(a["side"]) == int(Side.BID) else "offer",
+                    energy_wh=int(a["energyWh"]),
+                    limit_price=int(a["limitPricePerKWh"]),
+                    escrow=int(a["escrow"]),
+                    status=status,
+                )
+            )
+        return result
+
+    def trades(self) -> list[TradeView]:
+        """Settled orders with the slot's clearing price (0 and `expired` when never cleared)."""
+        market = self.system.market
+        sides = {o.order_id: o.side for o in self.orders()}
+        logs = market.events.OrderSettled().get_logs(
+            from_block=self._from_block, argument_filters={"owner": self.address}
+        )
+        prices: dict[int, int] = {}
+        result = []
+        for log in logs:
+            a = log["args"]
+            oid = int(a["orderId"])
+            slot = slot_of(oid)
+            if slot not in prices:
+                prices[slot] = self.market.clearing(slot).price
+            result.append(
+                TradeView(
+                    order_id=oid,
+                    slot=slot,
+                    side=sides.get(oid, "?"),
+                    price=prices[slot],
+                    filled_wh=int(a["filledWh"]),
+                    metered_wh=int(a["meteredWh"]),
+                    certificate_wh=int(a["certificateWh"]),
+                    amount=int(a["amount"]),
+                    fee=int(a["fee"]),
+                    refund=int(a["refund"]),
+                    expired=self._expired(slot),
+                )
+            )
+        return result
+
+    def _expired(self, slot: int) -> bool:
+        logs = self.system.market.events.SlotSettled().get_logs(
+            from_block=self._from_block, argument_filters={"slot": slot}
+        )
+        return bool(logs) and bool(logs[-1]["args"]["expired"])
+
+    def balance(self) -> BalanceView:
+        locked = sum(
+            o.escrow
+            for o in self.orders()
+            if o.side == "bid" and o.status not in ("cancelled", "settled")
+        )
+        held = self.certificates.holdings(self.address)
+        return BalanceView(
+            account=self.address,
+            participant=self.registry.participant(self.address),
+            credits=self.credit.balance(self.address),
+            locked=locked,
+            certificates_wh=sum(held.values()),
+            gas_wei=int(self.system.chain.w3.eth.get_balance(self.address)),  # type: ignore[arg-type]
+        )

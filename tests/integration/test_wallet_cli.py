@@ -1,0 +1,310 @@
+"""The wallet and operator CLI through click's runner against our own node (one community).
+
+Everything is set up the way an operator would: `admin deploy` into a temporary address book,
+`admin register`, `register-meter`, `mint-credit`; households trade with `bid`/`offer` from a
+keystore unlocked through --password-file. Clearing and settlement use MarketClient directly.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import logging
+from collections.abc import Iterator
+from datetime import datetime
+from zoneinfo import ZoneInfo
+
+import pytest
+
+from p2penergy.chain.node import free_port
+from p2penergy.contracts.market import MarketClient
+from p2penergy.units import format_credits
+from p2penergy.wallet.trading import Wallet
+from tests.integration.wallet_world import World, make_world
+
+BERLIN = ZoneInfo("Europe/Berlin")
+
+
+LOG = io.StringIO()
+
+
+@pytest.fixture(scope="module")
+def world(hardhat_node: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[World]:
+    """The community; every log record of the module (DEBUG and up) is kept for secret checks."""
+    handler = logging.StreamHandler(LOG)
+    handler.setLevel(logging.DEBUG)
+    root = logging.getLogger()
+    old_level = root.level
+    root.addHandler(handler)
+    root.setLevel(logging.DEBUG)
+    try:
+        yield make_world(hardhat_node, tmp_path_factory.mktemp("wallet-world"))
+    finally:
+        root.removeHandler(handler)
+        root.setLevel(old_level)
+
+
+def clock_of(world: World) -> Wallet:
+    return Wallet(world.system(), world.accounts["li"])
+
+
+def open_slot(world: World, ahead: int = 2) -> int:
+    """A slot whose gate stays open for a while (`ahead` slots after the next open one)."""
+    wallet = clock_of(world)
+    return wallet.clock.next_open_slot(world.chain.now() + 1) + ahead
+
+
+def local(world: World, slot: int) -> str:
+    start = clock_of(world).clock.start(slot)
+    return datetime.fromtimestamp(start, BERLIN).strftime("%Y-%m-%d %H:%M")
+
+
+def err(world: World, *args: object, code: int = 1) -> str:
+    """Runs a command that must fail with `code`; returns its one-line error."""
+    result = world.run(*args, *world.conn(), "--yes")
+    assert result.exit_code == code, result.output
+    lines = result.stderr.strip().splitlines()
+    errors = [line for line in lines if line.startswith("error: ")]
+    assert errors == lines[-1:], result.stderr  # exactly one error line, the last one
+    assert "Traceback" not in result.output
+    return lines[-1]
+
+
+# ───────────────────────────── operator ─────────────────────────────
+
+
+def test_admin_deploy_wrote_the_address_book(world: World) -> None:
+    book = json.loads((world.deployments / "31337.json").read_text())
+    assert set(book["addresses"]) >= {"EnergyMarket", "CommunityCredit", "ParticipantRegistry"}
+    assert book["admin"] == world.accounts["operator"]
+
+
+def test_admin_deploy_refuses_to_hide_a_live_deployment(world: World) -> None:
+    line = err(world, "admin", "deploy", "-a", "operator")
+    assert "already points at a live deployment: pass --force" in line
+
+
+def test_admin_register_suspend_and_reinstate(world: World) -> None:
+    li = world.accounts["li"]
+    assert world.ok("admin", "suspend", li, "-a", "operator") == {"account": li, "active": False}
+    line = err(world, "bid", "-a", "li", "--slot", open_slot(world), "--kwh", "1", "--price", "0.2")
+    assert f"account {li} is suspended: ask the operator to reinstate it" in line
+    assert world.ok("admin", "suspend", li, "--reinstate", "-a", "operator")["active"] is True
+    line = err(world, "admin", "register", li, "--kind", "consumer", "-a", "operator")
+    assert "already registered as a consumer" in line
+
+
+def test_admin_commands_need_the_operator_role(world: World) -> None:
+    line = err(world, "admin", "mint-credit", world.accounts["li"], "5", "--ref", "x",
+               "-a", "stranger")  # fmt: skip
+    assert (
+        f"account {world.accounts['stranger']} does not hold OPERATOR_ROLE: ask the admin" in line
+    )
+
+
+def test_admin_burn_credit_checks_the_balance_first(world: World) -> None:
+    jane = world.accounts["jane"]
+    line = err(world, "admin", "burn-credit", jane, "1000", "--ref", "payout-1", "-a", "operator")
+    assert "not enough credits: need 1,000.000000, have 50.000000" in line
+    out = world.ok("admin", "burn-credit", jane, "0.5", "--ref", "payout-1", "-a", "operator")
+    assert out == {"account": jane, "burn": 500_000, "balance": 49_500_000}
+    world.ok("admin", "mint-credit", jane, "0.5", "--ref", "topup-2", "-a", "operator")
+
+
+def test_admin_set_tariffs_and_rotate_meter_key(world: World) -> None:
+    line = err(world, "admin", "set-tariffs", "--feed-in", "0.4", "--retail", "0.3",
+               "--network-fee", "0.03", "-a", "operator")  # fmt: skip
+    assert "must not exceed the retail tariff" in line
+    out = world.ok("admin", "set-tariffs", "--feed-in", "0.08", "--retail", "0.30",
+                   "--network-fee", "0.03", "-a", "operator")  # fmt: skip
+    assert out == {"feed_in": 80_000, "retail": 300_000, "network_fee": 30_000}
+    from eth_account import Account
+
+    new_device = Account.create()
+    meter = world.meter_ids["li"]
+    out = world.ok("admin", "rotate-meter-key", meter, new_device.address, "-a", "operator")
+    assert out["old_device"] == world.devices["li"].address
+    world.devices["li"] = new_device
+    line = err(world, "admin", "rotate-meter-key", 999, new_device.address, "-a", "operator")
+    assert "there is no meter #999" in line
+
+
+# ───────────────────────────── households ─────────────────────────────
+
+
+def test_bid_at_a_local_time_shows_the_escrow_and_cancel_refunds_it(world: World) -> None:
+    slot = open_slot(world)
+    result = world.run(
+        "bid", "-a", "li", "--at", local(world, slot), "--tz", "Europe/Berlin",
+        "--kwh", "1.5", "--price", "0.20", *world.conn(), "--yes", "--json",
+    )  # fmt: skip
+    assert result.exit_code == 0, result.output
+    # ceil(1500 Wh x 0.20) + ceil(1500 Wh x 0.03 fee) = 0.300000 + 0.045000
+    assert "escrow locked now: 0.345000 credits" in result.stderr
+    placed = json.loads(result.stdout)
+    assert placed["escrow"] == 345_000
+    assert placed["orders"] == [
+        {"slot": slot, "side": "bid", "energy_wh": 1500, "limit_price_per_kwh": 200_000,
+         "starts_at": clock_of(world).clock.start(slot)}
+    ]  # fmt: skip
+    (order_id,) = placed["order_ids"]
+    orders = world.ok("orders", "-a", "li")
+    assert {"order_id": order_id, "status": "open", "escrow": 345_000}.items() <= orders[-1].items()
+    balance = world.ok("balance", "-a", "li")
+    assert balance["locked_in_bids"] == 345_000
+    assert balance["credits"] == 50_000_000 - 345_000
+    assert world.ok("cancel", order_id, "-a", "li") == {"order_id": order_id, "refund": 345_000}
+    assert world.ok("orders", "-a", "li")[-1]["status"] == "cancelled"
+    assert world.ok("balance", "-a", "li")["credits"] == 50_000_000
+
+
+def test_people_tables_are_printed_without_json(world: World) -> None:
+    for command in ("balance", "orders", "trades", "certificates"):
+        result = world.run(command, "-a", "li", *world.conn())
+        assert result.exit_code == 0, result.output
+    result = world.run("orders", "-a", "li", *world.conn(), "--tz", "Europe/Berlin")
+    assert "cancelled" in result.stdout
+
+
+def test_declining_the_confirmation_signs_nothing(world: World) -> None:
+    before = len(world.ok("orders", "-a", "li"))
+    result = world.run(
+        "bid", "-a", "li", "--slot", open_slot(world, 6), "--kwh", "1", "--price", "0.2",
+        *world.conn(), input="n\n",
+    )  # fmt: skip
+    assert result.exit_code == 1
+    assert "Sign and send?" in result.stderr
+    assert len(world.ok("orders", "-a", "li")) == before
+
+
+def test_offer_by_a_consumer_is_refused_before_signing(world: World) -> None:
+    line = err(world, "offer", "-a", "li", "--slot", open_slot(world), "--kwh", "1",
+               "--price", "0.1")  # fmt: skip
+    assert "only prosumers can offer; ask the operator" in line
+
+
+def test_not_enough_credits_says_need_and_have(world: World) -> None:
+    have = world.ok("balance", "-a", "li")["credits"]
+    line = err(world, "bid", "-a", "li", "--slot", open_slot(world, 3), "--kwh", "200",
+               "--price", "0.30")  # fmt: skip
+    assert f"not enough credits: need 66.000000, have {format_credits(have)}" in line
+
+
+def test_an_unregistered_account_is_told_to_ask_the_operator(world: World) -> None:
+    line = err(world, "bid", "-a", "stranger", "--slot", open_slot(world), "--kwh", "1",
+               "--price", "0.2")  # fmt: skip
+    assert "is not registered in this market: ask the operator to register it" in line
+
+
+def test_gate_closed_names_the_next_open_slot(world: World) -> None:
+    wallet = clock_of(world)
+    now = world.chain.now() + 1
+    closed = wallet.clock.next_open_slot(now) - 1
+    nxt = wallet.clock.next_open_slot(now)
+    line = err(world, "bid", "-a", "li", "--slot", closed, "--kwh", "1", "--price", "0.2")
+    assert "gate closed for slot " in line and f"(slot {closed}): next open slot is" in line
+    assert line.endswith(f"(slot {nxt})")
+
+
+def test_times_are_checked_against_the_slot_grid_and_the_zone(world: World) -> None:
+    slot = open_slot(world)
+    off_grid = local(world, slot)[:-2] + "07"
+    line = err(world, "bid", "-a", "li", "--at", off_grid, "--tz", "Europe/Berlin",
+               "--kwh", "1", "--price", "0.2")  # fmt: skip
+    assert "is not the start of a slot: slots are 15 min long" in line
+    line = err(world, "bid", "-a", "li", "--at", local(world, slot), "--tz", "Mars/Olympus",
+               "--kwh", "1", "--price", "0.2")  # fmt: skip
+    assert "unknown time zone 'Mars/Olympus'" in line
+    line = err(world, "bid", "-a", "li", "--slot", slot, "--kwh", "1.0005", "--price", "0.2")
+    assert "more than 3 decimals" in line
+    line = err(world, "bid", "-a", "li", "--slot", slot, "--kwh", "1", "--price", "0.5")
+    assert "outside the tariffs: choose between 0.080000 (feed-in) and 0.300000 (retail)" in line
+
+
+def test_a_day_ahead_schedule_from_csv_is_one_transaction(world: World) -> None:
+    first = open_slot(world, ahead=40)
+    csv = world.root / "day.csv"
+    rows = ["start,kwh,price"] + [f"{local(world, first + i)},0.{i + 1},0.25" for i in range(4)]
+    csv.write_text("\n".join(rows) + "\n")
+    out = world.ok("bid", "-a", "li", "--schedule", csv, "--tz", "Europe/Berlin")
+    assert [o["slot"] for o in out["orders"]] == [first + i for i in range(4)]
+    assert [o["energy_wh"] for o in out["orders"]] == [100, 200, 300, 400]
+    assert len(out["order_ids"]) == 4
+    line = err(world, "bid", "-a", "li", "--schedule", csv, "--tz", "Europe/Berlin")
+    assert f"you already have order {out['order_ids'][0]} for slot" in line
+    assert f"cancel it first (p2penergy cancel {out['order_ids'][0]})" in line
+
+
+def test_a_wrong_password_is_one_line_and_signs_nothing(world: World) -> None:
+    orders_before = len(world.ok("orders", "-a", "li"))
+    wrong = world.root / "wrong"
+    wrong.write_text("not-the-password\n")
+    args = [a if a != str(world.password_file) else str(wrong) for a in world.conn()]
+    result = world.run("bid", "-a", "li", "--slot", open_slot(world, 5), "--kwh", "1",
+                       "--price", "0.2", *args, "--yes")  # fmt: skip
+    assert result.exit_code == 1
+    assert result.stderr.strip().splitlines()[-1].startswith("error: wrong password for li")
+    assert len(world.ok("orders", "-a", "li")) == orders_before
+
+
+def test_connection_problems_say_what_to_do(world: World) -> None:
+    dead = f"http://127.0.0.1:{free_port()}"
+    result = world.run("balance", "-a", "li", "--rpc", dead, "--deployments", world.deployments,
+                       "--keystore-dir", world.keys)  # fmt: skip
+    assert result.exit_code == 3
+    assert "unreachable" in result.stderr and "start the node or pass --rpc" in result.stderr
+    result = world.run("admin", "deploy", "-a", "operator", "--rpc", dead, "--yes")
+    assert result.exit_code == 3 and "start the node or pass --rpc" in result.stderr
+    result = world.run("balance", "-a", "li", *world.conn(), "--chain-id", "1")
+    assert result.exit_code == 3
+    assert "serves chain id 31337, expected 1: wrong network" in result.stderr
+    result = world.run("balance", "-a", "li", "--rpc", world.url, "--deployments",
+                       world.root / "nowhere", "--keystore-dir", world.keys)  # fmt: skip
+    assert result.exit_code == 3
+    assert "run `p2penergy admin deploy`" in result.stderr
+
+
+def test_a_traded_slot_shows_in_trades_certificates_and_retire(world: World) -> None:
+    slot = open_slot(world, 8)
+    world.ok("offer", "-a", "jane", "--slot", slot, "--kwh", "2", "--price", "0.10")
+    world.ok("bid", "-a", "li", "--slot", slot, "--kwh", "2", "--price", "0.20")
+    system = world.system()
+    market = MarketClient(system)
+    start, gate, _ = market.slot_times(slot)
+    world.chain.set_time(gate)
+    line = err(world, "bid", "-a", "jane", "--slot", slot, "--kwh", "1", "--price", "0.2")
+    assert "gate closed" in line
+    market.clear_slot(world.keeper, slot)  # price (0.10 + 0.20) / 2
+    world.chain.set_time(start + 900)
+    world.report(slot, {"jane": (0, 1_500), "li": (2_500, 0)})
+    market.settle_slot(world.keeper, slot)
+    (li_trade,) = [t for t in world.ok("trades", "-a", "li") if t["slot"] == slot]
+    # D = 1500 (jane delivered), A = 2000, T = 1500 at 0.15: li pays 0.225 + fee 0.045,
+    # escrow 0.46 -> refund 0.19 (docs/market-rules.md, worked example).
+    assert {"side": "bid", "price": 150_000, "filled_wh": 2000, "metered_wh": 2000,
+            "amount": 225_000, "fee": 45_000, "refund": 190_000,
+            "certificate_wh": 1500}.items() <= li_trade.items()  # fmt: skip
+    (jane_trade,) = [t for t in world.ok("trades", "-a", "jane") if t["slot"] == slot]
+    assert {"side": "offer", "amount": 225_000, "metered_wh": 1500}.items() <= jane_trade.items()
+    table = world.run("trades", "-a", "li", *world.conn(), "--tz", "Europe/Berlin").stdout
+    assert "Settled trades of" in table and "bid" in table
+    certs = world.ok("certificates", "-a", "li")
+    assert {"slot": slot, "held_wh": 1500, "retired_wh": 0} in certs
+    line = err(world, "retire", "-a", "li", "--slot", slot, "--kwh", "2")
+    assert "not enough certificates" in line and "need 2.000 kWh, have 1.500 kWh" in line
+    assert world.ok("retire", "-a", "li", "--slot", slot, "--kwh", "1") == {
+        "slot": slot,
+        "retired_wh": 1000,
+    }
+    certs = world.ok("certificates", "-a", "li")
+    assert {"slot": slot, "held_wh": 500, "retired_wh": 1000} in certs
+
+
+def test_no_secret_appears_in_any_output_or_log(world: World) -> None:
+    secrets = world.secrets()
+    assert len(secrets) == 5
+    assert LOG.getvalue()  # web3 logged requests at DEBUG level throughout the module
+    text = "\n".join([*world.outputs, LOG.getvalue()]).lower()
+    assert len(world.outputs) > 40
+    for secret in secrets:
+        assert secret.lower() not in text
