@@ -5,6 +5,7 @@ from __future__ import annotations
 import click
 
 from p2penergy import __version__
+from p2penergy.cli.audit import audit_command
 from p2penergy.cli.dev import compile_command, demo_command, node_command, toolchain_group
 
 
@@ -22,6 +23,7 @@ cli.add_command(compile_command)
 cli.add_command(toolchain_group)
 cli.add_command(demo_command)
 cli.add_command(node_command)
+cli.add_command(audit_command)
 
 
 def main() -> None:
