@@ -126,9 +126,13 @@ def day_base() -> Day:
 def day(day_base: Day) -> Iterator[Day]:
     snapshot = day_base.d.chain.snapshot()
     slots = list(day_base.slots)
+    traders = day_base.sellers + day_base.buyers
+    saved = [(t.device, list(t.registers)) for t in traders]
     yield day_base
     day_base.d.chain.revert(snapshot)
     day_base.slots = slots
+    for trader, (device, registers) in zip(traders, saved, strict=True):
+        trader.device, trader.registers = device, registers
 
 
 def mint(d: Deployed, account: str, amount: int, ref: bytes = REF) -> None:
