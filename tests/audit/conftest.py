@@ -9,7 +9,7 @@ from dataclasses import dataclass
 import pytest
 from eth_account import Account
 
-from p2penergy.chain.connect import embedded
+from p2penergy.chain.connect import Chain, embedded
 from p2penergy.chain.deploy import deploy_system
 from p2penergy.chain.tx import transact
 from p2penergy.contracts.market import MarketClient, OrderInput
@@ -29,9 +29,9 @@ from ..contracts.test_market import (
 TOPUP_REF = "0x" + REF.hex()
 
 
-def deploy_embedded(**overrides: object) -> Deployed:
-    """A fresh embedded chain with the system and one key per role."""
-    chain = embedded()
+def deploy_embedded(chain: Chain | None = None, **overrides: object) -> Deployed:
+    """The system with one key per role, on `chain` (default: a fresh embedded chain)."""
+    chain = chain or embedded()
     admin = chain.faucet[0]
     names = [f for f in Actors.__dataclass_fields__ if f != "admin"]
     keys = {name: Account.create() for name in names}
