@@ -142,3 +142,18 @@ def test_incremental_audit_after_new_blocks_equals_a_fresh_full_audit(
     assert again.fetched_blocks == fresh.to_block - first.to_block
     assert again.as_dict() == fresh.as_dict()
     assert again.passed and len(again.slots) == len(first.slots) + 2
+
+
+def test_a_reorganised_chain_below_the_cache_starts_the_cache_afresh(
+    day: Day, tmp_path: Any
+) -> None:
+    cache = tmp_path / "audit.sqlite"
+    snapshot = day.d.chain.snapshot()
+    trade_slots(day, 1)
+    audit(day.d.system, cache=cache)
+    day.d.chain.revert(snapshot)  # the traded slot never happened
+    mint(day.d, day.buyers[0].account.address, 1_000)
+    again = audit(day.d.system, cache=cache)
+    fresh = audit(day.d.system)
+    assert again.as_dict() == fresh.as_dict()
+    assert again.fetched_blocks == fresh.fetched_blocks
