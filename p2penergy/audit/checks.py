@@ -165,6 +165,8 @@ def check_readings(history: History, chain_id: int, out: Findings) -> None:
             out.add(
                 READINGS, False, f"{label}: signed by {signer}, registered key is {key}", **where
             )
+        elif not history.active_at(r.meter_id, r.position):
+            out.add(READINGS, False, f"{label}: meter {r.meter_id} was inactive", **where)
         elif owner != r.owner:
             out.add(READINGS, False, f"{label}: owner {r.owner} but meter owner {owner}", **where)
         else:

@@ -126,6 +126,7 @@ class History:
     skipped: list[Event] = field(default_factory=list)
     meter_keys: dict[int, list[tuple[Position, str]]] = field(default_factory=dict)
     meter_owner: dict[int, str] = field(default_factory=dict)
+    meter_active: dict[int, list[tuple[Position, bool]]] = field(default_factory=dict)
     tariffs: list[tuple[Position, int, int, int]] = field(default_factory=list)
     credit_transfers: list[Event] = field(default_factory=list)
     credit_mints: list[Event] = field(default_factory=list)
@@ -160,6 +161,15 @@ class History:
             if pos >= position:
                 break
             current = device
+        return current
+
+    def active_at(self, meter_id: int, position: Position) -> bool:
+        """Whether `meter_id` was registered and active just before `position`."""
+        current = False
+        for pos, active in self.meter_active.get(meter_id, []):
+            if pos >= position:
+                break
+            current = active
         return current
 
     def energy(self) -> dict[tuple[str, int], tuple[int, int]]:
@@ -271,6 +281,9 @@ def _apply(
     elif n == "MeterRegistered":
         h.meter_keys.setdefault(a["meterId"], []).append((e.position, a["device"]))
         h.meter_owner[a["meterId"]] = a["owner"]
+        h.meter_active.setdefault(a["meterId"], []).append((e.position, True))
+    elif n == "MeterStatusSet":
+        h.meter_active.setdefault(a["meterId"], []).append((e.position, a["active"]))
     elif n == "MeterKeyRotated":
         h.meter_keys.setdefault(a["meterId"], []).append((e.position, a["newDevice"]))
     elif n == "TariffsSet" and canonical_market:

@@ -85,7 +85,7 @@ def _with_unchecked_readings(monkeypatch: pytest.MonkeyPatch) -> Callable[[str],
     return load
 
 
-def test_a_reading_signed_by_an_unregistered_key_and_foreign_code_are_caught(
+def test_readings_by_an_unregistered_key_or_an_inactive_meter_and_foreign_code_are_caught(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     _with_unchecked_readings(monkeypatch)
@@ -113,6 +113,8 @@ def test_a_reading_signed_by_an_unregistered_key_and_foreign_code_are_caught(
         d.chain.chain_id,
         readings.address,
     )
+    registry = d.system.registry.functions
+    transact(d.chain, d.actors.operator, registry.setMeterActive(buyer.meter_id, False))
     transact(
         d.chain, d.actors.keeper, readings.functions.submit([forged.as_tuple(), honest.as_tuple()])
     )
@@ -120,9 +122,15 @@ def test_a_reading_signed_by_an_unregistered_key_and_foreign_code_are_caught(
 
     report = audit(d.system, topups={TOPUP_REF: (None, None)})
 
-    [bad] = failures(report, "readings")
+    bad, inactive = failures(report, "readings")
     assert (bad.slot, bad.party, bad.amount) == (slot, seller.account.address.lower(), 1_800)
     assert intruder.address.lower() in bad.message
+    assert (inactive.slot, inactive.party, inactive.amount) == (
+        slot,
+        buyer.account.address.lower(),
+        2_000,
+    )
+    assert "inactive" in inactive.message
     [code] = failures(report, "bytecode")
     assert code.party == readings.address.lower()
     assert "MeterReadings" in code.message
