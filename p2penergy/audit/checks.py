@@ -133,12 +133,40 @@ def check_clearing(history: History, out: Findings) -> dict[int, Clearing]:
                 amount=a["price"] - mine.price,
                 **where,
             )
+            _fill_differences(history, orders, mine, onchain, slot, out)
         else:
             out.add(CLEARING, True, f"price {mine.price}, volume {mine.volume_wh} Wh", **where)
         calldata = history.clear_calls.get(slot)
         if calldata is not None and calldata != onchain:
             out.add(CLEARING, False, f"clear calldata {calldata} differs from event", **where)
     return expected
+
+
+def _fill_differences(
+    history: History,
+    orders: list[Order],
+    mine: Clearing,
+    onchain: tuple[int, int, int, int],
+    slot: int,
+    out: Findings,
+) -> None:
+    """One finding per order whose on-chain fill is not its competitive fill."""
+    try:
+        fills = fills_for(orders, *onchain)
+    except MarketInputError:
+        return
+    for order in orders:
+        got, want = fills.get(order.order_id, 0), mine.fills.get(order.order_id, 0)
+        if got != want:
+            out.add(
+                CLEARING,
+                False,
+                f"order {order.order_id}: filled {got} Wh, competitive fill {want} Wh",
+                slot=slot,
+                party=order.owner,
+                amount=got - want,
+                block=history.cleared[slot].position[0],
+            )
 
 
 def check_readings(history: History, chain_id: int, out: Findings) -> None:
