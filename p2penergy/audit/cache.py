@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import json
 import sqlite3
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -98,11 +98,19 @@ class AuditCache:
         value = self._meta("synced_to")
         return None if value is None else int(value)
 
-    def sync(self, chain: Chain, start: int, to_block: int, identity: dict[str, Any]) -> None:
+    def sync(
+        self,
+        chain: Chain,
+        start: int,
+        to_block: int,
+        identity: dict[str, Any],
+        progress: Callable[[int, int], None] | None = None,
+    ) -> None:
         """Caches logs and their transactions of blocks `start..to_block` not cached yet.
 
         `identity` (chain id, address book) must match what the cache was built for; otherwise,
-        or when the last cached block was reorganised away, the cache starts afresh.
+        or when the last cached block was reorganised away, the cache starts afresh. `progress`
+        is told (blocks read, blocks to read) after each request.
         """
         w3 = chain.w3
         ident = json.dumps(identity, sort_keys=True)
@@ -155,6 +163,8 @@ class AuditCache:
                         _hex(tx["input"]),
                     ),
                 )
+            if progress is not None:
+                progress(high - first + 1, self.fetched_blocks)
         if to_block >= start:
             self._set_meta("synced_to", str(to_block))
             self._set_meta("synced_hash", _hex(w3.eth.get_block(to_block)["hash"]))

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import csv
 from collections import defaultdict
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -132,6 +132,7 @@ def audit(
     slot: int | None = None,
     participant: str | None = None,
     topups: Mapping[str, tuple[str | None, int | None]] | Path | None = None,
+    progress: Callable[[int, int], None] | None = None,
 ) -> Report:
     """Audits a deployment from chain data alone.
 
@@ -139,6 +140,7 @@ def audit(
     because every check needs the state before it; `from_block`, `slot` and `participant` only
     narrow which findings and rows the report shows. `cache` (a path or an open cache) keeps the
     raw logs so the next audit reads only new blocks; None uses a throw-away in-memory cache.
+    `progress(read, total)` follows the block download.
     """
     if isinstance(target, System):
         chain, deployment = target.chain, target.deployment
@@ -155,7 +157,8 @@ def audit(
     store = cache if isinstance(cache, AuditCache) else AuditCache(cache)
     try:
         addresses = {name: a.lower() for name, a in deployment.addresses.items()}
-        store.sync(chain, start, to_block, {"chainId": chain.chain_id, "addresses": addresses})
+        identity = {"chainId": chain.chain_id, "addresses": addresses}
+        store.sync(chain, start, to_block, identity, progress)
         history = replay(store, addresses, to_block)
         fetched = store.fetched_blocks
     finally:

@@ -6,6 +6,7 @@ import sys
 from pathlib import Path
 
 import click
+from rich.progress import Progress
 
 from p2penergy.audit import audit
 from p2penergy.audit.report import print_summary, write_html, write_json
@@ -63,15 +64,18 @@ def audit_command(
     """
     system = connect_system(resolve(rpc_url, deployments))
     path = cache or user_data_dir() / f"audit-{system.chain.chain_id}.sqlite"
-    report = audit(
-        system,
-        cache=path,
-        from_block=from_block,
-        to_block=to_block,
-        slot=slot,
-        participant=participant,
-        topups=topups,
-    )
+    with Progress(transient=True, console=console) as bar:
+        task = bar.add_task("reading blocks", total=None)
+        report = audit(
+            system,
+            cache=path,
+            from_block=from_block,
+            to_block=to_block,
+            slot=slot,
+            participant=participant,
+            topups=topups,
+            progress=lambda done, total: bar.update(task, completed=done, total=total),
+        )
     print_summary(report, console)
     if json_path is not None:
         write_json(report, json_path)
