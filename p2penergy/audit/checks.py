@@ -255,11 +255,7 @@ def check_settlement(history: History, out: Findings) -> None:
         done = history.slot_settled.get(slot)
         expired = bool(done and done.args["expired"]) or slot not in history.cleared
         position = start.position if start else (done.position if done else (0, 0))
-        readings = {
-            owner: energy
-            for (owner, s), energy in history.energy().items()
-            if s == slot and _before(history, owner, slot, position)
-        }
+        readings = history.slot_energy(slot, position)
         expected: dict[int, tuple[int, ...]]
         dust = fees = cert_dust = 0
         if expired:
@@ -349,12 +345,6 @@ def check_settlement(history: History, out: Findings) -> None:
                     amount=a["dust"] - dust,
                 )
             out.slot(slot).status = "expired" if a["expired"] else "settled"
-
-
-def _before(history: History, owner: str, slot: int, position: tuple[int, int]) -> bool:
-    return any(
-        r.owner == owner and r.slot == slot and r.position < position for r in history.readings
-    )
 
 
 def check_conservation(

@@ -9,6 +9,7 @@ certificates like one.
 from __future__ import annotations
 
 from collections import defaultdict
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -136,6 +137,8 @@ class History:
     review: list[Event] = field(default_factory=list)
     markets: set[str] = field(default_factory=set)  # every MARKET_ROLE holder
     duplicate_readings: list[ReadingRecord] = field(default_factory=list)
+    recorded: set[tuple[int, int]] = field(default_factory=set)  # (meter, slot)
+    _by_slot: dict[int, list[ReadingRecord]] | None = field(default=None, repr=False)
 
     @property
     def market(self) -> str:
@@ -174,8 +177,27 @@ class History:
 
     def energy(self) -> dict[tuple[str, int], tuple[int, int]]:
         """Verified (import, export) Wh per (owner, slot): ReadingRecorded summed per owner."""
+        return self._energy(self.readings)
+
+    def slot_energy(self, slot: int, before: Position) -> dict[str, tuple[int, int]]:
+        """Verified (import, export) Wh per owner in `slot` from readings recorded before
+        `before` (what the market saw when settlement started)."""
+        readings = [r for r in self.readings_by_slot().get(slot, []) if r.position < before]
+        return {owner: v for (owner, _), v in self._energy(readings).items()}
+
+    def readings_by_slot(self) -> dict[int, list[ReadingRecord]]:
+        """Recorded readings grouped by slot (computed once per history)."""
+        if self._by_slot is None:
+            grouped: dict[int, list[ReadingRecord]] = defaultdict(list)
+            for r in self.readings:
+                grouped[r.slot].append(r)
+            self._by_slot = dict(grouped)
+        return self._by_slot
+
+    @staticmethod
+    def _energy(readings: Iterable[ReadingRecord]) -> dict[tuple[str, int], tuple[int, int]]:
         totals: dict[tuple[str, int], list[int]] = defaultdict(lambda: [0, 0])
-        for r in self.readings:
+        for r in readings:
             totals[(r.owner, r.slot)][0] += r.import_wh
             totals[(r.owner, r.slot)][1] += r.export_wh
         return {key: (v[0], v[1]) for key, v in totals.items()}
@@ -333,8 +355,9 @@ def _apply(
             e.tx_hash,
             _signed_reading(calls, a["meterId"], a["slot"]),
         )
-        if any(r.meter_id == record.meter_id and r.slot == record.slot for r in h.readings):
+        if (record.meter_id, record.slot) in h.recorded:
             h.duplicate_readings.append(record)
+        h.recorded.add((record.meter_id, record.slot))
         h.readings.append(record)
     elif n == "ReadingSkipped" and e.contract == "MeterReadings":
         h.skipped.append(e)
