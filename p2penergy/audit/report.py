@@ -48,7 +48,18 @@ def print_summary(report: Report, console: Console) -> None:
         console.print(failures)
         if len(report.failures) > MAX_ROWS:
             console.print(f"... and {len(report.failures) - MAX_ROWS} more (see --json/--html)")
-    console.print(f"{len(report.review)} operator actions listed for review (see --json/--html)")
+    if report.review:
+        review = Table(title=f"For review ({len(report.review)} operator actions)")
+        for column in ("block", "contract", "event", "details"):
+            review.add_column(column)
+        for item in report.review[-MAX_ROWS:]:
+            details = ", ".join(f"{k}={v}" for k, v in item["args"].items())
+            review.add_row(
+                str(item["block"]), item["contract"], item["event"], escape_markup(details)
+            )
+        console.print(review)
+        if len(report.review) > MAX_ROWS:
+            console.print(f"(the last {MAX_ROWS} shown; all in --json/--html)")
 
 
 def escape_markup(text: str) -> str:

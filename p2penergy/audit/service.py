@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import Any
 
 from eth_utils.address import to_checksum_address
+from eth_utils.crypto import keccak
 
 from p2penergy.audit.bytecode import check_bytecode
 from p2penergy.audit.cache import AuditCache
@@ -26,7 +27,7 @@ from p2penergy.audit.checks import (
 from p2penergy.audit.history import History, checksum, replay
 from p2penergy.chain import artifacts
 from p2penergy.chain.connect import Chain
-from p2penergy.chain.deploy import Deployment, System
+from p2penergy.chain.deploy import ROLE_NAMES, Deployment, System
 from p2penergy.exceptions import P2PEnergyError
 from p2penergy.market import Side
 
@@ -211,8 +212,13 @@ def audit(
     )
 
 
+_ROLE_NAMES = {keccak(text=name): name for name in ROLE_NAMES} | {bytes(32): "DEFAULT_ADMIN_ROLE"}
+
+
 def _plain(value: Any) -> Any:
     if isinstance(value, bytes):
+        if value in _ROLE_NAMES:
+            return _ROLE_NAMES[value]
         return "0x" + value.hex()
     return value
 
