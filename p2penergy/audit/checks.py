@@ -15,7 +15,16 @@ from eth_account import Account
 from eth_keys.exceptions import BadSignature
 
 from p2penergy.audit.history import ZERO, Event, History, OrderRecord
-from p2penergy.market import Clearing, MarketInputError, Order, Side, clear, fills_for, settle
+from p2penergy.market import (
+    Clearing,
+    MarketInputError,
+    Order,
+    Side,
+    clear,
+    escrow_for,
+    fills_for,
+    settle,
+)
 from p2penergy.market.settlement import Settlement
 from p2penergy.oracle.reading import InvalidReading, Reading, reading_digest
 
@@ -215,8 +224,6 @@ def _recover(
 
 
 def _expired_lines(orders: list[Order]) -> dict[int, tuple[int, ...]]:
-    from p2penergy.market import escrow_for
-
     return {
         o.order_id: (
             0,
@@ -386,6 +393,8 @@ def _escrow(history: History, out: Findings, market_balance: int | None) -> None
         if e.contract == "EnergyMarket":
             settled[e.args["orderId"] >> 16].append(e)
     total_held = 0
+    for record in history.orders.values():
+        _check_order(history, record, out)
     for slot, records in sorted(by_slot.items()):
         escrowed = sum(r.escrow for r in records)
         cancelled = sum(r.cancel_refund or 0 for r in records)
@@ -425,6 +434,39 @@ def _escrow(history: History, out: Findings, market_balance: int | None) -> None
         party=market,
         amount=balance - total_held,
     )
+
+
+def _check_order(history: History, r: OrderRecord, out: Findings) -> None:
+    """An order's escrow and fee snapshot follow the rules and the tariffs in force then."""
+    feed_in, retail, fee = history.tariffs_at((r.block, r.log_index))
+    want_fee = fee if r.side == Side.BID else 0
+    want = escrow_for(r.energy_wh, r.limit_price, r.fee_per_kwh) if r.side == Side.BID else 0
+    where = {"slot": r.slot, "party": r.owner, "block": r.block}
+    if r.escrow != want or r.fee_per_kwh != want_fee:
+        out.add(
+            ESCROW,
+            False,
+            f"order {r.order_id}: escrow {r.escrow} / fee {r.fee_per_kwh} per kWh, expected "
+            f"{want} / {want_fee}",
+            amount=r.escrow - want,
+            **where,
+        )
+    if not feed_in <= r.limit_price <= retail:
+        out.add(
+            ESCROW,
+            False,
+            f"order {r.order_id}: limit {r.limit_price} outside [{feed_in}, {retail}]",
+            amount=r.limit_price,
+            **where,
+        )
+    if r.cancel_refund is not None and r.cancel_refund != r.escrow:
+        out.add(
+            ESCROW,
+            False,
+            f"order {r.order_id}: cancelled with refund {r.cancel_refund} of escrow {r.escrow}",
+            amount=r.cancel_refund - r.escrow,
+            **where,
+        )
 
 
 def _certificates(history: History, out: Findings) -> None:

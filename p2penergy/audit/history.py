@@ -84,6 +84,7 @@ class OrderRecord:
     escrow: int
     block: int
     cancel_refund: int | None = None
+    log_index: int = 0
 
 
 @dataclass
@@ -322,6 +323,7 @@ def _apply(
             a["critical"],
             a["escrow"],
             log.block,
+            log_index=log.log_index,
         )
     elif n == "OrderCancelled" and canonical_market:
         order = h.orders.get(a["orderId"])

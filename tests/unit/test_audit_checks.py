@@ -15,6 +15,7 @@ SLOT = 7
 def _history() -> History:
     """One offer (1,000 Wh at 100,000) and one bid (1,000 Wh at 200,000, fee 30,000)."""
     h = History(addresses={"EnergyMarket": MARKET, "MeterReadings": "0x" + "bb" * 20}, to_block=100)
+    h.tariffs.append(((1, 0), 80_000, 300_000, 30_000))
     h.orders[SLOT << 16] = OrderRecord(SLOT << 16, SELLER, SLOT, 1, 1_000, 100_000, 0, False, 0, 10)
     h.orders[(SLOT << 16) | 1] = OrderRecord(
         (SLOT << 16) | 1, BUYER, SLOT, 0, 1_000, 200_000, 30_000, False, 230_000, 11
@@ -95,3 +96,12 @@ def test_the_honest_settlement_passes() -> None:
     check_clearing(h, out)
     check_settlement(h, out)
     assert all(f.ok for f in out.items), [f.message for f in out.items if not f.ok]
+
+
+def test_an_order_escrowing_less_than_its_rule_fails_escrow() -> None:
+    h = _history()
+    h.orders[(SLOT << 16) | 1].escrow -= 1
+    out = Findings()
+    check_conservation(h, out, supply=None, market_balance=None)
+    [bad] = [f for f in out.items if not f.ok and "expected" in f.message]
+    assert (bad.check, bad.slot, bad.party, bad.amount) == ("escrow", SLOT, BUYER, -1)
