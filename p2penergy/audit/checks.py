@@ -6,7 +6,7 @@ at stake, so a failure says exactly what to look at.
 
 from __future__ import annotations
 
-from collections import defaultdict
+from collections import Counter, defaultdict
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
@@ -360,6 +360,7 @@ def check_conservation(
     """Credits minted - burned == supply; per slot escrow identity; certificate flows."""
     _credit_supply(history, out, supply)
     _escrow(history, out, market_balance)
+    check_payments(history, out)
     _certificates(history, out)
 
 
@@ -433,6 +434,70 @@ def _escrow(history: History, out: Findings, market_balance: int | None) -> None
         f"market holds {balance} (transfers; balanceOf {market_balance}), Σ held {total_held}",
         party=market,
         amount=balance - total_held,
+    )
+
+
+def check_payments(history: History, out: Findings) -> None:
+    """Every credit the market sent, transaction by transaction, is a payment its events announce:
+    cancel refunds, seller receipts, bid refunds, fees to the fee account, dust to the rounding
+    account (accounts from the market's constructor calldata)."""
+    market = history.market
+    expected: dict[str, Counter[tuple[str, int]]] = defaultdict(Counter)
+    slots: dict[str, int] = {}
+    for order in history.orders.values():
+        if order.cancel_refund:
+            expected[order.cancel_tx or ""][(order.owner, order.cancel_refund)] += 1
+    fees: dict[str, int] = defaultdict(int)
+    for e in history.order_settled:
+        if e.contract != "EnergyMarket":
+            continue
+        a = e.args
+        slots[e.tx_hash] = a["orderId"] >> 16
+        paid = a["amount"] if history.orders[a["orderId"]].side == Side.OFFER else a["refund"]
+        if paid:
+            expected[e.tx_hash][(a["owner"], paid)] += 1
+        fees[e.tx_hash] += a["fee"]
+    for tx_hash, total in fees.items():
+        if total and history.fee_account:
+            expected[tx_hash][(history.fee_account, total)] += 1
+    for slot, e in history.slot_settled.items():
+        slots[e.tx_hash] = slot
+        if e.args["dust"] and history.rounding_account:
+            expected[e.tx_hash][(history.rounding_account, e.args["dust"])] += 1
+    actual: dict[str, Counter[tuple[str, int]]] = defaultdict(Counter)
+    for e in history.credit_transfers:
+        if e.args["from"] == market:
+            actual[e.tx_hash][(e.args["to"], e.args["value"])] += 1
+    count = 0
+    for tx_hash in sorted(set(expected) | set(actual)):
+        extra = actual[tx_hash] - expected[tx_hash]
+        missing = expected[tx_hash] - actual[tx_hash]
+        for (to, value), times in extra.items():
+            out.add(
+                ESCROW,
+                False,
+                f"market paid {value} to {to} ({times}x) in {tx_hash} without "
+                "an event announcing it",
+                slot=slots.get(tx_hash),
+                party=to,
+                amount=value,
+            )
+        for (to, value), times in missing.items():
+            out.add(
+                ESCROW,
+                False,
+                f"events announce {value} to {to} ({times}x) in {tx_hash} but no such transfer",
+                slot=slots.get(tx_hash),
+                party=to,
+                amount=-value,
+            )
+        count += sum(actual[tx_hash].values())
+    out.add(
+        ESCROW,
+        True,
+        f"{count} market payments checked against events (fee account "
+        f"{history.fee_account}, rounding account {history.rounding_account})",
+        party=market,
     )
 
 

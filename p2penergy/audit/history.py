@@ -18,7 +18,7 @@ from eth_utils.address import to_checksum_address
 from eth_utils.crypto import keccak
 from web3 import Web3
 
-from p2penergy.audit.cache import AuditCache, RawLog
+from p2penergy.audit.cache import AuditCache, RawLog, RawTx
 from p2penergy.chain import artifacts
 
 MARKET_ROLE = "0x" + keccak(text="MARKET_ROLE").hex()
@@ -85,6 +85,7 @@ class OrderRecord:
     block: int
     cancel_refund: int | None = None
     log_index: int = 0
+    cancel_tx: str | None = None
 
 
 @dataclass
@@ -139,6 +140,8 @@ class History:
     markets: set[str] = field(default_factory=set)  # every MARKET_ROLE holder
     duplicate_readings: list[ReadingRecord] = field(default_factory=list)
     recorded: set[tuple[int, int]] = field(default_factory=set)  # (meter, slot)
+    fee_account: str | None = None  # from the market's constructor calldata
+    rounding_account: str | None = None
     _by_slot: dict[int, list[ReadingRecord]] | None = field(default=None, repr=False)
 
     @property
@@ -309,6 +312,9 @@ def _apply(
         h.meter_active.setdefault(a["meterId"], []).append((e.position, a["active"]))
     elif n == "MeterKeyRotated":
         h.meter_keys.setdefault(a["meterId"], []).append((e.position, a["newDevice"]))
+    elif n == "TariffsSet" and canonical_market and not h.tariffs:
+        h.tariffs.append((e.position, a["feedInPerKWh"], a["retailPerKWh"], a["networkFeePerKWh"]))
+        _market_accounts(h, cache.transaction(e.tx_hash))
     elif n == "TariffsSet" and canonical_market:
         h.tariffs.append((e.position, a["feedInPerKWh"], a["retailPerKWh"], a["networkFeePerKWh"]))
     elif n == "OrderPlaced" and canonical_market:
@@ -329,6 +335,7 @@ def _apply(
         order = h.orders.get(a["orderId"])
         if order is not None:
             order.cancel_refund = a["refund"]
+            order.cancel_tx = e.tx_hash
     elif n == "SlotCleared" and canonical_market:
         h.cleared[a["slot"]] = e
         for fn_name, params in _calls(cache, e.tx_hash, h.market, market_fns, tx_calls):
@@ -379,6 +386,23 @@ def _apply(
             )
     elif n == "CertificateRetired":
         h.retirements.append(e)
+
+
+# EnergyMarket's constructor arguments are all static: 8 words and a 3-word tuple, at the end of
+# the creation calldata; the fee and rounding accounts are words 7 and 8.
+_MARKET_CONSTRUCTOR_WORDS = 11
+
+
+def _market_accounts(h: History, tx: RawTx | None) -> None:
+    """The fee and rounding accounts from the market's creation transaction (constructor args)."""
+    if tx is None or tx.target is not None:
+        return
+    data = bytes.fromhex(tx.input[2:])
+    if len(data) < 32 * _MARKET_CONSTRUCTOR_WORDS:
+        return
+    args = data[-32 * _MARKET_CONSTRUCTOR_WORDS :]
+    h.fee_account = "0x" + args[6 * 32 + 12 : 7 * 32].hex()
+    h.rounding_account = "0x" + args[7 * 32 + 12 : 8 * 32].hex()
 
 
 def checksum(address: str) -> str:

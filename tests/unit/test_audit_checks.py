@@ -3,7 +3,13 @@ amount."""
 
 from __future__ import annotations
 
-from p2penergy.audit.checks import Findings, check_clearing, check_conservation, check_settlement
+from p2penergy.audit.checks import (
+    Findings,
+    check_clearing,
+    check_conservation,
+    check_payments,
+    check_settlement,
+)
 from p2penergy.audit.history import Event, History, OrderRecord, ReadingRecord
 
 MARKET = "0x" + "aa" * 20
@@ -105,3 +111,17 @@ def test_an_order_escrowing_less_than_its_rule_fails_escrow() -> None:
     check_conservation(h, out, supply=None, market_balance=None)
     [bad] = [f for f in out.items if not f.ok and "expected" in f.message]
     assert (bad.check, bad.slot, bad.party, bad.amount) == ("escrow", SLOT, BUYER, -1)
+
+
+def test_a_market_payment_no_event_announces_fails_naming_the_payee() -> None:
+    h = _history()
+    h.fee_account = "0x" + "fe" * 20
+    _cleared(h, 150_000, 1_000, (200_000, 100_000, 1_000, 1_000))
+    _settle_slot(h, seller_amount=150_000, dust=0)
+    for to, value in ((SELLER, 150_000), (BUYER, 50_000), (h.fee_account, 30_000), (BUYER, 77)):
+        args = {"from": MARKET, "to": to, "value": value}
+        h.credit_transfers.append(Event("CommunityCredit", "Transfer", args, (40, 9), "0x3"))
+    out = Findings()
+    check_payments(h, out)
+    [bad] = [f for f in out.items if not f.ok]
+    assert (bad.slot, bad.party, bad.amount) == (SLOT, BUYER, 77)
