@@ -6,6 +6,7 @@ import click
 
 from p2penergy import __version__
 from p2penergy.cli.admin import admin_group
+from p2penergy.cli.audit import audit_command
 from p2penergy.cli.dev import compile_command, demo_command, node_command, toolchain_group
 from p2penergy.cli.keeper import keeper_group
 from p2penergy.cli.oracle import meter_group, oracle_group
@@ -34,6 +35,7 @@ cli.add_command(admin_group)
 cli.add_command(meter_group)
 cli.add_command(oracle_group)
 cli.add_command(keeper_group)
+cli.add_command(audit_command)
 
 
 def main() -> None:

@@ -1,0 +1,410 @@
+"""Replays cached logs and calldata into the system's history (orders, clearings, readings...).
+
+Only events and calldata are used, never storage, so the history survives changes to storage
+layout. Events are decoded with the shipped ABIs of the five contracts; any other contract that
+was granted MARKET_ROLE is replayed as a market too, because it can move credits and
+certificates like one.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from typing import Any
+
+from eth_abi.abi import decode
+from eth_utils.address import to_checksum_address
+from eth_utils.crypto import keccak
+from web3 import Web3
+
+from p2penergy.audit.cache import AuditCache, RawLog, RawTx
+from p2penergy.chain import artifacts
+
+MARKET_ROLE = "0x" + keccak(text="MARKET_ROLE").hex()
+ZERO = "0x" + "00" * 20
+
+# (block, log index): where in the chain something happened, for "in force at" questions.
+Position = tuple[int, int]
+
+
+def _event_table(abi: list[dict[str, Any]]) -> dict[str, dict[str, Any]]:
+    table = {}
+    for item in abi:
+        if item.get("type") != "event":
+            continue
+        types = ",".join(_abi_type(i) for i in item["inputs"])
+        table["0x" + keccak(text=f"{item['name']}({types})").hex()] = item
+    return table
+
+
+def _abi_type(item: dict[str, Any]) -> str:
+    kind = str(item["type"])
+    if kind.startswith("tuple"):
+        inner = ",".join(_abi_type(c) for c in item["components"])
+        return f"({inner}){kind[5:]}"
+    return kind
+
+
+def decode_log(table: dict[str, dict[str, Any]], log: RawLog) -> tuple[str, dict[str, Any]] | None:
+    """(event name, arguments) of `log` under an event table, or None when not in it."""
+    if not log.topics:
+        return None
+    item = table.get(log.topics[0])
+    if item is None:
+        return None
+    indexed = [i for i in item["inputs"] if i.get("indexed")]
+    plain = [i for i in item["inputs"] if not i.get("indexed")]
+    if len(indexed) != len(log.topics) - 1:
+        return None  # same signature, different indexing (e.g. ERC-721 Transfer)
+    args: dict[str, Any] = {}
+    for inp, topic in zip(indexed, log.topics[1:], strict=True):
+        (args[inp["name"]],) = decode([_abi_type(inp)], bytes.fromhex(topic[2:]))
+    values = decode([_abi_type(i) for i in plain], bytes.fromhex(log.data[2:]))
+    for inp, value in zip(plain, values, strict=True):
+        args[inp["name"]] = value
+    for key, value in args.items():
+        if isinstance(value, str) and value.startswith("0x") and len(value) == 42:
+            args[key] = value.lower()
+    return str(item["name"]), args
+
+
+@dataclass
+class OrderRecord:
+    """An order as OrderPlaced told it, plus what happened to it later."""
+
+    order_id: int
+    owner: str
+    slot: int
+    side: int
+    energy_wh: int
+    limit_price: int
+    fee_per_kwh: int
+    critical: bool
+    escrow: int
+    block: int
+    cancel_refund: int | None = None
+    log_index: int = 0
+    cancel_tx: str | None = None
+
+
+@dataclass
+class ReadingRecord:
+    """A recorded reading (ReadingRecorded) with the signed reading found in its calldata."""
+
+    meter_id: int
+    slot: int
+    owner: str
+    import_wh: int
+    export_wh: int
+    position: Position
+    tx_hash: str
+    signed: tuple[Any, ...] | None = None  # ((meterId, slot, imp, exp, impReg, expReg), v, r, s)
+
+
+@dataclass
+class Event:
+    """A decoded event of interest, kept for the review list and the checks."""
+
+    contract: str
+    name: str
+    args: dict[str, Any]
+    position: Position
+    tx_hash: str
+
+
+@dataclass
+class History:
+    """Everything the audit recomputes from, rebuilt from logs and calldata alone."""
+
+    addresses: dict[str, str]  # contract name -> lower-case address
+    to_block: int
+    orders: dict[int, OrderRecord] = field(default_factory=dict)
+    cleared: dict[int, Event] = field(default_factory=dict)
+    clear_calls: dict[int, tuple[int, ...]] = field(default_factory=dict)  # slot -> calldata
+    started: dict[int, Event] = field(default_factory=dict)
+    order_settled: list[Event] = field(default_factory=list)
+    slot_settled: dict[int, Event] = field(default_factory=dict)
+    readings: list[ReadingRecord] = field(default_factory=list)
+    skipped: list[Event] = field(default_factory=list)
+    meter_keys: dict[int, list[tuple[Position, str]]] = field(default_factory=dict)
+    meter_owner: dict[int, str] = field(default_factory=dict)
+    meter_active: dict[int, list[tuple[Position, bool]]] = field(default_factory=dict)
+    tariffs: list[tuple[Position, int, int, int]] = field(default_factory=list)
+    credit_transfers: list[Event] = field(default_factory=list)
+    credit_mints: list[Event] = field(default_factory=list)
+    credit_burns: list[Event] = field(default_factory=list)
+    certificate_transfers: list[Event] = field(default_factory=list)  # TransferSingle, split
+    retirements: list[Event] = field(default_factory=list)
+    review: list[Event] = field(default_factory=list)
+    markets: set[str] = field(default_factory=set)  # every MARKET_ROLE holder
+    duplicate_readings: list[ReadingRecord] = field(default_factory=list)
+    recorded: set[tuple[int, int]] = field(default_factory=set)  # (meter, slot)
+    fee_account: str | None = None  # from the market's constructor calldata
+    rounding_account: str | None = None
+    _by_slot: dict[int, list[ReadingRecord]] | None = field(default=None, repr=False)
+
+    @property
+    def market(self) -> str:
+        return self.addresses["EnergyMarket"]
+
+    @property
+    def readings_address(self) -> str:
+        return self.addresses["MeterReadings"]
+
+    def tariffs_at(self, position: Position) -> tuple[int, int, int]:
+        """(feed-in, retail, network fee) in force at `position`."""
+        current = (0, 0, 0)
+        for pos, feed_in, retail, fee in self.tariffs:
+            if pos > position:
+                break
+            current = (feed_in, retail, fee)
+        return current
+
+    def key_at(self, meter_id: int, position: Position) -> str | None:
+        """The device key registered for `meter_id` just before `position`."""
+        current = None
+        for pos, device in self.meter_keys.get(meter_id, []):
+            if pos >= position:
+                break
+            current = device
+        return current
+
+    def active_at(self, meter_id: int, position: Position) -> bool:
+        """Whether `meter_id` was registered and active just before `position`."""
+        current = False
+        for pos, active in self.meter_active.get(meter_id, []):
+            if pos >= position:
+                break
+            current = active
+        return current
+
+    def energy(self) -> dict[tuple[str, int], tuple[int, int]]:
+        """Verified (import, export) Wh per (owner, slot): ReadingRecorded summed per owner."""
+        return self._energy(self.readings)
+
+    def slot_energy(self, slot: int, before: Position) -> dict[str, tuple[int, int]]:
+        """Verified (import, export) Wh per owner in `slot` from readings recorded before
+        `before` (what the market saw when settlement started)."""
+        readings = [r for r in self.readings_by_slot().get(slot, []) if r.position < before]
+        return {owner: v for (owner, _), v in self._energy(readings).items()}
+
+    def readings_by_slot(self) -> dict[int, list[ReadingRecord]]:
+        """Recorded readings grouped by slot (computed once per history)."""
+        if self._by_slot is None:
+            grouped: dict[int, list[ReadingRecord]] = defaultdict(list)
+            for r in self.readings:
+                grouped[r.slot].append(r)
+            self._by_slot = dict(grouped)
+        return self._by_slot
+
+    @staticmethod
+    def _energy(readings: Iterable[ReadingRecord]) -> dict[tuple[str, int], tuple[int, int]]:
+        totals: dict[tuple[str, int], list[int]] = defaultdict(lambda: [0, 0])
+        for r in readings:
+            totals[(r.owner, r.slot)][0] += r.import_wh
+            totals[(r.owner, r.slot)][1] += r.export_wh
+        return {key: (v[0], v[1]) for key, v in totals.items()}
+
+
+_REVIEW = {
+    "RoleGranted",
+    "RoleRevoked",
+    "TariffsSet",
+    "ParticipantRegistered",
+    "ParticipantSuspended",
+    "ParticipantReinstated",
+    "CriticalLoadSet",
+    "MeterRegistered",
+    "MeterKeyRotated",
+    "MeterStatusSet",
+    "CreditMinted",
+    "CreditBurned",
+}
+
+
+def replay(cache: AuditCache, addresses: dict[str, str], to_block: int) -> History:
+    """Rebuilds the history of the system at `addresses` up to `to_block` from the cache."""
+    addrs = {name: a.lower() for name, a in addresses.items()}
+    history = History(addresses=addrs, to_block=to_block)
+    tables = {addrs[name]: _event_table(artifacts.load(name)["abi"]) for name in addrs}
+    market_table = _event_table(artifacts.load("IEnergyMarket")["abi"])
+    w3 = Web3()
+    readings_fns = w3.eth.contract(abi=artifacts.load("IMeterReadings")["abi"])
+    market_fns = w3.eth.contract(abi=artifacts.load("IEnergyMarket")["abi"])
+    names = {address: name for name, address in addrs.items()}
+    history.markets.add(addrs["EnergyMarket"])
+    tx_calls: dict[str, list[tuple[Any, ...]]] = {}
+
+    for log in cache.logs(to_block):
+        table = tables.get(log.address)
+        if table is None and log.address in history.markets:
+            table = market_table
+        if table is None:
+            continue
+        decoded = decode_log(table, log)
+        if decoded is None:
+            continue
+        name, args = decoded
+        contract = names.get(log.address, log.address)
+        event = Event(contract, name, args, (log.block, log.log_index), log.tx_hash)
+        if name in _REVIEW and contract in addrs:
+            history.review.append(event)
+        _apply(history, event, log, cache, tx_calls, readings_fns, market_fns)
+    return history
+
+
+def _calls(
+    cache: AuditCache, tx_hash: str, target: str, fns: Any, tx_calls: dict[str, list[Any]]
+) -> list[Any]:
+    """The decoded call of transaction `tx_hash` when it went straight to `target`."""
+    if tx_hash not in tx_calls:
+        tx = cache.transaction(tx_hash)
+        calls: list[Any] = []
+        if tx is not None and tx.target == target and len(tx.input) >= 10:
+            try:
+                fn, params = fns.decode_function_input(tx.input)
+                calls = [(fn.fn_name, params)]
+            except ValueError:
+                calls = []
+        tx_calls[tx_hash] = calls
+    return tx_calls[tx_hash]
+
+
+def _signed_reading(calls: list[Any], meter_id: int, slot: int) -> tuple[Any, ...] | None:
+    for fn_name, params in calls:
+        batch = params["batch"] if fn_name == "submit" else [params.get("signed")]
+        for signed in batch:
+            if signed is None:
+                continue
+            reading, v, r, s = _tuple(signed)
+            reading = _tuple(reading)
+            if int(reading[0]) == meter_id and int(reading[1]) == slot:
+                return (tuple(int(x) for x in reading), int(v), bytes(r), bytes(s))
+    return None
+
+
+def _tuple(value: Any) -> tuple[Any, ...]:
+    if isinstance(value, dict):
+        return tuple(value.values())
+    return tuple(value)
+
+
+def _apply(
+    h: History,
+    e: Event,
+    log: RawLog,
+    cache: AuditCache,
+    tx_calls: dict[str, list[Any]],
+    readings_fns: Any,
+    market_fns: Any,
+) -> None:
+    a = e.args
+    n = e.name
+    canonical_market = e.contract == "EnergyMarket"
+    if n == "RoleGranted" and a["role"] == bytes.fromhex(MARKET_ROLE[2:]):
+        h.markets.add(a["account"])
+    elif n == "MeterRegistered":
+        h.meter_keys.setdefault(a["meterId"], []).append((e.position, a["device"]))
+        h.meter_owner[a["meterId"]] = a["owner"]
+        h.meter_active.setdefault(a["meterId"], []).append((e.position, True))
+    elif n == "MeterStatusSet":
+        h.meter_active.setdefault(a["meterId"], []).append((e.position, a["active"]))
+    elif n == "MeterKeyRotated":
+        h.meter_keys.setdefault(a["meterId"], []).append((e.position, a["newDevice"]))
+    elif n == "TariffsSet" and canonical_market and not h.tariffs:
+        h.tariffs.append((e.position, a["feedInPerKWh"], a["retailPerKWh"], a["networkFeePerKWh"]))
+        _market_accounts(h, cache.transaction(e.tx_hash))
+    elif n == "TariffsSet" and canonical_market:
+        h.tariffs.append((e.position, a["feedInPerKWh"], a["retailPerKWh"], a["networkFeePerKWh"]))
+    elif n == "OrderPlaced" and canonical_market:
+        h.orders[a["orderId"]] = OrderRecord(
+            a["orderId"],
+            a["owner"],
+            a["slot"],
+            a["side"],
+            a["energyWh"],
+            a["limitPricePerKWh"],
+            a["feePerKWh"],
+            a["critical"],
+            a["escrow"],
+            log.block,
+            log_index=log.log_index,
+        )
+    elif n == "OrderCancelled" and canonical_market:
+        order = h.orders.get(a["orderId"])
+        if order is not None:
+            order.cancel_refund = a["refund"]
+            order.cancel_tx = e.tx_hash
+    elif n == "SlotCleared" and canonical_market:
+        h.cleared[a["slot"]] = e
+        for fn_name, params in _calls(cache, e.tx_hash, h.market, market_fns, tx_calls):
+            if fn_name == "clear" and int(params["slot"]) == a["slot"]:
+                h.clear_calls[a["slot"]] = (
+                    int(params["marginalBid"]),
+                    int(params["marginalOffer"]),
+                    int(params["bidMarginalWh"]),
+                    int(params["offerMarginalWh"]),
+                )
+    elif n == "SettlementStarted" and canonical_market:
+        h.started[a["slot"]] = e
+    elif n == "OrderSettled":
+        h.order_settled.append(e)
+    elif n == "SlotSettled" and canonical_market:
+        h.slot_settled[a["slot"]] = e
+    elif n == "ReadingRecorded" and e.contract == "MeterReadings":
+        calls = _calls(cache, e.tx_hash, h.readings_address, readings_fns, tx_calls)
+        record = ReadingRecord(
+            a["meterId"],
+            a["slot"],
+            a["owner"],
+            a["importWh"],
+            a["exportWh"],
+            e.position,
+            e.tx_hash,
+            _signed_reading(calls, a["meterId"], a["slot"]),
+        )
+        if (record.meter_id, record.slot) in h.recorded:
+            h.duplicate_readings.append(record)
+        h.recorded.add((record.meter_id, record.slot))
+        h.readings.append(record)
+    elif n == "ReadingSkipped" and e.contract == "MeterReadings":
+        h.skipped.append(e)
+    elif n == "Transfer" and e.contract == "CommunityCredit":
+        h.credit_transfers.append(e)
+    elif n == "CreditMinted":
+        h.credit_mints.append(e)
+    elif n == "CreditBurned":
+        h.credit_burns.append(e)
+    elif n == "TransferSingle" and e.contract == "EnergyCertificate":
+        h.certificate_transfers.append(e)
+    elif n == "TransferBatch" and e.contract == "EnergyCertificate":
+        for token_id, value in zip(a["ids"], a["values"], strict=True):
+            split = dict(a, id=token_id, value=value)
+            h.certificate_transfers.append(
+                Event(e.contract, "TransferSingle", split, e.position, e.tx_hash)
+            )
+    elif n == "CertificateRetired":
+        h.retirements.append(e)
+
+
+# EnergyMarket's constructor arguments are all static: 8 words and a 3-word tuple, at the end of
+# the creation calldata; the fee and rounding accounts are words 7 and 8.
+_MARKET_CONSTRUCTOR_WORDS = 11
+
+
+def _market_accounts(h: History, tx: RawTx | None) -> None:
+    """The fee and rounding accounts from the market's creation transaction (constructor args)."""
+    if tx is None or tx.target is not None:
+        return
+    data = bytes.fromhex(tx.input[2:])
+    if len(data) < 32 * _MARKET_CONSTRUCTOR_WORDS:
+        return
+    args = data[-32 * _MARKET_CONSTRUCTOR_WORDS :]
+    h.fee_account = "0x" + args[6 * 32 + 12 : 7 * 32].hex()
+    h.rounding_account = "0x" + args[7 * 32 + 12 : 8 * 32].hex()
+
+
+def checksum(address: str) -> str:
+    """Checksummed form of a lower-case address (for people)."""
+    return str(to_checksum_address(address))

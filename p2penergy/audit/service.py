@@ -1,0 +1,279 @@
+"""`audit(...)`: sync the cache, replay the history, run every check, return a Report."""
+
+from __future__ import annotations
+
+import csv
+from collections import defaultdict
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from eth_utils.address import to_checksum_address
+from eth_utils.crypto import keccak
+
+from p2penergy.audit.bytecode import check_bytecode
+from p2penergy.audit.cache import AuditCache
+from p2penergy.audit.checks import (
+    Finding,
+    Findings,
+    SlotView,
+    check_clearing,
+    check_conservation,
+    check_readings,
+    check_settlement,
+    check_topups,
+)
+from p2penergy.audit.history import History, checksum, replay
+from p2penergy.chain import artifacts
+from p2penergy.chain.connect import Chain
+from p2penergy.chain.deploy import ROLE_NAMES, Deployment, System
+from p2penergy.exceptions import P2PEnergyError
+from p2penergy.market import Side
+
+
+class AuditError(P2PEnergyError, ValueError):
+    """The audit could not run (bad top-up ledger, block range, address book)."""
+
+
+@dataclass
+class Household:
+    """A participant's money in the audited slots against the grid-only baseline."""
+
+    account: str
+    imported_wh: int = 0
+    exported_wh: int = 0
+    paid: int = 0  # energy charges + network fees for local purchases
+    received: int = 0  # receipts for local sales
+    bought_wh: int = 0
+    sold_wh: int = 0
+    grid_cost: int = 0  # what was not bought locally, at retail, minus unsold export at feed-in
+    baseline: int = 0  # everything at retail, every export at feed-in
+
+    @property
+    def bill(self) -> int:
+        return self.paid - self.received + self.grid_cost
+
+
+@dataclass
+class Report:
+    """The audit's outcome: findings, per-slot figures, households, the review list."""
+
+    chain_id: int
+    from_block: int
+    to_block: int
+    addresses: dict[str, str]
+    findings: list[Finding]
+    slots: list[SlotView]
+    households: list[Household]
+    review: list[dict[str, Any]]
+    fetched_blocks: int = 0
+    filters: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def passed(self) -> bool:
+        """True when every check passed (the CLI's exit code 0)."""
+        return all(f.ok for f in self.findings)
+
+    @property
+    def failures(self) -> list[Finding]:
+        return [f for f in self.findings if not f.ok]
+
+    def summary(self) -> dict[str, tuple[int, int]]:
+        """(passed, failed) per check."""
+        counts: dict[str, list[int]] = defaultdict(lambda: [0, 0])
+        for f in self.findings:
+            counts[f.check][0 if f.ok else 1] += 1
+        return {name: (v[0], v[1]) for name, v in counts.items()}
+
+    def as_dict(self) -> dict[str, Any]:
+        """The JSON report."""
+        return {
+            "chainId": self.chain_id,
+            "fromBlock": self.from_block,
+            "toBlock": self.to_block,
+            "passed": self.passed,
+            "filters": self.filters,
+            "addresses": self.addresses,
+            "summary": {k: {"passed": p, "failed": f} for k, (p, f) in self.summary().items()},
+            "findings": [f.as_dict() for f in self.findings],
+            "slots": [vars(s) for s in self.slots],
+            "households": [dict(vars(h), bill=h.bill) for h in self.households],
+            "review": self.review,
+        }
+
+
+def load_topups(path: Path) -> dict[str, tuple[str | None, int | None]]:
+    """A top-up ledger CSV: `payment_ref` (0x + 64 hex, or text up to 32 bytes), optional
+    `account` and `amount` (credit base units)."""
+    ledger: dict[str, tuple[str | None, int | None]] = {}
+    try:
+        with path.open(newline="") as handle:
+            for row in csv.DictReader(handle):
+                ref = (row.get("payment_ref") or "").strip()
+                if not ref:
+                    raise AuditError(f"{path}: a row has no payment_ref")
+                if not (ref.startswith("0x") and len(ref) == 66):
+                    ref = "0x" + ref.encode().ljust(32, b"\0").hex()
+                account = (row.get("account") or "").strip().lower() or None
+                amount = (row.get("amount") or "").strip()
+                ledger[ref.lower()] = (account, int(amount) if amount else None)
+    except (OSError, ValueError) as exc:
+        raise AuditError(f"cannot read the top-up ledger {path}: {exc}") from exc
+    return ledger
+
+
+def audit(
+    target: System | Chain,
+    deployment: Deployment | None = None,
+    *,
+    cache: AuditCache | Path | None = None,
+    from_block: int | None = None,
+    to_block: int | None = None,
+    slot: int | None = None,
+    participant: str | None = None,
+    topups: Mapping[str, tuple[str | None, int | None]] | Path | None = None,
+    progress: Callable[[int, int], None] | None = None,
+) -> Report:
+    """Audits a deployment from chain data alone.
+
+    The history is always replayed from the deployment blocks to `to_block` (head by default),
+    because every check needs the state before it; `from_block`, `slot` and `participant` only
+    narrow which findings and rows the report shows. `cache` (a path or an open cache) keeps the
+    raw logs so the next audit reads only new blocks; None uses a throw-away in-memory cache.
+    `progress(read, total)` follows the block download.
+    """
+    if isinstance(target, System):
+        chain, deployment = target.chain, target.deployment
+    else:
+        chain = target
+    if deployment is None:
+        raise AuditError("audit needs the deployment (address book)")
+    head = int(chain.w3.eth.block_number)
+    to_block = head if to_block is None else to_block
+    if to_block > head:
+        raise AuditError(f"--to-block {to_block} is beyond the head {head}")
+    start = min(deployment.blocks.values())
+    own = not isinstance(cache, AuditCache)
+    store = cache if isinstance(cache, AuditCache) else AuditCache(cache)
+    try:
+        addresses = {name: a.lower() for name, a in deployment.addresses.items()}
+        identity = {"chainId": chain.chain_id, "addresses": addresses}
+        store.sync(chain, start, to_block, identity, progress)
+        history = replay(store, addresses, to_block)
+        fetched = store.fetched_blocks
+    finally:
+        if own:
+            store.close()
+
+    out = Findings()
+    check_clearing(history, out)
+    check_readings(history, chain.chain_id, out)
+    check_settlement(history, out)
+    supply, market_balance = _balances(chain, deployment, to_block)
+    check_conservation(history, out, supply, market_balance)
+    check_bytecode(chain, addresses, to_block, out)
+    if topups is not None:
+        ledger = load_topups(topups) if isinstance(topups, Path) else topups
+        check_topups(history, {k.lower(): v for k, v in ledger.items()}, out)
+
+    households = _households(history, out)
+    review: list[dict[str, Any]] = [
+        {
+            "block": e.position[0],
+            "contract": e.contract,
+            "event": e.name,
+            "args": {k: _plain(v) for k, v in e.args.items()},
+            "tx": e.tx_hash,
+        }
+        for e in history.review
+    ]
+    low = from_block if from_block is not None else start
+    who = participant.lower() if participant else None
+    findings = [
+        f
+        for f in out.items
+        if (f.block is None or f.block >= low)
+        and (slot is None or f.slot == slot)
+        and (who is None or f.party == who)
+    ]
+    slots = [v for s, v in sorted(out.slots.items()) if slot is None or s == slot]
+    return Report(
+        chain_id=chain.chain_id,
+        from_block=low,
+        to_block=to_block,
+        addresses={name: checksum(a) for name, a in addresses.items()},
+        findings=findings,
+        slots=slots,
+        households=[h for h in households if who is None or h.account == who],
+        review=[r for r in review if r["block"] >= low],
+        fetched_blocks=fetched,
+        filters={"slot": slot, "participant": participant, "fromBlock": from_block},
+    )
+
+
+_ROLE_NAMES = {keccak(text=name): name for name in ROLE_NAMES} | {bytes(32): "DEFAULT_ADMIN_ROLE"}
+
+
+def _plain(value: Any) -> Any:
+    if isinstance(value, bytes):
+        if value in _ROLE_NAMES:
+            return _ROLE_NAMES[value]
+        return "0x" + value.hex()
+    return value
+
+
+def _balances(chain: Chain, deployment: Deployment, to_block: int) -> tuple[int | None, int | None]:
+    """totalSupply and the market's balance at `to_block` (None when the node cannot say)."""
+    credit = chain.w3.eth.contract(
+        address=to_checksum_address(deployment.addresses["CommunityCredit"]),
+        abi=artifacts.load("CommunityCredit")["abi"],
+    )
+    market = to_checksum_address(deployment.addresses["EnergyMarket"])
+    try:
+        supply = int(credit.functions.totalSupply().call(block_identifier=to_block))
+        balance = int(credit.functions.balanceOf(market).call(block_identifier=to_block))
+    except Exception:
+        return None, None
+    return supply, balance
+
+
+def _households(history: History, out: Findings) -> list[Household]:
+    """Per participant: local bill vs grid-only baseline over the settled slots."""
+    people: dict[str, Household] = {}
+    energy = history.energy()
+
+    def person(account: str) -> Household:
+        return people.setdefault(account, Household(account))
+
+    for (owner, slot_), (imp, exp) in energy.items():
+        view = out.slots.get(slot_)
+        tariffs = (view.feed_in, view.retail) if view and view.retail else None
+        if tariffs is None:
+            feed_in, retail, _ = history.tariffs_at((history.to_block + 1, 0))
+        else:
+            feed_in, retail = tariffs
+        h = person(owner)
+        h.imported_wh += imp
+        h.exported_wh += exp
+        h.baseline += _money(imp, retail) - _money(exp, feed_in)
+        bought = sold = 0
+        result = out.settlements.get(slot_)
+        if result is not None:
+            for line in result.lines:
+                if line.owner.lower() != owner:
+                    continue
+                if line.side == Side.BID and result.absorbed_total:
+                    bought += line.delivered_wh * result.traded_wh // result.absorbed_total
+                    h.paid += line.amount + line.fee
+                elif line.side == Side.OFFER and result.delivered_total:
+                    sold += line.delivered_wh * result.traded_wh // result.delivered_total
+                    h.received += line.amount
+        h.bought_wh += bought
+        h.sold_wh += sold
+        h.grid_cost += _money(imp - bought, retail) - _money(exp - sold, feed_in)
+    return sorted(people.values(), key=lambda h: h.account)
+
+
+def _money(energy_wh: int, price_per_kwh: int) -> int:
+    return energy_wh * price_per_kwh // 1000

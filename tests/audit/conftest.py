@@ -1,0 +1,139 @@
+"""A simulated trading day on the embedded chain, shared by the audit tests (rolled back after
+each test)."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import dataclass
+
+import pytest
+from eth_account import Account
+
+from p2penergy.chain.connect import Chain, embedded
+from p2penergy.chain.deploy import deploy_system
+from p2penergy.chain.tx import transact
+from p2penergy.contracts.market import MarketClient, OrderInput
+from p2penergy.market import Side
+
+from ..conftest import CONSUMER, GAS_MONEY, PROSUMER, Actors, Deployed
+from ..contracts.test_market import (
+    REF,
+    Trader,
+    new_trader,
+    open_slot,
+    report,
+    to_gate_close,
+    to_slot_end,
+)
+
+TOPUP_REF = "0x" + REF.hex()
+
+
+def deploy_embedded(chain: Chain | None = None, **overrides: object) -> Deployed:
+    """The system with one key per role, on `chain` (default: a fresh embedded chain)."""
+    chain = chain or embedded()
+    admin = chain.faucet[0]
+    names = [f for f in Actors.__dataclass_fields__ if f != "admin"]
+    keys = {name: Account.create() for name in names}
+    for key in keys.values():
+        chain.fund(key.address, GAS_MONEY)
+    actors = Actors(admin=admin, **keys)
+    fee_account, rounding_account = Account.create().address, Account.create().address
+    system = deploy_system(
+        chain,
+        admin,
+        fee_account=fee_account,
+        rounding_account=rounding_account,
+        operator=actors.operator.address,
+        keepers=(actors.keeper.address,),
+        auditors=(actors.auditor.address,),
+        **overrides,  # type: ignore[arg-type]
+    )
+    return Deployed(chain, system, actors, fee_account, rounding_account)
+
+
+@dataclass
+class Day:
+    """A deployment after a few traded slots, and its traders."""
+
+    d: Deployed
+    market: MarketClient
+    sellers: list[Trader]
+    buyers: list[Trader]
+    slots: list[int]
+
+
+def trade_slots(day: Day, count: int) -> list[int]:
+    """Trades `count` more slots: orders, a cancel, clearing, readings, settlement."""
+    d, market = day.d, day.market
+    first = open_slot(d, ahead=4)
+    slots = [first + k for k in range(count)]
+    for k, slot in enumerate(slots):
+        for i, seller in enumerate(day.sellers):
+            market.place(
+                seller.account, [OrderInput(slot, Side.OFFER, 1_000 + 300 * i, 90_000 + 10_000 * i)]
+            )
+        for j, buyer in enumerate(day.buyers):
+            market.place(
+                buyer.account,
+                [OrderInput(slot, Side.BID, 700 + 211 * j + k, 250_000 - 20_000 * j - k)],
+            )
+    # One cancelled and re-placed bid: its escrow comes back in full.
+    last = day.buyers[-1]
+    ids = [oid for oid in range(slots[0] << 16, (slots[0] << 16) + 16)]
+    mine = [
+        oid
+        for oid in ids
+        if oid < (slots[0] << 16) + market.contract.functions.orderCount(slots[0]).call()
+        and market.contract.functions.order(oid).call()[0] == last.account.address
+    ]
+    market.cancel(last.account, mine[0])
+    market.place(last.account, [OrderInput(slots[0], Side.BID, 333, 200_000)])
+    for slot in slots:
+        to_gate_close(d, market, slot)
+        market.clear_slot(d.actors.keeper, slot)
+    for k, slot in enumerate(slots):
+        to_slot_end(d, market, slot)
+        usage = {s: (10, 900 + 250 * i + 37 * k) for i, s in enumerate(day.sellers)}
+        usage.update({b: (500 + 400 * j + 13 * k, 0) for j, b in enumerate(day.buyers)})
+        report(d, slot, usage)
+        market.settle_slot(d.actors.keeper, slot, chunk=3)
+    day.slots += slots
+    return slots
+
+
+def new_day(d: Deployed, sellers: int = 2, buyers: int = 3) -> Day:
+    market = MarketClient(d.system)
+    day = Day(
+        d,
+        market,
+        [new_trader(d, PROSUMER) for _ in range(sellers)],
+        [new_trader(d, CONSUMER) for _ in range(buyers)],
+        [],
+    )
+    return day
+
+
+@pytest.fixture(scope="session")
+def day_base() -> Day:
+    d = deploy_embedded()
+    day = new_day(d)
+    trade_slots(day, 3)
+    return day
+
+
+@pytest.fixture
+def day(day_base: Day) -> Iterator[Day]:
+    snapshot = day_base.d.chain.snapshot()
+    slots = list(day_base.slots)
+    traders = day_base.sellers + day_base.buyers
+    saved = [(t.device, list(t.registers)) for t in traders]
+    yield day_base
+    day_base.d.chain.revert(snapshot)
+    day_base.slots = slots
+    for trader, (device, registers) in zip(traders, saved, strict=True):
+        trader.device, trader.registers = device, registers
+
+
+def mint(d: Deployed, account: str, amount: int, ref: bytes = REF) -> None:
+    transact(d.chain, d.actors.operator, d.system.credit.functions.mint(account, amount, ref))

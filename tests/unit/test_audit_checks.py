@@ -1,0 +1,127 @@
+"""The audit's checks on hand-built histories (no chain): each discrepancy names slot, party and
+amount."""
+
+from __future__ import annotations
+
+from p2penergy.audit.checks import (
+    Findings,
+    check_clearing,
+    check_conservation,
+    check_payments,
+    check_settlement,
+)
+from p2penergy.audit.history import Event, History, OrderRecord, ReadingRecord
+
+MARKET = "0x" + "aa" * 20
+SELLER = "0x" + "01" * 20
+BUYER = "0x" + "02" * 20
+SLOT = 7
+
+
+def _history() -> History:
+    """One offer (1,000 Wh at 100,000) and one bid (1,000 Wh at 200,000, fee 30,000)."""
+    h = History(addresses={"EnergyMarket": MARKET, "MeterReadings": "0x" + "bb" * 20}, to_block=100)
+    h.tariffs.append(((1, 0), 80_000, 300_000, 30_000))
+    h.orders[SLOT << 16] = OrderRecord(SLOT << 16, SELLER, SLOT, 1, 1_000, 100_000, 0, False, 0, 10)
+    h.orders[(SLOT << 16) | 1] = OrderRecord(
+        (SLOT << 16) | 1, BUYER, SLOT, 0, 1_000, 200_000, 30_000, False, 230_000, 11
+    )
+    return h
+
+
+def _cleared(h: History, price: int, volume: int, description: tuple[int, ...]) -> None:
+    args = dict(
+        zip(
+            ("marginalBid", "marginalOffer", "bidMarginalWh", "offerMarginalWh"),
+            description,
+            strict=True,
+        ),
+        slot=SLOT,
+        price=price,
+        volumeWh=volume,
+    )
+    h.cleared[SLOT] = Event("EnergyMarket", "SlotCleared", args, (20, 0), "0x01")
+
+
+def _settled(h: History, order_id: int, owner: str, *values: int) -> None:
+    names = ("filledWh", "meteredWh", "certificateWh", "amount", "fee", "refund")
+    args = dict(zip(names, values, strict=True), orderId=order_id, owner=owner)
+    h.order_settled.append(Event("EnergyMarket", "OrderSettled", args, (40, order_id & 1), "0x3"))
+
+
+def _settle_slot(h: History, seller_amount: int, dust: int) -> None:
+    h.readings += [
+        ReadingRecord(1, SLOT, SELLER, 0, 1_000, (30, 0), "0x2"),
+        ReadingRecord(2, SLOT, BUYER, 1_000, 0, (30, 1), "0x2"),
+    ]
+    start = {"slot": SLOT, "deliveredWh": 1_000, "absorbedWh": 1_000}
+    h.started[SLOT] = Event("EnergyMarket", "SettlementStarted", start, (39, 0), "0x3")
+    _settled(h, SLOT << 16, SELLER, 1_000, 1_000, 1_000, seller_amount, 0, 0)
+    _settled(h, (SLOT << 16) | 1, BUYER, 1_000, 1_000, 1_000, 150_000, 30_000, 50_000)
+    done = {"slot": SLOT, "fees": 30_000, "dust": dust, "certificateDustWh": 0, "expired": False}
+    h.slot_settled[SLOT] = Event("EnergyMarket", "SlotSettled", done, (41, 0), "0x3")
+
+
+def test_the_competitive_clearing_passes() -> None:
+    h = _history()
+    _cleared(h, 150_000, 1_000, (200_000, 100_000, 1_000, 1_000))
+    out = Findings()
+    check_clearing(h, out)
+    assert [f.ok for f in out.items] == [True]
+
+
+def test_a_clearing_short_of_the_competitive_volume_names_every_shorted_party() -> None:
+    h = _history()
+    _cleared(h, 150_000, 600, (200_000, 100_000, 600, 600))
+    out = Findings()
+    check_clearing(h, out)
+    bad = [f for f in out.items if not f.ok]
+    assert bad[0].slot == SLOT and "differs" in bad[0].message
+    assert {(f.party, f.amount) for f in bad[1:]} == {(SELLER, -400), (BUYER, -400)}
+
+
+def test_a_market_paying_a_seller_too_much_fails_settlement_and_escrow() -> None:
+    h = _history()
+    _cleared(h, 150_000, 1_000, (200_000, 100_000, 1_000, 1_000))
+    _settle_slot(h, seller_amount=150_000 + 9_999, dust=0)
+    out = Findings()
+    check_clearing(h, out)
+    check_settlement(h, out)
+    check_conservation(h, out, supply=None, market_balance=None)
+    [settlement] = [f for f in out.items if not f.ok and f.check == "settlement"]
+    assert (settlement.slot, settlement.party, settlement.amount) == (SLOT, SELLER, 9_999)
+    escrow = [f for f in out.items if not f.ok and f.check == "escrow"]
+    assert escrow[0].slot == SLOT and escrow[0].amount == -9_999
+
+
+def test_the_honest_settlement_passes() -> None:
+    h = _history()
+    _cleared(h, 150_000, 1_000, (200_000, 100_000, 1_000, 1_000))
+    _settle_slot(h, seller_amount=150_000, dust=0)
+    out = Findings()
+    check_clearing(h, out)
+    check_settlement(h, out)
+    assert all(f.ok for f in out.items), [f.message for f in out.items if not f.ok]
+
+
+def test_an_order_escrowing_less_than_its_rule_fails_escrow() -> None:
+    h = _history()
+    h.orders[(SLOT << 16) | 1].escrow -= 1
+    out = Findings()
+    check_conservation(h, out, supply=None, market_balance=None)
+    [bad] = [f for f in out.items if not f.ok and "expected" in f.message]
+    assert (bad.check, bad.slot, bad.party, bad.amount) == ("escrow", SLOT, BUYER, -1)
+
+
+def test_a_market_payment_no_event_announces_fails_naming_the_payee() -> None:
+    h = _history()
+    h.fee_account = "0x" + "fe" * 20
+    _cleared(h, 150_000, 1_000, (200_000, 100_000, 1_000, 1_000))
+    _settle_slot(h, seller_amount=150_000, dust=0)
+    for to, value in ((SELLER, 150_000), (BUYER, 50_000), (h.fee_account, 30_000), (BUYER, 77)):
+        args = {"from": MARKET, "to": to, "value": value}
+        h.credit_transfers.append(Event("CommunityCredit", "Transfer", args, (40, 9), "0x3"))
+    out = Findings()
+    check_payments(h, out)
+    [bad] = [f for f in out.items if not f.ok]
+    assert (bad.slot, bad.party, bad.amount) == (SLOT, BUYER, 77)
