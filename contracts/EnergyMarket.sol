@@ -208,7 +208,13 @@ contract EnergyMarket is IEnergyMarket, ReentrancyGuardTransient {
             state.expired = true;
             status = SlotStatus.Cleared;
         }
-        if (status == SlotStatus.Cleared) _startSettlement(slot, state);
+        if (status == SlotStatus.Cleared) {
+            _startSettlement(slot, state);
+            // Settling early (every filled trader reported, window still open): a later reading
+            // could change a metered amount between chunks, so the whole slot settles now.
+            (, uint256 windowClosesAt) = _readings.readingWindow(slot);
+            if (block.timestamp < windowClosesAt) maxOrders = 0;
+        }
         return _settleChunk(slot, state, maxOrders);
     }
 

@@ -199,7 +199,8 @@ interface IEnergyMarket {
     ) external;
 
     /// @notice Settles (or, if it was never cleared by its deadline, expires) `slot`, processing at
-    /// most `maxOrders` orders (0 = all); call again until it returns true.
+    /// most `maxOrders` orders (0 = all); call again until it returns true. A slot settled before
+    /// its reading window closes is settled whole in one call, so its inputs cannot change.
     function settle(uint256 slot, uint256 maxOrders) external returns (bool done);
 
     /// @notice Declares a grid outage for slots `fromSlot..toSlot` (island mode, DESIGN §2.5).

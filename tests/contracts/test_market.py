@@ -320,6 +320,21 @@ def test_settlement_seller_short_worked_by_hand(deployed: Deployed, market: Mark
     _conservation(deployed, market, slot, receipts)
 
 
+def test_settling_early_settles_the_whole_slot_at_once_whatever_the_chunk(
+    deployed: Deployed, market: MarketClient
+):
+    seller, buyer = new_trader(deployed, PROSUMER), new_trader(deployed, CONSUMER)
+    slot = open_slot(deployed)
+    market.place(seller.account, [OrderInput(slot, Side.OFFER, 1_000, 100_000)])
+    market.place(buyer.account, [OrderInput(slot, Side.BID, 1_000, 200_000)])
+    to_gate_close(deployed, market, slot)
+    market.clear_slot(deployed.actors.keeper, slot)
+    to_slot_end(deployed, market, slot)
+    report(deployed, slot, {seller: (0, 1_000), buyer: (1_000, 0)})
+    receipts = market.settle_slot(deployed.actors.keeper, slot, chunk=1)
+    assert len(receipts) == 1 and market.clearing(slot).status == "settled"
+
+
 def test_settlement_buyer_short_refunds_the_unabsorbed_energy(
     deployed: Deployed, market: MarketClient
 ):
@@ -395,6 +410,8 @@ def test_settlement_matches_the_python_engine_with_fees_and_rounding_dust(
     report(deployed, slot, usage)
     everyone = [t.account.address for t in sellers + buyers] + [fee_account, rounding]
     before = balances(deployed, everyone)
+    # after the reading window nothing can change any more: settle in chunks of 3 orders
+    deployed.chain.set_time(deployed.system.readings.functions.readingWindow(slot).call()[1])
     receipts = market.settle_slot(deployed.actors.keeper, slot, chunk=3)
     assert len(receipts) == 3  # 7 orders in chunks of 3
     expected = settle(orders, result, {t.account.address: usage[t] for t in usage})
