@@ -306,6 +306,35 @@ def admin_set_tariffs(feed_in: str, retail: str, network_fee: str, **kw: Any) ->
     )
 
 
+@admin_group.command("declare-outage")
+@click.option("--from-slot", "first", type=int, required=True, help="First outage slot.")
+@click.option("--to-slot", "last", type=int, required=True, help="Last outage slot.")
+@click.option("--cap", required=True, help="Price cap per kWh (between feed-in and retail).")
+@account_options
+@connection_options
+@yes_option
+@json_option
+@handle_errors
+def admin_declare_outage(first: int, last: int, cap: str, **kw: Any) -> None:
+    """Declare a grid outage: island mode for slots FROM..TO (before their gate closes).
+
+    In those slots critical loads are served first and all local trades happen at the cap;
+    only bids of at least the cap and offers of at most the cap take part.
+    """
+    value = price_per_kwh(cap)
+    _announce(
+        f"declare an outage for slots {first}..{last}: island mode at {format_credits(value)} "
+        "per kWh, critical loads first",
+        kw["yes"],
+    )
+    _operator(kw).declare_outage(first, last, value)
+    _done(
+        kw["as_json"],
+        {"from_slot": first, "to_slot": last, "cap": value},
+        f"outage declared for slots {first}..{last}",
+    )
+
+
 def _credit_command(name: str, burn: bool) -> click.Command:
     @admin_group.command(name)
     @click.argument("household")

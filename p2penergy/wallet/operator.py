@@ -155,6 +155,20 @@ class Operator:
         fn = self.system.market.functions.setTariffs(feed_in, retail, fee)
         self._do("set tariffs", lambda: transact(self.system.chain, self.signer, fn))
 
+    def declare_outage(self, first: int, last: int, cap: int) -> None:
+        """Makes slots `first..last` outage slots (island mode) with price cap `cap`."""
+        self.check_role()
+        feed_in, retail, _fee = self.system.market.functions.tariffs().call()
+        if not feed_in <= cap <= retail:
+            raise PreflightError(
+                f"the price cap {format_credits(cap)} must lie between the feed-in tariff "
+                f"{format_credits(feed_in)} and the retail tariff {format_credits(retail)}"
+            )
+        if first > last:
+            raise PreflightError(f"the outage must start before it ends: slot {first} > {last}")
+        fn = self.system.market.functions.declareOutage(first, last, cap)
+        self._do("declare outage", lambda: transact(self.system.chain, self.signer, fn))
+
     def mint(self, account: str, amount: int, ref: bytes) -> None:
         self.check_role()
         if not self.registry.participant(account).registered:

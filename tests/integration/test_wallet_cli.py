@@ -111,6 +111,15 @@ def test_admin_burn_credit_checks_the_balance_first(world: World) -> None:
     world.ok("admin", "mint-credit", jane, "0.5", "--ref", "topup-2", "-a", "operator")
 
 
+def test_admin_declare_outage_sets_island_mode_and_checks_the_cap(world: World) -> None:
+    line = err(world, "admin", "declare-outage", "--from-slot", 10**6, "--to-slot", 10**6 + 3,
+               "--cap", "0.31", "-a", "operator")  # fmt: skip
+    assert "must lie between the feed-in tariff" in line
+    out = world.ok("admin", "declare-outage", "--from-slot", 10**6, "--to-slot", 10**6 + 3,
+                   "--cap", "0.2", "-a", "operator")  # fmt: skip
+    assert out == {"from_slot": 10**6, "to_slot": 10**6 + 3, "cap": 200_000}
+
+
 def test_admin_set_tariffs_and_rotate_meter_key(world: World) -> None:
     line = err(world, "admin", "set-tariffs", "--feed-in", "0.4", "--retail", "0.3",
                "--network-fee", "0.03", "-a", "operator")  # fmt: skip
