@@ -6,6 +6,7 @@ import click
 
 from p2penergy import __version__
 from p2penergy.cli.dev import compile_command, demo_command, node_command, toolchain_group
+from p2penergy.cli.simulate import simulate_command
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
@@ -22,6 +23,7 @@ cli.add_command(compile_command)
 cli.add_command(toolchain_group)
 cli.add_command(demo_command)
 cli.add_command(node_command)
+cli.add_command(simulate_command)
 
 
 def main() -> None:

@@ -25,9 +25,7 @@ from p2penergy.oracle.reading import (
 _DOMAIN_TYPEHASH = keccak(
     text="EIP712Domain(" + ",".join(f"{t} {n}" for n, t in _EIP712_DOMAIN_TYPE) + ")"
 )
-_READING_TYPEHASH = keccak(
-    text="Reading(" + ",".join(f"{t} {n}" for n, t in READING_TYPE) + ")"
-)
+_READING_TYPEHASH = keccak(text="Reading(" + ",".join(f"{t} {n}" for n, t in READING_TYPE) + ")")
 
 
 def domain_separator(chain_id: int, contract: str) -> bytes:

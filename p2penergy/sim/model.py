@@ -206,10 +206,12 @@ def cloud_cover(scenario: Scenario) -> tuple[np.ndarray[Any, Any], np.ndarray[An
     return actual, forecast
 
 
-def pv_kwh(scenario: Scenario, system: PVSystem, cover: np.ndarray[Any, Any]) -> np.ndarray[Any, Any]:
+def pv_kwh(
+    scenario: Scenario, system: PVSystem, cover: np.ndarray[Any, Any]
+) -> np.ndarray[Any, Any]:
     """PV energy per slot: pvlib clear-sky (Ineichen) on the module plane × a clear-sky index.
 
-    The clear-sky index is Kasten–Czeplak's `1 − 0.75·c^3.4` for cloud cover `c`, applied to the
+    The clear-sky index is Kasten–Czeplak's `1 - 0.75·c^3.4` for cloud cover `c`, applied to the
     whole plane-of-array irradiance (a simplification that keeps the model one line).
     """
     import pvlib
@@ -243,9 +245,7 @@ def to_wh(kwh: np.ndarray[Any, Any]) -> tuple[int, ...]:
 # ───────────────────────────── batteries and the island ─────────────────────────────
 
 
-def dispatch(
-    demand: Sequence[int], generation: Sequence[int], battery: Battery | None
-) -> Flows:
+def dispatch(demand: Sequence[int], generation: Sequence[int], battery: Battery | None) -> Flows:
     """Self-consumption first, then the battery (charge from surplus, discharge to own demand).
 
     The grid (or the local market) sees only what is left. Integer Wh throughout: a charge of
@@ -370,9 +370,7 @@ def build(scenario: Scenario) -> Community:
         else:
             gen_actual = gen_forecast = np.zeros(n)
         cut = slice(window.start, window.stop)
-        actual.append(
-            dispatch(to_wh(demand_actual)[cut], to_wh(gen_actual)[cut], home.battery)
-        )
+        actual.append(dispatch(to_wh(demand_actual)[cut], to_wh(gen_actual)[cut], home.battery))
         forecast.append(
             dispatch(to_wh(demand_forecast)[cut], to_wh(gen_forecast)[cut], home.battery)
         )

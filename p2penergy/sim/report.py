@@ -7,11 +7,11 @@ Accounting rules (docs/simulation.md):
 - What a meter measured beyond its local trade is the utility's: imports at the retail tariff
   (which includes the network fee), exports at the feed-in tariff, per household over the whole
   run, charges rounded up and credits rounded down to a base unit.
-- Bill = utility charges − utility credits + local charges + network fees − local receipts.
+- Bill = utility charges - utility credits + local charges + network fees - local receipts.
   The grid-only baseline bills the same meter readings to the utility alone (same PV, same
-  battery: only the local market is missing). Saving = baseline − bill.
+  battery: only the local market is missing). Saving = baseline - bill.
 - The network fee is paid by buyers on every locally traded kWh, to the distribution operator;
-  the strategy caps bids at retail − fee so a local kWh never costs more than a grid kWh.
+  the strategy caps bids at retail - fee so a local kWh never costs more than a grid kWh.
 - CO2 avoided = locally traded energy × the scenario's grid emission factor (the traded energy is
   certificate-backed local PV that the buyers' grid supply would otherwise have covered).
 """
@@ -137,9 +137,7 @@ def build_report(result: RunResult) -> dict[str, Any]:
                 "critical": home.critical,
                 "annual_kwh": int(home.annual_kwh),
                 "pv_kwp": None if home.pv is None else home.pv.kwp,
-                "battery_kwh": None
-                if home.battery is None
-                else home.battery.capacity_wh / 1000,
+                "battery_kwh": None if home.battery is None else home.battery.capacity_wh / 1000,
                 "eagerness_permille": home.eagerness_permille,
                 "energy": energy,
                 "money": money,
@@ -309,7 +307,9 @@ def plots(report: dict[str, Any]) -> dict[str, bytes]:
     fig, ax = plt.subplots(figsize=(10, 4))
     p = report["prices"]
     ax.axhline(p["retail"] / 1e6, color="red", linestyle="--", label="retail")
-    ax.axhline((p["retail"] - p["network_fee"]) / 1e6, color="orange", linestyle=":", label="retail − fee")
+    ax.axhline(
+        (p["retail"] - p["network_fee"]) / 1e6, color="orange", linestyle=":", label="retail - fee"
+    )
     ax.axhline(p["feed_in"] / 1e6, color="green", linestyle="--", label="feed-in")
     ax.plot(
         [i for i, s in zip(x, slots, strict=True) if s["price"] is not None],
@@ -326,8 +326,18 @@ def plots(report: dict[str, Any]) -> dict[str, bytes]:
     homes = report["households"]
     fig, ax = plt.subplots(figsize=(10, 4))
     hx = list(range(len(homes)))
-    ax.bar([i - 0.2 for i in hx], [h["money"]["baseline_bill"] / 1e6 for h in homes], 0.4, label="grid only")
-    ax.bar([i + 0.2 for i in hx], [h["money"]["bill"] / 1e6 for h in homes], 0.4, label="with local market")
+    ax.bar(
+        [i - 0.2 for i in hx],
+        [h["money"]["baseline_bill"] / 1e6 for h in homes],
+        0.4,
+        label="grid only",
+    )
+    ax.bar(
+        [i + 0.2 for i in hx],
+        [h["money"]["bill"] / 1e6 for h in homes],
+        0.4,
+        label="with local market",
+    )
     ax.set_xticks(hx, [h["name"] for h in homes], rotation=90)
     ax.set_ylabel("credits")
     ax.legend()
@@ -375,18 +385,38 @@ def to_html(report: dict[str, Any], images: dict[str, bytes]) -> str:
     )
     headline = [
         ("energy traded locally", kwh(c["traded_local_wh"])),
-        ("self-sufficiency", f"{c['self_sufficiency']:.1%} (without the market {c['self_sufficiency_without_market']:.1%})"),
-        ("self-consumption", f"{c['self_consumption']:.1%} (without the market {c['self_consumption_without_market']:.1%})"),
+        (
+            "self-sufficiency",
+            f"{c['self_sufficiency']:.1%} (without the market {c['self_sufficiency_without_market']:.1%})",
+        ),
+        (
+            "self-consumption",
+            f"{c['self_consumption']:.1%} (without the market {c['self_consumption_without_market']:.1%})",
+        ),
         ("grid import avoided", kwh(c["grid_import_avoided_wh"])),
-        ("CO2 avoided", f"{c['co2_avoided_g'] / 1000:,.1f} kg at {s['emission_factor_g_per_kwh']} g/kWh"),
+        (
+            "CO2 avoided",
+            f"{c['co2_avoided_g'] / 1000:,.1f} kg at {s['emission_factor_g_per_kwh']} g/kWh",
+        ),
         ("community saving", format_credits(c["saving"]) + " credits"),
-        ("clearing price (volume-weighted)", "n/a" if p["volume_weighted_clearing_price"] is None else format_credits(p["volume_weighted_clearing_price"]) + " per kWh"),
-        ("tariffs", f"feed-in {format_credits(p['feed_in'])}, retail {format_credits(p['retail'])}, network fee {format_credits(p['network_fee'])} per kWh"),
+        (
+            "clearing price (volume-weighted)",
+            "n/a"
+            if p["volume_weighted_clearing_price"] is None
+            else format_credits(p["volume_weighted_clearing_price"]) + " per kWh",
+        ),
+        (
+            "tariffs",
+            f"feed-in {format_credits(p['feed_in'])}, retail {format_credits(p['retail'])}, network fee {format_credits(p['network_fee'])} per kWh",
+        ),
     ]
     if report["island"]:
         for name, cls in report["island"]["classes"].items():
             headline.append(
-                (f"island: {name} loads", f"served {kwh(cls['served_wh'])} of {kwh(cls['needed_wh'])}, unserved {kwh(cls['unserved_wh'])}")
+                (
+                    f"island: {name} loads",
+                    f"served {kwh(cls['served_wh'])} of {kwh(cls['needed_wh'])}, unserved {kwh(cls['unserved_wh'])}",
+                )
             )
     facts = "".join(f"<tr><th>{e(k)}</th><td>{e(v)}</td></tr>" for k, v in headline)
     figures = "".join(
@@ -398,11 +428,11 @@ def to_html(report: dict[str, Any], images: dict[str, bytes]) -> str:
         for op, g in report["gas"].items()
     )
     return f"""<!DOCTYPE html>
-<html lang="en"><head><meta charset="utf-8"><title>p2penergy simulation: {e(s['name'])}</title>
+<html lang="en"><head><meta charset="utf-8"><title>p2penergy simulation: {e(s["name"])}</title>
 <style>body{{font-family:sans-serif;max-width:1000px;margin:auto}}table{{border-collapse:collapse}}
 td,th{{border:1px solid #ccc;padding:2px 6px;text-align:right}}th{{text-align:left}}</style></head>
-<body><h1>p2penergy simulation: {e(s['name'])}</h1>
-<p>{s['households']} households ({s['prosumers']} with PV, {s['batteries']} with batteries, {s['critical_loads']} critical loads), {s['slots']} slots of {s['slot_seconds']} s from {e(s['date'])}, seed {s['seed']}.</p>
+<body><h1>p2penergy simulation: {e(s["name"])}</h1>
+<p>{s["households"]} households ({s["prosumers"]} with PV, {s["batteries"]} with batteries, {s["critical_loads"]} critical loads), {s["slots"]} slots of {s["slot_seconds"]} s from {e(s["date"])}, seed {s["seed"]}.</p>
 <table>{facts}</table>{figures}
 <h2>Households</h2><table><tr><th>household</th><th>kind</th><th>demand</th><th>PV</th><th>bought locally</th><th>sold locally</th><th>grid-only bill</th><th>bill</th><th>saving</th></tr>{rows}</table>
 <h2>Gas per operation</h2><table><tr><th>operation</th><th>count</th><th>mean</th><th>total</th></tr>{gas}</table>

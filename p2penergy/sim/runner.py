@@ -294,21 +294,30 @@ def _setup(chain: Chain, community: Community, plans: list[list[PlannedOrder]]) 
     ):
         _fund(result, account.address)
         kind = PROSUMER if home.kind == "prosumer" else CONSUMER
-        _tx(result, admin, "registerParticipant", registry.registerParticipant(
-            account.address, kind, home.critical
-        ))
-        receipt = _tx(result, admin, "registerMeter", registry.registerMeter(
-            device.address, account.address, home.meter_capacity_w
-        ))
+        _tx(
+            result,
+            admin,
+            "registerParticipant",
+            registry.registerParticipant(account.address, kind, home.critical),
+        )
+        receipt = _tx(
+            result,
+            admin,
+            "registerMeter",
+            registry.registerMeter(device.address, account.address, home.meter_capacity_w),
+        )
         registered = events(system.registry, "MeterRegistered", receipt)
         actors.meter_ids.append(int(registered[0]["args"]["meterId"]))
         top_up = _top_up(orders, t.network_fee)
         ref = f"sim-topup:{home.index}".encode().ljust(32, b"\0")
         _tx(result, admin, "mint", credit.mint(account.address, top_up, ref))
         result.minted[account.address] = top_up
-        _tx(result, account, "approve", system.credit.functions.approve(
-            system.market.address, 2**256 - 1
-        ))
+        _tx(
+            result,
+            account,
+            "approve",
+            system.credit.functions.approve(system.market.address, 2**256 - 1),
+        )
     result.balances_before = _balances(result)
     return result
 
@@ -331,9 +340,12 @@ def _place_day(
         todays = [o for o in orders if o.slot // spd == day]
         if not todays:
             continue
-        receipt = _tx(result, account, "placeOrders", market.contract.functions.placeOrders(
-            [o.as_tuple() for o in to_inputs(todays, 0)]
-        ))
+        receipt = _tx(
+            result,
+            account,
+            "placeOrders",
+            market.contract.functions.placeOrders([o.as_tuple() for o in to_inputs(todays, 0)]),
+        )
         for event in events(market.contract, "OrderPlaced", receipt):
             a = event["args"]
             result.orders[int(a["orderId"])] = (

@@ -116,7 +116,9 @@ class Scenario:
 
     def __post_init__(self) -> None:
         if self.slot_seconds not in ALLOWED_SLOT_SECONDS:
-            raise ScenarioError(f"slot length {self.slot_seconds} s is not one of {ALLOWED_SLOT_SECONDS}")
+            raise ScenarioError(
+                f"slot length {self.slot_seconds} s is not one of {ALLOWED_SLOT_SECONDS}"
+            )
         if self.days < 1:
             raise ScenarioError("days must be >= 1")
         if self.households.count < 1:
@@ -145,7 +147,11 @@ class Scenario:
     @property
     def slots(self) -> range:
         """Simulated slot indices, counted from local midnight of `date`."""
-        end = self.total_slots_in_days if self.slot_count is None else self.first_slot + self.slot_count
+        end = (
+            self.total_slots_in_days
+            if self.slot_count is None
+            else self.first_slot + self.slot_count
+        )
         return range(self.first_slot, end)
 
     def outage_slots(self) -> frozenset[int]:

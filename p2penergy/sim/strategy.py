@@ -3,10 +3,10 @@
 The `linear` strategy (the only one so far):
 - a household with a forecast surplus in a slot offers it; one with a forecast deficit bids it
   (one order per account and slot, as the contract demands; nothing when the forecast is 0);
-- the spread runs from the feed-in tariff `F` to `C = retail − network fee`, the most a buyer can
+- the spread runs from the feed-in tariff `F` to `C = retail - network fee`, the most a buyer can
   pay locally (the fee comes on top of the clearing price) and still beat the grid;
 - each household has a seeded eagerness `e` in [0, 1000] ‰. Its bid limit is
-  `F + (C − F)·b(e)` and its offer limit `F + (C − F)·o(e)` with `b` rising linearly from
+  `F + (C - F)·b(e)` and its offer limit `F + (C - F)·o(e)` with `b` rising linearly from
   `bid_range[0]` to `bid_range[1]` and `o` falling from `offer_range[1]` to `offer_range[0]`
   (an eager buyer bids high, an eager seller asks little). Integer arithmetic, rounded down.
 Critical loads bid at `C`. All limits stay inside `[feed-in, retail]`, the contract's range.
