@@ -23,7 +23,7 @@ def _kwh(wh: int) -> str:
     "scenario_name",
     default="suburban-summer",
     show_default=True,
-    help="A scenario YAML path or a shipped name (suburban-summer, suburban-winter, island-outage).",
+    help="A scenario YAML path or a shipped name: suburban-summer, suburban-winter, island-outage.",
 )
 @click.option("--households", type=click.IntRange(min=1), help="Override the number of households.")
 @click.option("--days", type=click.IntRange(min=1), help="Override the number of days.")
@@ -134,7 +134,7 @@ def _print_tables(report: dict[str, Any]) -> None:
         ("clearing price, volume-weighted", "n/a" if vwap is None else format_credits(vwap)),
         (
             "feed-in / retail / network fee",
-            f"{format_credits(p['feed_in'])} / {format_credits(p['retail'])} / {format_credits(p['network_fee'])}",
+            " / ".join(format_credits(p[k]) for k in ("feed_in", "retail", "network_fee")),
         ),
         ("community saving vs grid only, credits", format_credits(c["saving"])),
         ("network fees to the DSO, credits", format_credits(c["fee_account_received"])),

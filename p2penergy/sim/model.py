@@ -1,4 +1,4 @@
-"""The community model: households, PV (pvlib), demand (BDEW H0 via demandlib), batteries, forecasts.
+"""The community model: households, PV (pvlib), demand (BDEW H0, demandlib), batteries, forecasts.
 
 Floats live only here, in the physics; everything that leaves this module is integer Wh per slot.
 Each float series is converted once, by rounding its running total half up and differencing
@@ -183,7 +183,8 @@ def h0_profile_kwh(scenario: Scenario) -> np.ndarray[Any, Any]:
     q = np.concatenate(quarter_hours)
     ratio = scenario.slot_seconds // 900 if scenario.slot_seconds >= 900 else 0
     if ratio:
-        return q.reshape(-1, ratio).sum(axis=1)
+        summed: np.ndarray[Any, Any] = q.reshape(-1, ratio).sum(axis=1)
+        return summed
     split = 900 // scenario.slot_seconds
     return np.repeat(q / split, split)
 
@@ -209,9 +210,9 @@ def cloud_cover(scenario: Scenario) -> tuple[np.ndarray[Any, Any], np.ndarray[An
 def pv_kwh(
     scenario: Scenario, system: PVSystem, cover: np.ndarray[Any, Any]
 ) -> np.ndarray[Any, Any]:
-    """PV energy per slot: pvlib clear-sky (Ineichen) on the module plane × a clear-sky index.
+    """PV energy per slot: pvlib clear-sky (Ineichen) on the module plane x a clear-sky index.
 
-    The clear-sky index is Kasten–Czeplak's `1 - 0.75·c^3.4` for cloud cover `c`, applied to the
+    The clear-sky index is Kasten-Czeplak's `1 - 0.75·c^3.4` for cloud cover `c`, applied to the
     whole plane-of-array irradiance (a simplification that keeps the model one line).
     """
     import pvlib
@@ -232,7 +233,8 @@ def pv_kwh(
     )["poa_global"].to_numpy(dtype=float)
     index = 1.0 - 0.75 * np.power(cover, 3.4)
     power_kw = system.kwp * np.nan_to_num(poa) / 1000.0 * scenario.pv.performance_ratio * index
-    return np.clip(power_kw, 0.0, None) * scenario.slot_seconds / 3600
+    energy: np.ndarray[Any, Any] = np.clip(power_kw, 0.0, None) * scenario.slot_seconds / 3600
+    return energy
 
 
 def to_wh(kwh: np.ndarray[Any, Any]) -> tuple[int, ...]:

@@ -12,7 +12,7 @@ Accounting rules (docs/simulation.md):
   battery: only the local market is missing). Saving = baseline - bill.
 - The network fee is paid by buyers on every locally traded kWh, to the distribution operator;
   the strategy caps bids at retail - fee so a local kWh never costs more than a grid kWh.
-- CO2 avoided = locally traded energy × the scenario's grid emission factor (the traded energy is
+- CO2 avoided = locally traded energy x the scenario's grid emission factor (the traded energy is
   certificate-backed local PV that the buyers' grid supply would otherwise have covered).
 """
 
@@ -150,7 +150,7 @@ def build_report(result: RunResult) -> dict[str, Any]:
     served_without_market = demand - totals["import_wh"] - totals["unserved_wh"]
     kept = generation - totals["exported_grid_wh"] - totals["curtailed_wh"]
     kept_without_market = generation - totals["export_wh"] - totals["curtailed_wh"]
-    slots = []
+    slots: list[dict[str, Any]] = []
     for k, outcome in enumerate(result.outcomes):
         c = outcome.clearing
         slots.append(
@@ -170,9 +170,9 @@ def build_report(result: RunResult) -> dict[str, Any]:
                 "cloud_cover": community.cloud_cover[k],
             }
         )
-    priced = [s for s in slots if s["price"] is not None]
-    volume = sum(s["cleared_wh"] for s in priced)
-    vwap = sum(s["price"] * s["cleared_wh"] for s in priced) // volume if volume else None
+    prices = [(int(s["price"]), int(s["cleared_wh"])) for s in slots if s["price"] is not None]
+    volume = sum(wh for _, wh in prices)
+    vwap = sum(price * wh for price, wh in prices) // volume if volume else None
     island = _island(result) if any(community.outage) else None
     return {
         "version": REPORT_VERSION,
@@ -219,9 +219,9 @@ def build_report(result: RunResult) -> dict[str, Any]:
             "retail": t.retail,
             "network_fee": t.network_fee,
             "volume_weighted_clearing_price": vwap,
-            "min_clearing_price": min((s["price"] for s in priced), default=None),
-            "max_clearing_price": max((s["price"] for s in priced), default=None),
-            "slots_with_trade": len(priced),
+            "min_clearing_price": min((price for price, _ in prices), default=None),
+            "max_clearing_price": max((price for price, _ in prices), default=None),
+            "slots_with_trade": len(prices),
         },
         "island": island,
         "gas": {
@@ -383,16 +383,19 @@ def to_html(report: dict[str, Any], images: dict[str, bytes]) -> str:
         + "</tr>"
         for h in report["households"]
     )
+
+    def with_without(key: str) -> str:
+        return f"{c[key]:.1%} (without the market {c[key + '_without_market']:.1%})"
+
+    vwap = p["volume_weighted_clearing_price"]
+    tariffs = ", ".join(
+        f"{label} {format_credits(p[key])}"
+        for label, key in (("feed-in", "feed_in"), ("retail", "retail"), ("fee", "network_fee"))
+    )
     headline = [
         ("energy traded locally", kwh(c["traded_local_wh"])),
-        (
-            "self-sufficiency",
-            f"{c['self_sufficiency']:.1%} (without the market {c['self_sufficiency_without_market']:.1%})",
-        ),
-        (
-            "self-consumption",
-            f"{c['self_consumption']:.1%} (without the market {c['self_consumption_without_market']:.1%})",
-        ),
+        ("self-sufficiency", with_without("self_sufficiency")),
+        ("self-consumption", with_without("self_consumption")),
         ("grid import avoided", kwh(c["grid_import_avoided_wh"])),
         (
             "CO2 avoided",
@@ -401,43 +404,64 @@ def to_html(report: dict[str, Any], images: dict[str, bytes]) -> str:
         ("community saving", format_credits(c["saving"]) + " credits"),
         (
             "clearing price (volume-weighted)",
-            "n/a"
-            if p["volume_weighted_clearing_price"] is None
-            else format_credits(p["volume_weighted_clearing_price"]) + " per kWh",
+            "n/a" if vwap is None else format_credits(vwap) + " per kWh",
         ),
-        (
-            "tariffs",
-            f"feed-in {format_credits(p['feed_in'])}, retail {format_credits(p['retail'])}, network fee {format_credits(p['network_fee'])} per kWh",
-        ),
+        ("tariffs per kWh", tariffs),
     ]
     if report["island"]:
         for name, cls in report["island"]["classes"].items():
+            served = f"served {kwh(cls['served_wh'])} of {kwh(cls['needed_wh'])}"
             headline.append(
-                (
-                    f"island: {name} loads",
-                    f"served {kwh(cls['served_wh'])} of {kwh(cls['needed_wh'])}, unserved {kwh(cls['unserved_wh'])}",
-                )
+                (f"island: {name} loads", f"{served}, unserved {kwh(cls['unserved_wh'])}")
             )
     facts = "".join(f"<tr><th>{e(k)}</th><td>{e(v)}</td></tr>" for k, v in headline)
     figures = "".join(
-        f'<p><img alt="{e(name)}" src="data:image/png;base64,{base64.b64encode(data).decode()}"></p>'
+        f'<p><img alt="{e(name)}" src="data:image/png;base64,'
+        f'{base64.b64encode(data).decode()}"></p>'
         for name, data in sorted(images.items())
     )
     gas = "".join(
-        f"<tr><td>{e(op)}</td><td>{g['count']}</td><td>{g['mean']:,}</td><td>{g['total']:,}</td></tr>"
-        for op, g in report["gas"].items()
+        _row(op, g["count"], f"{g['mean']:,}", f"{g['total']:,}") for op, g in report["gas"].items()
     )
+    intro = (
+        f"{s['households']} households ({s['prosumers']} with PV, {s['batteries']} with "
+        f"batteries, {s['critical_loads']} critical loads), {s['slots']} slots of "
+        f"{s['slot_seconds']} s from {s['date']}, seed {s['seed']}."
+    )
+    household_head = _row(
+        "household",
+        "kind",
+        "demand",
+        "PV",
+        "bought locally",
+        "sold locally",
+        "grid-only bill",
+        "bill",
+        "saving",
+        cell="th",
+    )
+    gas_head = _row("operation", "count", "mean", "total", cell="th")
+    title = f"p2penergy simulation: {e(s['name'])}"
     return f"""<!DOCTYPE html>
-<html lang="en"><head><meta charset="utf-8"><title>p2penergy simulation: {e(s["name"])}</title>
-<style>body{{font-family:sans-serif;max-width:1000px;margin:auto}}table{{border-collapse:collapse}}
-td,th{{border:1px solid #ccc;padding:2px 6px;text-align:right}}th{{text-align:left}}</style></head>
-<body><h1>p2penergy simulation: {e(s["name"])}</h1>
-<p>{s["households"]} households ({s["prosumers"]} with PV, {s["batteries"]} with batteries, {s["critical_loads"]} critical loads), {s["slots"]} slots of {s["slot_seconds"]} s from {e(s["date"])}, seed {s["seed"]}.</p>
+<html lang="en"><head><meta charset="utf-8"><title>{title}</title>
+<style>{_CSS}</style></head>
+<body><h1>{title}</h1>
+<p>{e(intro)}</p>
 <table>{facts}</table>{figures}
-<h2>Households</h2><table><tr><th>household</th><th>kind</th><th>demand</th><th>PV</th><th>bought locally</th><th>sold locally</th><th>grid-only bill</th><th>bill</th><th>saving</th></tr>{rows}</table>
-<h2>Gas per operation</h2><table><tr><th>operation</th><th>count</th><th>mean</th><th>total</th></tr>{gas}</table>
+<h2>Households</h2><table>{household_head}{rows}</table>
+<h2>Gas per operation</h2><table>{gas_head}{gas}</table>
 </body></html>
 """
+
+
+_CSS = (
+    "body{font-family:sans-serif;max-width:1000px;margin:auto}table{border-collapse:collapse}"
+    "td,th{border:1px solid #ccc;padding:2px 6px;text-align:right}th{text-align:left}"
+)
+
+
+def _row(*values: object, cell: str = "td") -> str:
+    return "<tr>" + "".join(f"<{cell}>{html.escape(str(v))}</{cell}>" for v in values) + "</tr>"
 
 
 def write(report: dict[str, Any], folder: Path, *, with_plots: bool = True) -> list[Path]:

@@ -47,7 +47,8 @@ TX_GAS_LIMIT = 20_000_000
 
 def derived_key(seed: int, role: str, index: int = 0) -> LocalAccount:
     """A deterministic key for `role` (never use outside simulations: anyone can derive it)."""
-    return Account.from_key(keccak(text=f"p2penergy-sim/{seed}/{role}/{index}"))
+    account: LocalAccount = Account.from_key(keccak(text=f"p2penergy-sim/{seed}/{role}/{index}"))
+    return account
 
 
 @dataclass

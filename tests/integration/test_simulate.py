@@ -18,9 +18,7 @@ from p2penergy.sim.runner import RunResult, simulate
 
 
 def small() -> scenarios.Scenario:
-    return scenarios.load("island-outage").with_overrides(
-        households=6, first_slot=52, slot_count=8
-    )
+    return scenarios.load("island-outage").with_overrides(households=6, first_slot=52, slot_count=8)
 
 
 @pytest.fixture(scope="module")

@@ -24,8 +24,9 @@ def test_to_wh_rounds_the_running_total_so_the_day_total_is_exact():
 
 
 def test_battery_dispatch_balances_every_slot():
-    battery = Battery(capacity_wh=5_000, power_wh_per_slot=700, charge_efficiency_permille=950,
-                      initial_wh=1_000)
+    battery = Battery(
+        capacity_wh=5_000, power_wh_per_slot=700, charge_efficiency_permille=950, initial_wh=1_000
+    )
     demand = [300, 300, 900, 1_200, 200, 800]
     generation = [0, 1_500, 2_000, 100, 0, 900]
     f = dispatch(demand, generation, battery)
@@ -65,8 +66,13 @@ def test_island_serves_critical_loads_first_and_reports_the_rest_as_unserved():
     assert out[1].import_wh[1] == 600 and out[2].export_wh[1] == 1_900
     for f in out:
         for s in range(2):
-            assert f.demand[s] == f.self_consumed[s] + f.discharge[s] + f.import_wh[s] + f.unserved[s]
-            assert f.generation[s] == f.self_consumed[s] + f.charge[s] + f.export_wh[s] + f.curtailed[s]
+            assert (
+                f.demand[s] == f.self_consumed[s] + f.discharge[s] + f.import_wh[s] + f.unserved[s]
+            )
+            assert (
+                f.generation[s]
+                == f.self_consumed[s] + f.charge[s] + f.export_wh[s] + f.curtailed[s]
+            )
 
 
 def test_the_model_is_deterministic_and_forecasts_differ_from_delivery():
