@@ -6,7 +6,9 @@ Accounting rules (docs/simulation.md):
   are made whole Wh by largest remainder (ties by order id), so bought == sold == T exactly.
 - What a meter measured beyond its local trade is the utility's: imports at the retail tariff
   (which includes the network fee), exports at the feed-in tariff, per household over the whole
-  run, charges rounded up and credits rounded down to a base unit.
+  run, charges rounded up and credits rounded down to a base unit. In outage slots that energy
+  physically came from (went to) neighbours outside the market ("island untraded"); it counts as
+  local for self-sufficiency, and the utility, still the balancing party, settles it.
 - Bill = utility charges - utility credits + local charges + network fees - local receipts.
   The grid-only baseline bills the same meter readings to the utility alone (same PV, same
   battery: only the local market is missing). Saving = baseline - bill.
@@ -96,8 +98,29 @@ def build_report(result: RunResult) -> dict[str, Any]:
             "unserved_wh": sum(flows.unserved),
             "curtailed_wh": sum(flows.curtailed),
         }
-        energy["bought_grid_wh"] = energy["import_wh"] - energy["bought_local_wh"]
-        energy["exported_grid_wh"] = energy["export_wh"] - energy["sold_local_wh"]
+        # In outage slots there is no grid: what a meter measured beyond its local trade came
+        # from (or went to) neighbours outside the market; the utility still settles it.
+        down = community.outage
+        energy["island_untraded_in_wh"] = sum(
+            flows.import_wh[k] - book.bought_local[k] for k in range(len(down)) if down[k]
+        )
+        energy["island_untraded_out_wh"] = sum(
+            flows.export_wh[k] - book.sold_local[k] for k in range(len(down)) if down[k]
+        )
+        energy["bought_grid_wh"] = (
+            energy["import_wh"] - energy["bought_local_wh"] - energy["island_untraded_in_wh"]
+        )
+        energy["exported_grid_wh"] = (
+            energy["export_wh"] - energy["sold_local_wh"] - energy["island_untraded_out_wh"]
+        )
+        energy["grid_import_without_market_wh"] = sum(
+            flows.import_wh[k] for k in range(len(down)) if not down[k]
+        )
+        energy["grid_export_without_market_wh"] = sum(
+            flows.export_wh[k] for k in range(len(down)) if not down[k]
+        )
+        billed_import = energy["bought_grid_wh"] + energy["island_untraded_in_wh"]
+        billed_export = energy["exported_grid_wh"] + energy["island_untraded_out_wh"]
         receipts = charges = fees = 0
         for oid, args in result.settled.items():
             owner_home, order = result.orders[oid]
@@ -108,9 +131,7 @@ def build_report(result: RunResult) -> dict[str, Any]:
             else:
                 charges += args["amount"]
                 fees += args["fee"]
-        utility = ceil_div(energy["bought_grid_wh"] * t.retail, 1000) - (
-            energy["exported_grid_wh"] * t.feed_in // 1000
-        )
+        utility = ceil_div(billed_import * t.retail, 1000) - (billed_export * t.feed_in // 1000)
         baseline = ceil_div(energy["import_wh"] * t.retail, 1000) - (
             energy["export_wh"] * t.feed_in // 1000
         )
@@ -147,9 +168,11 @@ def build_report(result: RunResult) -> dict[str, Any]:
     demand, generation = totals["demand_wh"], totals["generation_wh"]
     traded = sum(o.traded_wh for o in result.outcomes)
     served_locally = demand - totals["bought_grid_wh"] - totals["unserved_wh"]
-    served_without_market = demand - totals["import_wh"] - totals["unserved_wh"]
+    served_without_market = demand - totals["grid_import_without_market_wh"] - totals["unserved_wh"]
     kept = generation - totals["exported_grid_wh"] - totals["curtailed_wh"]
-    kept_without_market = generation - totals["export_wh"] - totals["curtailed_wh"]
+    kept_without_market = (
+        generation - totals["grid_export_without_market_wh"] - totals["curtailed_wh"]
+    )
     slots: list[dict[str, Any]] = []
     for k, outcome in enumerate(result.outcomes):
         c = outcome.clearing
@@ -164,7 +187,9 @@ def build_report(result: RunResult) -> dict[str, Any]:
                 "traded_wh": outcome.traded_wh,
                 "demand_wh": sum(f.demand[k] for f in community.actual),
                 "generation_wh": sum(f.generation[k] for f in community.actual),
-                "grid_import_wh": sum(f.import_wh[k] for f in community.actual)
+                "grid_import_wh": 0
+                if community.outage[k]
+                else sum(f.import_wh[k] for f in community.actual)
                 - sum(b.bought_local[k] for b in books),
                 "unserved_wh": sum(f.unserved[k] for f in community.actual),
                 "cloud_cover": community.cloud_cover[k],

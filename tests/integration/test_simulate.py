@@ -37,6 +37,7 @@ def test_energy_balances_per_household_and_slot(run: RunResult):
     books = ledgers(run)
     for flows, book in zip(run.community.actual, books, strict=True):
         for k in range(len(run.community.slots)):
+            # outside the market: the grid, or in an outage the island's untraded flow
             bought_grid = flows.import_wh[k] - book.bought_local[k]
             exported_grid = flows.export_wh[k] - book.sold_local[k]
             assert bought_grid >= 0 and exported_grid >= 0
@@ -57,7 +58,19 @@ def test_energy_balances_per_household_and_slot(run: RunResult):
     for k, outcome in enumerate(run.outcomes):
         assert sum(b.bought_local[k] for b in books) == outcome.traded_wh
         assert sum(b.sold_local[k] for b in books) == outcome.traded_wh
+        if outcome.outage:  # an island: everything imported was exported by a neighbour
+            assert sum(f.import_wh[k] for f in run.community.actual) == sum(
+                f.export_wh[k] for f in run.community.actual
+            )
     assert sum(o.traded_wh for o in run.outcomes) > 0
+    for home in build_report(run)["households"]:
+        e = home["energy"]
+        assert e["import_wh"] == (
+            e["bought_local_wh"] + e["bought_grid_wh"] + e["island_untraded_in_wh"]
+        )
+        assert e["export_wh"] == (
+            e["sold_local_wh"] + e["exported_grid_wh"] + e["island_untraded_out_wh"]
+        )
 
 
 def test_money_balances_and_no_trade_settles_beyond_its_limit(run: RunResult):
