@@ -17,6 +17,11 @@ def _kwh(wh: int) -> str:
     return f"{wh / 1000:,.1f}"
 
 
+def _money(base_units: int) -> str:
+    """Credits with 2 decimals for tables (the JSON keeps exact base units)."""
+    return f"{base_units / 1_000_000:,.2f}"
+
+
 @click.command("simulate")
 @click.option(
     "--scenario",
@@ -141,31 +146,25 @@ def _print_tables(report: dict[str, Any]) -> None:
     ):
         summary.add_row(name, value)
     console.print(summary)
-    homes = Table(title="households: bill vs grid-only baseline (credits)")
-    for column in (
-        "household",
-        "kind",
-        "demand kWh",
-        "PV kWh",
-        "bought local",
-        "sold local",
-        "grid only",
-        "bill",
-        "saving",
-    ):
-        homes.add_column(column, justify="left" if column in ("household", "kind") else "right")
+    homes = Table(title="households: bill vs grid-only baseline (credits; kWh)")
+    for column in ("household", "kind", "demand", "PV", "bought", "sold", "grid only", "bill"):
+        homes.add_column(column, justify="left" if column == "household" else "right")
+    homes.add_column("saving", justify="right", style="bold")
     for h in report["households"]:
         e, m = h["energy"], h["money"]
+        kind = "critical" if h["critical"] else ("PV" if h["kind"] == "prosumer" else "")
+        if h["battery_kwh"]:
+            kind += "+bat"
         homes.add_row(
             h["name"],
-            h["kind"] + (" critical" if h["critical"] else ""),
+            kind,
             _kwh(e["demand_wh"]),
             _kwh(e["generation_wh"]),
             _kwh(e["bought_local_wh"]),
             _kwh(e["sold_local_wh"]),
-            format_credits(m["baseline_bill"]),
-            format_credits(m["bill"]),
-            format_credits(m["saving"]),
+            _money(m["baseline_bill"]),
+            _money(m["bill"]),
+            _money(m["saving"]),
         )
     console.print(homes)
     if report["island"]:
