@@ -182,7 +182,6 @@ def simulate(
     days = sorted({s // spd for s in community.slots})
     _place_day(result, market, plans, days[0])
     book = _book(result)
-    index_of = {s: k for k, s in enumerate(community.slots)}
     fleet = MeterFleet(
         [device.key for device in actors.meters],
         domain_separator(chain.chain_id, result.system.readings.address),
@@ -190,7 +189,7 @@ def simulate(
     )
     try:
         signing = [fleet.submit(batch) for batch in meter_readings(community, actors.meter_ids)]
-        _run_slots(result, market, plans, signing, book, index_of, progress)
+        _run_slots(result, market, plans, signing, book, progress)
     finally:
         fleet.close()
     result.balances_after = _balances(result)
@@ -218,13 +217,18 @@ def _run_slots(
     plans: list[list[PlannedOrder]],
     signing: list[Future[list[SignedReading]]],
     book: dict[int, list[Order]],
-    index_of: dict[int, int],
     progress: ProgressHook | None,
 ) -> None:
     community, actors, chain = result.community, result.actors, result.system.chain
     scenario = community.scenario
     spd = scenario.slots_per_day
     days = sorted({s // spd for s in community.slots})
+    placed = {days[0]}
+    if community.slots[0] % spd >= spd // 2 and days[0] + 1 in days:
+        # The run starts after noon: the next day's batch goes in now, before its gates close.
+        _place_day(result, market, plans, days[0] + 1)
+        placed.add(days[0] + 1)
+        book = _book(result)
     for k, slot in enumerate(community.slots):
         start, gate, _ = market.slot_times(slot)
         chain.set_time(gate)
@@ -245,10 +249,12 @@ def _run_slots(
         result.outcomes.append(outcome)
         if progress is not None:
             progress(outcome)
-        # Day-ahead: at noon of each day, the households place their orders for the next one.
+        # Day-ahead: from noon of each day (the first slot processed after it), the households
+        # place their orders for the next day, if it is simulated and not placed yet.
         next_day = slot // spd + 1
-        if slot % spd == spd // 2 and next_day in days and next_day * spd in index_of:
+        if slot % spd >= spd // 2 and next_day in days and next_day not in placed:
             _place_day(result, market, plans, next_day)
+            placed.add(next_day)
             book = _book(result)
 
 

@@ -135,3 +135,14 @@ def test_cli_writes_json_plots_and_html(tmp_path: Path, monkeypatch: pytest.Monk
         "report.json",
     ]
     assert "bill vs grid-only baseline" in result.output
+
+
+def test_a_run_across_midnight_places_the_next_days_batch_in_time():
+    scenario = scenarios.load("suburban-winter").with_overrides(
+        households=3, days=2, slot_seconds=3600, first_slot=22, slot_count=4
+    )
+    run = simulate(scenario)
+    assert [o.slot for o in run.outcomes] == [22, 23, 24, 25]
+    assert len(run.gas["placeOrders"]) == 6  # one batch per household and day
+    assert all(o.orders > 0 for o in run.outcomes)
+    assert build_report(run)["community"]["market_escrow_left"] == 0
