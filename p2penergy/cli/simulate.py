@@ -148,7 +148,10 @@ def _print_tables(report: dict[str, Any]) -> None:
     console.print(summary)
     homes = Table(title="households: bill vs grid-only baseline (credits; kWh)")
     for column in ("household", "kind", "demand", "PV", "bought", "sold", "grid only", "bill"):
-        homes.add_column(column, justify="left" if column == "household" else "right")
+        if column == "household":
+            homes.add_column(column, no_wrap=True, min_width=10)
+        else:
+            homes.add_column(column, justify="right")
     homes.add_column("saving", justify="right", style="bold")
     for h in report["households"]:
         e, m = h["energy"], h["money"]
