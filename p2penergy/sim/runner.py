@@ -26,6 +26,7 @@ from p2penergy.chain.connect import Chain, embedded
 from p2penergy.chain.deploy import MarketConfig, System, deploy_system
 from p2penergy.chain.tx import events, send_value, transact
 from p2penergy.contracts.market import MarketClient
+from p2penergy.exceptions import P2PEnergyError
 from p2penergy.market import Clearing, Order, Side, clear, escrow_for
 from p2penergy.oracle.reading import Reading, SignedReading
 from p2penergy.sim import model
@@ -43,6 +44,10 @@ LEAD_TIME_S = 3600  # the first simulated slot starts this long after the chain'
 # binary search (~15 executions per transaction), which was 80% of the run time. Gas *used* is
 # unaffected and is what the report shows.
 TX_GAS_LIMIT = 20_000_000
+
+
+class SimulationError(P2PEnergyError):
+    """The simulated community and the chain disagree (a reading was refused, a slot stuck)."""
 
 
 def derived_key(seed: int, role: str, index: int = 0) -> LocalAccount:
@@ -236,6 +241,11 @@ def _run_slots(
         chain.set_time(start + scenario.slot_seconds)
         signed = signing[k].result()
         accepted = relay_readings(result.system, actors.keeper, signed, gas=result.gas)
+        if accepted != len(signed):
+            raise SimulationError(
+                f"slot {slot}: the readings contract skipped {len(signed) - accepted} of "
+                f"{len(signed)} meter readings (see its ReadingSkipped events)"
+            )
         receipts = settle_due_slots(market, actors.keeper, [slot], result.gas)
         traded = _record_settlement(result, slot, receipts)
         outcome = SlotOutcome(
