@@ -1,0 +1,77 @@
+"""Times `p2penergy simulate` on the default scenario and shows where the time goes.
+
+    PYTHONPATH=. .venv/bin/python benchmarks/simulate.py [--scenario NAME] [--households N]
+        [--first-slot S] [--slots K] [--top 30] [--no-profile]
+
+First a timing run (no profiler): wall time and the CPU time of the main process and of the
+meters' signing worker, so that a figure taken on a busy shared machine still means something.
+Then, unless `--no-profile`, a second run under cProfile with the top functions by cumulative
+and by own time. Target: the default scenario (30 households, one day of 15-minute slots) in
+under 90 s on a 2-core machine.
+"""
+
+from __future__ import annotations
+
+import argparse
+import cProfile
+import os
+import pstats
+import resource
+import time
+
+from p2penergy.sim import scenario as scenarios
+from p2penergy.sim.runner import RunResult, simulate
+
+
+def timed(scenario: scenarios.Scenario) -> RunResult:
+    marks: list[float] = []
+    wall, cpu = time.perf_counter(), time.process_time()
+    children = resource.getrusage(resource.RUSAGE_CHILDREN)
+    result = simulate(scenario, progress=lambda _: marks.append(time.process_time()))
+    wall, cpu = time.perf_counter() - wall, time.process_time() - cpu
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)
+    worker = after.ru_utime + after.ru_stime - children.ru_utime - children.ru_stime
+    setup = marks[0] - (marks[-1] - cpu) if marks else cpu
+    slots = len(result.outcomes)
+    print(
+        f"scenario {scenario.name}: {scenario.households.count} households, {slots} slots of "
+        f"{scenario.slot_seconds} s"
+    )
+    print(
+        f"wall time {wall:.1f} s (load average {os.getloadavg()[0]:.1f} on {os.cpu_count()} cores)"
+    )
+    print(
+        f"CPU time: main process {cpu:.1f} s (model, deploy, registration, day-ahead orders and "
+        f"first slot {setup:.1f} s; {(cpu - setup) / max(1, slots - 1):.2f} s per further slot), "
+        f"signing worker {worker:.1f} s (overlaps with the chain)"
+    )
+    print("transactions:", {op: len(g) for op, g in sorted(result.gas.items())})
+    return result
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=(__doc__ or "").splitlines()[0])
+    parser.add_argument("--scenario", default=scenarios.DEFAULT_SCENARIO)
+    parser.add_argument("--households", type=int, default=None)
+    parser.add_argument("--first-slot", type=int, default=None)
+    parser.add_argument("--slots", type=int, default=None, help="simulate only this many slots")
+    parser.add_argument("--top", type=int, default=30)
+    parser.add_argument("--no-profile", action="store_true")
+    args = parser.parse_args()
+    scenario = scenarios.load(args.scenario).with_overrides(
+        households=args.households, first_slot=args.first_slot, slot_count=args.slots
+    )
+    timed(scenario)
+    if args.no_profile:
+        return
+    profile = cProfile.Profile()
+    profile.enable()
+    simulate(scenario)
+    profile.disable()
+    stats = pstats.Stats(profile)
+    stats.sort_stats("cumulative").print_stats(args.top)
+    stats.sort_stats("tottime").print_stats(args.top)
+
+
+if __name__ == "__main__":
+    main()

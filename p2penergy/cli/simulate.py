@@ -1,0 +1,193 @@
+"""`p2penergy simulate`: a community trading day on the embedded chain, end to end."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import click
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.table import Table
+
+from p2penergy.cli._utils import console, handle_errors, json_option, print_json
+from p2penergy.units import format_credits
+
+
+def _kwh(wh: int) -> str:
+    return f"{wh / 1000:,.1f}"
+
+
+def _money(base_units: int) -> str:
+    """Credits with 2 decimals for tables (the JSON keeps exact base units)."""
+    return f"{base_units / 1_000_000:,.2f}"
+
+
+@click.command("simulate")
+@click.option(
+    "--scenario",
+    "scenario_name",
+    default="suburban-summer",
+    show_default=True,
+    help="A scenario YAML path or a shipped name: suburban-summer, suburban-winter, island-outage.",
+)
+@click.option("--households", type=click.IntRange(min=1), help="Override the number of households.")
+@click.option("--days", type=click.IntRange(min=1), help="Override the number of days.")
+@click.option(
+    "--slot",
+    "slot_seconds",
+    type=click.Choice(["300", "900", "1800", "3600"]),
+    help="Slot length in seconds.",
+)
+@click.option("--seed", type=int, help="Override the scenario's seed (same seed, same report).")
+@click.option(
+    "--out",
+    "out_dir",
+    type=click.Path(file_okay=False, path_type=Path),
+    default=Path("simulation-report"),
+    show_default=True,
+    help="Folder for report.json, the PNG plots and report.html.",
+)
+@json_option
+@handle_errors
+def simulate_command(
+    scenario_name: str,
+    households: int | None,
+    days: int | None,
+    slot_seconds: str | None,
+    seed: int | None,
+    out_dir: Path,
+    as_json: bool,
+) -> None:
+    """Simulate a community trading day through the real contracts on the embedded chain.
+
+    Households with PV (pvlib) and standard load profiles (BDEW H0) place day-ahead orders; for
+    every slot the keeper clears at gate closure, meters sign readings that are relayed in a
+    batch, and the keeper settles. The report compares every bill with the grid-only baseline.
+    """
+    from p2penergy.sim import scenario as scenarios
+    from p2penergy.sim.report import build_report, write
+    from p2penergy.sim.runner import SlotOutcome, simulate
+
+    scenario = scenarios.load(scenario_name).with_overrides(
+        households=households,
+        days=days,
+        slot_seconds=None if slot_seconds is None else int(slot_seconds),
+        seed=seed,
+    )
+    total = len(scenario.slots)
+    with Progress(
+        TextColumn("[bold]{task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TextColumn("{task.fields[detail]}"),
+        TimeElapsedColumn(),
+        console=console,
+        disable=as_json,
+        transient=False,
+    ) as bar:
+        task = bar.add_task(f"{scenario.name}", total=total, detail="deploying, registering")
+
+        def on_slot(outcome: SlotOutcome) -> None:
+            c = outcome.clearing
+            price = f"{format_credits(c.price)}/kWh" if c.volume_wh else "no trade"
+            flag = " ISLAND" if outcome.outage else ""
+            bar.update(
+                task,
+                advance=1,
+                detail=f"slot {outcome.slot}{flag}: {outcome.orders} orders, "
+                f"{_kwh(outcome.traded_wh)} kWh at {price}",
+            )
+
+        result = simulate(scenario, progress=on_slot)
+    report = build_report(result)
+    paths = write(report, out_dir)
+    if as_json:
+        print_json(report)
+        return
+    _print_tables(report)
+    console.print(f"report written: {', '.join(str(p) for p in paths)}")
+
+
+def _print_tables(report: dict[str, Any]) -> None:
+    c, p = report["community"], report["prices"]
+    s = report["scenario"]
+    summary = Table(title=f"{s['name']} (seed {s['seed']}): the community")
+    summary.add_column("measure")
+    summary.add_column("value", justify="right")
+    vwap = p["volume_weighted_clearing_price"]
+    for name, value in (
+        (
+            "households / prosumers / batteries",
+            f"{s['households']} / {s['prosumers']} / {s['batteries']}",
+        ),
+        ("demand, kWh", _kwh(c["demand_wh"])),
+        ("PV generation, kWh", _kwh(c["generation_wh"])),
+        ("traded locally, kWh", _kwh(c["traded_local_wh"])),
+        (
+            "self-sufficiency (without market)",
+            f"{c['self_sufficiency']:.1%} ({c['self_sufficiency_without_market']:.1%})",
+        ),
+        (
+            "self-consumption (without market)",
+            f"{c['self_consumption']:.1%} ({c['self_consumption_without_market']:.1%})",
+        ),
+        ("grid import avoided, kWh", _kwh(c["grid_import_avoided_wh"])),
+        (
+            f"CO2 avoided at {s['emission_factor_g_per_kwh']} g/kWh, kg",
+            f"{c['co2_avoided_g'] / 1000:,.1f}",
+        ),
+        ("clearing price, volume-weighted", "n/a" if vwap is None else format_credits(vwap)),
+        (
+            "feed-in / retail / network fee",
+            " / ".join(format_credits(p[k]) for k in ("feed_in", "retail", "network_fee")),
+        ),
+        ("community saving vs grid only, credits", format_credits(c["saving"])),
+        ("network fees to the DSO, credits", format_credits(c["fee_account_received"])),
+    ):
+        summary.add_row(name, value)
+    console.print(summary)
+    homes = Table(title="households: bill vs grid-only baseline (credits; kWh)")
+    for column in ("household", "kind", "demand", "PV", "bought", "sold", "grid only", "bill"):
+        if column == "household":
+            homes.add_column(column, no_wrap=True, min_width=10)
+        else:
+            homes.add_column(column, justify="right")
+    homes.add_column("saving", justify="right", style="bold")
+    for h in report["households"]:
+        e, m = h["energy"], h["money"]
+        kind = "critical" if h["critical"] else ("PV" if h["kind"] == "prosumer" else "")
+        if h["battery_kwh"]:
+            kind += "+bat"
+        homes.add_row(
+            h["name"],
+            kind,
+            _kwh(e["demand_wh"]),
+            _kwh(e["generation_wh"]),
+            _kwh(e["bought_local_wh"]),
+            _kwh(e["sold_local_wh"]),
+            _money(m["baseline_bill"]),
+            _money(m["bill"]),
+            _money(m["saving"]),
+        )
+    console.print(homes)
+    if report["island"]:
+        island = Table(title=f"island mode: {report['island']['outage_slots']} outage slots")
+        for column in ("class", "households", "needed kWh", "served kWh", "unserved kWh", "served"):
+            island.add_column(column, justify="right")
+        for name, cls in report["island"]["classes"].items():
+            island.add_row(
+                name,
+                str(cls["households"]),
+                _kwh(cls["needed_wh"]),
+                _kwh(cls["served_wh"]),
+                _kwh(cls["unserved_wh"]),
+                f"{cls['served_share']:.1%}",
+            )
+        console.print(island)
+        console.print(report["island"]["market_rule_note"])
+    gas = Table(title="gas per operation")
+    for column in ("operation", "count", "mean", "total"):
+        gas.add_column(column, justify="right")
+    for op, g in report["gas"].items():
+        gas.add_row(op, str(g["count"]), f"{g['mean']:,}", f"{g['total']:,}")
+    console.print(gas)

@@ -1,0 +1,505 @@
+"""The simulation report: energy, money, prices, island service and gas, from what the chain did.
+
+Accounting rules (docs/simulation.md):
+- Local trade per order comes from the chain's `OrderSettled` events. The settlement pays a seller
+  for `d_i·T/D` Wh and charges a buyer for `a_j·T/A` Wh; for the energy accounts these shares
+  are made whole Wh by largest remainder (ties by order id), so bought == sold == T exactly.
+- What a meter measured beyond its local trade is the utility's: imports at the retail tariff
+  (which includes the network fee), exports at the feed-in tariff, per household over the whole
+  run, charges rounded up and credits rounded down to a base unit. In outage slots that energy
+  physically came from (went to) neighbours outside the market ("island untraded"); it counts as
+  local for self-sufficiency, and the utility, still the balancing party, settles it.
+- Bill = utility charges - utility credits + local charges + network fees - local receipts.
+  The grid-only baseline bills the same meter readings to the utility alone (same PV, same
+  battery: only the local market is missing). Saving = baseline - bill.
+- The network fee is paid by buyers on every locally traded kWh, to the distribution operator;
+  the strategy caps bids at retail - fee so a local kWh never costs more than a grid kWh.
+- CO2 avoided = locally traded energy x the scenario's grid emission factor (the traded energy is
+  certificate-backed local PV that the buyers' grid supply would otherwise have covered).
+"""
+
+from __future__ import annotations
+
+import base64
+import html
+import io
+import json
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from p2penergy.market import Side
+from p2penergy.market._utils import ceil_div
+from p2penergy.sim.model import share_out
+from p2penergy.sim.runner import RunResult
+from p2penergy.units import format_credits
+
+REPORT_VERSION = 1
+
+
+@dataclass(frozen=True)
+class HouseholdLedger:
+    """One household's per-slot local trade (integer Wh), from the settlement events."""
+
+    bought_local: list[int]
+    sold_local: list[int]
+
+
+def ledgers(result: RunResult) -> list[HouseholdLedger]:
+    """Splits each slot's traded energy T over its buyers and sellers (largest remainder)."""
+    n = len(result.community.slots)
+    index = {s: k for k, s in enumerate(result.community.slots)}
+    out = [HouseholdLedger([0] * n, [0] * n) for _ in result.community.homes]
+    by_slot: dict[int, list[int]] = {}
+    for oid in sorted(result.settled):
+        by_slot.setdefault(oid >> 16, []).append(oid)
+    for outcome in result.outcomes:
+        oids = by_slot.get(outcome.slot, [])
+        k = index[outcome.slot]
+        for side in (Side.BID, Side.OFFER):
+            members = [o for o in oids if result.orders[o][1].side == side]
+            shares = share_out(outcome.traded_wh, [result.settled[o]["meteredWh"] for o in members])
+            for oid, wh in zip(members, shares, strict=True):
+                home = result.orders[oid][0]
+                target = out[home].bought_local if side == Side.BID else out[home].sold_local
+                target[k] += wh
+    return out
+
+
+def _ratio(numerator: int, denominator: int) -> float:
+    return round(numerator / denominator, 4) if denominator else 0.0
+
+
+def build_report(result: RunResult) -> dict[str, Any]:
+    """The whole report as plain JSON-able data (integers, strings and 4-decimal ratios)."""
+    community = result.community
+    scenario = community.scenario
+    t = scenario.tariffs
+    books = ledgers(result)
+    households = []
+    totals: dict[str, int] = {}
+
+    def add(key: str, value: int) -> None:
+        totals[key] = totals.get(key, 0) + value
+
+    for home, flows, book, account in zip(
+        community.homes, community.actual, books, result.actors.households, strict=True
+    ):
+        energy = {
+            "demand_wh": sum(flows.demand),
+            "generation_wh": sum(flows.generation),
+            "self_consumed_wh": sum(flows.self_consumed),
+            "battery_charge_wh": sum(flows.charge),
+            "battery_discharge_wh": sum(flows.discharge),
+            "import_wh": sum(flows.import_wh),
+            "export_wh": sum(flows.export_wh),
+            "bought_local_wh": sum(book.bought_local),
+            "sold_local_wh": sum(book.sold_local),
+            "unserved_wh": sum(flows.unserved),
+            "curtailed_wh": sum(flows.curtailed),
+        }
+        # In outage slots there is no grid: what a meter measured beyond its local trade came
+        # from (or went to) neighbours outside the market; the utility still settles it.
+        down = community.outage
+        energy["island_untraded_in_wh"] = sum(
+            flows.import_wh[k] - book.bought_local[k] for k in range(len(down)) if down[k]
+        )
+        energy["island_untraded_out_wh"] = sum(
+            flows.export_wh[k] - book.sold_local[k] for k in range(len(down)) if down[k]
+        )
+        energy["bought_grid_wh"] = (
+            energy["import_wh"] - energy["bought_local_wh"] - energy["island_untraded_in_wh"]
+        )
+        energy["exported_grid_wh"] = (
+            energy["export_wh"] - energy["sold_local_wh"] - energy["island_untraded_out_wh"]
+        )
+        energy["grid_import_without_market_wh"] = sum(
+            flows.import_wh[k] for k in range(len(down)) if not down[k]
+        )
+        energy["grid_export_without_market_wh"] = sum(
+            flows.export_wh[k] for k in range(len(down)) if not down[k]
+        )
+        billed_import = energy["bought_grid_wh"] + energy["island_untraded_in_wh"]
+        billed_export = energy["exported_grid_wh"] + energy["island_untraded_out_wh"]
+        receipts = charges = fees = 0
+        for oid, args in result.settled.items():
+            owner_home, order = result.orders[oid]
+            if owner_home != home.index:
+                continue
+            if order.side == Side.OFFER:
+                receipts += args["amount"]
+            else:
+                charges += args["amount"]
+                fees += args["fee"]
+        utility = ceil_div(billed_import * t.retail, 1000) - (billed_export * t.feed_in // 1000)
+        baseline = ceil_div(energy["import_wh"] * t.retail, 1000) - (
+            energy["export_wh"] * t.feed_in // 1000
+        )
+        bill = utility + charges + fees - receipts
+        chain_delta = (
+            result.balances_after[account.address] - result.balances_before[account.address]
+        )
+        money = {
+            "local_receipts": receipts,
+            "local_charges": charges,
+            "network_fees": fees,
+            "utility_bill": utility,
+            "bill": bill,
+            "baseline_bill": baseline,
+            "saving": baseline - bill,
+            "credits_moved": chain_delta,
+        }
+        for key, value in {**energy, **money}.items():
+            add(key, value)
+        households.append(
+            {
+                "name": home.name,
+                "kind": home.kind,
+                "critical": home.critical,
+                "annual_kwh": int(home.annual_kwh),
+                "pv_kwp": None if home.pv is None else home.pv.kwp,
+                "battery_kwh": None if home.battery is None else home.battery.capacity_wh / 1000,
+                "eagerness_permille": home.eagerness_permille,
+                "energy": energy,
+                "money": money,
+            }
+        )
+
+    demand, generation = totals["demand_wh"], totals["generation_wh"]
+    traded = sum(o.traded_wh for o in result.outcomes)
+    served_locally = demand - totals["bought_grid_wh"] - totals["unserved_wh"]
+    served_without_market = demand - totals["grid_import_without_market_wh"] - totals["unserved_wh"]
+    kept = generation - totals["exported_grid_wh"] - totals["curtailed_wh"]
+    kept_without_market = (
+        generation - totals["grid_export_without_market_wh"] - totals["curtailed_wh"]
+    )
+    slots: list[dict[str, Any]] = []
+    for k, outcome in enumerate(result.outcomes):
+        c = outcome.clearing
+        slots.append(
+            {
+                "slot": outcome.slot,
+                "time": _slot_time(scenario.slot_seconds, outcome.slot),
+                "outage": outcome.outage,
+                "orders": outcome.orders,
+                "cleared_wh": c.volume_wh,
+                "price": c.price if c.volume_wh else None,
+                "traded_wh": outcome.traded_wh,
+                "demand_wh": sum(f.demand[k] for f in community.actual),
+                "generation_wh": sum(f.generation[k] for f in community.actual),
+                "grid_import_wh": 0
+                if community.outage[k]
+                else sum(f.import_wh[k] for f in community.actual)
+                - sum(b.bought_local[k] for b in books),
+                "unserved_wh": sum(f.unserved[k] for f in community.actual),
+                "cloud_cover": community.cloud_cover[k],
+            }
+        )
+    prices = [(int(s["price"]), int(s["cleared_wh"])) for s in slots if s["price"] is not None]
+    volume = sum(wh for _, wh in prices)
+    vwap = sum(price * wh for price, wh in prices) // volume if volume else None
+    island = _island(result) if any(community.outage) else None
+    return {
+        "version": REPORT_VERSION,
+        "scenario": {
+            "name": scenario.name,
+            "seed": scenario.seed,
+            "date": scenario.date.isoformat(),
+            "days": scenario.days,
+            "slot_seconds": scenario.slot_seconds,
+            "first_slot": community.slots[0],
+            "slots": len(community.slots),
+            "households": len(community.homes),
+            "prosumers": sum(h.kind == "prosumer" for h in community.homes),
+            "batteries": sum(h.battery is not None for h in community.homes),
+            "critical_loads": sum(h.critical for h in community.homes),
+            "location": {
+                "latitude": scenario.location.latitude,
+                "longitude": scenario.location.longitude,
+                "timezone": scenario.location.timezone,
+            },
+            "tariffs_per_kwh": {
+                "feed_in": t.feed_in,
+                "retail": t.retail,
+                "network_fee": t.network_fee,
+            },
+            "emission_factor_g_per_kwh": scenario.emission_factor_g_per_kwh,
+            "outage_slots": sum(community.outage),
+        },
+        "community": {
+            **totals,
+            "traded_local_wh": traded,
+            "self_sufficiency": _ratio(served_locally, demand),
+            "self_sufficiency_without_market": _ratio(served_without_market, demand),
+            "self_consumption": _ratio(kept, generation),
+            "self_consumption_without_market": _ratio(kept_without_market, generation),
+            "grid_import_avoided_wh": totals["bought_local_wh"],
+            "co2_avoided_g": totals["bought_local_wh"] * scenario.emission_factor_g_per_kwh // 1000,
+            "fee_account_received": _delta(result, result.actors.fee_account),
+            "rounding_account_received": _delta(result, result.actors.rounding_account),
+            "market_escrow_left": result.balances_after[result.system.market.address],
+        },
+        "prices": {
+            "feed_in": t.feed_in,
+            "retail": t.retail,
+            "network_fee": t.network_fee,
+            "volume_weighted_clearing_price": vwap,
+            "min_clearing_price": min((price for price, _ in prices), default=None),
+            "max_clearing_price": max((price for price, _ in prices), default=None),
+            "slots_with_trade": len(prices),
+        },
+        "island": island,
+        "gas": {
+            op: {"count": len(g), "total": sum(g), "mean": sum(g) // len(g)}
+            for op, g in sorted(result.gas.items())
+        },
+        "households": households,
+        "slots": slots,
+    }
+
+
+def _delta(result: RunResult, account: str) -> int:
+    return result.balances_after[account] - result.balances_before[account]
+
+
+def _slot_time(slot_seconds: int, slot: int) -> str:
+    seconds = slot * slot_seconds
+    day, rest = divmod(seconds, 86_400)
+    return f"d{day} {rest // 3600:02d}:{rest % 3600 // 60:02d}"
+
+
+def _island(result: RunResult) -> dict[str, Any]:
+    """Served vs unserved energy by class over the outage slots (what the island had to supply)."""
+    classes: dict[str, dict[str, int]] = {}
+    for home, flows in zip(result.community.homes, result.community.actual, strict=True):
+        key = "critical" if home.critical else "other"
+        c = classes.setdefault(key, {"households": 0, "needed_wh": 0, "served_wh": 0})
+        c["households"] += 1
+        for k, down in enumerate(result.community.outage):
+            if down:
+                c["needed_wh"] += flows.import_wh[k] + flows.unserved[k]
+                c["served_wh"] += flows.import_wh[k]
+    for c in classes.values():
+        c["unserved_wh"] = c["needed_wh"] - c["served_wh"]
+    return {
+        "outage_slots": sum(result.community.outage),
+        "rule": "critical loads served first, then the others pro rata; surplus curtailed",
+        "market_rule_note": (
+            "clearing in outage slots uses the normal rule until the island-mode market rule "
+            "(critical bids first, capped prices) lands in the contracts"
+        ),
+        "classes": {
+            key: {**c, "served_share": _ratio(c["served_wh"], c["needed_wh"])}
+            for key, c in sorted(classes.items())
+        },
+    }
+
+
+# ───────────────────────────── files ─────────────────────────────
+
+
+def to_json(report: dict[str, Any]) -> str:
+    """Canonical JSON: sorted keys, fixed indentation, newline at the end."""
+    return json.dumps(report, indent=2, sort_keys=True) + "\n"
+
+
+def plots(report: dict[str, Any]) -> dict[str, bytes]:
+    """PNG plots (matplotlib, Agg): energy per slot, prices per slot, bills per household."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    slots = report["slots"]
+    x = list(range(len(slots)))
+    labels = [s["time"][-5:] for s in slots]
+    step = max(1, len(slots) // 12)
+    out: dict[str, bytes] = {}
+
+    fig, ax = plt.subplots(figsize=(10, 4))
+    ax.plot(x, [s["demand_wh"] / 1000 for s in slots], label="demand")
+    ax.plot(x, [s["generation_wh"] / 1000 for s in slots], label="PV generation")
+    ax.bar(x, [s["traded_wh"] / 1000 for s in slots], label="traded locally", alpha=0.5)
+    ax.plot(x, [s["grid_import_wh"] / 1000 for s in slots], label="bought from grid")
+    if any(s["unserved_wh"] for s in slots):
+        ax.bar(x, [s["unserved_wh"] / 1000 for s in slots], label="unserved", color="red")
+    ax.set_ylabel("kWh per slot")
+    ax.set_xticks(x[::step], labels[::step])
+    ax.legend()
+    ax.set_title(f"{report['scenario']['name']}: community energy per slot")
+    out["energy.png"] = _png(fig)
+
+    fig, ax = plt.subplots(figsize=(10, 4))
+    p = report["prices"]
+    ax.axhline(p["retail"] / 1e6, color="red", linestyle="--", label="retail")
+    ax.axhline(
+        (p["retail"] - p["network_fee"]) / 1e6, color="orange", linestyle=":", label="retail - fee"
+    )
+    ax.axhline(p["feed_in"] / 1e6, color="green", linestyle="--", label="feed-in")
+    ax.plot(
+        [i for i, s in zip(x, slots, strict=True) if s["price"] is not None],
+        [s["price"] / 1e6 for s in slots if s["price"] is not None],
+        "o",
+        label="clearing price",
+    )
+    ax.set_ylabel("credits per kWh")
+    ax.set_xticks(x[::step], labels[::step])
+    ax.legend()
+    ax.set_title("clearing prices against the tariffs")
+    out["prices.png"] = _png(fig)
+
+    homes = report["households"]
+    fig, ax = plt.subplots(figsize=(10, 4))
+    hx = list(range(len(homes)))
+    ax.bar(
+        [i - 0.2 for i in hx],
+        [h["money"]["baseline_bill"] / 1e6 for h in homes],
+        0.4,
+        label="grid only",
+    )
+    ax.bar(
+        [i + 0.2 for i in hx],
+        [h["money"]["bill"] / 1e6 for h in homes],
+        0.4,
+        label="with local market",
+    )
+    ax.set_xticks(hx, [h["name"] for h in homes], rotation=90)
+    ax.set_ylabel("credits")
+    ax.legend()
+    ax.set_title("each household's bill: grid only vs with the local market")
+    out["bills.png"] = _png(fig)
+    return out
+
+
+def _png(fig: Any) -> bytes:
+    import matplotlib.pyplot as plt
+
+    buffer = io.BytesIO()
+    fig.tight_layout()
+    fig.savefig(buffer, format="png", dpi=80, metadata={"Software": None})
+    plt.close(fig)
+    return buffer.getvalue()
+
+
+def to_html(report: dict[str, Any], images: dict[str, bytes]) -> str:
+    """One self-contained page: headline figures, the plots inline, the household table."""
+    c, s, p = report["community"], report["scenario"], report["prices"]
+    e = html.escape
+
+    def kwh(wh: int) -> str:
+        return f"{wh / 1000:,.1f} kWh"
+
+    rows = "".join(
+        "<tr>"
+        + "".join(
+            f"<td>{e(str(v))}</td>"
+            for v in (
+                h["name"],
+                h["kind"] + (" (critical)" if h["critical"] else ""),
+                kwh(h["energy"]["demand_wh"]),
+                kwh(h["energy"]["generation_wh"]),
+                kwh(h["energy"]["bought_local_wh"]),
+                kwh(h["energy"]["sold_local_wh"]),
+                format_credits(h["money"]["baseline_bill"]),
+                format_credits(h["money"]["bill"]),
+                format_credits(h["money"]["saving"]),
+            )
+        )
+        + "</tr>"
+        for h in report["households"]
+    )
+
+    def with_without(key: str) -> str:
+        return f"{c[key]:.1%} (without the market {c[key + '_without_market']:.1%})"
+
+    vwap = p["volume_weighted_clearing_price"]
+    tariffs = ", ".join(
+        f"{label} {format_credits(p[key])}"
+        for label, key in (("feed-in", "feed_in"), ("retail", "retail"), ("fee", "network_fee"))
+    )
+    headline = [
+        ("energy traded locally", kwh(c["traded_local_wh"])),
+        ("self-sufficiency", with_without("self_sufficiency")),
+        ("self-consumption", with_without("self_consumption")),
+        ("grid import avoided", kwh(c["grid_import_avoided_wh"])),
+        (
+            "CO2 avoided",
+            f"{c['co2_avoided_g'] / 1000:,.1f} kg at {s['emission_factor_g_per_kwh']} g/kWh",
+        ),
+        ("community saving", format_credits(c["saving"]) + " credits"),
+        (
+            "clearing price (volume-weighted)",
+            "n/a" if vwap is None else format_credits(vwap) + " per kWh",
+        ),
+        ("tariffs per kWh", tariffs),
+    ]
+    if report["island"]:
+        for name, cls in report["island"]["classes"].items():
+            served = f"served {kwh(cls['served_wh'])} of {kwh(cls['needed_wh'])}"
+            headline.append(
+                (f"island: {name} loads", f"{served}, unserved {kwh(cls['unserved_wh'])}")
+            )
+    facts = "".join(f"<tr><th>{e(k)}</th><td>{e(v)}</td></tr>" for k, v in headline)
+    figures = "".join(
+        f'<p><img alt="{e(name)}" src="data:image/png;base64,'
+        f'{base64.b64encode(data).decode()}"></p>'
+        for name, data in sorted(images.items())
+    )
+    gas = "".join(
+        _row(op, g["count"], f"{g['mean']:,}", f"{g['total']:,}") for op, g in report["gas"].items()
+    )
+    intro = (
+        f"{s['households']} households ({s['prosumers']} with PV, {s['batteries']} with "
+        f"batteries, {s['critical_loads']} critical loads), {s['slots']} slots of "
+        f"{s['slot_seconds']} s from {s['date']}, seed {s['seed']}."
+    )
+    household_head = _row(
+        "household",
+        "kind",
+        "demand",
+        "PV",
+        "bought locally",
+        "sold locally",
+        "grid-only bill",
+        "bill",
+        "saving",
+        cell="th",
+    )
+    gas_head = _row("operation", "count", "mean", "total", cell="th")
+    title = f"p2penergy simulation: {e(s['name'])}"
+    return f"""<!DOCTYPE html>
+<html lang="en"><head><meta charset="utf-8"><title>{title}</title>
+<style>{_CSS}</style></head>
+<body><h1>{title}</h1>
+<p>{e(intro)}</p>
+<table>{facts}</table>{figures}
+<h2>Households</h2><table>{household_head}{rows}</table>
+<h2>Gas per operation</h2><table>{gas_head}{gas}</table>
+</body></html>
+"""
+
+
+_CSS = (
+    "body{font-family:sans-serif;max-width:1000px;margin:auto}table{border-collapse:collapse}"
+    "td,th{border:1px solid #ccc;padding:2px 6px;text-align:right}th{text-align:left}"
+)
+
+
+def _row(*values: object, cell: str = "td") -> str:
+    return "<tr>" + "".join(f"<{cell}>{html.escape(str(v))}</{cell}>" for v in values) + "</tr>"
+
+
+def write(report: dict[str, Any], folder: Path, *, with_plots: bool = True) -> list[Path]:
+    """Writes report.json, the PNG plots and report.html into `folder`; returns the paths."""
+    folder.mkdir(parents=True, exist_ok=True)
+    paths = [folder / "report.json"]
+    paths[0].write_text(to_json(report))
+    images = plots(report) if with_plots else {}
+    for name, data in sorted(images.items()):
+        path = folder / name
+        path.write_bytes(data)
+        paths.append(path)
+    page = folder / "report.html"
+    page.write_text(to_html(report, images))
+    paths.append(page)
+    return paths

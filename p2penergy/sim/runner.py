@@ -1,0 +1,442 @@
+"""Runs a modelled community through the real system on a chain, slot by slot.
+
+Everything moves through the contracts: the operator deploys and registers households and their
+meters, mints credits, households place one day-ahead batch each, and for every slot the keeper
+clears at gate closure, the relayer submits the meters' signed readings after the slot ends, and
+the keeper settles. `clear_due_slots`, `relay_readings` and `settle_due_slots` are the seams where
+the keeper and the oracle outbox services take over; they only use what those services have
+(the chain, their own key, signed readings).
+
+Keys are derived from the seed, so addresses, signatures and gas are the same on every run.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Callable, Iterable, Sequence
+from concurrent.futures import Future
+from dataclasses import dataclass, field
+
+from eth_account import Account
+from eth_account.signers.local import LocalAccount
+from eth_utils.crypto import keccak
+from web3.types import TxReceipt
+
+from p2penergy.chain.connect import Chain, embedded
+from p2penergy.chain.deploy import MarketConfig, System, deploy_system
+from p2penergy.chain.tx import events, send_value, transact
+from p2penergy.contracts.market import MarketClient
+from p2penergy.exceptions import P2PEnergyError
+from p2penergy.market import Clearing, Order, Side, clear, escrow_for
+from p2penergy.oracle.reading import Reading, SignedReading
+from p2penergy.sim import model
+from p2penergy.sim.meters import MeterFleet, domain_separator
+from p2penergy.sim.model import Community, Home
+from p2penergy.sim.scenario import Scenario
+from p2penergy.sim.strategy import PlannedOrder, day_ahead_orders, to_inputs
+
+CONSUMER, PROSUMER = 1, 2
+GAS_MONEY_WEI = 10**18
+READINGS_PER_BATCH = 64
+GATE_CLOSURE_S = 300
+LEAD_TIME_S = 3600  # the first simulated slot starts this long after the chain's clock
+# Simulation transactions carry a fixed gas limit instead of an estimate: py-evm estimates by
+# binary search (~15 executions per transaction), which was 80% of the run time. Gas *used* is
+# unaffected and is what the report shows.
+TX_GAS_LIMIT = 20_000_000
+
+
+class SimulationError(P2PEnergyError):
+    """The simulated community and the chain disagree (a reading was refused, a slot stuck)."""
+
+
+def derived_key(seed: int, role: str, index: int = 0) -> LocalAccount:
+    """A deterministic key for `role` (never use outside simulations: anyone can derive it)."""
+    account: LocalAccount = Account.from_key(keccak(text=f"p2penergy-sim/{seed}/{role}/{index}"))
+    return account
+
+
+@dataclass
+class Actors:
+    admin: LocalAccount
+    keeper: LocalAccount
+    fee_account: str
+    rounding_account: str
+    households: list[LocalAccount]
+    meters: list[LocalAccount]
+    meter_ids: list[int] = field(default_factory=list)
+
+
+@dataclass(frozen=True)
+class SlotOutcome:
+    """What happened in one slot on chain (for the progress display and the report)."""
+
+    slot: int
+    outage: bool
+    orders: int
+    clearing: Clearing
+    readings_accepted: int
+    traded_wh: int
+
+
+@dataclass
+class RunResult:
+    """Everything the report needs: the model, what the chain did, and what it cost in gas."""
+
+    community: Community
+    actors: Actors
+    system: System
+    orders: dict[int, tuple[int, Order]] = field(default_factory=dict)  # id -> (home, order)
+    outcomes: list[SlotOutcome] = field(default_factory=list)
+    settled: dict[int, dict[str, int]] = field(default_factory=dict)  # order id -> event args
+    slot_settled: dict[int, dict[str, int]] = field(default_factory=dict)
+    balances_before: dict[str, int] = field(default_factory=dict)
+    balances_after: dict[str, int] = field(default_factory=dict)
+    minted: dict[str, int] = field(default_factory=dict)
+    gas: dict[str, list[int]] = field(default_factory=lambda: defaultdict(list))
+
+
+ProgressHook = Callable[[SlotOutcome], None]
+
+
+# ───────────────────────────── service seams ─────────────────────────────
+
+
+def clear_due_slots(
+    market: MarketClient,
+    keeper: LocalAccount,
+    slots: Iterable[int],
+    book: dict[int, list[Order]],
+    gas: dict[str, list[int]] | None = None,
+) -> dict[int, Clearing]:
+    """The keeper's job at gate closure: compute each closed slot's clearing and submit it.
+
+    `book` is the slot's orders as the keeper rebuilt them from `OrderPlaced` events; the
+    contract verifies the submitted description against its own storage in one pass.
+    """
+    results = {}
+    for slot in slots:
+        result = clear(book.get(slot, []))
+        fn = market.contract.functions.clear(slot, *result.description)
+        receipt = transact(market.chain, keeper, fn, gas=TX_GAS_LIMIT)
+        if gas is not None:
+            gas["clear"].append(int(receipt["gasUsed"]))
+        results[slot] = result
+    return results
+
+
+def relay_readings(
+    system: System,
+    relayer: LocalAccount,
+    signed: Sequence[SignedReading],
+    batch_size: int = READINGS_PER_BATCH,
+    gas: dict[str, list[int]] | None = None,
+) -> int:
+    """The oracle relayer's job: submit signed readings in batches; returns how many were recorded.
+
+    A batch never fails for one bad reading (it is skipped with an event), so this can be retried.
+    """
+    accepted = 0
+    for start in range(0, len(signed), batch_size):
+        batch = [r.as_tuple() for r in signed[start : start + batch_size]]
+        fn = system.readings.functions.submit(batch)
+        receipt = transact(system.chain, relayer, fn, gas=TX_GAS_LIMIT)
+        if gas is not None:
+            gas["submitReadings"].append(int(receipt["gasUsed"]))
+        accepted += len(events(system.readings, "ReadingRecorded", receipt))
+    return accepted
+
+
+def settle_due_slots(
+    market: MarketClient,
+    keeper: LocalAccount,
+    slots: Iterable[int],
+    gas: dict[str, list[int]] | None = None,
+) -> list[TxReceipt]:
+    """The keeper's job once every filled order's meter has reported: settle each slot."""
+    receipts: list[TxReceipt] = []
+    for slot in slots:
+        while True:
+            fn = market.contract.functions.settle(slot, 0)
+            receipt = transact(market.chain, keeper, fn, gas=TX_GAS_LIMIT)
+            if gas is not None:
+                gas["settle"].append(int(receipt["gasUsed"]))
+            receipts.append(receipt)
+            if events(market.contract, "SlotSettled", receipt):
+                break
+    return receipts
+
+
+# ───────────────────────────── the run ─────────────────────────────
+
+
+def simulate(
+    scenario: Scenario,
+    chain: Chain | None = None,
+    progress: ProgressHook | None = None,
+    sign_workers: int = 1,
+) -> RunResult:
+    """Models the community and runs every simulated slot through the contracts."""
+    community = model.build(scenario)
+    chain = chain or embedded()
+    plans = day_ahead_orders(community)
+    result = _setup(chain, community, plans)
+    market = MarketClient(result.system)
+    actors = result.actors
+    spd = scenario.slots_per_day
+    days = sorted({s // spd for s in community.slots})
+    _place_day(result, market, plans, days[0])
+    book = _book(result)
+    fleet = MeterFleet(
+        [device.key for device in actors.meters],
+        domain_separator(chain.chain_id, result.system.readings.address),
+        workers=sign_workers,
+    )
+    try:
+        signing = [fleet.submit(batch) for batch in meter_readings(community, actors.meter_ids)]
+        _run_slots(result, market, plans, signing, book, progress)
+    finally:
+        fleet.close()
+    result.balances_after = _balances(result)
+    return result
+
+
+def meter_readings(community: Community, meter_ids: Sequence[int]) -> list[list[Reading]]:
+    """Every slot's readings, one per meter: the slot's Wh and the cumulative registers."""
+    registers = [[0, 0] for _ in community.homes]
+    result = []
+    for k, slot in enumerate(community.slots):
+        batch = []
+        for home, flows in zip(community.homes, community.actual, strict=True):
+            imp, exp = flows.import_wh[k], flows.export_wh[k]
+            registers[home.index][0] += imp
+            registers[home.index][1] += exp
+            batch.append(Reading(meter_ids[home.index], slot, imp, exp, *registers[home.index]))
+        result.append(batch)
+    return result
+
+
+def _run_slots(
+    result: RunResult,
+    market: MarketClient,
+    plans: list[list[PlannedOrder]],
+    signing: list[Future[list[SignedReading]]],
+    book: dict[int, list[Order]],
+    progress: ProgressHook | None,
+) -> None:
+    community, actors, chain = result.community, result.actors, result.system.chain
+    scenario = community.scenario
+    spd = scenario.slots_per_day
+    days = sorted({s // spd for s in community.slots})
+    placed = {days[0]}
+    if community.slots[0] % spd >= spd // 2 and days[0] + 1 in days:
+        # The run starts after noon: the next day's batch goes in now, before its gates close.
+        _place_day(result, market, plans, days[0] + 1)
+        placed.add(days[0] + 1)
+        book = _book(result)
+    for k, slot in enumerate(community.slots):
+        start, gate, _ = market.slot_times(slot)
+        chain.set_time(gate)
+        clearing = clear_due_slots(market, actors.keeper, [slot], book, result.gas)[slot]
+        chain.set_time(start + scenario.slot_seconds)
+        signed = signing[k].result()
+        accepted = relay_readings(result.system, actors.keeper, signed, gas=result.gas)
+        if accepted != len(signed):
+            raise SimulationError(
+                f"slot {slot}: the readings contract skipped {len(signed) - accepted} of "
+                f"{len(signed)} meter readings (see its ReadingSkipped events)"
+            )
+        receipts = settle_due_slots(market, actors.keeper, [slot], result.gas)
+        traded = _record_settlement(result, slot, receipts)
+        outcome = SlotOutcome(
+            slot=slot,
+            outage=community.outage[k],
+            orders=len(book.get(slot, [])),
+            clearing=clearing,
+            readings_accepted=accepted,
+            traded_wh=traded,
+        )
+        result.outcomes.append(outcome)
+        if progress is not None:
+            progress(outcome)
+        # Day-ahead: from noon of each day (the first slot processed after it), the households
+        # place their orders for the next day, if it is simulated and not placed yet.
+        next_day = slot // spd + 1
+        if slot % spd >= spd // 2 and next_day in days and next_day not in placed:
+            _place_day(result, market, plans, next_day)
+            placed.add(next_day)
+            book = _book(result)
+
+
+def _setup(chain: Chain, community: Community, plans: list[list[PlannedOrder]]) -> RunResult:
+    scenario = community.scenario
+    seed = scenario.seed
+    first_start = _aligned(chain.now() + LEAD_TIME_S, scenario.slot_seconds)
+    epoch = first_start - community.slots[0] * scenario.slot_seconds
+    t = scenario.tariffs
+    config = MarketConfig(
+        epoch=epoch,
+        slot_length=scenario.slot_seconds,
+        reading_window=4 * 3600,
+        gate_closure=GATE_CLOSURE_S,
+        feed_in_per_kwh=t.feed_in,
+        retail_per_kwh=t.retail,
+        network_fee_per_kwh=t.network_fee,
+    )
+    admin = chain.faucet[0]
+    keeper = derived_key(seed, "keeper")
+    actors = Actors(
+        admin=admin,
+        keeper=keeper,
+        fee_account=derived_key(seed, "fee-account").address,
+        rounding_account=derived_key(seed, "rounding-account").address,
+        households=[derived_key(seed, "household", h.index) for h in community.homes],
+        meters=[derived_key(seed, "meter", h.index) for h in community.homes],
+    )
+    system = deploy_system(
+        chain,
+        admin,
+        config=config,
+        fee_account=actors.fee_account,
+        rounding_account=actors.rounding_account,
+        keepers=(keeper.address,),
+    )
+    result = RunResult(community=community, actors=actors, system=system)
+    for name, gas_used in system.deployment.gas_used.items():
+        result.gas[f"deploy {name}"].append(gas_used)
+    _fund(result, keeper.address)
+    registry, credit = system.registry.functions, system.credit.functions
+    for home, account, device, orders in zip(
+        community.homes, actors.households, actors.meters, plans, strict=True
+    ):
+        _fund(result, account.address)
+        kind = PROSUMER if home.kind == "prosumer" else CONSUMER
+        _tx(
+            result,
+            admin,
+            "registerParticipant",
+            registry.registerParticipant(account.address, kind, home.critical),
+        )
+        receipt = _tx(
+            result,
+            admin,
+            "registerMeter",
+            registry.registerMeter(device.address, account.address, home.meter_capacity_w),
+        )
+        registered = events(system.registry, "MeterRegistered", receipt)
+        actors.meter_ids.append(int(registered[0]["args"]["meterId"]))
+        top_up = _top_up(orders, t.network_fee)
+        ref = f"sim-topup:{home.index}".encode().ljust(32, b"\0")
+        _tx(result, admin, "mint", credit.mint(account.address, top_up, ref))
+        result.minted[account.address] = top_up
+        _tx(
+            result,
+            account,
+            "approve",
+            system.credit.functions.approve(system.market.address, 2**256 - 1),
+        )
+    result.balances_before = _balances(result)
+    return result
+
+
+def _top_up(orders: list[PlannedOrder], fee: int) -> int:
+    """Credits a household needs for all its escrow, rounded up to whole credits, plus one."""
+    escrow = sum(escrow_for(o.energy_wh, o.limit_price, fee) for o in orders if o.side == Side.BID)
+    return (escrow // 1_000_000 + 2) * 1_000_000
+
+
+def _place_day(
+    result: RunResult, market: MarketClient, plans: list[list[PlannedOrder]], day: int
+) -> None:
+    """Each household's day-ahead batch for `day`: one `placeOrders` transaction."""
+    spd = result.community.scenario.slots_per_day
+    fee = result.community.scenario.tariffs.network_fee
+    for home, account, orders in zip(
+        result.community.homes, result.actors.households, plans, strict=True
+    ):
+        todays = [o for o in orders if o.slot // spd == day]
+        if not todays:
+            continue
+        receipt = _tx(
+            result,
+            account,
+            "placeOrders",
+            market.contract.functions.placeOrders([o.as_tuple() for o in to_inputs(todays, 0)]),
+        )
+        for event in events(market.contract, "OrderPlaced", receipt):
+            a = event["args"]
+            result.orders[int(a["orderId"])] = (
+                home.index,
+                Order(
+                    order_id=int(a["orderId"]),
+                    owner=str(a["owner"]),
+                    side=Side(int(a["side"])),
+                    energy_wh=int(a["energyWh"]),
+                    limit_price=int(a["limitPricePerKWh"]),
+                    fee_per_kwh=int(a["feePerKWh"]) if "feePerKWh" in a else fee,
+                    critical=bool(a["critical"]),
+                ),
+            )
+
+
+def _book(result: RunResult) -> dict[int, list[Order]]:
+    book: dict[int, list[Order]] = defaultdict(list)
+    for oid in sorted(result.orders):
+        book[oid >> 16].append(result.orders[oid][1])
+    return dict(book)
+
+
+def _record_settlement(result: RunResult, slot: int, receipts: list[TxReceipt]) -> int:
+    market = result.system.market
+    traded = 0
+    for receipt in receipts:
+        for event in events(market, "OrderSettled", receipt):
+            a = event["args"]
+            result.settled[int(a["orderId"])] = {
+                key: int(a[key])
+                for key in ("filledWh", "meteredWh", "certificateWh", "amount", "fee", "refund")
+            }
+        for event in events(market, "SettlementStarted", receipt):
+            traded = int(event["args"]["tradedWh"])
+        for event in events(market, "SlotSettled", receipt):
+            a = event["args"]
+            result.slot_settled[slot] = {
+                key: int(a[key]) for key in ("fees", "dust", "certificateDustWh", "expired")
+            }
+    return traded
+
+
+def _balances(result: RunResult) -> dict[str, int]:
+    credit = result.system.credit.functions
+    accounts = [a.address for a in result.actors.households] + [
+        result.actors.fee_account,
+        result.actors.rounding_account,
+        result.system.market.address,
+    ]
+    return {a: int(credit.balanceOf(a).call()) for a in accounts}
+
+
+def _fund(result: RunResult, address: str) -> None:
+    receipt = send_value(result.system.chain, result.actors.admin, address, GAS_MONEY_WEI)
+    result.gas["fund"].append(int(receipt["gasUsed"]))
+
+
+def _tx(result: RunResult, account: LocalAccount, op: str, fn: object) -> TxReceipt:
+    receipt = transact(result.system.chain, account, fn, gas=TX_GAS_LIMIT)  # type: ignore[arg-type]
+    result.gas[op].append(int(receipt["gasUsed"]))
+    return receipt
+
+
+def _aligned(timestamp: int, step: int) -> int:
+    return -(-timestamp // step) * step
+
+
+__all__ = [
+    "Home",
+    "RunResult",
+    "SlotOutcome",
+    "clear_due_slots",
+    "relay_readings",
+    "settle_due_slots",
+    "simulate",
+]

@@ -1,0 +1,79 @@
+"""Trading strategies: what each household offers or bids a day ahead, and at which limit price.
+
+The `linear` strategy (the only one so far):
+- a household with a forecast surplus in a slot offers it; one with a forecast deficit bids it
+  (one order per account and slot, as the contract demands; nothing when the forecast is 0);
+- the spread runs from the feed-in tariff `F` to `C = retail - network fee`, the most a buyer can
+  pay locally (the fee comes on top of the clearing price) and still beat the grid;
+- each household has a seeded eagerness `e` in [0, 1000] ‰. Its bid limit is
+  `F + (C - F)·b(e)` and its offer limit `F + (C - F)·o(e)` with `b` rising linearly from
+  `bid_range[0]` to `bid_range[1]` and `o` falling from `offer_range[1]` to `offer_range[0]`
+  (an eager buyer bids high, an eager seller asks little). Integer arithmetic, rounded down.
+Critical loads bid at `C`. All limits stay inside `[feed-in, retail]`, the contract's range.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from p2penergy.contracts.market import OrderInput
+from p2penergy.market import Side
+from p2penergy.sim.model import PERMILLE, Community, Home
+from p2penergy.sim.scenario import Scenario, ScenarioError
+
+STRATEGIES = ("linear",)
+
+
+@dataclass(frozen=True)
+class PlannedOrder:
+    """A day-ahead order of one household for a simulated slot (`slot` counts from `date`)."""
+
+    home: int
+    slot: int
+    side: Side
+    energy_wh: int
+    limit_price: int
+
+
+def limit_prices(scenario: Scenario, home: Home) -> tuple[int, int]:
+    """(bid limit, offer limit) of `home` under the scenario's strategy."""
+    config = scenario.strategy
+    if config.name not in STRATEGIES:
+        raise ScenarioError(f"unknown strategy {config.name!r}; known: {', '.join(STRATEGIES)}")
+    floor = scenario.tariffs.feed_in
+    cap = scenario.tariffs.retail - scenario.tariffs.network_fee
+    spread = cap - floor
+    if home.critical:
+        return cap, cap
+    e = home.eagerness_permille
+    b_lo, b_hi = (round(x * PERMILLE) for x in config.bid_range)
+    o_lo, o_hi = (round(x * PERMILLE) for x in config.offer_range)
+    bid_fraction = b_lo + (b_hi - b_lo) * e // PERMILLE
+    offer_fraction = o_hi - (o_hi - o_lo) * e // PERMILLE
+    bid = floor + spread * bid_fraction // PERMILLE
+    offer = floor + spread * offer_fraction // PERMILLE
+    return bid, offer
+
+
+def day_ahead_orders(community: Community) -> list[list[PlannedOrder]]:
+    """Every household's orders, one list per household, from its forecast import and export."""
+    scenario = community.scenario
+    result = []
+    for home, forecast in zip(community.homes, community.forecast, strict=True):
+        bid_limit, offer_limit = limit_prices(scenario, home)
+        orders = []
+        for k, slot in enumerate(community.slots):
+            exported, imported = forecast.export_wh[k], forecast.import_wh[k]
+            if exported > 0 and home.kind == "prosumer":
+                orders.append(PlannedOrder(home.index, slot, Side.OFFER, exported, offer_limit))
+            elif imported > 0:
+                orders.append(PlannedOrder(home.index, slot, Side.BID, imported, bid_limit))
+        result.append(orders)
+    return result
+
+
+def to_inputs(orders: list[PlannedOrder], chain_slot_offset: int) -> list[OrderInput]:
+    """The contract's order inputs, with simulated slots shifted onto the chain's slot grid."""
+    return [
+        OrderInput(o.slot + chain_slot_offset, o.side, o.energy_wh, o.limit_price) for o in orders
+    ]

@@ -1,0 +1,156 @@
+"""`p2penergy simulate` end to end on the embedded chain, on a small window of the island day.
+
+6 households, 8 slots from 13:00: four normal slots and the first four of the outage.
+"""
+
+from __future__ import annotations
+
+from fractions import Fraction
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner
+
+from p2penergy.market import Side
+from p2penergy.sim import scenario as scenarios
+from p2penergy.sim.report import build_report, ledgers, plots, to_html, to_json
+from p2penergy.sim.runner import RunResult, simulate
+
+
+def small() -> scenarios.Scenario:
+    return scenarios.load("island-outage").with_overrides(households=6, first_slot=52, slot_count=8)
+
+
+@pytest.fixture(scope="module")
+def run() -> RunResult:
+    return simulate(small())
+
+
+def test_the_same_seed_gives_the_same_report_byte_for_byte(run: RunResult):
+    first = build_report(run)
+    again = build_report(simulate(small()))
+    assert to_json(first) == to_json(again)
+    assert to_html(first, plots(first)) == to_html(again, plots(again))
+
+
+def test_energy_balances_per_household_and_slot(run: RunResult):
+    books = ledgers(run)
+    for flows, book in zip(run.community.actual, books, strict=True):
+        for k in range(len(run.community.slots)):
+            # outside the market: the grid, or in an outage the island's untraded flow
+            bought_grid = flows.import_wh[k] - book.bought_local[k]
+            exported_grid = flows.export_wh[k] - book.sold_local[k]
+            assert bought_grid >= 0 and exported_grid >= 0
+            assert flows.demand[k] == (
+                flows.self_consumed[k]
+                + book.bought_local[k]
+                + bought_grid
+                + flows.discharge[k]
+                + flows.unserved[k]
+            )
+            assert flows.generation[k] == (
+                flows.self_consumed[k]
+                + book.sold_local[k]
+                + exported_grid
+                + flows.charge[k]
+                + flows.curtailed[k]
+            )
+    for k, outcome in enumerate(run.outcomes):
+        assert sum(b.bought_local[k] for b in books) == outcome.traded_wh
+        assert sum(b.sold_local[k] for b in books) == outcome.traded_wh
+        if outcome.outage:  # an island: everything imported was exported by a neighbour
+            assert sum(f.import_wh[k] for f in run.community.actual) == sum(
+                f.export_wh[k] for f in run.community.actual
+            )
+    assert sum(o.traded_wh for o in run.outcomes) > 0
+    for home in build_report(run)["households"]:
+        e = home["energy"]
+        assert e["import_wh"] == (
+            e["bought_local_wh"] + e["bought_grid_wh"] + e["island_untraded_in_wh"]
+        )
+        assert e["export_wh"] == (
+            e["sold_local_wh"] + e["exported_grid_wh"] + e["island_untraded_out_wh"]
+        )
+
+
+def test_money_balances_and_no_trade_settles_beyond_its_limit(run: RunResult):
+    report = build_report(run)
+    for home in report["households"]:
+        m = home["money"]
+        assert m["credits_moved"] == m["local_receipts"] - m["local_charges"] - m["network_fees"]
+        assert m["bill"] - m["utility_bill"] == -m["credits_moved"]
+    c = report["community"]
+    # credits only move between households, the DSO's fee account and the rounding account
+    assert c["credits_moved"] + c["fee_account_received"] + c["rounding_account_received"] == 0
+    assert c["fee_account_received"] == c["network_fees"]
+    assert c["market_escrow_left"] == 0
+    for oid, args in run.settled.items():
+        order = run.orders[oid][1]
+        slot = next(o for o in run.outcomes if o.slot == oid >> 16)
+        price = slot.clearing.price
+        if args["filledWh"] == 0:
+            assert args["amount"] == 0
+            continue
+        if order.side == Side.BID:
+            assert price <= order.limit_price
+            assert args["refund"] >= 0
+        else:
+            assert price >= order.limit_price
+    for home in report["households"]:
+        bought = home["energy"]["bought_local_wh"]
+        if bought:  # the all-in local price (energy + fee) never exceeds retail
+            paid = home["money"]["local_charges"] + home["money"]["network_fees"]
+            assert Fraction(paid * 1000, bought) <= report["prices"]["retail"] + 1000
+
+
+def test_island_reports_served_and_unserved_energy_of_critical_loads(run: RunResult):
+    island = build_report(run)["island"]
+    assert island is not None and island["outage_slots"] == 4
+    critical, other = island["classes"]["critical"], island["classes"]["other"]
+    assert critical["households"] == 2
+    assert critical["needed_wh"] == critical["served_wh"] + critical["unserved_wh"] > 0
+    assert other["needed_wh"] == other["served_wh"] + other["unserved_wh"]
+    # served first: critical loads are never worse served than the others
+    assert critical["served_share"] >= other["served_share"]
+    homes, flows = run.community.homes, run.community.actual
+    for k, down in enumerate(run.community.outage):
+        if not down:
+            assert all(f.unserved[k] == 0 for f in flows)
+            continue
+        others_served = sum(
+            f.import_wh[k] for h, f in zip(homes, flows, strict=True) if not h.critical
+        )
+        if others_served > 0:  # in a slot, others get energy only once critical loads are whole
+            assert all(f.unserved[k] == 0 for h, f in zip(homes, flows, strict=True) if h.critical)
+
+
+def test_cli_writes_json_plots_and_html(tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
+    from p2penergy.cli.main import cli
+
+    path = tmp_path / "tiny.yaml"
+    path.write_text(
+        Path(scenarios.resolve("suburban-summer")).read_text().replace("count: 30", "count: 3")
+        + "first_slot: 48\nslot_count: 2\n"
+    )
+    out = tmp_path / "out"
+    result = CliRunner().invoke(cli, ["simulate", "--scenario", str(path), "--out", str(out)])
+    assert result.exit_code == 0, result.output
+    assert sorted(p.name for p in out.iterdir()) == [
+        "bills.png",
+        "energy.png",
+        "prices.png",
+        "report.html",
+        "report.json",
+    ]
+    assert "bill vs grid-only baseline" in result.output
+
+
+def test_a_run_across_midnight_places_the_next_days_batch_in_time():
+    scenario = scenarios.load("suburban-winter").with_overrides(
+        households=3, days=2, slot_seconds=3600, first_slot=22, slot_count=4
+    )
+    run = simulate(scenario)
+    assert [o.slot for o in run.outcomes] == [22, 23, 24, 25]
+    assert len(run.gas["placeOrders"]) == 6  # one batch per household and day
+    assert all(o.orders > 0 for o in run.outcomes)
+    assert build_report(run)["community"]["market_escrow_left"] == 0
