@@ -24,6 +24,7 @@ WINDOW = 4 * SLOT_LENGTH
 CAPACITY_W = 4_000  # 1,000 Wh per 15-minute slot
 MAX_WH = CAPACITY_W * SLOT_LENGTH // 3600
 REGISTER_STEP = 10_000  # registers grow by this much per slot: every test reading is consistent
+MAX_SLOT_WH = 2**30 - 1  # an owner's import or export per slot fits 30 bits
 SECP256K1_N = 0xFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFEBAAEDCE6AF48A03BBFD25E8CD0364141
 
 
@@ -217,6 +218,43 @@ def test_energy_of_sums_an_owners_meters_and_counts_them(readings: Readings):
     assert r.certificates(r.b.owner, slot) == 0  # no export, nothing minted
 
 
+def test_energy_of_keeps_each_slot_apart_in_the_packed_word(readings: Readings):
+    # Slots slot-3 .. slot are all inside their window and cover the four lanes of a word (and a
+    # word boundary unless slot % 4 == 3); full fields must not bleed into their neighbours.
+    r = readings
+    slot = r.open_slot()
+    values = {
+        slot - 3: (MAX_SLOT_WH, 0),
+        slot - 2: (0, MAX_WH),
+        slot - 1: (1, 1),
+        slot: (MAX_SLOT_WH, MAX_WH),
+    }
+    register = 0
+    for s, (import_wh, export_wh) in values.items():
+        register += MAX_SLOT_WH
+        r.submit_one(r.sign(r.a, s, import_wh, export_wh, registers=(register, register)))
+        r.submit_one(r.sign(r.b, s, import_wh=s % 7, export_wh=0))
+    for s, (import_wh, export_wh) in values.items():
+        assert r.energy(r.a.owner, s) == (import_wh, export_wh, 1)
+        assert r.energy(r.b.owner, s) == (s % 7, 0, 1)
+        assert r.certificates(r.a.owner, s) == export_wh
+    assert r.energy(r.a.owner, slot + 1) == (0, 0, 0)
+    assert r.energy(r.a.owner, slot - 4) == (0, 0, 0)
+
+
+def test_an_owners_import_beyond_the_packed_field_is_refused_as_implausible(readings: Readings):
+    r = readings
+    slot = r.open_slot()
+    big = MAX_SLOT_WH - 10
+    r.submit_one(r.sign(r.a, slot, import_wh=big, registers=(big, REGISTER_STEP)))
+    with pytest.raises(ReadingsError) as info:
+        r.submit_one(r.sign(r.a2, slot, import_wh=11, registers=(11, REGISTER_STEP)))
+    assert info.value.name == "ReadingsImplausible"
+    assert info.value.error_args == {"meterId": r.a2.meter_id, "slot": slot}
+    r.submit_one(r.sign(r.a2, slot, import_wh=10, registers=(10, REGISTER_STEP)))
+    assert r.energy(r.a.owner, slot) == (MAX_SLOT_WH, 1_400, 2)
+
+
 def test_submit_returns_how_many_readings_were_accepted(readings: Readings):
     r = readings
     slot = r.open_slot()
@@ -335,6 +373,11 @@ def _export_above_capacity(r: Readings, slot: int) -> tuple[SignedReading, str]:
     return r.sign(r.a, slot, export_wh=MAX_WH + 1), "ReadingsExportAboveCapacity"
 
 
+def _import_beyond_the_packed_field(r: Readings, slot: int) -> tuple[SignedReading, str]:
+    registers = (MAX_SLOT_WH + 1, REGISTER_STEP)
+    return r.sign(r.a, slot, import_wh=MAX_SLOT_WH + 1, registers=registers), "ReadingsImplausible"
+
+
 def _before_window(r: Readings, slot: int) -> tuple[SignedReading, str]:
     return r.sign(r.a, slot + 1), "ReadingsOutsideWindow"
 
@@ -363,6 +406,7 @@ CASES: dict[str, Case] = {
     "register_behind_latest_plus_energy": _register_behind_latest_plus_energy,
     "register_below_own_energy": _register_below_own_energy,
     "export_above_capacity": _export_above_capacity,
+    "import_beyond_the_packed_field": _import_beyond_the_packed_field,
     "before_window_opens": _before_window,
     "after_window_closes": _after_window,
     "other_chain_id": _other_chain,
