@@ -23,14 +23,12 @@ from dataclasses import asdict, dataclass
 
 from eth_account import Account
 from eth_account.signers.local import LocalAccount
-from eth_utils.address import to_checksum_address
 from eth_utils.crypto import keccak
 from web3.contract import Contract
 
-from p2penergy.chain import artifacts
 from p2penergy.chain.connect import Chain, embedded
-from p2penergy.chain.deploy import System, deploy_system, grant_role
-from p2penergy.chain.tx import deploy, events, transact
+from p2penergy.chain.deploy import MarketConfig, System, deploy_system
+from p2penergy.chain.tx import events, transact
 from p2penergy.oracle import Reading, sign_reading
 
 CEILING_PER_READING = 45_000
@@ -60,24 +58,10 @@ class Bench:
     def __init__(self) -> None:
         self.chain: Chain = embedded()
         self.admin: LocalAccount = self.chain.faucet[0]
-        self.system: System = deploy_system(self.chain, self.admin)
         self.epoch = (self.chain.now() // SLOT_LENGTH - 1) * SLOT_LENGTH
-        art = artifacts.load("MeterReadings")
-        address, _ = deploy(
-            self.chain,
-            self.admin,
-            art["abi"],
-            art["bytecode"],
-            self.system.registry.address,
-            self.system.certificate.address,
-            self.epoch,
-            SLOT_LENGTH,
-            WINDOW,
-        )
-        grant_role(self.system, self.admin, "READINGS_ROLE", address)
-        self.readings: Contract = self.chain.w3.eth.contract(
-            address=to_checksum_address(address), abi=art["abi"]
-        )
+        config = MarketConfig(epoch=self.epoch, slot_length=SLOT_LENGTH, reading_window=WINDOW)
+        self.system: System = deploy_system(self.chain, self.admin, config=config)
+        self.readings: Contract = self.system.readings
         registry = self.system.registry.functions
         self.meters: list[tuple[int, LocalAccount]] = []
         for i in range(METERS):

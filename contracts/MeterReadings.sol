@@ -79,7 +79,8 @@ contract MeterReadings is IMeterReadings, EIP712 {
     mapping(address account => mapping(uint256 slotGroup => uint256 lanes)) private _energy;
 
     /// @param registry the community's participant registry (meters, relayer rights)
-    /// @param certificate the certificate contract; this contract needs READINGS_ROLE to mint
+    /// @param certificate the certificate contract; it must have been deployed for this
+    /// contract's address (`certificate.readings()`), which makes this contract its only minter
     /// @param epoch start of slot 0 (unix seconds)
     /// @param slotLength seconds per slot: 300, 900, 1800 or 3600
     /// @param window the reading window: seconds after a slot's end during which its readings
@@ -91,9 +92,11 @@ contract MeterReadings is IMeterReadings, EIP712 {
         uint32 slotLength,
         uint32 window
     ) EIP712("p2penergy MeterReadings", "1") {
-        if (address(registry) == address(0) || address(certificate) == address(0)) {
+        if (address(registry) == address(0) || address(certificate).code.length == 0) {
             revert ReadingsInvalidConfig();
         }
+        // The pair is bound both ways: a certificate that trusts another minter is refused.
+        if (certificate.readings() != address(this)) revert ReadingsInvalidConfig();
         if (slotLength != 300 && slotLength != 900 && slotLength != 1800 && slotLength != 3600) {
             revert ReadingsInvalidConfig();
         }

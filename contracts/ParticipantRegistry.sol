@@ -10,8 +10,9 @@ import {Roles} from "./libraries/Roles.sol";
 /// @notice Roles, participants and meters of one trading community.
 /// @dev Roles: DEFAULT_ADMIN_ROLE (grants and revokes roles), OPERATOR_ROLE (registers
 /// participants and meters, sets tariffs, mints credits), AUDITOR_ROLE (read-only staff, allowed
-/// to transact on a permissioned chain), KEEPER_ROLE (clears and settles), and the system roles
-/// MARKET_ROLE and READINGS_ROLE held by the market and readings contracts.
+/// to transact on a permissioned chain), KEEPER_ROLE (clears and settles), and the system role
+/// MARKET_ROLE held by the market contract. (The readings contract needs no role: the certificate
+/// contract is bound to it at deployment.)
 ///
 /// Meters are bounded so that MeterReadings can pack an owner's energy per slot in 30-bit fields
 /// with a 4-bit reading count: at most `MAX_METERS_PER_OWNER` meters of at most `MAX_CAPACITY_W`
@@ -21,7 +22,6 @@ contract ParticipantRegistry is IParticipantRegistry, AccessControl {
     bytes32 public constant AUDITOR_ROLE = Roles.AUDITOR;
     bytes32 public constant KEEPER_ROLE = Roles.KEEPER;
     bytes32 public constant MARKET_ROLE = Roles.MARKET;
-    bytes32 public constant READINGS_ROLE = Roles.READINGS;
 
     /// @notice The largest nameplate export capacity of one meter, in W (50 MW).
     uint32 public constant MAX_CAPACITY_W = 50_000_000;

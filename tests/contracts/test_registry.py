@@ -31,7 +31,6 @@ def test_transaction_allowed_is_true_exactly_for_active_participants_and_staff(d
         "stranger": False,
         # system roles belong to contracts, which never send transactions
         "market": False,
-        "readings": False,
     }
     assert {
         name: _allowed(deployed, acct.address) for name, acct in a.by_name().items()
