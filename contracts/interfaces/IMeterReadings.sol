@@ -74,9 +74,9 @@ interface IMeterReadings {
     /// @param maxWh floor(capacityW · slotLength / 3600)
     error ReadingsExportAboveCapacity(uint256 meterId, uint256 exportWh, uint256 maxWh);
     /// @notice Recording the reading would take its owner's import or export in `slot` above
-    /// `MAX_SLOT_WH` (2^30 − 1 Wh), or its number of meter readings above 15: more than any
-    /// meter the registry admits can measure (at most 15 meters of at most 50 MW per owner), so
-    /// in practice an absurd import.
+    /// `MAX_SLOT_WH` (2^30 − 1 Wh), or its number of meter readings above 15: the widths of the
+    /// packed record. The registry's bounds (at most 15 meters of at most 50 MW per owner) keep
+    /// export and the count inside, so in practice this is an absurd import (over 1 GWh).
     /// @param meterId the meter id
     /// @param slot the slot
     error ReadingsImplausible(uint256 meterId, uint256 slot);
