@@ -3,33 +3,59 @@ pragma solidity 0.8.28;
 
 import {IAccessControl} from "@openzeppelin/contracts/access/IAccessControl.sol";
 import {ERC1155} from "@openzeppelin/contracts/token/ERC1155/ERC1155.sol";
+import {SafeCast} from "@openzeppelin/contracts/utils/math/SafeCast.sol";
 
 import {IEnergyCertificate} from "./interfaces/IEnergyCertificate.sol";
+import {IMeterReadings} from "./interfaces/IMeterReadings.sol";
 import {IParticipantRegistry} from "./interfaces/IParticipantRegistry.sol";
 import {Roles} from "./libraries/Roles.sol";
 
 /// @title EnergyCertificate
 /// @notice Per-slot certificates of verified renewable export (ERC-1155, id = slot, amount = Wh).
+/// @dev Minting is lazy: a holder's balance of slot `s` is the export MeterReadings verified for
+/// it in `s` plus a stored signed adjustment (Wh received from the market − Wh given to it −
+/// Wh retired). `mint` stores nothing; it only emits the ERC-1155 TransferSingle from zero, so
+/// balances still follow from the logs. ERC1155's own balance storage is never written (no
+/// `_update`, `_mint` or `_burn`): every balance is read through `balanceOf` below.
+///
+/// The readings contract is fixed at deployment. The deployer passes the address MeterReadings
+/// will have (its own next nonce), and MeterReadings refuses to deploy against a certificate
+/// bound to another address, so the pair is bound both ways without a setter.
 contract EnergyCertificate is IEnergyCertificate, ERC1155 {
     IParticipantRegistry private immutable _registry;
+    IMeterReadings private immutable _readings;
 
-    /// @param registry_ the community's participant registry (holds the system roles)
-    constructor(IParticipantRegistry registry_) ERC1155("") {
+    /// @dev Per slot and holder: received − given − retired, in Wh. Never below −(its export).
+    mapping(uint256 slot => mapping(address account => int256 adjustmentWh)) private _adjustments;
+
+    /// @param registry_ the community's participant registry (holds the market role)
+    /// @param readings_ the MeterReadings contract: the only minter and the source of export
+    constructor(IParticipantRegistry registry_, IMeterReadings readings_) ERC1155("") {
+        if (address(registry_) == address(0) || address(readings_) == address(0)) {
+            revert CertificateInvalidConfig();
+        }
         _registry = registry_;
+        _readings = readings_;
     }
 
-    /// @notice The registry this contract asks for the readings and market roles.
+    /// @notice The registry this contract asks for the market role.
     function registry() external view returns (address) {
         return address(_registry);
     }
 
     /// @inheritdoc IEnergyCertificate
+    function readings() external view returns (address) {
+        return address(_readings);
+    }
+
+    /// @inheritdoc IEnergyCertificate
     function mint(address account, uint256 slot, uint256 energyWh) external {
-        _checkRole(Roles.READINGS);
+        if (msg.sender != address(_readings)) revert CertificateUnauthorizedMinter(msg.sender);
         if (energyWh == 0) revert CertificateZeroAmount();
+        // Nothing to store: MeterReadings recorded the export before calling (see balanceOf).
         // No acceptance callback: certificates go to meter owners, and a reverting receiver must
         // not be able to block a batch of readings.
-        _update(address(0), account, _single(slot), _single(energyWh));
+        emit TransferSingle(msg.sender, address(0), account, slot, energyWh);
     }
 
     /// @inheritdoc IEnergyCertificate
@@ -44,18 +70,19 @@ contract EnergyCertificate is IEnergyCertificate, ERC1155 {
         if (sellers.length != sellerWh.length || buyers.length != buyerWh.length) {
             revert CertificateLengthMismatch();
         }
-        uint256[] memory ids = _single(slot);
         uint256 outWh;
         uint256 inWh;
         for (uint256 i = 0; i < sellers.length; ++i) {
             if (sellerWh[i] == 0) continue;
             outWh += sellerWh[i];
-            _update(sellers[i], address(0), ids, _single(sellerWh[i]));
+            _take(sellers[i], slot, sellerWh[i]);
+            emit TransferSingle(msg.sender, sellers[i], address(0), slot, sellerWh[i]);
         }
         for (uint256 j = 0; j < buyers.length; ++j) {
             if (buyerWh[j] == 0) continue;
             inWh += buyerWh[j];
-            _update(address(0), buyers[j], ids, _single(buyerWh[j]));
+            _adjustments[slot][buyers[j]] += SafeCast.toInt256(buyerWh[j]);
+            emit TransferSingle(msg.sender, address(0), buyers[j], slot, buyerWh[j]);
         }
         if (outWh != inWh) revert CertificateMoveUnbalanced(outWh, inWh);
         emit CertificatesSettled(slot, outWh);
@@ -64,8 +91,15 @@ contract EnergyCertificate is IEnergyCertificate, ERC1155 {
     /// @inheritdoc IEnergyCertificate
     function retire(uint256 slot, uint256 energyWh) external {
         if (energyWh == 0) revert CertificateZeroAmount();
-        _burn(msg.sender, slot, energyWh);
+        _take(msg.sender, slot, energyWh);
+        emit TransferSingle(msg.sender, msg.sender, address(0), slot, energyWh);
         emit CertificateRetired(msg.sender, slot, energyWh);
+    }
+
+    /// @notice `account`'s certificates of slot `id`: its verified export plus what it received,
+    /// minus what it gave and retired.
+    function balanceOf(address account, uint256 id) public view override returns (uint256) {
+        return _balance(account, id, _adjustments[id][account]);
     }
 
     /// @dev Holders cannot move certificates themselves: a certificate follows the energy.
@@ -87,14 +121,28 @@ contract EnergyCertificate is IEnergyCertificate, ERC1155 {
         revert CertificateNonTransferable();
     }
 
+    /// @dev Takes `energyWh` of slot `slot` from `account`, which must hold them.
+    function _take(address account, uint256 slot, uint256 energyWh) private {
+        int256 adjustment = _adjustments[slot][account];
+        uint256 balance = _balance(account, slot, adjustment);
+        if (balance < energyWh) revert ERC1155InsufficientBalance(account, balance, energyWh, slot);
+        // energyWh ≤ balance < 2^255, so the conversion is exact; the balance stays ≥ 0.
+        _adjustments[slot][account] = adjustment - int256(energyWh);
+    }
+
+    function _balance(address account, uint256 slot, int256 adjustment)
+        private
+        view
+        returns (uint256)
+    {
+        (, uint256 exportWh,) = _readings.energyOf(account, slot);
+        // exportWh < 2^30. Never negative: every decrease of the adjustment is checked above.
+        return SafeCast.toUint256(int256(exportWh) + adjustment);
+    }
+
     function _checkRole(bytes32 role) private view {
         if (!_registry.hasRole(role, msg.sender)) {
             revert IAccessControl.AccessControlUnauthorizedAccount(msg.sender, role);
         }
-    }
-
-    function _single(uint256 value) private pure returns (uint256[] memory array) {
-        array = new uint256[](1);
-        array[0] = value;
     }
 }

@@ -12,8 +12,9 @@ import {IParticipantRegistry} from "./interfaces/IParticipantRegistry.sol";
 /// @notice Records signed smart-meter readings per (meter, slot), sums them per owner and slot for
 /// settlement, and mints energy certificates for verified export.
 /// @dev Storage is one word per meter (latest registers, latest slot, a bitmap of the recent
-/// slots already recorded) and one word per (owner, slot) (import, export, meter count), so a
-/// reading costs one cold read-modify-write of each.
+/// slots already recorded) and one word per owner and four consecutive slots (import, export and
+/// meter count of each slot in a 64-bit lane), so a reading costs one cold read-modify-write of
+/// each, and in steady operation three slots in four find the owner's word already written.
 ///
 /// The replay bitmap spans `MAX_WINDOW_SLOTS` slots back from the meter's latest recorded slot.
 /// That is enough because the reading window is at most `MAX_WINDOW_SLOTS` slots long: a slot
@@ -35,6 +36,15 @@ contract MeterReadings is IMeterReadings, EIP712 {
     /// recent slots per meter the replay bitmap covers.
     uint256 public constant MAX_WINDOW_SLOTS = 96;
 
+    /// @notice The most an account's import or export can sum to in one slot, in Wh (the width
+    /// of its packed field). The registry's bounds keep export below it (at most 15 meters of at
+    /// most 50 MW); a reading that would take a sum above it is skipped as `ReadingsImplausible`.
+    uint256 public constant MAX_SLOT_WH = 2 ** 30 - 1;
+
+    /// @notice The most meter readings an account can have in one slot (the registry's
+    /// `MAX_METERS_PER_OWNER`).
+    uint256 public constant MAX_SLOT_METER_READINGS = 15;
+
     // ───────────────────────────── storage ─────────────────────────────
 
     /// @dev A meter's replay and register state, stored in one word (see `_loadMeter`).
@@ -49,27 +59,28 @@ contract MeterReadings is IMeterReadings, EIP712 {
         uint96 recent;
     }
 
-    /// @dev An account's energy in one slot, stored in one word (see `_loadEnergy`). Sums of
-    /// fewer than 2^32 readings of < 2^64 Wh each fit in 112 bits; the arithmetic is checked.
-    struct SlotEnergy {
-        uint112 importWh;
-        uint112 exportWh;
-        uint32 meterReadings;
-    }
-
     IParticipantRegistry private immutable _registry;
     IEnergyCertificate private immutable _certificate;
     uint64 private immutable _epoch;
     uint32 private immutable _slotLength;
     uint32 private immutable _window;
 
+    // An account's energy word holds slots 4g..4g+3 (g = slot / 4), slot s in the 64-bit lane at
+    // bit 64 · (s % 4): bits 0-29 import Wh, 30-59 export Wh, 60-63 number of meter readings.
+    uint256 private constant _SLOTS_PER_WORD = 4;
+    uint256 private constant _LANE_BITS = 64;
+    uint256 private constant _LANE_MASK = 2 ** 64 - 1;
+    uint256 private constant _EXPORT_SHIFT = 30;
+    uint256 private constant _COUNT_SHIFT = 60;
+
     // Packed words, written with a single SSTORE each: Solidity's storage structs would read and
     // rewrite the word once per field.
     mapping(uint256 meterId => uint256 meterState) private _meterStates;
-    mapping(address account => mapping(uint256 slot => uint256 slotEnergy)) private _energy;
+    mapping(address account => mapping(uint256 slotGroup => uint256 lanes)) private _energy;
 
     /// @param registry the community's participant registry (meters, relayer rights)
-    /// @param certificate the certificate contract; this contract needs READINGS_ROLE to mint
+    /// @param certificate the certificate contract; it must have been deployed for this
+    /// contract's address (`certificate.readings()`), which makes this contract its only minter
     /// @param epoch start of slot 0 (unix seconds)
     /// @param slotLength seconds per slot: 300, 900, 1800 or 3600
     /// @param window the reading window: seconds after a slot's end during which its readings
@@ -81,9 +92,11 @@ contract MeterReadings is IMeterReadings, EIP712 {
         uint32 slotLength,
         uint32 window
     ) EIP712("p2penergy MeterReadings", "1") {
-        if (address(registry) == address(0) || address(certificate) == address(0)) {
+        if (address(registry) == address(0) || address(certificate).code.length == 0) {
             revert ReadingsInvalidConfig();
         }
+        // The pair is bound both ways: a certificate that trusts another minter is refused.
+        if (certificate.readings() != address(this)) revert ReadingsInvalidConfig();
         if (slotLength != 300 && slotLength != 900 && slotLength != 1800 && slotLength != 3600) {
             revert ReadingsInvalidConfig();
         }
@@ -136,8 +149,8 @@ contract MeterReadings is IMeterReadings, EIP712 {
         view
         returns (uint256 importWh, uint256 exportWh, uint256 meterReadings)
     {
-        SlotEnergy memory energy = _loadEnergy(account, slot);
-        return (energy.importWh, energy.exportWh, energy.meterReadings);
+        uint256 lane = (_energy[account][slot / _SLOTS_PER_WORD] >> _laneShift(slot)) & _LANE_MASK;
+        return (lane & MAX_SLOT_WH, (lane >> _EXPORT_SHIFT) & MAX_SLOT_WH, lane >> _COUNT_SHIFT);
     }
 
     /// @inheritdoc IMeterReadings
@@ -206,13 +219,12 @@ contract MeterReadings is IMeterReadings, EIP712 {
         if (failure.length != 0) return failure;
         failure = _checkRegisters(state, reading);
         if (failure.length != 0) return failure;
+        mapping(uint256 slotGroup => uint256 lanes) storage energy = _energy[meter.owner];
+        (uint256 lanes, bool fits) = _addToLane(energy[slot / _SLOTS_PER_WORD], reading);
+        if (!fits) return abi.encodeWithSelector(ReadingsImplausible.selector, meterId, slot);
 
         _storeMeter(meterId, _advance(state, reading));
-        SlotEnergy memory energy = _loadEnergy(meter.owner, slot);
-        energy.importWh += reading.importWh;
-        energy.exportWh += reading.exportWh;
-        energy.meterReadings += 1;
-        _storeEnergy(meter.owner, slot, energy);
+        energy[slot / _SLOTS_PER_WORD] = lanes;
         emit ReadingRecorded(meterId, slot, meter.owner, reading.importWh, reading.exportWh);
 
         if (reading.exportWh != 0) _certificate.mint(meter.owner, slot, reading.exportWh);
@@ -319,6 +331,29 @@ contract MeterReadings is IMeterReadings, EIP712 {
         return state;
     }
 
+    /// @dev `lanes` with `reading` added to its slot's lane; `fits` is false when a sum would
+    /// outgrow its field (then `lanes` is meaningless).
+    function _addToLane(uint256 lanes, Reading memory reading)
+        private
+        pure
+        returns (uint256, bool fits)
+    {
+        uint256 shift = _laneShift(reading.slot);
+        uint256 lane = (lanes >> shift) & _LANE_MASK;
+        // Each field is below 2^30 and each reading value below 2^64: no overflow in uint256.
+        uint256 importWh = (lane & MAX_SLOT_WH) + reading.importWh;
+        uint256 exportWh = ((lane >> _EXPORT_SHIFT) & MAX_SLOT_WH) + reading.exportWh;
+        uint256 count = (lane >> _COUNT_SHIFT) + 1;
+        fits = importWh <= MAX_SLOT_WH && exportWh <= MAX_SLOT_WH
+            && count <= MAX_SLOT_METER_READINGS;
+        lane = importWh | (exportWh << _EXPORT_SHIFT) | (count << _COUNT_SHIFT);
+        return ((lanes & ~(_LANE_MASK << shift)) | (lane << shift), fits);
+    }
+
+    function _laneShift(uint256 slot) private pure returns (uint256) {
+        return (slot % _SLOTS_PER_WORD) * _LANE_BITS;
+    }
+
     function _digest(Reading memory reading) private view returns (bytes32) {
         return _hashTypedDataV4(keccak256(abi.encode(READING_TYPEHASH, reading)));
     }
@@ -337,23 +372,6 @@ contract MeterReadings is IMeterReadings, EIP712 {
         _meterStates[meterId] = uint256(state.importRegisterWh)
             | (uint256(state.exportRegisterWh) << 64) | (uint256(state.latestSlot) << 128)
             | (uint256(state.recent) << 160);
-    }
-
-    // Energy word: bits 0-111 import, 112-223 export, 224-255 number of meter readings.
-    function _loadEnergy(address account, uint256 slot)
-        private
-        view
-        returns (SlotEnergy memory energy)
-    {
-        uint256 word = _energy[account][slot];
-        energy.importWh = uint112(word);
-        energy.exportWh = uint112(word >> 112);
-        energy.meterReadings = uint32(word >> 224);
-    }
-
-    function _storeEnergy(address account, uint256 slot, SlotEnergy memory energy) private {
-        _energy[account][slot] = uint256(energy.importWh) | (uint256(energy.exportWh) << 112)
-            | (uint256(energy.meterReadings) << 224);
     }
 
     function _checkRelayer() private view {

@@ -10,20 +10,30 @@ import {Roles} from "./libraries/Roles.sol";
 /// @notice Roles, participants and meters of one trading community.
 /// @dev Roles: DEFAULT_ADMIN_ROLE (grants and revokes roles), OPERATOR_ROLE (registers
 /// participants and meters, sets tariffs, mints credits), AUDITOR_ROLE (read-only staff, allowed
-/// to transact on a permissioned chain), KEEPER_ROLE (clears and settles), and the system roles
-/// MARKET_ROLE and READINGS_ROLE held by the market and readings contracts.
+/// to transact on a permissioned chain), KEEPER_ROLE (clears and settles), and the system role
+/// MARKET_ROLE held by the market contract. (The readings contract needs no role: the certificate
+/// contract is bound to it at deployment.)
+///
+/// Meters are bounded so that MeterReadings can pack an owner's energy per slot in 30-bit fields
+/// with a 4-bit reading count: at most `MAX_METERS_PER_OWNER` meters of at most `MAX_CAPACITY_W`
+/// each export at most 15 · 50 MWh < 2^30 Wh in a slot (at most an hour long).
 contract ParticipantRegistry is IParticipantRegistry, AccessControl {
     bytes32 public constant OPERATOR_ROLE = Roles.OPERATOR;
     bytes32 public constant AUDITOR_ROLE = Roles.AUDITOR;
     bytes32 public constant KEEPER_ROLE = Roles.KEEPER;
     bytes32 public constant MARKET_ROLE = Roles.MARKET;
-    bytes32 public constant READINGS_ROLE = Roles.READINGS;
+
+    /// @notice The largest nameplate export capacity of one meter, in W (50 MW).
+    uint32 public constant MAX_CAPACITY_W = 50_000_000;
+    /// @notice The most meters one participant may own.
+    uint256 public constant MAX_METERS_PER_OWNER = 15;
 
     // ───────────────────────────── storage ─────────────────────────────
 
     mapping(address account => Participant) private _participants;
     mapping(uint256 meterId => Meter) private _meters;
     mapping(address device => uint256 meterId) private _meterIdOf;
+    mapping(address owner => uint256 meters) private _meterCountOf;
     uint256 private _meterCount;
 
     /// @param admin the account that holds DEFAULT_ADMIN_ROLE (and may grant the other roles)
@@ -80,6 +90,10 @@ contract ParticipantRegistry is IParticipantRegistry, AccessControl {
             revert RegistryMeterOwnerInvalid(owner, kind);
         }
         if (capacityW == 0) revert RegistryZeroCapacity();
+        if (capacityW > MAX_CAPACITY_W) revert RegistryCapacityTooLarge(capacityW, MAX_CAPACITY_W);
+        uint256 owned = _meterCountOf[owner];
+        if (owned == MAX_METERS_PER_OWNER) revert RegistryTooManyMeters(owner, MAX_METERS_PER_OWNER);
+        _meterCountOf[owner] = owned + 1;
         meterId = ++_meterCount;
         _meters[meterId] = Meter({device: device, owner: owner, capacityW: capacityW, active: true});
         _meterIdOf[device] = meterId;
@@ -132,6 +146,11 @@ contract ParticipantRegistry is IParticipantRegistry, AccessControl {
     /// @inheritdoc IParticipantRegistry
     function meterCount() external view returns (uint256) {
         return _meterCount;
+    }
+
+    /// @inheritdoc IParticipantRegistry
+    function meterCountOf(address owner) external view returns (uint256) {
+        return _meterCountOf[owner];
     }
 
     /// @inheritdoc IParticipantRegistry

@@ -11,7 +11,8 @@ from eth_account.signers.local import LocalAccount
 
 from p2penergy.chain.connect import Chain, embedded, rpc
 from p2penergy.chain.deploy import System, deploy_system, grant_role
-from p2penergy.chain.tx import transact
+from p2penergy.chain.tx import events, transact
+from p2penergy.oracle import Reading, sign_reading
 
 GAS_MONEY = 10**20
 CONSUMER, PROSUMER, SERVICE = 1, 2, 3
@@ -52,7 +53,6 @@ class Actors:
     auditor: LocalAccount
     keeper: LocalAccount
     market: LocalAccount
-    readings: LocalAccount
     prosumer: LocalAccount
     consumer: LocalAccount
     suspended: LocalAccount
@@ -91,7 +91,6 @@ def deployed_base(chain: Chain) -> Deployed:
         auditors=(actors.auditor.address,),
     )
     grant_role(system, admin, "MARKET_ROLE", actors.market.address)
-    grant_role(system, admin, "READINGS_ROLE", actors.readings.address)
     registry = system.registry.functions
     for account, kind in (
         (actors.prosumer, PROSUMER),
@@ -109,3 +108,39 @@ def deployed(deployed_base: Deployed) -> Iterator[Deployed]:
     snapshot = deployed_base.chain.snapshot()
     yield deployed_base
     deployed_base.chain.revert(snapshot)
+
+
+def recent_slot(d: Deployed) -> int:
+    """The last slot that has ended: the system's MeterReadings accepts its readings now."""
+    epoch, length, _ = d.system.readings.functions.timing().call()
+    return (d.chain.now() - epoch) // length - 1
+
+
+def certify(d: Deployed, account: str, energy_wh: int, slot: int) -> None:
+    """Gives `account` `energy_wh` Wh of slot-`slot` certificates the only ways they arise.
+
+    A consumer or prosumer gets a new meter whose signed export reading the keeper relays; any
+    other account (staff, service, strangers) receives them from the market, moved from a new
+    prosumer's verified export. `slot` must be inside its reading window (`recent_slot`).
+    """
+    registry = d.system.registry.functions
+    kind = registry.participant(account).call()[0]
+    owner = account if kind in (CONSUMER, PROSUMER) else Account.create().address
+    if owner != account:
+        transact(d.chain, d.actors.operator, registry.registerParticipant(owner, PROSUMER, False))
+    device = Account.create()
+    slot_length = d.system.readings.functions.timing().call()[1]
+    capacity_w = -(-energy_wh * 3600 // slot_length)  # export ≤ capacity_w · slot_length / 3600
+    receipt = transact(
+        d.chain, d.actors.operator, registry.registerMeter(device.address, owner, capacity_w)
+    )
+    meter_id = events(d.system.registry, "MeterRegistered", receipt)[0]["args"]["meterId"]
+    reading = Reading(meter_id, slot, 0, energy_wh, 0, energy_wh)
+    signed = sign_reading(device.key, reading, d.chain.chain_id, d.system.readings.address)
+    readings = d.system.readings.functions
+    transact(d.chain, d.actors.keeper, readings.submitOne(signed.as_tuple()))
+    if owner != account:
+        move = d.system.certificate.functions.marketMove(
+            slot, [owner], [energy_wh], [account], [energy_wh]
+        )
+        transact(d.chain, d.actors.market, move)

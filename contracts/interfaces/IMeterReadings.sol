@@ -73,6 +73,13 @@ interface IMeterReadings {
     /// @param exportWh the reported export
     /// @param maxWh floor(capacityW · slotLength / 3600)
     error ReadingsExportAboveCapacity(uint256 meterId, uint256 exportWh, uint256 maxWh);
+    /// @notice Recording the reading would take its owner's import or export in `slot` above
+    /// `MAX_SLOT_WH` (2^30 − 1 Wh), or its number of meter readings above 15: the widths of the
+    /// packed record. The registry's bounds (at most 15 meters of at most 50 MW per owner) keep
+    /// export and the count inside, so in practice this is an absurd import (over 1 GWh).
+    /// @param meterId the meter id
+    /// @param slot the slot
+    error ReadingsImplausible(uint256 meterId, uint256 slot);
     /// @notice Readings for `slot` are accepted from `opensAt` until before `closesAt`.
     /// @dev Also raised for slots at or above 2^32, which no realistic clock ever reaches.
     /// @param slot the slot
@@ -116,7 +123,8 @@ interface IMeterReadings {
     /// because of one bad reading, and resubmitting a batch is harmless.
     /// @dev Checks per reading, in this order (the first failure names the reason):
     /// already recorded, reading window, meter known, meter active, signature well-formed,
-    /// signer is the meter's current device key, export within capacity, registers monotonic.
+    /// signer is the meter's current device key, export within capacity, registers monotonic,
+    /// the owner's sums for the slot within their bounds (`ReadingsImplausible`).
     /// Requirements: the caller is an active participant or holds a staff role
     /// (the registry's `transactionAllowed`); otherwise the whole call reverts.
     /// @param batch the signed readings, applied in order
@@ -133,8 +141,8 @@ interface IMeterReadings {
     /// @notice Energy of `account` in `slot`, summed over its meters, and how many meters reported.
     /// @param account the meter owner
     /// @param slot the slot
-    /// @return importWh Σ importWh of the account's recorded readings for the slot
-    /// @return exportWh Σ exportWh of the account's recorded readings for the slot
+    /// @return importWh Σ importWh of the account's recorded readings for the slot (< 2^30)
+    /// @return exportWh Σ exportWh of the account's recorded readings for the slot (< 2^30)
     /// @return meterReadings how many of the account's meters have a reading for the slot
     function energyOf(address account, uint256 slot)
         external

@@ -66,6 +66,14 @@ interface IParticipantRegistry is IAccessControl {
     error RegistryDeviceInUse(address device, uint256 meterId);
     /// @notice A meter needs a nameplate capacity above zero.
     error RegistryZeroCapacity();
+    /// @notice `capacityW` is above the largest capacity a meter may have.
+    /// @param capacityW the requested capacity in W
+    /// @param maxW the largest capacity in W (`MAX_CAPACITY_W`)
+    error RegistryCapacityTooLarge(uint32 capacityW, uint32 maxW);
+    /// @notice `owner` already owns the most meters a participant may own.
+    /// @param owner the proposed owner
+    /// @param max the most meters per owner (`MAX_METERS_PER_OWNER`)
+    error RegistryTooManyMeters(address owner, uint256 max);
     /// @notice Meters belong to consumers or prosumers, not to `owner` of kind `kind`.
     /// @param owner the proposed owner
     /// @param kind its kind
@@ -115,7 +123,8 @@ interface IParticipantRegistry is IAccessControl {
 
     /// @notice Registers a meter for `owner` whose readings `device` signs.
     /// @dev Requirements: caller has OPERATOR_ROLE; `device` non-zero and unused; `owner` a
-    /// registered consumer or prosumer; `capacityW` > 0.
+    /// registered consumer or prosumer owning fewer than `MAX_METERS_PER_OWNER` meters;
+    /// 0 < `capacityW` ≤ `MAX_CAPACITY_W`.
     /// @return meterId the new meter's id (sequential, from 1)
     function registerMeter(address device, address owner, uint32 capacityW)
         external
@@ -146,6 +155,9 @@ interface IParticipantRegistry is IAccessControl {
 
     /// @notice How many meters were ever registered (ids are 1..meterCount).
     function meterCount() external view returns (uint256);
+
+    /// @notice How many meters `owner` owns (deactivated ones included).
+    function meterCountOf(address owner) external view returns (uint256);
 
     /// @notice Besu's account-permissioning rule: may `sender` send this transaction?
     /// @dev True exactly for active participants and for holders of a staff or system role.

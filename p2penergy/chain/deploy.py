@@ -8,7 +8,8 @@ from pathlib import Path
 from typing import Any
 
 from eth_account.signers.local import LocalAccount
-from eth_utils.address import to_checksum_address
+from eth_utils.address import to_canonical_address, to_checksum_address
+from eth_utils.crypto import keccak
 from web3.contract import Contract
 
 from p2penergy.chain import artifacts
@@ -16,7 +17,9 @@ from p2penergy.chain.connect import Chain
 from p2penergy.chain.tx import deploy, transact
 from p2penergy.exceptions import DeploymentError
 
-# Deployment order: each contract's constructor takes addresses deployed before it.
+# Deployment order: each contract's constructor takes addresses deployed before it, except that
+# EnergyCertificate takes the address MeterReadings will have: MeterReadings comes right after
+# it (the admin's next nonce) and refuses to deploy against a certificate bound elsewhere.
 SYSTEM = (
     "ParticipantRegistry",
     "CommunityCredit",
@@ -57,7 +60,7 @@ class MarketConfig:
         return MarketConfig(epoch=now - now % 86_400, **overrides)
 
 
-ROLE_NAMES = ("OPERATOR_ROLE", "AUDITOR_ROLE", "KEEPER_ROLE", "MARKET_ROLE", "READINGS_ROLE")
+ROLE_NAMES = ("OPERATOR_ROLE", "AUDITOR_ROLE", "KEEPER_ROLE", "MARKET_ROLE")
 
 
 @dataclass
@@ -163,8 +166,9 @@ def deploy_system(
     gas: dict[str, int] = {}
     for name in SYSTEM:
         artifact = artifacts.load(name)
+        nonce = chain.w3.eth.get_transaction_count(admin.address, "pending")
         args = _constructor_args(
-            name, admin.address, addresses, config, fee_account, rounding_account
+            name, admin.address, nonce, addresses, config, fee_account, rounding_account
         )
         address, receipt = deploy(chain, admin, artifact["abi"], artifact["bytecode"], *args)
         addresses[name] = address
@@ -178,7 +182,6 @@ def deploy_system(
         gas_used=gas,
     )
     system = System(chain, deployment)
-    grant_role(system, admin, "READINGS_ROLE", addresses["MeterReadings"])
     grant_role(system, admin, "MARKET_ROLE", addresses["EnergyMarket"])
     # The admin registers the service accounts with a temporary operator role when the operator
     # is someone else, so a deployment is complete in one call.
@@ -204,6 +207,20 @@ def deploy_system(
     return system
 
 
+def create_address(sender: str, nonce: int) -> str:
+    """The address of the contract that `sender` creates with transaction nonce `nonce`."""
+    # CREATE: keccak(rlp([sender, nonce]))[12:]; the RLP list is always shorter than 56 bytes.
+    if nonce == 0:
+        encoded_nonce = b"\x80"
+    elif nonce < 0x80:
+        encoded_nonce = bytes([nonce])
+    else:
+        raw = nonce.to_bytes((nonce.bit_length() + 7) // 8, "big")
+        encoded_nonce = bytes([0x80 + len(raw)]) + raw
+    payload = b"\x94" + to_canonical_address(sender) + encoded_nonce
+    return to_checksum_address(keccak(bytes([0xC0 + len(payload)]) + payload)[12:])
+
+
 def grant_role(system: System, admin: LocalAccount, role: str, account: str) -> None:
     """Grants `role` to `account` in the registry (admin only)."""
     transact(system.chain, admin, system.registry.functions.grantRole(system.role(role), account))
@@ -212,16 +229,21 @@ def grant_role(system: System, admin: LocalAccount, role: str, account: str) -> 
 def _constructor_args(
     name: str,
     admin: str,
+    nonce: int,
     addresses: dict[str, str],
     config: MarketConfig,
     fee_account: str,
     rounding_account: str,
 ) -> tuple[Any, ...]:
+    """The constructor arguments of `name`, deployed by `admin` with transaction nonce `nonce`."""
     registry = addresses.get("ParticipantRegistry")
     if name == "ParticipantRegistry":
         return (admin,)
-    if name in ("CommunityCredit", "EnergyCertificate"):
+    if name == "CommunityCredit":
         return (registry,)
+    if name == "EnergyCertificate":
+        # MeterReadings is the next contract in SYSTEM, deployed with the next nonce.
+        return (registry, create_address(admin, nonce + 1))
     if name == "MeterReadings":
         return (
             registry,

@@ -24,7 +24,7 @@ from p2penergy.exceptions import (
     ReadingsError,
 )
 
-from ..conftest import CONSUMER, Actors, Deployed
+from ..conftest import CONSUMER, Actors, Deployed, certify, recent_slot
 
 CALLERS = list(Actors.__dataclass_fields__)
 EVERYONE = frozenset(CALLERS)
@@ -59,10 +59,6 @@ def _mint_credits(d: Deployed, account: str, amount: int) -> None:
     transact(d.chain, d.actors.operator, d.system.credit.functions.mint(account, amount, _ref()))
 
 
-def _mint_certificates(d: Deployed, account: str, slot: int, wh: int) -> None:
-    transact(d.chain, d.actors.readings, d.system.certificate.functions.mint(account, slot, wh))
-
-
 @dataclass(frozen=True)
 class Row:
     contract: str
@@ -70,6 +66,7 @@ class Row:
     allowed: frozenset[str]
     denied_error: type[ContractRevert]
     build: Callable[[Deployed, str], Any]  # (deployment, caller name) -> bound contract function
+    denied_name: str | None = None  # the custom error every denied caller gets, when it is one
 
 
 def _registry(
@@ -104,15 +101,15 @@ def _permit(d: Deployed, _caller: str) -> Any:
 
 
 def _retire(d: Deployed, caller: str) -> Any:
-    account = getattr(d.actors, caller).address
-    _mint_certificates(d, account, 7, 100)
-    return d.system.certificate.functions.retire(7, 100)
+    account, slot = getattr(d.actors, caller).address, recent_slot(d)
+    certify(d, account, 100, slot)
+    return d.system.certificate.functions.retire(slot, 100)
 
 
 def _market_move(d: Deployed, _caller: str) -> Any:
-    seller, buyer = d.actors.prosumer.address, d.actors.consumer.address
-    _mint_certificates(d, seller, 9, 300)
-    return d.system.certificate.functions.marketMove(9, [seller], [300], [buyer], [300])
+    seller, buyer, slot = d.actors.prosumer.address, d.actors.consumer.address, recent_slot(d)
+    certify(d, seller, 300, slot)
+    return d.system.certificate.functions.marketMove(slot, [seller], [300], [buyer], [300])
 
 
 STAFF = frozenset({"admin", "operator", "auditor", "keeper"})
@@ -212,9 +209,10 @@ MATRIX: list[Row] = [
     Row(
         "EnergyCertificate",
         "mint",
-        frozenset({"readings"}),
-        AccessDenied,
+        frozenset(),  # only the MeterReadings contract (see test_readings / test_certificate)
+        CertificateError,
         lambda d, _c: d.system.certificate.functions.mint(d.actors.prosumer.address, 3, 500),
+        "CertificateUnauthorizedMinter",
     ),
     Row("EnergyCertificate", "marketMove", frozenset({"market"}), AccessDenied, _market_move),
     Row("EnergyCertificate", "retire", EVERYONE, CertificateError, _retire),
@@ -344,6 +342,8 @@ def test_every_role_gets_exactly_its_rights(deployed: Deployed, row: Row, caller
             assert info.value.name != "ReadingsRelayerNotAllowed"
         elif row.contract == "MeterReadings":
             assert info.value.name == "ReadingsRelayerNotAllowed"
+        if row.denied_name is not None:
+            assert info.value.name == row.denied_name
         if row.denied_error is AccessDenied:
             assert info.value.name == "AccessControlUnauthorizedAccount"
             assert info.value.error_args["account"].lower() == account.address.lower()

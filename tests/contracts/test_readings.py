@@ -12,9 +12,9 @@ from eth_utils.crypto import keccak
 from web3.contract import Contract
 
 from p2penergy.chain import artifacts
-from p2penergy.chain.deploy import grant_role
+from p2penergy.chain.deploy import create_address
 from p2penergy.chain.tx import call, deploy, events, transact
-from p2penergy.exceptions import AccessDenied, ReadingsError
+from p2penergy.exceptions import ReadingsError
 from p2penergy.oracle import Reading, SignedReading, reading_digest, sign_reading
 
 from ..conftest import GAS_MONEY, PROSUMER, Deployed
@@ -24,6 +24,7 @@ WINDOW = 4 * SLOT_LENGTH
 CAPACITY_W = 4_000  # 1,000 Wh per 15-minute slot
 MAX_WH = CAPACITY_W * SLOT_LENGTH // 3600
 REGISTER_STEP = 10_000  # registers grow by this much per slot: every test reading is consistent
+MAX_SLOT_WH = 2**30 - 1  # an owner's import or export per slot fits 30 bits
 SECP256K1_N = 0xFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFEBAAEDCE6AF48A03BBFD25E8CD0364141
 
 
@@ -40,6 +41,7 @@ class Readings:
 
     d: Deployed
     contract: Contract
+    certificate: Contract  # the certificate contract bound to `contract`
     epoch: int
     a: Meter  # the prosumer's first meter
     a2: Meter  # the prosumer's second meter
@@ -99,7 +101,7 @@ class Readings:
         return tuple(self.contract.functions.energyOf(account, slot).call())
 
     def certificates(self, account: str, slot: int) -> int:
-        return int(self.d.system.certificate.functions.balanceOf(account, slot).call())
+        return int(self.certificate.functions.balanceOf(account, slot).call())
 
     def recorded(self, meter: Meter, slot: int) -> bool:
         return bool(self.contract.functions.isRecorded(meter.meter_id, slot).call())
@@ -122,6 +124,17 @@ def _deploy_readings(d: Deployed, *args: object) -> str:
     return address
 
 
+def _deploy_bound_certificate(d: Deployed) -> str:
+    """A certificate contract bound to the MeterReadings the admin deploys next."""
+    admin, art = d.actors.admin, artifacts.load("EnergyCertificate")
+    nonce = d.chain.w3.eth.get_transaction_count(admin.address, "pending")
+    readings = create_address(admin.address, nonce + 1)
+    address, _ = deploy(
+        d.chain, admin, art["abi"], art["bytecode"], d.system.registry.address, readings
+    )
+    return address
+
+
 def _register_meter(d: Deployed, owner: str) -> Meter:
     device = Account.create()
     registry = d.system.registry
@@ -140,10 +153,10 @@ def readings_base(deployed_base: Deployed) -> Iterator[Readings]:
     d = deployed_base
     snapshot = d.chain.snapshot()
     epoch = (d.chain.now() // SLOT_LENGTH - 10) * SLOT_LENGTH
+    certificate = _deploy_bound_certificate(d)
     address = _deploy_readings(
-        d, d.system.registry.address, d.system.certificate.address, epoch, SLOT_LENGTH, WINDOW
+        d, d.system.registry.address, certificate, epoch, SLOT_LENGTH, WINDOW
     )
-    grant_role(d.system, d.actors.admin, "READINGS_ROLE", address)
     second_prosumer = Account.create()
     d.chain.fund(second_prosumer.address, GAS_MONEY)
     transact(
@@ -156,6 +169,9 @@ def readings_base(deployed_base: Deployed) -> Iterator[Readings]:
         d=d,
         contract=d.chain.w3.eth.contract(
             address=address, abi=artifacts.load("MeterReadings")["abi"]
+        ),
+        certificate=d.chain.w3.eth.contract(
+            address=certificate, abi=artifacts.load("EnergyCertificate")["abi"]
         ),
         epoch=epoch,
         a=_register_meter(d, a.prosumer.address),
@@ -215,6 +231,43 @@ def test_energy_of_sums_an_owners_meters_and_counts_them(readings: Readings):
     assert r.energy(r.b.owner, slot) == (900, 0, 1)
     assert r.certificates(r.a.owner, slot) == 1_400
     assert r.certificates(r.b.owner, slot) == 0  # no export, nothing minted
+
+
+def test_energy_of_keeps_each_slot_apart_in_the_packed_word(readings: Readings):
+    # Slots slot-3 .. slot are all inside their window and cover the four lanes of a word (and a
+    # word boundary unless slot % 4 == 3); full fields must not bleed into their neighbours.
+    r = readings
+    slot = r.open_slot()
+    values = {
+        slot - 3: (MAX_SLOT_WH, 0),
+        slot - 2: (0, MAX_WH),
+        slot - 1: (1, 1),
+        slot: (MAX_SLOT_WH, MAX_WH),
+    }
+    register = 0
+    for s, (import_wh, export_wh) in values.items():
+        register += MAX_SLOT_WH
+        r.submit_one(r.sign(r.a, s, import_wh, export_wh, registers=(register, register)))
+        r.submit_one(r.sign(r.b, s, import_wh=s % 7, export_wh=0))
+    for s, (import_wh, export_wh) in values.items():
+        assert r.energy(r.a.owner, s) == (import_wh, export_wh, 1)
+        assert r.energy(r.b.owner, s) == (s % 7, 0, 1)
+        assert r.certificates(r.a.owner, s) == export_wh
+    assert r.energy(r.a.owner, slot + 1) == (0, 0, 0)
+    assert r.energy(r.a.owner, slot - 4) == (0, 0, 0)
+
+
+def test_an_owners_import_beyond_the_packed_field_is_refused_as_implausible(readings: Readings):
+    r = readings
+    slot = r.open_slot()
+    big = MAX_SLOT_WH - 10
+    r.submit_one(r.sign(r.a, slot, import_wh=big, registers=(big, REGISTER_STEP)))
+    with pytest.raises(ReadingsError) as info:
+        r.submit_one(r.sign(r.a2, slot, import_wh=11, registers=(11, REGISTER_STEP)))
+    assert info.value.name == "ReadingsImplausible"
+    assert info.value.error_args == {"meterId": r.a2.meter_id, "slot": slot}
+    r.submit_one(r.sign(r.a2, slot, import_wh=10, registers=(10, REGISTER_STEP)))
+    assert r.energy(r.a.owner, slot) == (MAX_SLOT_WH, 1_400, 2)
 
 
 def test_submit_returns_how_many_readings_were_accepted(readings: Readings):
@@ -335,6 +388,11 @@ def _export_above_capacity(r: Readings, slot: int) -> tuple[SignedReading, str]:
     return r.sign(r.a, slot, export_wh=MAX_WH + 1), "ReadingsExportAboveCapacity"
 
 
+def _import_beyond_the_packed_field(r: Readings, slot: int) -> tuple[SignedReading, str]:
+    registers = (MAX_SLOT_WH + 1, REGISTER_STEP)
+    return r.sign(r.a, slot, import_wh=MAX_SLOT_WH + 1, registers=registers), "ReadingsImplausible"
+
+
 def _before_window(r: Readings, slot: int) -> tuple[SignedReading, str]:
     return r.sign(r.a, slot + 1), "ReadingsOutsideWindow"
 
@@ -363,6 +421,7 @@ CASES: dict[str, Case] = {
     "register_behind_latest_plus_energy": _register_behind_latest_plus_energy,
     "register_below_own_energy": _register_below_own_energy,
     "export_above_capacity": _export_above_capacity,
+    "import_beyond_the_packed_field": _import_beyond_the_packed_field,
     "before_window_opens": _before_window,
     "after_window_closes": _after_window,
     "other_chain_id": _other_chain,
@@ -427,7 +486,7 @@ def test_resubmitting_an_identical_batch_changes_nothing(readings: Readings):
     state = [(r.energy(o, slot), r.certificates(o, slot)) for o in owners]
     receipt = r.submit(batch)
     assert events(r.contract, "ReadingRecorded", receipt) == []
-    assert events(r.d.system.certificate, "TransferSingle", receipt) == []
+    assert events(r.certificate, "TransferSingle", receipt) == []
     reasons = {e["args"]["reason"] for e in events(r.contract, "ReadingSkipped", receipt)}
     assert reasons == {_selector("ReadingsAlreadyRecorded")}
     assert [(r.energy(o, slot), r.certificates(o, slot)) for o in owners] == state
@@ -446,17 +505,21 @@ def test_a_relayer_that_may_not_transact_is_refused(readings: Readings, who: str
     assert not r.recorded(r.a, slot)
 
 
-def test_without_the_readings_role_an_exporting_reading_cannot_be_recorded(readings: Readings):
-    # A deployment error, not a bad reading: the mint reverts and takes the batch with it.
+def test_only_exporting_readings_mint_and_each_mints_its_export(readings: Readings):
     r = readings
     slot = r.open_slot()
-    role = r.d.system.role("READINGS_ROLE")
-    revoke = r.d.system.registry.functions.revokeRole(role, r.contract.address)
-    transact(r.d.chain, r.d.actors.admin, revoke)
-    with pytest.raises(AccessDenied):
-        r.submit([r.sign(r.a, slot)])
-    r.submit_one(r.sign(r.a, slot, export_wh=0))  # nothing to mint: recorded
-    assert r.energy(r.a.owner, slot) == (300, 0, 1)
+    receipt = r.submit(
+        [r.sign(r.a, slot, export_wh=400), r.sign(r.b, slot, export_wh=0), r.sign(r.c, slot)]
+    )
+    mints = [
+        (e["args"]["operator"], e["args"]["from"], e["args"]["to"], e["args"]["value"])
+        for e in events(r.certificate, "TransferSingle", receipt)
+    ]
+    zero = "0x" + "00" * 20
+    assert mints == [
+        (r.contract.address, zero, r.a.owner, 400),
+        (r.contract.address, zero, r.c.owner, 700),
+    ]
 
 
 def test_after_key_rotation_only_the_new_key_signs(readings: Readings):
@@ -524,27 +587,34 @@ def test_timing_and_reading_window_follow_the_slot_grid(readings: Readings):
     assert tuple(r.contract.functions.readingWindow(7).call()) == r.window(7)
     assert r.contract.functions.dependencies().call() == [
         r.d.system.registry.address,
-        r.d.system.certificate.address,
+        r.certificate.address,
     ]
+    assert r.certificate.functions.readings().call() == r.contract.address
 
 
 @pytest.mark.parametrize(
-    ("slot_length", "window", "zero"),
+    ("slot_length", "window", "fault"),
     [
         (600, 600, None),
         (900, 0, None),
         (900, 96 * 900 + 1, None),
         (300, 96 * 300 + 1, None),
-        (900, 900, "registry"),
-        (900, 900, "certificate"),
+        (900, 900, "zero registry"),
+        (900, 900, "zero certificate"),
+        (900, 900, "certificate without code"),
+        (900, 900, "certificate bound to another readings contract"),
     ],
 )
 def test_deployment_rejects_invalid_configuration(
-    deployed: Deployed, slot_length: int, window: int, zero: str | None
+    deployed: Deployed, slot_length: int, window: int, fault: str | None
 ):
-    system = deployed.system
-    registry = "0x" + "00" * 20 if zero == "registry" else system.registry.address
-    certificate = "0x" + "00" * 20 if zero == "certificate" else system.certificate.address
+    system, zero = deployed.system, "0x" + "00" * 20
+    certificate = {
+        "zero certificate": zero,
+        "certificate without code": Account.create().address,
+        "certificate bound to another readings contract": system.certificate.address,
+    }.get(fault or "") or _deploy_bound_certificate(deployed)
+    registry = zero if fault == "zero registry" else system.registry.address
     with pytest.raises(ReadingsError) as info:
         _deploy_readings(deployed, registry, certificate, 0, slot_length, window)
     assert info.value.name == "ReadingsInvalidConfig"
@@ -555,13 +625,9 @@ def test_deployment_accepts_every_slot_length_with_the_longest_window(
     deployed: Deployed, slot_length: int
 ):
     system = deployed.system
+    certificate = _deploy_bound_certificate(deployed)
     address = _deploy_readings(
-        deployed,
-        system.registry.address,
-        system.certificate.address,
-        0,
-        slot_length,
-        96 * slot_length,
+        deployed, system.registry.address, certificate, 0, slot_length, 96 * slot_length
     )
     contract = deployed.chain.w3.eth.contract(
         address=address, abi=artifacts.load("MeterReadings")["abi"]

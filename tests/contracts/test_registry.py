@@ -31,7 +31,6 @@ def test_transaction_allowed_is_true_exactly_for_active_participants_and_staff(d
         "stranger": False,
         # system roles belong to contracts, which never send transactions
         "market": False,
-        "readings": False,
     }
     assert {
         name: _allowed(deployed, acct.address) for name, acct in a.by_name().items()
@@ -132,6 +131,39 @@ def test_register_meter_assigns_sequential_ids_and_checks_owner_capacity_and_dev
         with pytest.raises(RegistryError) as info:
             transact(deployed.chain, a.operator, registry.functions.registerMeter(*args))
         assert info.value.name == error
+
+
+def test_register_meter_bounds_capacity_and_meters_per_owner(deployed: Deployed):
+    # The bounds let MeterReadings pack an owner's energy per slot in 30-bit fields.
+    a, registry = deployed.actors, deployed.system.registry.functions
+    max_w, max_meters = registry.MAX_CAPACITY_W().call(), registry.MAX_METERS_PER_OWNER().call()
+    assert (max_w, max_meters) == (50_000_000, 15)
+    assert max_meters * max_w * 3600 // 3600 < 2**30  # an hour-long slot at full capacity
+    with pytest.raises(
+        RegistryError, match=rf"RegistryCapacityTooLarge\(capacityW={max_w + 1}, maxW={max_w}\)"
+    ):
+        transact(
+            deployed.chain,
+            a.operator,
+            registry.registerMeter(Account.create().address, a.prosumer.address, max_w + 1),
+        )
+    owned = registry.meterCountOf(a.prosumer.address).call()
+    for _ in range(max_meters - owned):
+        transact(
+            deployed.chain,
+            a.operator,
+            registry.registerMeter(Account.create().address, a.prosumer.address, max_w),
+        )
+    assert registry.meterCountOf(a.prosumer.address).call() == max_meters
+    with pytest.raises(RegistryError) as info:
+        transact(
+            deployed.chain,
+            a.operator,
+            registry.registerMeter(Account.create().address, a.prosumer.address, 1_000),
+        )
+    assert info.value.name == "RegistryTooManyMeters"
+    assert info.value.error_args == {"owner": a.prosumer.address.lower(), "max": max_meters}
+    assert registry.meterCountOf(a.consumer.address).call() == 0
 
 
 def test_service_accounts_cannot_own_meters(deployed: Deployed):
