@@ -116,14 +116,17 @@ def _live(records: Iterable[OrderRecord]) -> list[Order]:
 
 
 def check_clearing(history: History, out: Findings) -> dict[int, Clearing]:
-    """Each SlotCleared equals `p2penergy.market.clear` on the slot's orders (and its calldata)."""
+    """Each SlotCleared equals `p2penergy.market.clear` on the slot's orders (and its calldata).
+
+    Outage slots (an `OutageDeclared` before the clearing) are re-cleared under the island rule.
+    """
     expected: dict[int, Clearing] = {}
     by_slot = _orders_of(history)
     for slot in sorted(set(by_slot) | set(history.cleared)):
         view = out.slot(slot)
         view.orders = len(by_slot.get(slot, []))
         orders = _live(by_slot.get(slot, []))
-        mine = clear(orders)
+        mine = clear(orders, outage_cap=history.outages.get(slot))
         expected[slot] = mine
         event = history.cleared.get(slot)
         if event is None:
@@ -161,7 +164,7 @@ def _fill_differences(
 ) -> None:
     """One finding per order whose on-chain fill is not its competitive fill."""
     try:
-        fills = fills_for(orders, *onchain)
+        fills = fills_for(orders, *onchain, outage_cap=history.outages.get(slot))
     except MarketInputError:
         return
     for order in orders:
@@ -275,6 +278,7 @@ def check_settlement(history: History, out: Findings) -> None:
                 ev["marginalOffer"],
                 ev["bidMarginalWh"],
                 ev["offerMarginalWh"],
+                outage_cap=history.outages.get(slot),
             )
             clearing = Clearing(ev["volumeWh"], ev["price"], 0, 0, 0, 0, fills)
             try:

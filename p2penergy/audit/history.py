@@ -131,6 +131,7 @@ class History:
     meter_owner: dict[int, str] = field(default_factory=dict)
     meter_active: dict[int, list[tuple[Position, bool]]] = field(default_factory=dict)
     tariffs: list[tuple[Position, int, int, int]] = field(default_factory=list)
+    outages: dict[int, int] = field(default_factory=dict)  # slot -> price cap (island mode)
     credit_transfers: list[Event] = field(default_factory=list)
     credit_mints: list[Event] = field(default_factory=list)
     credit_burns: list[Event] = field(default_factory=list)
@@ -211,6 +212,7 @@ _REVIEW = {
     "RoleGranted",
     "RoleRevoked",
     "TariffsSet",
+    "OutageDeclared",
     "ParticipantRegistered",
     "ParticipantSuspended",
     "ParticipantReinstated",
@@ -317,6 +319,8 @@ def _apply(
         _market_accounts(h, cache.transaction(e.tx_hash))
     elif n == "TariffsSet" and canonical_market:
         h.tariffs.append((e.position, a["feedInPerKWh"], a["retailPerKWh"], a["networkFeePerKWh"]))
+    elif n == "OutageDeclared" and canonical_market:
+        h.outages[a["slot"]] = a["priceCapPerKWh"]
     elif n == "OrderPlaced" and canonical_market:
         h.orders[a["orderId"]] = OrderRecord(
             a["orderId"],

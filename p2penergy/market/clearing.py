@@ -107,6 +107,8 @@ def fills_for(
     marginal_offer: int,
     bid_marginal_wh: int,
     offer_marginal_wh: int,
+    *,
+    outage_cap: int | None = None,
 ) -> dict[int, int]:
     """Every order's fill under a description, as the contract derives it (no acceptance checks).
 
@@ -116,6 +118,8 @@ def fills_for(
     description = (marginal_bid, marginal_offer, bid_marginal_wh, offer_marginal_wh)
     if min(description) < 0:
         raise MarketInputError(f"clearing description must be non-negative, got {description}")
+    if outage_cap:
+        return dict(_island_walk(orders, outage_cap, *description).fills)
     return dict(_fill_pass(in_id_order(orders), *description).fills)
 
 
@@ -343,6 +347,40 @@ def verify_island(
             bidMarginalWh=bid_marginal_wh,
             offerMarginalWh=offer_marginal_wh,
         )
+    walk = _island_walk(orders, cap, *description)
+    if walk.bid_budget_left != 0 or walk.offer_budget_left != 0:
+        raise ClearingRejected(
+            BUDGET_UNUSED,
+            bidBudgetLeftWh=walk.bid_budget_left,
+            offerBudgetLeftWh=walk.offer_budget_left,
+        )
+    if walk.bid_wh != walk.offer_wh:
+        raise ClearingRejected(UNBALANCED, bidWh=walk.bid_wh, offerWh=walk.offer_wh)
+    if walk.rem_bid_max is not None and walk.rem_offer_min is not None:
+        raise ClearingRejected(
+            NOT_MAXIMAL, remBidMax=walk.rem_bid_max, remOfferMin=walk.rem_offer_min
+        )
+    return Clearing(
+        volume_wh=walk.bid_wh,
+        price=cap if trades else 0,
+        marginal_bid=marginal_class,
+        marginal_offer=marginal_offer,
+        bid_marginal_wh=bid_marginal_wh,
+        offer_marginal_wh=offer_marginal_wh,
+        fills=MappingProxyType(walk.fills),
+    )
+
+
+def _island_walk(
+    orders: Sequence[Order],
+    cap: int,
+    marginal_class: int,
+    marginal_offer: int,
+    bid_marginal_wh: int,
+    offer_marginal_wh: int,
+) -> _Walk:
+    """Fill an outage slot's orders (in id order) under a description, as the contract does."""
+    trades = bid_marginal_wh != 0 or offer_marginal_wh != 0
     walk = _Walk(fills={}, bid_budget_left=bid_marginal_wh, offer_budget_left=offer_marginal_wh)
     for order in in_id_order(orders):
         fill = 0
@@ -372,24 +410,4 @@ def verify_island(
                 walk.rem_offer_min is None or order.limit_price < walk.rem_offer_min
             ):
                 walk.rem_offer_min = order.limit_price
-    if walk.bid_budget_left != 0 or walk.offer_budget_left != 0:
-        raise ClearingRejected(
-            BUDGET_UNUSED,
-            bidBudgetLeftWh=walk.bid_budget_left,
-            offerBudgetLeftWh=walk.offer_budget_left,
-        )
-    if walk.bid_wh != walk.offer_wh:
-        raise ClearingRejected(UNBALANCED, bidWh=walk.bid_wh, offerWh=walk.offer_wh)
-    if walk.rem_bid_max is not None and walk.rem_offer_min is not None:
-        raise ClearingRejected(
-            NOT_MAXIMAL, remBidMax=walk.rem_bid_max, remOfferMin=walk.rem_offer_min
-        )
-    return Clearing(
-        volume_wh=walk.bid_wh,
-        price=cap if trades else 0,
-        marginal_bid=marginal_class,
-        marginal_offer=marginal_offer,
-        bid_marginal_wh=bid_marginal_wh,
-        offer_marginal_wh=offer_marginal_wh,
-        fills=MappingProxyType(walk.fills),
-    )
+    return walk

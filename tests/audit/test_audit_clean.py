@@ -74,3 +74,29 @@ def test_a_reading_signed_by_a_rotated_key_checks_against_the_key_of_its_block(d
     assert report.failures == []
     assert any(f.check == "readings" and f.slot == slot for f in report.findings)
     assert any(r["event"] == "MeterKeyRotated" for r in report.review)
+
+
+def test_an_island_slot_is_re_cleared_under_the_island_rule_and_audits_green(day: Day) -> None:
+    from ..conftest import CONSUMER
+    from ..contracts.test_market import new_trader, report
+
+    d, market = day.d, day.market
+    seller, household = day.sellers[0], day.buyers[0]
+    clinic = new_trader(d, CONSUMER, critical=True)
+    slot = open_slot(d, ahead=6)
+    market.declare_outage(d.actors.operator, slot, slot, 200_000)
+    market.place(household.account, [OrderInput(slot, Side.BID, 800, 290_000)])
+    market.place(seller.account, [OrderInput(slot, Side.OFFER, 1_000, 120_000)])
+    market.place(clinic.account, [OrderInput(slot, Side.BID, 600, 250_000)])
+    to_gate_close(d, market, slot)
+    market.clear_slot(d.actors.keeper, slot)
+    to_slot_end(d, market, slot)
+    report(d, slot, {seller: (0, 1_000), household: (800, 0), clinic: (600, 0)})
+    market.settle_slot(d.actors.keeper, slot)
+
+    audited = audit(d.system)
+
+    assert audited.failures == [], "\n".join(f.message for f in audited.failures)
+    status = {s.slot: s for s in audited.slots}
+    assert (status[slot].price, status[slot].volume_wh) == (200_000, 1_000)
+    assert any("OutageDeclared" in str(item) for item in audited.review)
