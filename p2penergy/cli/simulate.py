@@ -171,10 +171,23 @@ def _print_tables(report: dict[str, Any]) -> None:
         )
     console.print(homes)
     if report["island"]:
-        island = Table(title=f"island mode: {report['island']['outage_slots']} outage slots")
-        for column in ("class", "households", "needed kWh", "served kWh", "unserved kWh", "served"):
+        info = report["island"]
+        island = Table(
+            title=f"island mode: {info['outage_slots']} outage slots, price cap "
+            f"{format_credits(info['price_cap'])}/kWh"
+        )
+        for column in (
+            "class",
+            "households",
+            "needed kWh",
+            "served kWh",
+            "unserved kWh",
+            "served",
+            "bid >= cap kWh",
+            "filled kWh",
+        ):
             island.add_column(column, justify="right")
-        for name, cls in report["island"]["classes"].items():
+        for name, cls in info["classes"].items():
             island.add_row(
                 name,
                 str(cls["households"]),
@@ -182,9 +195,11 @@ def _print_tables(report: dict[str, Any]) -> None:
                 _kwh(cls["served_wh"]),
                 _kwh(cls["unserved_wh"]),
                 f"{cls['served_share']:.1%}",
+                _kwh(cls["eligible_bid_wh"]),
+                _kwh(cls["filled_wh"]),
             )
         console.print(island)
-        console.print(report["island"]["market_rule_note"])
+        console.print(info["rule"])
     gas = Table(title="gas per operation")
     for column in ("operation", "count", "mean", "total"):
         gas.add_column(column, justify="right")

@@ -269,30 +269,64 @@ def _slot_time(slot_seconds: int, slot: int) -> str:
 
 
 def _island(result: RunResult) -> dict[str, Any]:
-    """Served vs unserved energy by class over the outage slots (what the island had to supply)."""
+    """Island mode over the outage slots, per class (critical loads, others).
+
+    Physical: what the island had to supply (`needed_wh`), what it served and what stayed
+    unserved. Market (from the chain's orders and `OrderSettled` fills): energy bid, the part bid
+    at or above the price cap (`eligible_bid_wh`, the only bids island mode admits) and the part
+    filled (`filled_wh`).
+    """
+    community = result.community
+    cap = community.scenario.tariffs.outage_cap
+    down_slots = {s for s, down in zip(community.slots, community.outage, strict=True) if down}
     classes: dict[str, dict[str, int]] = {}
-    for home, flows in zip(result.community.homes, result.community.actual, strict=True):
-        key = "critical" if home.critical else "other"
-        c = classes.setdefault(key, {"households": 0, "needed_wh": 0, "served_wh": 0})
+    for home, flows in zip(community.homes, community.actual, strict=True):
+        c = classes.setdefault(
+            _class(home.critical),
+            {
+                "households": 0,
+                "needed_wh": 0,
+                "served_wh": 0,
+                "bid_wh": 0,
+                "eligible_bid_wh": 0,
+                "filled_wh": 0,
+            },
+        )
         c["households"] += 1
-        for k, down in enumerate(result.community.outage):
+        for k, down in enumerate(community.outage):
             if down:
                 c["needed_wh"] += flows.import_wh[k] + flows.unserved[k]
                 c["served_wh"] += flows.import_wh[k]
+    for oid, (home_index, order) in sorted(result.orders.items()):
+        if order.side != Side.BID or oid >> 16 not in down_slots:
+            continue
+        c = classes[_class(community.homes[home_index].critical)]
+        c["bid_wh"] += order.energy_wh
+        c["eligible_bid_wh"] += order.energy_wh if order.limit_price >= cap else 0
+        c["filled_wh"] += result.settled.get(oid, {}).get("filledWh", 0)
     for c in classes.values():
         c["unserved_wh"] = c["needed_wh"] - c["served_wh"]
     return {
-        "outage_slots": sum(result.community.outage),
-        "rule": "critical loads served first, then the others pro rata; surplus curtailed",
-        "market_rule_note": (
-            "clearing in outage slots uses the normal rule until the island-mode market rule "
-            "(critical bids first, capped prices) lands in the contracts"
+        "outage_slots": len(down_slots),
+        "price_cap": cap,
+        "rule": (
+            "market: only bids >= cap and offers <= cap take part, all at the cap, critical-load "
+            "bids filled before the others; delivery: critical loads served first, then the "
+            "others pro rata, surplus curtailed"
         ),
         "classes": {
-            key: {**c, "served_share": _ratio(c["served_wh"], c["needed_wh"])}
+            key: {
+                **c,
+                "served_share": _ratio(c["served_wh"], c["needed_wh"]),
+                "filled_share": _ratio(c["filled_wh"], c["eligible_bid_wh"]),
+            }
             for key, c in sorted(classes.items())
         },
     }
+
+
+def _class(critical: bool) -> str:
+    return "critical" if critical else "other"
 
 
 # ───────────────────────────── files ─────────────────────────────
@@ -434,10 +468,22 @@ def to_html(report: dict[str, Any], images: dict[str, bytes]) -> str:
         ("tariffs per kWh", tariffs),
     ]
     if report["island"]:
-        for name, cls in report["island"]["classes"].items():
+        island = report["island"]
+        headline.append(
+            (
+                "island mode",
+                f"{island['outage_slots']} outage slots at a price cap of "
+                f"{format_credits(island['price_cap'])} per kWh",
+            )
+        )
+        for name, cls in island["classes"].items():
             served = f"served {kwh(cls['served_wh'])} of {kwh(cls['needed_wh'])}"
+            filled = f"bids filled {kwh(cls['filled_wh'])} of {kwh(cls['eligible_bid_wh'])}"
             headline.append(
-                (f"island: {name} loads", f"{served}, unserved {kwh(cls['unserved_wh'])}")
+                (
+                    f"island: {name} loads",
+                    f"{served}, unserved {kwh(cls['unserved_wh'])}; {filled}",
+                )
             )
     facts = "".join(f"<tr><th>{e(k)}</th><td>{e(v)}</td></tr>" for k, v in headline)
     figures = "".join(

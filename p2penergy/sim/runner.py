@@ -111,12 +111,14 @@ def clear_due_slots(
 ) -> dict[int, Clearing]:
     """The keeper's job at gate closure: compute each closed slot's clearing and submit it.
 
-    `book` is the slot's orders as the keeper rebuilt them from `OrderPlaced` events; the
-    contract verifies the submitted description against its own storage in one pass.
+    `book` is the slot's orders as the keeper rebuilt them from `OrderPlaced` events; the slot's
+    rule (normal, or island mode at the declared price cap) is read from the chain. The contract
+    verifies the submitted description against its own storage in one pass.
     """
     results = {}
     for slot in slots:
-        result = clear(book.get(slot, []))
+        cap = market.outage_cap(slot)  # island mode when the operator declared an outage
+        result = clear(book.get(slot, []), outage_cap=cap or None)
         fn = market.contract.functions.clear(slot, *result.description)
         receipt = transact(market.chain, keeper, fn, gas=TX_GAS_LIMIT)
         if gas is not None:
@@ -305,6 +307,10 @@ def _setup(chain: Chain, community: Community, plans: list[list[PlannedOrder]]) 
     for name, gas_used in system.deployment.gas_used.items():
         result.gas[f"deploy {name}"].append(gas_used)
     _fund(result, keeper.address)
+    market = system.market.functions
+    for first, last in outage_ranges(community):
+        # The operator declares the outage before the slots' gates close (here: before any order).
+        _tx(result, admin, "declareOutage", market.declareOutage(first, last, t.outage_cap))
     registry, credit = system.registry.functions, system.credit.functions
     for home, account, device, orders in zip(
         community.homes, actors.households, actors.meters, plans, strict=True
@@ -337,6 +343,19 @@ def _setup(chain: Chain, community: Community, plans: list[list[PlannedOrder]]) 
         )
     result.balances_before = _balances(result)
     return result
+
+
+def outage_ranges(community: Community) -> list[tuple[int, int]]:
+    """The run's outage slots as contiguous (first, last) ranges, one declaration each."""
+    ranges: list[tuple[int, int]] = []
+    for slot, down in zip(community.slots, community.outage, strict=True):
+        if not down:
+            continue
+        if ranges and ranges[-1][1] == slot - 1:
+            ranges[-1] = (ranges[-1][0], slot)
+        else:
+            ranges.append((slot, slot))
+    return ranges
 
 
 def _top_up(orders: list[PlannedOrder], fee: int) -> int:

@@ -11,6 +11,7 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 
+from p2penergy.contracts.market import MarketClient
 from p2penergy.market import Side
 from p2penergy.sim import scenario as scenarios
 from p2penergy.sim.report import build_report, ledgers, plots, to_html, to_json
@@ -122,6 +123,39 @@ def test_island_reports_served_and_unserved_energy_of_critical_loads(run: RunRes
         )
         if others_served > 0:  # in a slot, others get energy only once critical loads are whole
             assert all(f.unserved[k] == 0 for h, f in zip(homes, flows, strict=True) if h.critical)
+
+
+def test_island_market_fills_critical_bids_first_at_the_cap(run: RunResult):
+    """From the chain: in every outage slot no non-critical bid is filled while an eligible
+    critical bid is short, and everything trades at the declared cap."""
+    market = MarketClient(run.system)
+    cap = run.community.scenario.tariffs.outage_cap
+    outage = [o for o in run.outcomes if o.outage]
+    assert len(outage) == 4
+    critical_filled = other_filled = 0
+    for outcome in outage:
+        assert market.outage_cap(outcome.slot) == cap
+        bids = [
+            (order, run.settled[oid]["filledWh"])
+            for oid, (_, order) in sorted(run.orders.items())
+            if oid >> 16 == outcome.slot and order.side == Side.BID
+        ]
+        assert bids and all(order.limit_price >= cap for order, _ in bids)  # the strategy
+        offers = [o for oid, (_, o) in run.orders.items() if oid >> 16 == outcome.slot]
+        assert all(o.limit_price <= cap for o in offers if o.side == Side.OFFER)
+        short = [o for o, filled in bids if o.critical and filled < o.energy_wh]
+        others = sum(filled for o, filled in bids if not o.critical)
+        assert not (short and others), f"slot {outcome.slot}: others filled before critical"
+        if outcome.traded_wh:
+            assert market.clearing(outcome.slot).price == cap
+        critical_filled += sum(filled for o, filled in bids if o.critical)
+        other_filled += others
+    assert critical_filled > 0  # the window does exercise the rule
+    island = build_report(run)["island"]
+    assert island["price_cap"] == cap
+    assert island["classes"]["critical"]["filled_wh"] == critical_filled
+    assert island["classes"]["other"]["filled_wh"] == other_filled
+    assert "market_rule_note" not in island
 
 
 def test_cli_writes_json_plots_and_html(tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
