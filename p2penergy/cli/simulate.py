@@ -200,9 +200,33 @@ def _print_tables(report: dict[str, Any]) -> None:
             )
         console.print(island)
         console.print(info["rule"])
+    verdict = report.get("audit")
+    if verdict is not None:
+        _print_audit(verdict)
     gas = Table(title="gas per operation")
     for column in ("operation", "count", "mean", "total"):
         gas.add_column(column, justify="right")
     for op, g in report["gas"].items():
         gas.add_row(op, str(g["count"]), f"{g['mean']:,}", f"{g['total']:,}")
     console.print(gas)
+
+
+def _print_audit(verdict: dict[str, Any]) -> None:
+    word = "[green]PASS[/green]" if verdict["passed"] else "[red]FAIL[/red]"
+    table = Table(
+        title=f"audit (p2penergy audit on the run's chain): {verdict['checks']} checks, "
+        f"{verdict['failed']} failed"
+    )
+    for column in ("check", "passed", "failed"):
+        table.add_column(column, justify="right")
+    for name, counts in verdict["by_check"].items():
+        table.add_row(name, str(counts["passed"]), str(counts["failed"]))
+    console.print(table)
+    for failure in verdict["failures"][:10]:
+        where = "" if failure["slot"] is None else f" slot {failure['slot']}"
+        console.print(f"  {failure['check']}{where}: {failure['message']}", markup=False)
+    if len(verdict["failures"]) > 10:
+        console.print(f"  … and {len(verdict['failures']) - 10} more (report.json, report.html)")
+    if verdict["note"]:
+        console.print(verdict["note"])
+    console.print(f"audit verdict: {word}")

@@ -249,6 +249,7 @@ def build_report(result: RunResult) -> dict[str, Any]:
             "slots_with_trade": len(prices),
         },
         "island": island,
+        "audit": _audit(result),
         "gas": {
             op: {"count": len(g), "total": sum(g), "mean": sum(g) // len(g)}
             for op, g in sorted(result.gas.items())
@@ -323,6 +324,32 @@ def _island(result: RunResult) -> dict[str, Any]:
             for key, c in sorted(classes.items())
         },
     }
+
+
+def _audit(result: RunResult) -> dict[str, Any] | None:
+    """The auditor's verdict on the run: pass/fail, findings per check, every failure."""
+    report = result.audit
+    if report is None:
+        return None
+    down = {s for s, d in zip(result.community.slots, result.community.outage, strict=True) if d}
+    failures = [{"check": f.check, "slot": f.slot, "message": f.message} for f in report.failures]
+    verdict: dict[str, Any] = {
+        "passed": report.passed,
+        "checks": len(report.findings),
+        "failed": len(failures),
+        "by_check": {
+            name: {"passed": ok, "failed": bad}
+            for name, (ok, bad) in sorted(report.summary().items())
+        },
+        "failures": failures,
+        "note": None,
+    }
+    if failures and all(f["slot"] in down for f in failures):
+        verdict["note"] = (
+            "every failure is in an outage slot: the auditor re-checks clearing with the normal "
+            "rule and does not know island mode yet (docs/audit.md, limits)"
+        )
+    return verdict
 
 
 def _class(critical: bool) -> str:
@@ -485,6 +512,9 @@ def to_html(report: dict[str, Any], images: dict[str, bytes]) -> str:
                     f"{served}, unserved {kwh(cls['unserved_wh'])}; {filled}",
                 )
             )
+    verdict = report.get("audit")
+    if verdict is not None:
+        headline.append(("audit", _verdict_line(verdict)))
     facts = "".join(f"<tr><th>{e(k)}</th><td>{e(v)}</td></tr>" for k, v in headline)
     figures = "".join(
         f'<p><img alt="{e(name)}" src="data:image/png;base64,'
@@ -521,8 +551,35 @@ def to_html(report: dict[str, Any], images: dict[str, bytes]) -> str:
 <table>{facts}</table>{figures}
 <h2>Households</h2><table>{household_head}{rows}</table>
 <h2>Gas per operation</h2><table>{gas_head}{gas}</table>
-</body></html>
+{_audit_html(verdict)}</body></html>
 """
+
+
+def _verdict_line(verdict: dict[str, Any]) -> str:
+    """One line: PASS/FAIL, how many checks, how many failed."""
+    word = "PASS" if verdict["passed"] else "FAIL"
+    return f"{word}: {verdict['checks']} checks, {verdict['failed']} failed"
+
+
+def _audit_html(verdict: dict[str, Any] | None) -> str:
+    if verdict is None:
+        return ""
+    head = _row("check", "passed", "failed", cell="th")
+    rows = "".join(_row(k, v["passed"], v["failed"]) for k, v in verdict["by_check"].items())
+    failures = "".join(
+        _row(f["check"], "" if f["slot"] is None else f["slot"], f["message"])
+        for f in verdict["failures"]
+    )
+    listing = (
+        f"<h3>Failures</h3><table>{_row('check', 'slot', 'message', cell='th')}{failures}</table>"
+        if failures
+        else ""
+    )
+    note = f"<p>{html.escape(verdict['note'])}</p>" if verdict["note"] else ""
+    return (
+        f"<h2>Audit: {html.escape(_verdict_line(verdict))}</h2>"
+        f"<table>{head}{rows}</table>{note}{listing}\n"
+    )
 
 
 _CSS = (

@@ -22,6 +22,8 @@ from eth_account.signers.local import LocalAccount
 from eth_utils.crypto import keccak
 from web3.types import TxReceipt
 
+from p2penergy.audit import Report as AuditReport
+from p2penergy.audit import audit
 from p2penergy.chain.connect import Chain, embedded
 from p2penergy.chain.deploy import MarketConfig, System, deploy_system
 from p2penergy.chain.tx import events, send_value, transact
@@ -94,6 +96,7 @@ class RunResult:
     balances_after: dict[str, int] = field(default_factory=dict)
     minted: dict[str, int] = field(default_factory=dict)
     gas: dict[str, list[int]] = field(default_factory=lambda: defaultdict(list))
+    audit: AuditReport | None = None  # the auditor's verdict on the whole run
 
 
 ProgressHook = Callable[[SlotOutcome], None]
@@ -177,8 +180,14 @@ def simulate(
     chain: Chain | None = None,
     progress: ProgressHook | None = None,
     sign_workers: int = 1,
+    *,
+    with_audit: bool = True,
 ) -> RunResult:
-    """Models the community and runs every simulated slot through the contracts."""
+    """Models the community, runs every simulated slot through the contracts, then audits.
+
+    The audit is `p2penergy.audit.audit` on the run's chain and deployment, with the top-ups the
+    operator minted as the payment ledger (`topup_ledger`).
+    """
     community = model.build(scenario)
     chain = chain or embedded()
     plans = day_ahead_orders(community)
@@ -200,7 +209,25 @@ def simulate(
     finally:
         fleet.close()
     result.balances_after = _balances(result)
+    if with_audit:
+        result.audit = audit(result.system, topups=topup_ledger(result))
     return result
+
+
+def topup_ledger(result: RunResult) -> dict[str, tuple[str | None, int | None]]:
+    """The operator's payment ledger of the run: each household's top-up reference, account
+    and amount, as the auditor's top-up check takes it (`load_topups`' format)."""
+    return {
+        "0x" + _topup_ref(home.index).hex(): (
+            account.address.lower(),
+            result.minted[account.address],
+        )
+        for home, account in zip(result.community.homes, result.actors.households, strict=True)
+    }
+
+
+def _topup_ref(home: int) -> bytes:
+    return f"sim-topup:{home}".encode().ljust(32, b"\0")
 
 
 def meter_readings(community: Community, meter_ids: Sequence[int]) -> list[list[Reading]]:
@@ -332,8 +359,7 @@ def _setup(chain: Chain, community: Community, plans: list[list[PlannedOrder]]) 
         registered = events(system.registry, "MeterRegistered", receipt)
         actors.meter_ids.append(int(registered[0]["args"]["meterId"]))
         top_up = _top_up(orders, t.network_fee)
-        ref = f"sim-topup:{home.index}".encode().ljust(32, b"\0")
-        _tx(result, admin, "mint", credit.mint(account.address, top_up, ref))
+        _tx(result, admin, "mint", credit.mint(account.address, top_up, _topup_ref(home.index)))
         result.minted[account.address] = top_up
         _tx(
             result,

@@ -158,6 +158,35 @@ def test_island_market_fills_critical_bids_first_at_the_cap(run: RunResult):
     assert "market_rule_note" not in island
 
 
+def test_a_clean_simulated_day_audits_green():
+    scenario = scenarios.load("suburban-summer").with_overrides(
+        households=6, first_slot=48, slot_count=6
+    )
+    run = simulate(scenario)
+    assert run.audit is not None and run.audit.passed, run.audit and run.audit.failures
+    verdict = build_report(run)["audit"]
+    assert verdict["passed"] is True and verdict["failed"] == 0 and verdict["failures"] == []
+    assert verdict["checks"] == len(run.audit.findings) > 0
+    # every check ran, the top-up ledger included, and each counted something
+    assert set(verdict["by_check"]) >= {"clearing", "readings", "settlement", "topups"}
+    assert all(v["passed"] > 0 for v in verdict["by_check"].values())
+    page = to_html(build_report(run), {})
+    assert "Audit: PASS" in page
+
+
+def test_the_island_days_audit_is_reported_not_hidden(run: RunResult):
+    verdict = build_report(run)["audit"]
+    assert verdict["checks"] == len(verdict["failures"]) + sum(
+        v["passed"] for v in verdict["by_check"].values()
+    )
+    outage = {o.slot for o in run.outcomes if o.outage}
+    # The auditor re-checks clearing with the normal rule (it has no island mode yet): whatever
+    # it flags must lie in outage slots, and the report says why.
+    assert all(f["slot"] in outage for f in verdict["failures"])
+    if verdict["failures"]:
+        assert verdict["passed"] is False and "island mode" in verdict["note"]
+
+
 def test_cli_writes_json_plots_and_html(tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
     from p2penergy.cli.main import cli
 
@@ -177,6 +206,7 @@ def test_cli_writes_json_plots_and_html(tmp_path: Path, monkeypatch: pytest.Monk
         "report.json",
     ]
     assert "bill vs grid-only baseline" in result.output
+    assert "audit verdict: PASS" in result.output
 
 
 def test_a_run_across_midnight_places_the_next_days_batch_in_time():
