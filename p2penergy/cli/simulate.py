@@ -47,6 +47,12 @@ def _money(base_units: int) -> str:
     show_default=True,
     help="Folder for report.json, the PNG plots and report.html.",
 )
+@click.option(
+    "--direct",
+    is_flag=True,
+    help="Submit readings, clearing and settlement with direct contract calls instead of the "
+    "oracle outbox + relayer and the keeper (same transactions, same report).",
+)
 @json_option
 @handle_errors
 def simulate_command(
@@ -56,14 +62,19 @@ def simulate_command(
     slot_seconds: str | None,
     seed: int | None,
     out_dir: Path,
+    direct: bool,
     as_json: bool,
 ) -> None:
     """Simulate a community trading day through the real contracts on the embedded chain.
 
     Households with PV (pvlib) and standard load profiles (BDEW H0) place day-ahead orders; for
-    every slot the keeper clears at gate closure, meters sign readings that are relayed in a
-    batch, and the keeper settles. The report compares every bill with the grid-only baseline.
+    every slot the keeper clears at gate closure, meters sign readings that go through the
+    oracle's outbox (a temporary SQLite file) and relayer in a batch, and the keeper settles.
+    The auditor checks the whole run at the end. The report compares every bill with the
+    grid-only baseline.
     """
+    import tempfile
+
     from p2penergy.sim import scenario as scenarios
     from p2penergy.sim.report import build_report, write
     from p2penergy.sim.runner import SlotOutcome, simulate
@@ -97,8 +108,11 @@ def simulate_command(
                 detail=f"slot {outcome.slot}{flag}: {outcome.orders} orders, "
                 f"{_kwh(outcome.traded_wh)} kWh at {price}",
             )
+            if outcome.slot == scenario.slots[-1]:
+                bar.update(task, detail="auditing the run")
 
-        result = simulate(scenario, progress=on_slot)
+        with tempfile.TemporaryDirectory(prefix="p2penergy-sim-") as work:
+            result = simulate(scenario, progress=on_slot, services=None if direct else Path(work))
     report = build_report(result)
     paths = write(report, out_dir)
     if as_json:
