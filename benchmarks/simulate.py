@@ -1,7 +1,7 @@
 """Times `p2penergy simulate` on the default scenario and shows where the time goes.
 
     PYTHONPATH=. .venv/bin/python benchmarks/simulate.py [--scenario NAME] [--households N]
-        [--first-slot S] [--slots K] [--top 30] [--no-profile] [--direct]
+        [--first-slot S] [--slots K] [--top 30] [--no-profile] [--services]
 
 First a timing run (no profiler): wall time and the CPU time of the main process and of the
 meters' signing worker, so that a figure taken on a busy shared machine still means something.
@@ -72,21 +72,21 @@ def main() -> None:
     parser.add_argument("--top", type=int, default=30)
     parser.add_argument("--no-profile", action="store_true")
     parser.add_argument(
-        "--direct",
+        "--services",
         action="store_true",
-        help="direct contract calls instead of the oracle outbox + relayer and the keeper",
+        help="through the oracle outbox + relayer and the keeper instead of direct calls",
     )
     args = parser.parse_args()
     scenario = scenarios.load(args.scenario).with_overrides(
         households=args.households, first_slot=args.first_slot, slot_count=args.slots
     )
-    timed(scenario, services=not args.direct)
+    timed(scenario, services=args.services)
     if args.no_profile:
         return
     profile = cProfile.Profile()
     with tempfile.TemporaryDirectory() as folder:
         profile.enable()
-        simulate(scenario, services=None if args.direct else Path(folder))
+        simulate(scenario, services=Path(folder) if args.services else None)
         profile.disable()
     stats = pstats.Stats(profile)
     stats.sort_stats("cumulative").print_stats(args.top)

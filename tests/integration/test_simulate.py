@@ -208,7 +208,8 @@ def test_cli_writes_json_plots_and_html(tmp_path: Path, monkeypatch: pytest.Monk
         + "first_slot: 48\nslot_count: 2\n"
     )
     out = tmp_path / "out"
-    result = CliRunner().invoke(cli, ["simulate", "--scenario", str(path), "--out", str(out)])
+    args = ["simulate", "--scenario", str(path), "--out", str(out), "--services"]
+    result = CliRunner().invoke(cli, args)  # the outbox lives in a temporary folder, not in out
     assert result.exit_code == 0, result.output
     assert sorted(p.name for p in out.iterdir()) == [
         "bills.png",
