@@ -3,9 +3,11 @@
 Everything moves through the contracts: the operator deploys and registers households and their
 meters, mints credits, households place one day-ahead batch each, and for every slot the keeper
 clears at gate closure, the relayer submits the meters' signed readings after the slot ends, and
-the keeper settles. `clear_due_slots`, `relay_readings` and `settle_due_slots` are the seams where
-the keeper and the oracle outbox services take over; they only use what those services have
-(the chain, their own key, signed readings).
+the keeper settles. The operator declares the scenario's outage slots first (island mode).
+`clear_due_slots`, `relay_readings` and `settle_due_slots` do the keeper's and the relayer's work
+with direct calls, using only what those services have (the chain, their own key, signed
+readings); with `services` the real oracle outbox + `Relayer` and `Keeper.step` do it instead
+(`Services`), with the same transactions. The auditor checks the run at the end.
 
 Keys are derived from the seed, so addresses, signatures and gas are the same on every run.
 """
