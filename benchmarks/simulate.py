@@ -1,7 +1,7 @@
 """Times `p2penergy simulate` on the default scenario and shows where the time goes.
 
     PYTHONPATH=. .venv/bin/python benchmarks/simulate.py [--scenario NAME] [--households N]
-        [--first-slot S] [--slots K] [--top 30] [--no-profile]
+        [--first-slot S] [--slots K] [--top 30] [--no-profile] [--services]
 
 First a timing run (no profiler): wall time and the CPU time of the main process and of the
 meters' signing worker, so that a figure taken on a busy shared machine still means something.
@@ -17,22 +17,33 @@ import cProfile
 import os
 import pstats
 import resource
+import tempfile
 import time
+from pathlib import Path
 
 from p2penergy.sim import scenario as scenarios
 from p2penergy.sim.runner import RunResult, simulate
 
 
-def timed(scenario: scenarios.Scenario) -> RunResult:
+def timed(scenario: scenarios.Scenario, services: bool) -> RunResult:
     marks: list[float] = []
-    wall, cpu = time.perf_counter(), time.process_time()
+    wall, start = time.perf_counter(), time.process_time()
     children = resource.getrusage(resource.RUSAGE_CHILDREN)
-    result = simulate(scenario, progress=lambda _: marks.append(time.process_time()))
-    wall, cpu = time.perf_counter() - wall, time.process_time() - cpu
+    with tempfile.TemporaryDirectory() as folder:
+        result = simulate(
+            scenario,
+            progress=lambda _: marks.append(time.process_time()),
+            services=Path(folder) if services else None,
+        )
+    end = time.process_time()
+    wall, cpu = time.perf_counter() - wall, end - start
     after = resource.getrusage(resource.RUSAGE_CHILDREN)
     worker = after.ru_utime + after.ru_stime - children.ru_utime - children.ru_stime
-    setup = marks[0] - (marks[-1] - cpu) if marks else cpu
+    setup = marks[0] - start if marks else cpu
+    audit = end - marks[-1] if marks else 0.0
     slots = len(result.outcomes)
+    route = "outbox + relayer, keeper" if services else "direct calls"
+    print(f"readings and slots through: {route}")
     print(
         f"scenario {scenario.name}: {scenario.households.count} households, {slots} slots of "
         f"{scenario.slot_seconds} s"
@@ -42,9 +53,12 @@ def timed(scenario: scenarios.Scenario) -> RunResult:
     )
     print(
         f"CPU time: main process {cpu:.1f} s (model, deploy, registration, day-ahead orders and "
-        f"first slot {setup:.1f} s; {(cpu - setup) / max(1, slots - 1):.2f} s per further slot), "
-        f"signing worker {worker:.1f} s (overlaps with the chain)"
+        f"first slot {setup:.1f} s; {(cpu - setup - audit) / max(1, slots - 1):.2f} s per further "
+        f"slot; final audit {audit:.1f} s), signing worker {worker:.1f} s (overlaps with the chain)"
     )
+    if result.audit is not None:
+        verdict = "PASS" if result.audit.passed else "FAIL"
+        print(f"audit: {verdict}, {len(result.audit.findings)} checks")
     print("transactions:", {op: len(g) for op, g in sorted(result.gas.items())})
     return result
 
@@ -57,17 +71,23 @@ def main() -> None:
     parser.add_argument("--slots", type=int, default=None, help="simulate only this many slots")
     parser.add_argument("--top", type=int, default=30)
     parser.add_argument("--no-profile", action="store_true")
+    parser.add_argument(
+        "--services",
+        action="store_true",
+        help="through the oracle outbox + relayer and the keeper instead of direct calls",
+    )
     args = parser.parse_args()
     scenario = scenarios.load(args.scenario).with_overrides(
         households=args.households, first_slot=args.first_slot, slot_count=args.slots
     )
-    timed(scenario)
+    timed(scenario, services=args.services)
     if args.no_profile:
         return
     profile = cProfile.Profile()
-    profile.enable()
-    simulate(scenario)
-    profile.disable()
+    with tempfile.TemporaryDirectory() as folder:
+        profile.enable()
+        simulate(scenario, services=Path(folder) if args.services else None)
+        profile.disable()
     stats = pstats.Stats(profile)
     stats.sort_stats("cumulative").print_stats(args.top)
     stats.sort_stats("tottime").print_stats(args.top)

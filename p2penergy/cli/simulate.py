@@ -47,6 +47,14 @@ def _money(base_units: int) -> str:
     show_default=True,
     help="Folder for report.json, the PNG plots and report.html.",
 )
+@click.option(
+    "--services",
+    "via_services",
+    is_flag=True,
+    help="Readings through the oracle's outbox (a temporary SQLite file) and relayer, slots "
+    "through the keeper, instead of direct calls: same transactions and report, about twice "
+    "the time per slot.",
+)
 @json_option
 @handle_errors
 def simulate_command(
@@ -56,14 +64,19 @@ def simulate_command(
     slot_seconds: str | None,
     seed: int | None,
     out_dir: Path,
+    via_services: bool,
     as_json: bool,
 ) -> None:
     """Simulate a community trading day through the real contracts on the embedded chain.
 
     Households with PV (pvlib) and standard load profiles (BDEW H0) place day-ahead orders; for
     every slot the keeper clears at gate closure, meters sign readings that are relayed in a
-    batch, and the keeper settles. The report compares every bill with the grid-only baseline.
+    batch, and the keeper settles (`--services`: through the oracle outbox, relayer and keeper
+    services). The auditor checks the whole run at the end. The report compares every bill with
+    the grid-only baseline.
     """
+    import tempfile
+
     from p2penergy.sim import scenario as scenarios
     from p2penergy.sim.report import build_report, write
     from p2penergy.sim.runner import SlotOutcome, simulate
@@ -97,8 +110,13 @@ def simulate_command(
                 detail=f"slot {outcome.slot}{flag}: {outcome.orders} orders, "
                 f"{_kwh(outcome.traded_wh)} kWh at {price}",
             )
+            if outcome.slot == scenario.slots[-1]:
+                bar.update(task, detail="auditing the run")
 
-        result = simulate(scenario, progress=on_slot)
+        with tempfile.TemporaryDirectory(prefix="p2penergy-sim-") as work:
+            result = simulate(
+                scenario, progress=on_slot, services=Path(work) if via_services else None
+            )
     report = build_report(result)
     paths = write(report, out_dir)
     if as_json:
@@ -171,10 +189,23 @@ def _print_tables(report: dict[str, Any]) -> None:
         )
     console.print(homes)
     if report["island"]:
-        island = Table(title=f"island mode: {report['island']['outage_slots']} outage slots")
-        for column in ("class", "households", "needed kWh", "served kWh", "unserved kWh", "served"):
+        info = report["island"]
+        island = Table(
+            title=f"island mode: {info['outage_slots']} outage slots, price cap "
+            f"{format_credits(info['price_cap'])}/kWh"
+        )
+        for column in (
+            "class",
+            "households",
+            "needed kWh",
+            "served kWh",
+            "unserved kWh",
+            "served",
+            "bid >= cap kWh",
+            "filled kWh",
+        ):
             island.add_column(column, justify="right")
-        for name, cls in report["island"]["classes"].items():
+        for name, cls in info["classes"].items():
             island.add_row(
                 name,
                 str(cls["households"]),
@@ -182,12 +213,38 @@ def _print_tables(report: dict[str, Any]) -> None:
                 _kwh(cls["served_wh"]),
                 _kwh(cls["unserved_wh"]),
                 f"{cls['served_share']:.1%}",
+                _kwh(cls["eligible_bid_wh"]),
+                _kwh(cls["filled_wh"]),
             )
         console.print(island)
-        console.print(report["island"]["market_rule_note"])
+        console.print(info["rule"])
+    verdict = report.get("audit")
+    if verdict is not None:
+        _print_audit(verdict)
     gas = Table(title="gas per operation")
     for column in ("operation", "count", "mean", "total"):
         gas.add_column(column, justify="right")
     for op, g in report["gas"].items():
         gas.add_row(op, str(g["count"]), f"{g['mean']:,}", f"{g['total']:,}")
     console.print(gas)
+
+
+def _print_audit(verdict: dict[str, Any]) -> None:
+    word = "[green]PASS[/green]" if verdict["passed"] else "[red]FAIL[/red]"
+    table = Table(
+        title=f"audit (p2penergy audit on the run's chain): {verdict['checks']} checks, "
+        f"{verdict['failed']} failed"
+    )
+    for column in ("check", "passed", "failed"):
+        table.add_column(column, justify="right")
+    for name, counts in verdict["by_check"].items():
+        table.add_row(name, str(counts["passed"]), str(counts["failed"]))
+    console.print(table)
+    for failure in verdict["failures"][:10]:
+        where = "" if failure["slot"] is None else f" slot {failure['slot']}"
+        console.print(f"  {failure['check']}{where}: {failure['message']}", markup=False)
+    if len(verdict["failures"]) > 10:
+        console.print(f"  … and {len(verdict['failures']) - 10} more (report.json, report.html)")
+    if verdict["note"]:
+        console.print(verdict["note"])
+    console.print(f"audit verdict: {word}")

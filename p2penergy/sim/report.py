@@ -249,6 +249,7 @@ def build_report(result: RunResult) -> dict[str, Any]:
             "slots_with_trade": len(prices),
         },
         "island": island,
+        "audit": _audit(result),
         "gas": {
             op: {"count": len(g), "total": sum(g), "mean": sum(g) // len(g)}
             for op, g in sorted(result.gas.items())
@@ -269,30 +270,90 @@ def _slot_time(slot_seconds: int, slot: int) -> str:
 
 
 def _island(result: RunResult) -> dict[str, Any]:
-    """Served vs unserved energy by class over the outage slots (what the island had to supply)."""
+    """Island mode over the outage slots, per class (critical loads, others).
+
+    Physical: what the island had to supply (`needed_wh`), what it served and what stayed
+    unserved. Market (from the chain's orders and `OrderSettled` fills): energy bid, the part bid
+    at or above the price cap (`eligible_bid_wh`, the only bids island mode admits) and the part
+    filled (`filled_wh`).
+    """
+    community = result.community
+    cap = community.scenario.tariffs.outage_cap
+    down_slots = {s for s, down in zip(community.slots, community.outage, strict=True) if down}
     classes: dict[str, dict[str, int]] = {}
-    for home, flows in zip(result.community.homes, result.community.actual, strict=True):
-        key = "critical" if home.critical else "other"
-        c = classes.setdefault(key, {"households": 0, "needed_wh": 0, "served_wh": 0})
+    for home, flows in zip(community.homes, community.actual, strict=True):
+        c = classes.setdefault(
+            _class(home.critical),
+            {
+                "households": 0,
+                "needed_wh": 0,
+                "served_wh": 0,
+                "bid_wh": 0,
+                "eligible_bid_wh": 0,
+                "filled_wh": 0,
+            },
+        )
         c["households"] += 1
-        for k, down in enumerate(result.community.outage):
+        for k, down in enumerate(community.outage):
             if down:
                 c["needed_wh"] += flows.import_wh[k] + flows.unserved[k]
                 c["served_wh"] += flows.import_wh[k]
+    for oid, (home_index, order) in sorted(result.orders.items()):
+        if order.side != Side.BID or oid >> 16 not in down_slots:
+            continue
+        c = classes[_class(community.homes[home_index].critical)]
+        c["bid_wh"] += order.energy_wh
+        c["eligible_bid_wh"] += order.energy_wh if order.limit_price >= cap else 0
+        c["filled_wh"] += result.settled.get(oid, {}).get("filledWh", 0)
     for c in classes.values():
         c["unserved_wh"] = c["needed_wh"] - c["served_wh"]
     return {
-        "outage_slots": sum(result.community.outage),
-        "rule": "critical loads served first, then the others pro rata; surplus curtailed",
-        "market_rule_note": (
-            "clearing in outage slots uses the normal rule until the island-mode market rule "
-            "(critical bids first, capped prices) lands in the contracts"
+        "outage_slots": len(down_slots),
+        "price_cap": cap,
+        "rule": (
+            "market: only bids >= cap and offers <= cap take part, all at the cap, critical-load "
+            "bids filled before the others; delivery: critical loads served first, then the "
+            "others pro rata, surplus curtailed"
         ),
         "classes": {
-            key: {**c, "served_share": _ratio(c["served_wh"], c["needed_wh"])}
+            key: {
+                **c,
+                "served_share": _ratio(c["served_wh"], c["needed_wh"]),
+                "filled_share": _ratio(c["filled_wh"], c["eligible_bid_wh"]),
+            }
             for key, c in sorted(classes.items())
         },
     }
+
+
+def _audit(result: RunResult) -> dict[str, Any] | None:
+    """The auditor's verdict on the run: pass/fail, findings per check, every failure."""
+    report = result.audit
+    if report is None:
+        return None
+    down = {s for s, d in zip(result.community.slots, result.community.outage, strict=True) if d}
+    failures = [{"check": f.check, "slot": f.slot, "message": f.message} for f in report.failures]
+    verdict: dict[str, Any] = {
+        "passed": report.passed,
+        "checks": len(report.findings),
+        "failed": len(failures),
+        "by_check": {
+            name: {"passed": ok, "failed": bad}
+            for name, (ok, bad) in sorted(report.summary().items())
+        },
+        "failures": failures,
+        "note": None,
+    }
+    if failures and all(f["slot"] in down for f in failures):
+        verdict["note"] = (
+            "every failure is in an outage slot: the auditor re-checks clearing with the normal "
+            "rule and does not know island mode yet (docs/audit.md, limits)"
+        )
+    return verdict
+
+
+def _class(critical: bool) -> str:
+    return "critical" if critical else "other"
 
 
 # ───────────────────────────── files ─────────────────────────────
@@ -434,11 +495,26 @@ def to_html(report: dict[str, Any], images: dict[str, bytes]) -> str:
         ("tariffs per kWh", tariffs),
     ]
     if report["island"]:
-        for name, cls in report["island"]["classes"].items():
-            served = f"served {kwh(cls['served_wh'])} of {kwh(cls['needed_wh'])}"
-            headline.append(
-                (f"island: {name} loads", f"{served}, unserved {kwh(cls['unserved_wh'])}")
+        island = report["island"]
+        headline.append(
+            (
+                "island mode",
+                f"{island['outage_slots']} outage slots at a price cap of "
+                f"{format_credits(island['price_cap'])} per kWh",
             )
+        )
+        for name, cls in island["classes"].items():
+            served = f"served {kwh(cls['served_wh'])} of {kwh(cls['needed_wh'])}"
+            filled = f"bids filled {kwh(cls['filled_wh'])} of {kwh(cls['eligible_bid_wh'])}"
+            headline.append(
+                (
+                    f"island: {name} loads",
+                    f"{served}, unserved {kwh(cls['unserved_wh'])}; {filled}",
+                )
+            )
+    verdict = report.get("audit")
+    if verdict is not None:
+        headline.append(("audit", _verdict_line(verdict)))
     facts = "".join(f"<tr><th>{e(k)}</th><td>{e(v)}</td></tr>" for k, v in headline)
     figures = "".join(
         f'<p><img alt="{e(name)}" src="data:image/png;base64,'
@@ -475,8 +551,35 @@ def to_html(report: dict[str, Any], images: dict[str, bytes]) -> str:
 <table>{facts}</table>{figures}
 <h2>Households</h2><table>{household_head}{rows}</table>
 <h2>Gas per operation</h2><table>{gas_head}{gas}</table>
-</body></html>
+{_audit_html(verdict)}</body></html>
 """
+
+
+def _verdict_line(verdict: dict[str, Any]) -> str:
+    """One line: PASS/FAIL, how many checks, how many failed."""
+    word = "PASS" if verdict["passed"] else "FAIL"
+    return f"{word}: {verdict['checks']} checks, {verdict['failed']} failed"
+
+
+def _audit_html(verdict: dict[str, Any] | None) -> str:
+    if verdict is None:
+        return ""
+    head = _row("check", "passed", "failed", cell="th")
+    rows = "".join(_row(k, v["passed"], v["failed"]) for k, v in verdict["by_check"].items())
+    failures = "".join(
+        _row(f["check"], "" if f["slot"] is None else f["slot"], f["message"])
+        for f in verdict["failures"]
+    )
+    listing = (
+        f"<h3>Failures</h3><table>{_row('check', 'slot', 'message', cell='th')}{failures}</table>"
+        if failures
+        else ""
+    )
+    note = f"<p>{html.escape(verdict['note'])}</p>" if verdict["note"] else ""
+    return (
+        f"<h2>Audit: {html.escape(_verdict_line(verdict))}</h2>"
+        f"<table>{head}{rows}</table>{note}{listing}\n"
+    )
 
 
 _CSS = (

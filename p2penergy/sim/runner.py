@@ -3,9 +3,11 @@
 Everything moves through the contracts: the operator deploys and registers households and their
 meters, mints credits, households place one day-ahead batch each, and for every slot the keeper
 clears at gate closure, the relayer submits the meters' signed readings after the slot ends, and
-the keeper settles. `clear_due_slots`, `relay_readings` and `settle_due_slots` are the seams where
-the keeper and the oracle outbox services take over; they only use what those services have
-(the chain, their own key, signed readings).
+the keeper settles. The operator declares the scenario's outage slots first (island mode).
+`clear_due_slots`, `relay_readings` and `settle_due_slots` do the keeper's and the relayer's work
+with direct calls, using only what those services have (the chain, their own key, signed
+readings); with `services` the real oracle outbox + `Relayer` and `Keeper.step` do it instead
+(`Services`), with the same transactions. The auditor checks the run at the end.
 
 Keys are derived from the seed, so addresses, signatures and gas are the same on every run.
 """
@@ -16,19 +18,26 @@ from collections import defaultdict
 from collections.abc import Callable, Iterable, Sequence
 from concurrent.futures import Future
 from dataclasses import dataclass, field
+from pathlib import Path
 
 from eth_account import Account
 from eth_account.signers.local import LocalAccount
 from eth_utils.crypto import keccak
 from web3.types import TxReceipt
 
+from p2penergy.audit import AuditCache, audit
+from p2penergy.audit import Report as AuditReport
 from p2penergy.chain.connect import Chain, embedded
 from p2penergy.chain.deploy import MarketConfig, System, deploy_system
 from p2penergy.chain.tx import events, send_value, transact
 from p2penergy.contracts.market import MarketClient
 from p2penergy.exceptions import P2PEnergyError
+from p2penergy.keeper.keeper import CLEARED, SETTLED, Action, Keeper
 from p2penergy.market import Clearing, Order, Side, clear, escrow_for
+from p2penergy.oracle.outbox import REJECTED, Outbox
 from p2penergy.oracle.reading import Reading, SignedReading
+from p2penergy.oracle.relayer import Relayer
+from p2penergy.oracle.sources import SimulatedMeters
 from p2penergy.sim import model
 from p2penergy.sim.meters import MeterFleet, domain_separator
 from p2penergy.sim.model import Community, Home
@@ -44,6 +53,7 @@ LEAD_TIME_S = 3600  # the first simulated slot starts this long after the chain'
 # binary search (~15 executions per transaction), which was 80% of the run time. Gas *used* is
 # unaffected and is what the report shows.
 TX_GAS_LIMIT = 20_000_000
+SYNC_EVERY = 8  # blocks between audit-cache syncs during setup (see `sync_audit_cache`)
 
 
 class SimulationError(P2PEnergyError):
@@ -94,6 +104,8 @@ class RunResult:
     balances_after: dict[str, int] = field(default_factory=dict)
     minted: dict[str, int] = field(default_factory=dict)
     gas: dict[str, list[int]] = field(default_factory=lambda: defaultdict(list))
+    audit: AuditReport | None = None  # the auditor's verdict on the whole run
+    audit_cache: AuditCache | None = field(default=None, repr=False)  # synced as the run goes
 
 
 ProgressHook = Callable[[SlotOutcome], None]
@@ -111,12 +123,14 @@ def clear_due_slots(
 ) -> dict[int, Clearing]:
     """The keeper's job at gate closure: compute each closed slot's clearing and submit it.
 
-    `book` is the slot's orders as the keeper rebuilt them from `OrderPlaced` events; the
-    contract verifies the submitted description against its own storage in one pass.
+    `book` is the slot's orders as the keeper rebuilt them from `OrderPlaced` events; the slot's
+    rule (normal, or island mode at the declared price cap) is read from the chain. The contract
+    verifies the submitted description against its own storage in one pass.
     """
     results = {}
     for slot in slots:
-        result = clear(book.get(slot, []))
+        cap = market.outage_cap(slot)  # island mode when the operator declared an outage
+        result = clear(book.get(slot, []), outage_cap=cap or None)
         fn = market.contract.functions.clear(slot, *result.description)
         receipt = transact(market.chain, keeper, fn, gas=TX_GAS_LIMIT)
         if gas is not None:
@@ -175,12 +189,23 @@ def simulate(
     chain: Chain | None = None,
     progress: ProgressHook | None = None,
     sign_workers: int = 1,
+    *,
+    with_audit: bool = True,
+    services: Path | None = None,
 ) -> RunResult:
-    """Models the community and runs every simulated slot through the contracts."""
+    """Models the community, runs every simulated slot through the contracts, then audits.
+
+    With `services` (a folder for the oracle's SQLite outbox), readings go through the oracle's
+    outbox and `Relayer` and slots are cleared and settled by the `Keeper`'s `step`, instead of
+    the direct calls of `relay_readings`, `clear_due_slots` and `settle_due_slots`; the chain sees
+    the same transactions either way. The audit is `p2penergy.audit.audit` on the run's chain and
+    deployment, with the top-ups the operator minted as the payment ledger (`topup_ledger`).
+    """
     community = model.build(scenario)
     chain = chain or embedded()
     plans = day_ahead_orders(community)
-    result = _setup(chain, community, plans)
+    cache = AuditCache() if with_audit else None
+    result = _setup(chain, community, plans, cache)
     market = MarketClient(result.system)
     actors = result.actors
     spd = scenario.slots_per_day
@@ -194,26 +219,119 @@ def simulate(
     )
     try:
         signing = [fleet.submit(batch) for batch in meter_readings(community, actors.meter_ids)]
-        _run_slots(result, market, plans, signing, book, progress)
+        via = None if services is None else Services.open(result, services)
+        try:
+            _run_slots(result, market, plans, signing, book, progress, via, cache)
+            result.balances_after = _balances(result)
+            if cache is not None:
+                result.audit = audit(result.system, cache=cache, topups=topup_ledger(result))
+        finally:
+            if via is not None:
+                via.outbox.close()
+            if cache is not None:
+                cache.close()
     finally:
         fleet.close()
-    result.balances_after = _balances(result)
     return result
+
+
+def sync_audit_cache(cache: AuditCache, system: System) -> None:
+    """Caches the blocks mined since the last call, the way `audit` does before it checks.
+
+    Done after every slot, because on the embedded chain (eth-tester) looking a transaction up
+    by hash scans the blocks from the head backwards: syncing while the transactions are recent
+    costs a few blocks each, syncing a whole day at the end costs the whole chain each (minutes).
+    """
+    deployment = system.deployment
+    identity = {
+        "chainId": system.chain.chain_id,
+        "addresses": {name: a.lower() for name, a in deployment.addresses.items()},
+    }
+    head = int(system.chain.w3.eth.block_number)
+    cache.sync(system.chain, min(deployment.blocks.values()), head, identity)
+
+
+def topup_ledger(result: RunResult) -> dict[str, tuple[str | None, int | None]]:
+    """The operator's payment ledger of the run: each household's top-up reference, account
+    and amount, as the auditor's top-up check takes it (`load_topups`' format)."""
+    return {
+        "0x" + _topup_ref(home.index).hex(): (
+            account.address.lower(),
+            result.minted[account.address],
+        )
+        for home, account in zip(result.community.homes, result.actors.households, strict=True)
+    }
+
+
+def _topup_ref(home: int) -> bytes:
+    return f"sim-topup:{home}".encode().ljust(32, b"\0")
 
 
 def meter_readings(community: Community, meter_ids: Sequence[int]) -> list[list[Reading]]:
-    """Every slot's readings, one per meter: the slot's Wh and the cumulative registers."""
-    registers = [[0, 0] for _ in community.homes]
+    """Every slot's readings, one per meter: the slot's Wh and the cumulative registers, as the
+    oracle's `SimulatedMeters` source produces them."""
+    source = SimulatedMeters()
     result = []
     for k, slot in enumerate(community.slots):
-        batch = []
         for home, flows in zip(community.homes, community.actual, strict=True):
-            imp, exp = flows.import_wh[k], flows.export_wh[k]
-            registers[home.index][0] += imp
-            registers[home.index][1] += exp
-            batch.append(Reading(meter_ids[home.index], slot, imp, exp, *registers[home.index]))
-        result.append(batch)
+            source.record(meter_ids[home.index], slot, flows.import_wh[k], flows.export_wh[k])
+        result.append([row.reading for batch in source.poll() for row in batch.rows])
     return result
+
+
+@dataclass
+class Services:
+    """The oracle's outbox and relayer and the keeper, working for the run's chain."""
+
+    outbox: Outbox
+    relayer: Relayer
+    keeper: Keeper
+
+    @classmethod
+    def open(cls, result: RunResult, folder: Path) -> Services:
+        system, key = result.system, result.actors.keeper
+        path = folder / "outbox.sqlite"
+        path.unlink(missing_ok=True)  # a fresh chain: an old outbox belongs to another one
+        outbox = Outbox(path, system.chain.chain_id, str(system.readings.address))
+        relayer = Relayer(system, key, outbox, batch_size=READINGS_PER_BATCH)
+        keeper = Keeper(system, key, slots=result.community.slots)
+        return cls(outbox, relayer, keeper)
+
+    def relay(self, result: RunResult, slot: int, signed: Sequence[SignedReading]) -> int:
+        """Stores the slot's signed readings in the outbox and relays what is due; returns how
+        many the chain recorded."""
+        with self.outbox.transaction() as db:
+            for reading in signed:
+                self.outbox.add(db, reading, f"simulation:{slot}")
+        done = self._blocks(result, "submitReadings", self.relayer.relay)
+        rejected = self.outbox.counts()[REJECTED]
+        if rejected:
+            raise SimulationError(
+                f"slot {slot}: the readings contract rejected {rejected} readings"
+            )
+        return sum(len(events(result.system.readings, "ReadingRecorded", r)) for r in done)
+
+    def step(self, result: RunResult, slot: int, op: str, want: str) -> list[TxReceipt]:
+        """One keeper step for `slot` that must end in `want`; returns its receipts."""
+        actions: list[Action] = []
+        receipts = self._blocks(result, op, lambda: actions.append(self.keeper.step(slot)))
+        if actions[0].outcome != want:
+            raise SimulationError(f"slot {slot}: the keeper {actions[0]} instead of {want}")
+        return receipts
+
+    @staticmethod
+    def _blocks(result: RunResult, op: str, act: Callable[[], object]) -> list[TxReceipt]:
+        """Runs `act` and returns the receipts of the blocks it mined (gas recorded as `op`)."""
+        w3 = result.system.chain.w3
+        first = int(w3.eth.block_number) + 1
+        act()
+        receipts = []
+        for number in range(first, int(w3.eth.block_number) + 1):
+            for tx in w3.eth.get_block(number)["transactions"]:
+                receipt = w3.eth.get_transaction_receipt(tx)  # type: ignore[arg-type]
+                result.gas[op].append(int(receipt["gasUsed"]))
+                receipts.append(receipt)
+        return receipts
 
 
 def _run_slots(
@@ -223,6 +341,8 @@ def _run_slots(
     signing: list[Future[list[SignedReading]]],
     book: dict[int, list[Order]],
     progress: ProgressHook | None,
+    services: Services | None = None,
+    audit_cache: AuditCache | None = None,
 ) -> None:
     community, actors, chain = result.community, result.actors, result.system.chain
     scenario = community.scenario
@@ -237,16 +357,26 @@ def _run_slots(
     for k, slot in enumerate(community.slots):
         start, gate, _ = market.slot_times(slot)
         chain.set_time(gate)
-        clearing = clear_due_slots(market, actors.keeper, [slot], book, result.gas)[slot]
+        if services is None:
+            clearing = clear_due_slots(market, actors.keeper, [slot], book, result.gas)[slot]
+        else:
+            services.step(result, slot, "clear", CLEARED)
+            clearing = clear(book.get(slot, []), outage_cap=market.outage_cap(slot) or None)
         chain.set_time(start + scenario.slot_seconds)
         signed = signing[k].result()
-        accepted = relay_readings(result.system, actors.keeper, signed, gas=result.gas)
+        if services is None:
+            accepted = relay_readings(result.system, actors.keeper, signed, gas=result.gas)
+        else:
+            accepted = services.relay(result, slot, signed)
         if accepted != len(signed):
             raise SimulationError(
                 f"slot {slot}: the readings contract skipped {len(signed) - accepted} of "
                 f"{len(signed)} meter readings (see its ReadingSkipped events)"
             )
-        receipts = settle_due_slots(market, actors.keeper, [slot], result.gas)
+        if services is None:
+            receipts = settle_due_slots(market, actors.keeper, [slot], result.gas)
+        else:
+            receipts = services.step(result, slot, "settle", SETTLED)
         traded = _record_settlement(result, slot, receipts)
         outcome = SlotOutcome(
             slot=slot,
@@ -257,6 +387,8 @@ def _run_slots(
             traded_wh=traded,
         )
         result.outcomes.append(outcome)
+        if audit_cache is not None:
+            sync_audit_cache(audit_cache, result.system)
         if progress is not None:
             progress(outcome)
         # Day-ahead: from noon of each day (the first slot processed after it), the households
@@ -268,7 +400,12 @@ def _run_slots(
             book = _book(result)
 
 
-def _setup(chain: Chain, community: Community, plans: list[list[PlannedOrder]]) -> RunResult:
+def _setup(
+    chain: Chain,
+    community: Community,
+    plans: list[list[PlannedOrder]],
+    audit_cache: AuditCache | None = None,
+) -> RunResult:
     scenario = community.scenario
     seed = scenario.seed
     first_start = _aligned(chain.now() + LEAD_TIME_S, scenario.slot_seconds)
@@ -301,10 +438,14 @@ def _setup(chain: Chain, community: Community, plans: list[list[PlannedOrder]]) 
         rounding_account=actors.rounding_account,
         keepers=(keeper.address,),
     )
-    result = RunResult(community=community, actors=actors, system=system)
+    result = RunResult(community=community, actors=actors, system=system, audit_cache=audit_cache)
     for name, gas_used in system.deployment.gas_used.items():
         result.gas[f"deploy {name}"].append(gas_used)
     _fund(result, keeper.address)
+    market = system.market.functions
+    for first, last in outage_ranges(community):
+        # The operator declares the outage before the slots' gates close (here: before any order).
+        _tx(result, admin, "declareOutage", market.declareOutage(first, last, t.outage_cap))
     registry, credit = system.registry.functions, system.credit.functions
     for home, account, device, orders in zip(
         community.homes, actors.households, actors.meters, plans, strict=True
@@ -326,8 +467,7 @@ def _setup(chain: Chain, community: Community, plans: list[list[PlannedOrder]]) 
         registered = events(system.registry, "MeterRegistered", receipt)
         actors.meter_ids.append(int(registered[0]["args"]["meterId"]))
         top_up = _top_up(orders, t.network_fee)
-        ref = f"sim-topup:{home.index}".encode().ljust(32, b"\0")
-        _tx(result, admin, "mint", credit.mint(account.address, top_up, ref))
+        _tx(result, admin, "mint", credit.mint(account.address, top_up, _topup_ref(home.index)))
         result.minted[account.address] = top_up
         _tx(
             result,
@@ -337,6 +477,19 @@ def _setup(chain: Chain, community: Community, plans: list[list[PlannedOrder]]) 
         )
     result.balances_before = _balances(result)
     return result
+
+
+def outage_ranges(community: Community) -> list[tuple[int, int]]:
+    """The run's outage slots as contiguous (first, last) ranges, one declaration each."""
+    ranges: list[tuple[int, int]] = []
+    for slot, down in zip(community.slots, community.outage, strict=True):
+        if not down:
+            continue
+        if ranges and ranges[-1][1] == slot - 1:
+            ranges[-1] = (ranges[-1][0], slot)
+        else:
+            ranges.append((slot, slot))
+    return ranges
 
 
 def _top_up(orders: list[PlannedOrder], fee: int) -> int:
@@ -424,6 +577,9 @@ def _fund(result: RunResult, address: str) -> None:
 def _tx(result: RunResult, account: LocalAccount, op: str, fn: object) -> TxReceipt:
     receipt = transact(result.system.chain, account, fn, gas=TX_GAS_LIMIT)  # type: ignore[arg-type]
     result.gas[op].append(int(receipt["gasUsed"]))
+    cache = result.audit_cache
+    if cache is not None and int(receipt["blockNumber"]) - (cache.synced_to or 0) >= SYNC_EVERY:
+        sync_audit_cache(cache, result.system)
     return receipt
 
 

@@ -31,11 +31,24 @@ class Location:
 
 @dataclass(frozen=True)
 class Tariffs:
-    """Credit base units (6 decimals) per kWh."""
+    """Credit base units (6 decimals) per kWh.
+
+    `outage_price_cap` is the administered price of island mode (outage slots, DESIGN §2.5);
+    None means the midpoint of the local spread, `feed_in + (retail - network_fee - feed_in) // 2`
+    (see `outage_cap`).
+    """
 
     feed_in: int = 80_000
     retail: int = 300_000
     network_fee: int = 30_000
+    outage_price_cap: int | None = None
+
+    @property
+    def outage_cap(self) -> int:
+        """The price cap declared for outage slots (the contract's `feed_in <= cap <= retail`)."""
+        if self.outage_price_cap is not None:
+            return self.outage_price_cap
+        return self.feed_in + (self.retail - self.network_fee - self.feed_in) // 2
 
 
 @dataclass(frozen=True)
@@ -130,6 +143,11 @@ class Scenario:
             raise ScenarioError(
                 "tariffs must satisfy 0 <= feed_in <= retail - network_fee "
                 f"(got {t.feed_in}, {t.retail}, {t.network_fee})"
+            )
+        if not t.feed_in <= t.outage_cap <= t.retail:
+            raise ScenarioError(
+                f"tariffs.outage_price_cap {t.outage_cap} must lie between feed_in {t.feed_in} "
+                f"and retail {t.retail}"
             )
         if self.first_slot < 0 or (self.slot_count is not None and self.slot_count < 1):
             raise ScenarioError("first_slot must be >= 0 and slot_count >= 1")

@@ -10,6 +10,11 @@ The `linear` strategy (the only one so far):
   `bid_range[0]` to `bid_range[1]` and `o` falling from `offer_range[1]` to `offer_range[0]`
   (an eager buyer bids high, an eager seller asks little). Integer arithmetic, rounded down.
 Critical loads bid at `C`. All limits stay inside `[feed-in, retail]`, the contract's range.
+
+Island mode (outage slots, docs/market-rules.md): only bids at or above the slot's price cap and
+offers at or below it take part, and everything trades at the cap. Every household wants to be
+served in an outage and every prosumer's surplus is needed, so in outage slots a bid's limit is
+`max(bid, cap)` and an offer's `min(offer, cap)`.
 """
 
 from __future__ import annotations
@@ -58,16 +63,21 @@ def limit_prices(scenario: Scenario, home: Home) -> tuple[int, int]:
 def day_ahead_orders(community: Community) -> list[list[PlannedOrder]]:
     """Every household's orders, one list per household, from its forecast import and export."""
     scenario = community.scenario
+    cap = scenario.tariffs.outage_cap
     result = []
     for home, forecast in zip(community.homes, community.forecast, strict=True):
         bid_limit, offer_limit = limit_prices(scenario, home)
+        island_bid, island_offer = max(bid_limit, cap), min(offer_limit, cap)
         orders = []
         for k, slot in enumerate(community.slots):
             exported, imported = forecast.export_wh[k], forecast.import_wh[k]
+            down = community.outage[k]
             if exported > 0 and home.kind == "prosumer":
-                orders.append(PlannedOrder(home.index, slot, Side.OFFER, exported, offer_limit))
+                limit = island_offer if down else offer_limit
+                orders.append(PlannedOrder(home.index, slot, Side.OFFER, exported, limit))
             elif imported > 0:
-                orders.append(PlannedOrder(home.index, slot, Side.BID, imported, bid_limit))
+                limit = island_bid if down else bid_limit
+                orders.append(PlannedOrder(home.index, slot, Side.BID, imported, limit))
         result.append(orders)
     return result
 
