@@ -92,7 +92,7 @@ def _gas_limit(chain: Chain, fn: ContractFunction, params: dict[str, Any]) -> in
     the transaction a dozen times) and the limit is the block's: the gas *used* is the same.
     """
     if chain.kind == "embedded" and hasattr(fn, "call"):  # deployments still estimate
-        fn.call(params, block_identifier="pending")  # type: ignore[arg-type]
+        fn.call({**params, "gas": EMBEDDED_GAS_LIMIT}, block_identifier="pending")  # type: ignore[arg-type]
         return EMBEDDED_GAS_LIMIT
     block_limit = int(chain.w3.eth.get_block("latest")["gasLimit"])
     estimate = int(fn.estimate_gas(params))  # type: ignore[arg-type]

@@ -245,6 +245,4 @@ def _print_audit(verdict: dict[str, Any]) -> None:
         console.print(f"  {failure['check']}{where}: {failure['message']}", markup=False)
     if len(verdict["failures"]) > 10:
         console.print(f"  … and {len(verdict['failures']) - 10} more (report.json, report.html)")
-    if verdict["note"]:
-        console.print(verdict["note"])
     console.print(f"audit verdict: {word}")

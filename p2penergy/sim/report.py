@@ -331,7 +331,6 @@ def _audit(result: RunResult) -> dict[str, Any] | None:
     report = result.audit
     if report is None:
         return None
-    down = {s for s, d in zip(result.community.slots, result.community.outage, strict=True) if d}
     failures = [{"check": f.check, "slot": f.slot, "message": f.message} for f in report.failures]
     verdict: dict[str, Any] = {
         "passed": report.passed,
@@ -342,13 +341,7 @@ def _audit(result: RunResult) -> dict[str, Any] | None:
             for name, (ok, bad) in sorted(report.summary().items())
         },
         "failures": failures,
-        "note": None,
     }
-    if failures and all(f["slot"] in down for f in failures):
-        verdict["note"] = (
-            "every failure is in an outage slot: the auditor re-checks clearing with the normal "
-            "rule and does not know island mode yet (docs/audit.md, limits)"
-        )
     return verdict
 
 
@@ -575,10 +568,9 @@ def _audit_html(verdict: dict[str, Any] | None) -> str:
         if failures
         else ""
     )
-    note = f"<p>{html.escape(verdict['note'])}</p>" if verdict["note"] else ""
     return (
         f"<h2>Audit: {html.escape(_verdict_line(verdict))}</h2>"
-        f"<table>{head}{rows}</table>{note}{listing}\n"
+        f"<table>{head}{rows}</table>{listing}\n"
     )
 
 

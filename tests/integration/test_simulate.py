@@ -175,17 +175,11 @@ def test_a_clean_simulated_day_audits_green():
     assert "Audit: PASS" in page
 
 
-def test_the_island_days_audit_is_reported_not_hidden(run: RunResult):
+def test_the_island_day_audits_green_with_its_outage_slots_rechecked(run: RunResult):
     verdict = build_report(run)["audit"]
-    assert verdict["checks"] == len(verdict["failures"]) + sum(
-        v["passed"] for v in verdict["by_check"].values()
-    )
-    outage = {o.slot for o in run.outcomes if o.outage}
-    # The auditor re-checks clearing with the normal rule (it has no island mode yet): whatever
-    # it flags must lie in outage slots, and the report says why.
-    assert all(f["slot"] in outage for f in verdict["failures"])
-    if verdict["failures"]:
-        assert verdict["passed"] is False and "island mode" in verdict["note"]
+    assert verdict["checks"] == sum(v["passed"] for v in verdict["by_check"].values()) > 0
+    assert verdict["failures"] == [] and verdict["passed"] is True
+    assert any(o.outage for o in run.outcomes)  # the run really had outage slots
 
 
 def test_through_the_oracle_outbox_relayer_and_keeper_the_report_is_the_same(
