@@ -52,9 +52,9 @@ def keeper_group() -> None:
 @click.option(
     "--chunk",
     type=click.IntRange(0),
-    default=0,
+    default=100,
     show_default=True,
-    help="Orders settled per transaction (0 = all at once).",
+    help="Orders settled per transaction once the reading window closed (0 = all at once).",
 )
 @click.option("--interval", type=float, default=5.0, show_default=True, help="Seconds per pass.")
 @click.option("--once", is_flag=True, help="One pass over the slots, then exit (for cron).")

@@ -57,7 +57,7 @@ class Keeper:
         system: System,
         account: LocalAccount,
         *,
-        chunk: int = 0,
+        chunk: int = 100,
         slots: Iterable[int] | None = None,
     ) -> None:
         self.system = system
