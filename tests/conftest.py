@@ -71,9 +71,8 @@ class Deployed:
     rounding_account: str
 
 
-@pytest.fixture(scope="session")
-def deployed_base(chain: Chain) -> Deployed:
-    """A system with every role held by its own account, deployed once per chain."""
+def deploy_with_actors(chain: Chain, **overrides: object) -> Deployed:
+    """The whole system on `chain` with one funded key per role and fresh service accounts."""
     admin = chain.faucet[0]
     names = [f for f in Actors.__dataclass_fields__ if f != "admin"]
     keys = {name: Account.create() for name in names}
@@ -89,7 +88,16 @@ def deployed_base(chain: Chain) -> Deployed:
         operator=actors.operator.address,
         keepers=(actors.keeper.address,),
         auditors=(actors.auditor.address,),
+        **overrides,  # type: ignore[arg-type]
     )
+    return Deployed(chain, system, actors, fee_account, rounding_account)
+
+
+@pytest.fixture(scope="session")
+def deployed_base(chain: Chain) -> Deployed:
+    """A system with every role held by its own account, deployed once per chain."""
+    d = deploy_with_actors(chain)
+    admin, actors, system = d.actors.admin, d.actors, d.system
     grant_role(system, admin, "MARKET_ROLE", actors.market.address)
     registry = system.registry.functions
     for account, kind in (
@@ -99,7 +107,7 @@ def deployed_base(chain: Chain) -> Deployed:
     ):
         transact(chain, actors.operator, registry.registerParticipant(account.address, kind, False))
     transact(chain, actors.operator, registry.suspendParticipant(actors.suspended.address))
-    return Deployed(chain, system, actors, fee_account, rounding_account)
+    return d
 
 
 @pytest.fixture

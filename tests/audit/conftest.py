@@ -7,15 +7,13 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 
 import pytest
-from eth_account import Account
 
 from p2penergy.chain.connect import Chain, embedded
-from p2penergy.chain.deploy import deploy_system
 from p2penergy.chain.tx import transact
 from p2penergy.contracts.market import MarketClient, OrderInput
 from p2penergy.market import Side
 
-from ..conftest import CONSUMER, GAS_MONEY, PROSUMER, Actors, Deployed
+from ..conftest import CONSUMER, PROSUMER, Deployed, deploy_with_actors
 from ..contracts.test_market import (
     REF,
     Trader,
@@ -31,25 +29,7 @@ TOPUP_REF = "0x" + REF.hex()
 
 def deploy_embedded(chain: Chain | None = None, **overrides: object) -> Deployed:
     """The system with one key per role, on `chain` (default: a fresh embedded chain)."""
-    chain = chain or embedded()
-    admin = chain.faucet[0]
-    names = [f for f in Actors.__dataclass_fields__ if f != "admin"]
-    keys = {name: Account.create() for name in names}
-    for key in keys.values():
-        chain.fund(key.address, GAS_MONEY)
-    actors = Actors(admin=admin, **keys)
-    fee_account, rounding_account = Account.create().address, Account.create().address
-    system = deploy_system(
-        chain,
-        admin,
-        fee_account=fee_account,
-        rounding_account=rounding_account,
-        operator=actors.operator.address,
-        keepers=(actors.keeper.address,),
-        auditors=(actors.auditor.address,),
-        **overrides,  # type: ignore[arg-type]
-    )
-    return Deployed(chain, system, actors, fee_account, rounding_account)
+    return deploy_with_actors(chain or embedded(), **overrides)
 
 
 @dataclass
