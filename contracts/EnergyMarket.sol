@@ -218,24 +218,16 @@ contract EnergyMarket is IEnergyMarket, ReentrancyGuardTransient {
         return _settleChunk(slot, state, maxOrders);
     }
 
-    /// @dev Phase 1 (first call): D, A, T and the sellers' certificates S, collected into the pool.
+    /// @dev Phase 1 (first call): the pool totals D, A, T and S (sellers' certificate Wh).
     function _startSettlement(uint256 slot, SlotState storage state) private {
         uint256 n = orderCount(slot);
         (uint256[] memory metered, uint256 delivered, uint256 absorbed) = _meterAll(slot, state, n);
         uint256 traded = delivered < absorbed ? delivered : absorbed;
-
-        // Sellers' certificates for the traded energy go into the market's pool for this slot.
-        address[] memory sellers = new address[](n);
-        uint256[] memory sellerWh = new uint256[](n);
         uint256 certificates;
         if (traded > 0) {
             for (uint256 i = 0; i < n; ++i) {
-                uint256 packed = _orders[(slot << 16) | i];
-                if (packed & _SIDE_BIT == 0 || metered[i] == 0) continue;
-                uint256 wh = metered[i] * traded / delivered;
-                sellers[i] = address(uint160(packed));
-                sellerWh[i] = wh;
-                certificates += wh;
+                if (_orders[(slot << 16) | i] & _SIDE_BIT == 0 || metered[i] == 0) continue;
+                certificates += metered[i] * traded / delivered;
             }
         }
         state.status = SlotStatus.Settling;
@@ -245,7 +237,6 @@ contract EnergyMarket is IEnergyMarket, ReentrancyGuardTransient {
         state.bidBudgetLeft = state.bidMarginalWh;
         state.offerBudgetLeft = state.offerMarginalWh;
         emit SettlementStarted(slot, delivered, absorbed, traded, certificates);
-        if (certificates > 0) _moveCertificates(slot, sellers, sellerWh, _single(address(this)), _single(certificates));
     }
 
     /// @dev Each filled order's metered energy: delivered (offers) or absorbed (bids), and D, A.
@@ -285,11 +276,12 @@ contract EnergyMarket is IEnergyMarket, ReentrancyGuardTransient {
         return fill < measured ? fill : measured;
     }
 
-    /// @dev Phase 2 (chunked): pay, charge, refund each order in id order from the cursor.
+    /// @dev Phase 2 (chunked): two sweeps in id order from the cursor — first every offer (pay the
+    /// seller, its certificates into the pool), then every bid (charge, fee, refund, certificates
+    /// out of the pool) — so the pool never runs short, whatever the order of ids. The cursor
+    /// counts positions 0..2n; `maxOrders` bounds the orders settled in this call.
     function _settleChunk(uint256 slot, SlotState storage state, uint256 maxOrders) private returns (bool) {
         uint256 n = orderCount(slot);
-        uint256 start = state.cursor;
-        uint256 end = maxOrders == 0 || start + maxOrders > n ? n : start + maxOrders;
         Totals memory t = Totals({
             price: state.price,
             delivered: state.deliveredWh,
@@ -301,23 +293,26 @@ contract EnergyMarket is IEnergyMarket, ReentrancyGuardTransient {
             fees: 0,
             charges: 0,
             receipts: 0,
+            sellerCertificates: 0,
             buyerCertificates: 0
         });
         t.traded = t.delivered < t.absorbed ? t.delivered : t.absorbed;
         bool trades = !state.expired && state.volumeWh > 0;
-
-        address[] memory buyers = new address[](end - start);
-        uint256[] memory buyerWh = new uint256[](end - start);
-        for (uint256 i = start; i < end; ++i) {
-            uint256 orderId = (slot << 16) | i;
-            uint256 packed = _orders[orderId];
-            if (packed & _CANCELLED_BIT != 0) continue; // refunded when cancelled
-            uint256 fill;
-            if (trades) (fill, t.bidBudget, t.offerBudget) = _fillAt(state, packed, t.bidBudget, t.offerBudget);
-            (buyers[i - start], buyerWh[i - start]) = _settleOrder(slot, orderId, packed, fill, t);
+        uint256 limit = maxOrders == 0 || maxOrders > n ? n : maxOrders;
+        Moves memory m = Moves({
+            sellers: new address[](limit),
+            sellerWh: new uint256[](limit),
+            buyers: new address[](limit),
+            buyerWh: new uint256[](limit),
+            settled: 0
+        });
+        uint256 position = state.cursor;
+        for (; position < 2 * n && m.settled < limit; ++position) {
+            _settleAt(slot, state, position, n, trades, t, m);
         }
-
-        state.cursor = uint32(end); // ≤ orderCap
+        // Step over what the next call would skip anyway, so the last call is never empty.
+        while (position < 2 * n && _skipped(slot, position, n)) ++position;
+        state.cursor = uint32(position); // ≤ 2 × orderCap
         state.bidBudgetLeft = uint64(t.bidBudget);
         state.offerBudgetLeft = uint64(t.offerBudget);
         // Totals fit: Σ charges ≤ Σ escrow, itself bounded by the credit supply held here.
@@ -325,12 +320,15 @@ contract EnergyMarket is IEnergyMarket, ReentrancyGuardTransient {
         state.receipts += uint96(t.receipts);
         state.fees += uint64(t.fees);
         state.buyerCertificateWh += uint64(t.buyerCertificates);
-        // Interactions last.
+        // Interactions last: sellers' certificates into the pool before buyers' out of it.
+        if (t.sellerCertificates > 0) {
+            _moveCertificates(slot, m.sellers, m.sellerWh, _single(address(this)), _single(t.sellerCertificates));
+        }
         if (t.buyerCertificates > 0) {
-            _moveCertificates(slot, _single(address(this)), _single(t.buyerCertificates), buyers, buyerWh);
+            _moveCertificates(slot, _single(address(this)), _single(t.buyerCertificates), m.buyers, m.buyerWh);
         }
         if (t.fees > 0) _pay(_feeAccount, t.fees);
-        if (end < n) return false;
+        if (position < 2 * n) return false;
         _finish(slot, state);
         return true;
     }
@@ -349,6 +347,45 @@ contract EnergyMarket is IEnergyMarket, ReentrancyGuardTransient {
         }
     }
 
+    /// @dev Certificate moves collected in one settlement chunk.
+    struct Moves {
+        address[] sellers;
+        uint256[] sellerWh;
+        address[] buyers;
+        uint256[] buyerWh;
+        uint256 settled;
+    }
+
+    /// @dev True when sweep position `position` holds nothing to settle (cancelled or other side).
+    function _skipped(uint256 slot, uint256 position, uint256 n) private view returns (bool) {
+        bool offerSweep = position < n;
+        uint256 packed = _orders[(slot << 16) | (offerSweep ? position : position - n)];
+        return packed & _CANCELLED_BIT != 0 || (packed & _SIDE_BIT != 0) != offerSweep;
+    }
+
+    /// @dev Settles the order at sweep position `position` if it belongs to that sweep.
+    function _settleAt(
+        uint256 slot,
+        SlotState storage state,
+        uint256 position,
+        uint256 n,
+        bool trades,
+        Totals memory t,
+        Moves memory m
+    ) private {
+        // cancelled orders were refunded when cancelled; each side has its own sweep
+        if (_skipped(slot, position, n)) return;
+        bool offerSweep = position < n;
+        uint256 orderId = (slot << 16) | (offerSweep ? position : position - n);
+        uint256 packed = _orders[orderId];
+        uint256 fill;
+        if (trades) (fill, t.bidBudget, t.offerBudget) = _fillAt(state, packed, t.bidBudget, t.offerBudget);
+        (address holder, uint256 wh) = _settleOrder(slot, orderId, packed, fill, t);
+        if (offerSweep) (m.sellers[m.settled], m.sellerWh[m.settled]) = (holder, wh);
+        else (m.buyers[m.settled], m.buyerWh[m.settled]) = (holder, wh);
+        ++m.settled;
+    }
+
     /// @dev Running values of one settlement chunk.
     struct Totals {
         uint256 price;
@@ -361,10 +398,12 @@ contract EnergyMarket is IEnergyMarket, ReentrancyGuardTransient {
         uint256 fees;
         uint256 charges;
         uint256 receipts;
+        uint256 sellerCertificates;
         uint256 buyerCertificates;
     }
 
-    /// @dev Settles one order; returns the buyer and certificate Wh to hand on (bids).
+    /// @dev Settles one order; returns its owner and the certificate Wh it gives (offers) or
+    /// receives (bids), or (0, 0) when it moves none.
     function _settleOrder(uint256 slot, uint256 orderId, uint256 packed, uint256 fill, Totals memory t)
         private
         returns (address buyer, uint256 certificateWh)
@@ -378,10 +417,11 @@ contract EnergyMarket is IEnergyMarket, ReentrancyGuardTransient {
                 receipt = metered * t.traded * t.price / (t.delivered * 1000);
                 certificateWh = metered * t.traded / t.delivered;
                 t.receipts += receipt;
+                t.sellerCertificates += certificateWh;
             }
             emit OrderSettled(orderId, o.owner, fill, metered, certificateWh, receipt, 0, 0);
             if (receipt > 0) _pay(o.owner, receipt);
-            return (address(0), 0);
+            return (certificateWh > 0 ? o.owner : address(0), certificateWh);
         }
         uint256 escrow = uint256(o.energyWh).escrow(o.limitPricePerKWh, o.feePerKWh);
         uint256 charge;

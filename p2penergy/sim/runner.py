@@ -294,7 +294,8 @@ class Services:
         path.unlink(missing_ok=True)  # a fresh chain: an old outbox belongs to another one
         outbox = Outbox(path, system.chain.chain_id, str(system.readings.address))
         relayer = Relayer(system, key, outbox, batch_size=READINGS_PER_BATCH)
-        keeper = Keeper(system, key, slots=result.community.slots)
+        # chunk 0 like the direct route: the same calldata, so the same gas and report
+        keeper = Keeper(system, key, chunk=0, slots=result.community.slots)
         return cls(outbox, relayer, keeper)
 
     def relay(self, result: RunResult, slot: int, signed: Sequence[SignedReading]) -> int:

@@ -335,6 +335,31 @@ def test_settling_early_settles_the_whole_slot_at_once_whatever_the_chunk(
     assert len(receipts) == 1 and market.clearing(slot).status == "settled"
 
 
+def test_chunked_settlement_pays_sellers_first_so_bids_placed_before_offers_still_settle(
+    deployed: Deployed, market: MarketClient
+):
+    buyers = [new_trader(deployed, CONSUMER) for _ in range(2)]
+    sellers = [new_trader(deployed, PROSUMER) for _ in range(2)]
+    slot = open_slot(deployed)
+    for trader in buyers:  # the bids get the lower ids
+        market.place(trader.account, [OrderInput(slot, Side.BID, 700, 200_000)])
+    for trader in sellers:
+        market.place(trader.account, [OrderInput(slot, Side.OFFER, 700, 100_000)])
+    to_gate_close(deployed, market, slot)
+    market.clear_slot(deployed.actors.keeper, slot)
+    to_slot_end(deployed, market, slot)
+    report(deployed, slot, {**{t: (0, 700) for t in sellers}, **{t: (700, 0) for t in buyers}})
+    deployed.chain.set_time(deployed.system.readings.functions.readingWindow(slot).call()[1])
+    receipts = market.settle_slot(deployed.actors.keeper, slot, chunk=1)
+    assert len(receipts) == 4  # one order per transaction, offers first
+    settled = [
+        events(deployed.system.market, "OrderSettled", r)[0]["args"]["orderId"] for r in receipts
+    ]
+    assert settled == [order_id(slot, 2), order_id(slot, 3), order_id(slot, 0), order_id(slot, 1)]
+    assert certificates(deployed, [t.account.address for t in buyers], slot) == [700, 700]
+    _conservation(deployed, market, slot, receipts)
+
+
 def test_settlement_buyer_short_refunds_the_unabsorbed_energy(
     deployed: Deployed, market: MarketClient
 ):
