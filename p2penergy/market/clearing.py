@@ -153,31 +153,10 @@ def verify(
         or (trades and (bid_marginal_wh == 0 or offer_marginal_wh == 0))
         or marginal_bid < marginal_offer
     ):
-        raise ClearingRejected(
-            MARGINAL_INVALID,
-            marginalBid=marginal_bid,
-            marginalOffer=marginal_offer,
-            bidMarginalWh=bid_marginal_wh,
-            offerMarginalWh=offer_marginal_wh,
-        )
+        raise _marginal_invalid(description)
 
     walk = _fill_pass(in_id_order(orders), *description)
-    if walk.bid_budget_left != 0 or walk.offer_budget_left != 0:
-        raise ClearingRejected(
-            BUDGET_UNUSED,
-            bidBudgetLeftWh=walk.bid_budget_left,
-            offerBudgetLeftWh=walk.offer_budget_left,
-        )
-    if walk.bid_wh != walk.offer_wh:
-        raise ClearingRejected(UNBALANCED, bidWh=walk.bid_wh, offerWh=walk.offer_wh)
-    if (
-        walk.rem_bid_max is not None
-        and walk.rem_offer_min is not None
-        and walk.rem_bid_max >= walk.rem_offer_min
-    ):
-        raise ClearingRejected(
-            NOT_MAXIMAL, remBidMax=walk.rem_bid_max, remOfferMin=walk.rem_offer_min
-        )
+    _check_walk(walk)
 
     price = (
         _price(marginal_bid, marginal_offer, walk.rem_bid_max, walk.rem_offer_min) if trades else 0
@@ -340,26 +319,11 @@ def verify_island(
             )
         )
     ):
-        raise ClearingRejected(
-            MARGINAL_INVALID,
-            marginalBid=marginal_class,
-            marginalOffer=marginal_offer,
-            bidMarginalWh=bid_marginal_wh,
-            offerMarginalWh=offer_marginal_wh,
-        )
+        raise _marginal_invalid(description)
     walk = _island_walk(orders, cap, *description)
-    if walk.bid_budget_left != 0 or walk.offer_budget_left != 0:
-        raise ClearingRejected(
-            BUDGET_UNUSED,
-            bidBudgetLeftWh=walk.bid_budget_left,
-            offerBudgetLeftWh=walk.offer_budget_left,
-        )
-    if walk.bid_wh != walk.offer_wh:
-        raise ClearingRejected(UNBALANCED, bidWh=walk.bid_wh, offerWh=walk.offer_wh)
-    if walk.rem_bid_max is not None and walk.rem_offer_min is not None:
-        raise ClearingRejected(
-            NOT_MAXIMAL, remBidMax=walk.rem_bid_max, remOfferMin=walk.rem_offer_min
-        )
+    # An island walk records `cap` as the highest bid left and only offers ≤ cap, so energy left
+    # on both sides always "crosses": the shared check is the island rule's maximality.
+    _check_walk(walk)
     return Clearing(
         volume_wh=walk.bid_wh,
         price=cap if trades else 0,
@@ -411,3 +375,35 @@ def _island_walk(
             ):
                 walk.rem_offer_min = order.limit_price
     return walk
+
+
+def _marginal_invalid(description: tuple[int, int, int, int]) -> ClearingRejected:
+    """The rejection of a non-canonical description (the contract's argument names)."""
+    marginal_bid, marginal_offer, bid_marginal_wh, offer_marginal_wh = description
+    return ClearingRejected(
+        MARGINAL_INVALID,
+        marginalBid=marginal_bid,
+        marginalOffer=marginal_offer,
+        bidMarginalWh=bid_marginal_wh,
+        offerMarginalWh=offer_marginal_wh,
+    )
+
+
+def _check_walk(walk: _Walk) -> None:
+    """Budgets used, balance, maximality: the checks after the pass, in the contract's order."""
+    if walk.bid_budget_left != 0 or walk.offer_budget_left != 0:
+        raise ClearingRejected(
+            BUDGET_UNUSED,
+            bidBudgetLeftWh=walk.bid_budget_left,
+            offerBudgetLeftWh=walk.offer_budget_left,
+        )
+    if walk.bid_wh != walk.offer_wh:
+        raise ClearingRejected(UNBALANCED, bidWh=walk.bid_wh, offerWh=walk.offer_wh)
+    if (
+        walk.rem_bid_max is not None
+        and walk.rem_offer_min is not None
+        and walk.rem_bid_max >= walk.rem_offer_min
+    ):
+        raise ClearingRejected(
+            NOT_MAXIMAL, remBidMax=walk.rem_bid_max, remOfferMin=walk.rem_offer_min
+        )
