@@ -29,13 +29,15 @@ def _stack(*decorators: Callable[[F], F]) -> Callable[[F], F]:
     return apply
 
 
+keystore_dir_option = click.option(
+    "--keystore-dir",
+    type=click.Path(file_okay=False, path_type=Path),
+    default=None,
+    help="Keystore folder (default: $P2PENERGY_KEYSTORE_DIR or <user data dir>/keystores).",
+)
+
 keystore_options = _stack(
-    click.option(
-        "--keystore-dir",
-        type=click.Path(file_okay=False, path_type=Path),
-        default=None,
-        help="Keystore folder (default: $P2PENERGY_KEYSTORE_DIR or <user data dir>/keystores).",
-    ),
+    keystore_dir_option,
     click.option(
         "--password-file",
         type=click.Path(dir_okay=False, exists=True, path_type=Path),

@@ -9,6 +9,7 @@ from rich.table import Table
 
 from p2penergy.cli._options import (
     handle_errors,
+    keystore_dir_option,
     keystore_options,
     light_kdf_option,
     pick_account,
@@ -115,12 +116,7 @@ def wallet_import(
 
 
 @wallet_group.command("list")
-@click.option(
-    "--keystore-dir",
-    type=click.Path(file_okay=False, path_type=Path),
-    default=None,
-    help="Keystore folder (default: $P2PENERGY_KEYSTORE_DIR or <user data dir>/keystores).",
-)
+@keystore_dir_option
 @json_option
 @handle_errors
 def wallet_list(keystore_dir: Path | None, as_json: bool) -> None:
@@ -207,12 +203,7 @@ def wallet_export(
 @wallet_group.command("rename")
 @click.argument("account")
 @click.argument("new_name")
-@click.option(
-    "--keystore-dir",
-    type=click.Path(file_okay=False, path_type=Path),
-    default=None,
-    help="Keystore folder.",
-)
+@keystore_dir_option
 @json_option
 @handle_errors
 def wallet_rename(account: str, new_name: str, keystore_dir: Path | None, as_json: bool) -> None:
