@@ -1,7 +1,7 @@
 """Times `p2penergy simulate` on the default scenario and shows where the time goes.
 
     PYTHONPATH=. .venv/bin/python benchmarks/simulate.py [--scenario NAME] [--households N]
-        [--first-slot S] [--slots K] [--top 30] [--no-profile] [--services]
+        [--first-slot S] [--slots K] [--top 30] [--no-profile]
 
 First a timing run (no profiler): wall time and the CPU time of the main process and of the
 meters' signing worker, so that a figure taken on a busy shared machine still means something.
@@ -17,24 +17,17 @@ import cProfile
 import os
 import pstats
 import resource
-import tempfile
 import time
-from pathlib import Path
 
 from p2penergy.sim import scenario as scenarios
 from p2penergy.sim.runner import RunResult, simulate
 
 
-def timed(scenario: scenarios.Scenario, services: bool) -> RunResult:
+def timed(scenario: scenarios.Scenario) -> RunResult:
     marks: list[float] = []
     wall, start = time.perf_counter(), time.process_time()
     children = resource.getrusage(resource.RUSAGE_CHILDREN)
-    with tempfile.TemporaryDirectory() as folder:
-        result = simulate(
-            scenario,
-            progress=lambda _: marks.append(time.process_time()),
-            services=Path(folder) if services else None,
-        )
+    result = simulate(scenario, progress=lambda _: marks.append(time.process_time()))
     end = time.process_time()
     wall, cpu = time.perf_counter() - wall, end - start
     after = resource.getrusage(resource.RUSAGE_CHILDREN)
@@ -42,8 +35,6 @@ def timed(scenario: scenarios.Scenario, services: bool) -> RunResult:
     setup = marks[0] - start if marks else cpu
     audit = end - marks[-1] if marks else 0.0
     slots = len(result.outcomes)
-    route = "outbox + relayer, keeper" if services else "direct calls"
-    print(f"readings and slots through: {route}")
     print(
         f"scenario {scenario.name}: {scenario.households.count} households, {slots} slots of "
         f"{scenario.slot_seconds} s"
@@ -71,23 +62,17 @@ def main() -> None:
     parser.add_argument("--slots", type=int, default=None, help="simulate only this many slots")
     parser.add_argument("--top", type=int, default=30)
     parser.add_argument("--no-profile", action="store_true")
-    parser.add_argument(
-        "--services",
-        action="store_true",
-        help="through the oracle outbox + relayer and the keeper instead of direct calls",
-    )
     args = parser.parse_args()
     scenario = scenarios.load(args.scenario).with_overrides(
         households=args.households, first_slot=args.first_slot, slot_count=args.slots
     )
-    timed(scenario, services=args.services)
+    timed(scenario)
     if args.no_profile:
         return
     profile = cProfile.Profile()
-    with tempfile.TemporaryDirectory() as folder:
-        profile.enable()
-        simulate(scenario, services=Path(folder) if args.services else None)
-        profile.disable()
+    profile.enable()
+    simulate(scenario)
+    profile.disable()
     stats = pstats.Stats(profile)
     stats.sort_stats("cumulative").print_stats(args.top)
     stats.sort_stats("tottime").print_stats(args.top)

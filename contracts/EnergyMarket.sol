@@ -487,6 +487,17 @@ contract EnergyMarket is IEnergyMarket, ReentrancyGuardTransient {
     }
 
     /// @inheritdoc IEnergyMarket
+    function orderWords(uint256 slot, uint256 start, uint256 count) external view returns (uint256[] memory words) {
+        uint256 n = orderCount(slot);
+        if (start > n) start = n;
+        if (count > n - start) count = n - start;
+        words = new uint256[](count);
+        for (uint256 i = 0; i < count; ++i) {
+            words[i] = _orders[(slot << 16) | (start + i)];
+        }
+    }
+
+    /// @inheritdoc IEnergyMarket
     function orderCount(uint256 slot) public view returns (uint256) {
         return uint16(_orderCounts[slot >> 4] >> ((slot & 15) * 16));
     }

@@ -224,6 +224,10 @@ interface IEnergyMarket {
     /// @notice The order with id `orderId`.
     function order(uint256 orderId) external view returns (Order memory);
 
+    /// @notice The packed words of `slot`'s orders `start .. start + count - 1` (fewer at the end
+    /// of the book), as `UniformPriceClearing` reads them: one call reads a whole page of the book.
+    function orderWords(uint256 slot, uint256 start, uint256 count) external view returns (uint256[] memory words);
+
     /// @notice How many orders were placed in `slot` (ids `slot << 16 | 0 ..`).
     function orderCount(uint256 slot) external view returns (uint256);
 

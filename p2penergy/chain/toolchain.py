@@ -79,16 +79,19 @@ def install_facade(root: Path | None = None) -> Path:
     folder = solcx_install_folder()
     folder.mkdir(parents=True, exist_ok=True)
     target = folder / f"solc-v{SOLC_VERSION}"
-    target.write_text(f'#!/bin/sh\n{_FACADE_MARKER}\nexec "{node}" "{script}" "$@"\n')
-    target.chmod(target.stat().st_mode | stat.S_IXUSR | stat.S_IXGRP | stat.S_IXOTH)
-    check_version(target)
+    launcher = f'#!/bin/sh\n{_FACADE_MARKER}\nexec "{node}" "{script}" "$@"\n'
+    if existing is None or existing.read_text() != launcher:
+        target.write_text(launcher)
+        target.chmod(target.stat().st_mode | stat.S_IXUSR | stat.S_IXGRP | stat.S_IXOTH)
+        check_version(target)
     return target
 
 
 def solc_binary() -> Path:
-    """The compiler to run: py-solc-x's installed one, else the facade straight from the repo."""
+    """The compiler to run: a native solc of the pinned version that py-solc-x has, else this
+    checkout's facade (re-pointed here when the launcher names another, maybe deleted, one)."""
     existing = installed_solc()
-    if existing is not None:
+    if existing is not None and not is_facade(existing):
         return existing
     return install_facade()
 

@@ -47,14 +47,6 @@ def _money(base_units: int) -> str:
     show_default=True,
     help="Folder for report.json, the PNG plots and report.html.",
 )
-@click.option(
-    "--services",
-    "via_services",
-    is_flag=True,
-    help="Readings through the oracle's outbox (a temporary SQLite file) and relayer, slots "
-    "through the keeper, instead of direct calls: same transactions and report, about twice "
-    "the time per slot.",
-)
 @json_option
 @handle_errors
 def simulate_command(
@@ -64,19 +56,16 @@ def simulate_command(
     slot_seconds: str | None,
     seed: int | None,
     out_dir: Path,
-    via_services: bool,
     as_json: bool,
 ) -> None:
     """Simulate a community trading day through the real contracts on the embedded chain.
 
     Households with PV (pvlib) and standard load profiles (BDEW H0) place day-ahead orders; for
-    every slot the keeper clears at gate closure, meters sign readings that are relayed in a
-    batch, and the keeper settles (`--services`: through the oracle outbox, relayer and keeper
-    services). The auditor checks the whole run at the end. The report compares every bill with
-    the grid-only baseline.
+    every slot the keeper clears at gate closure, meters sign readings that go through the
+    oracle's outbox (a temporary SQLite file) and relayer in a batch, and the keeper settles.
+    The auditor checks the whole run at the end. The report compares every bill with the
+    grid-only baseline.
     """
-    import tempfile
-
     from p2penergy.sim import scenario as scenarios
     from p2penergy.sim.report import build_report, write
     from p2penergy.sim.runner import SlotOutcome, simulate
@@ -113,10 +102,7 @@ def simulate_command(
             if outcome.slot == scenario.slots[-1]:
                 bar.update(task, detail="auditing the run")
 
-        with tempfile.TemporaryDirectory(prefix="p2penergy-sim-") as work:
-            result = simulate(
-                scenario, progress=on_slot, services=Path(work) if via_services else None
-            )
+        result = simulate(scenario, progress=on_slot)  # the outbox in a temporary folder
     report = build_report(result)
     paths = write(report, out_dir)
     if as_json:

@@ -6,6 +6,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 from eth_account.signers.local import LocalAccount
+from eth_utils.address import to_checksum_address
 from web3.types import TxReceipt
 
 from p2penergy.chain.deploy import System
@@ -14,6 +15,7 @@ from p2penergy.market import Clearing, Order, Side, clear, escrow_for
 
 MAX_UINT256 = 2**256 - 1
 SLOT_STATUS = ("open", "cleared", "settling", "settled")
+BOOK_PAGE = 1_000  # order words per `orderWords` call (the default per-slot cap: one call)
 
 
 @dataclass(frozen=True)
@@ -85,27 +87,22 @@ class MarketClient:
         return transact(self.chain, account, self.contract.functions.cancelOrder(order_id_))
 
     def slot_orders(self, slot: int) -> list[Order]:
-        """The slot's live (not cancelled) orders, as the clearing maths takes them."""
+        """The slot's live (not cancelled) orders, as the clearing maths takes them.
+
+        Read `BOOK_PAGE` packed words per call (`orderWords`), not one call per order.
+        """
         fns = self.contract.functions
-        count = int(call(fns.orderCount(slot)))
-        result = []
-        for index in range(count):
-            oid = order_id(slot, index)
-            owner, side, cancelled, critical, energy, limit, fee = call(fns.order(oid))
-            if cancelled:
-                continue
-            result.append(
-                Order(
-                    order_id=oid,
-                    owner=owner,
-                    side=Side(side),
-                    energy_wh=int(energy),
-                    limit_price=int(limit),
-                    fee_per_kwh=int(fee),
-                    critical=bool(critical),
-                )
-            )
-        return result
+        result: list[Order] = []
+        start = 0
+        while True:
+            words = call(fns.orderWords(slot, start, BOOK_PAGE))
+            for index, word in enumerate(words, start):
+                order, cancelled = unpack_order(order_id(slot, index), int(word))
+                if not cancelled:
+                    result.append(order)
+            start += len(words)
+            if len(words) < BOOK_PAGE:
+                return result
 
     # ── clearing and settlement ──
 
@@ -125,8 +122,11 @@ class MarketClient:
         fn = self.contract.functions.declareOutage(first, last, cap)
         return transact(self.chain, operator, fn)
 
-    def submit_clearing(self, account: LocalAccount, slot: int, result: Clearing) -> TxReceipt:
-        """Submits a clearing description; the contract verifies it in one pass."""
+    def submit_clearing(
+        self, account: LocalAccount, slot: int, result: Clearing, gas: int | None = None
+    ) -> TxReceipt:
+        """Submits a clearing description; the contract verifies it in one pass (`gas`: a fixed
+        gas limit instead of an estimate)."""
         fn = self.contract.functions.clear(
             slot,
             result.marginal_bid,
@@ -134,7 +134,7 @@ class MarketClient:
             result.bid_marginal_wh,
             result.offer_marginal_wh,
         )
-        return transact(self.chain, account, fn)
+        return transact(self.chain, account, fn, gas=gas)
 
     def clear_slot(self, account: LocalAccount, slot: int) -> Clearing:
         """Computes and submits the slot's clearing."""
@@ -176,3 +176,17 @@ def pack_order(order: Order, *, cancelled: bool = False) -> int:
     word |= order.energy_wh << 160 | order.limit_price << 192 | order.fee_per_kwh << 224
     word |= int(order.side) << 248 | int(cancelled) << 249 | int(order.critical) << 250
     return word
+
+
+def unpack_order(order_id_: int, word: int) -> tuple[Order, bool]:
+    """`pack_order` undone: order `order_id_` stored as `word`, and its cancelled bit."""
+    order = Order(
+        order_id=order_id_,
+        owner=to_checksum_address((word & ((1 << 160) - 1)).to_bytes(20, "big")),
+        side=Side(word >> 248 & 1),
+        energy_wh=word >> 160 & 0xFFFFFFFF,
+        limit_price=word >> 192 & 0xFFFFFFFF,
+        fee_per_kwh=word >> 224 & 0xFFFFFF,
+        critical=bool(word >> 250 & 1),
+    )
+    return order, bool(word >> 249 & 1)

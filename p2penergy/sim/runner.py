@@ -1,21 +1,20 @@
 """Runs a modelled community through the real system on a chain, slot by slot.
 
-Everything moves through the contracts: the operator deploys and registers households and their
-meters, mints credits, households place one day-ahead batch each, and for every slot the keeper
-clears at gate closure, the relayer submits the meters' signed readings after the slot ends, and
-the keeper settles. The operator declares the scenario's outage slots first (island mode).
-`clear_due_slots`, `relay_readings` and `settle_due_slots` do the keeper's and the relayer's work
-with direct calls, using only what those services have (the chain, their own key, signed
-readings); with `services` the real oracle outbox + `Relayer` and `Keeper.step` do it instead
-(`Services`), with the same transactions. The auditor checks the run at the end.
+Everything moves through the contracts and the services that run them in production: the
+operator deploys and registers households and their meters, mints credits, households place one
+day-ahead batch each, and for every slot the `Keeper` clears at gate closure, the meters' signed
+readings go into the oracle's SQLite outbox and the `Relayer` submits them after the slot ends,
+and the `Keeper` settles. The operator declares the scenario's outage slots first (island mode).
+The auditor checks the run at the end.
 
 Keys are derived from the seed, so addresses, signatures and gas are the same on every run.
 """
 
 from __future__ import annotations
 
+import tempfile
 from collections import defaultdict
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Sequence
 from concurrent.futures import Future
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -111,76 +110,6 @@ class RunResult:
 ProgressHook = Callable[[SlotOutcome], None]
 
 
-# ───────────────────────────── service seams ─────────────────────────────
-
-
-def clear_due_slots(
-    market: MarketClient,
-    keeper: LocalAccount,
-    slots: Iterable[int],
-    book: dict[int, list[Order]],
-    gas: dict[str, list[int]] | None = None,
-) -> dict[int, Clearing]:
-    """The keeper's job at gate closure: compute each closed slot's clearing and submit it.
-
-    `book` is the slot's orders as the keeper rebuilt them from `OrderPlaced` events; the slot's
-    rule (normal, or island mode at the declared price cap) is read from the chain. The contract
-    verifies the submitted description against its own storage in one pass.
-    """
-    results = {}
-    for slot in slots:
-        cap = market.outage_cap(slot)  # island mode when the operator declared an outage
-        result = clear(book.get(slot, []), outage_cap=cap or None)
-        fn = market.contract.functions.clear(slot, *result.description)
-        receipt = transact(market.chain, keeper, fn, gas=TX_GAS_LIMIT)
-        if gas is not None:
-            gas["clear"].append(int(receipt["gasUsed"]))
-        results[slot] = result
-    return results
-
-
-def relay_readings(
-    system: System,
-    relayer: LocalAccount,
-    signed: Sequence[SignedReading],
-    batch_size: int = READINGS_PER_BATCH,
-    gas: dict[str, list[int]] | None = None,
-) -> int:
-    """The oracle relayer's job: submit signed readings in batches; returns how many were recorded.
-
-    A batch never fails for one bad reading (it is skipped with an event), so this can be retried.
-    """
-    accepted = 0
-    for start in range(0, len(signed), batch_size):
-        batch = [r.as_tuple() for r in signed[start : start + batch_size]]
-        fn = system.readings.functions.submit(batch)
-        receipt = transact(system.chain, relayer, fn, gas=TX_GAS_LIMIT)
-        if gas is not None:
-            gas["submitReadings"].append(int(receipt["gasUsed"]))
-        accepted += len(events(system.readings, "ReadingRecorded", receipt))
-    return accepted
-
-
-def settle_due_slots(
-    market: MarketClient,
-    keeper: LocalAccount,
-    slots: Iterable[int],
-    gas: dict[str, list[int]] | None = None,
-) -> list[TxReceipt]:
-    """The keeper's job once every filled order's meter has reported: settle each slot."""
-    receipts: list[TxReceipt] = []
-    for slot in slots:
-        while True:
-            fn = market.contract.functions.settle(slot, 0)
-            receipt = transact(market.chain, keeper, fn, gas=TX_GAS_LIMIT)
-            if gas is not None:
-                gas["settle"].append(int(receipt["gasUsed"]))
-            receipts.append(receipt)
-            if events(market.contract, "SlotSettled", receipt):
-                break
-    return receipts
-
-
 # ───────────────────────────── the run ─────────────────────────────
 
 
@@ -191,16 +120,24 @@ def simulate(
     sign_workers: int = 1,
     *,
     with_audit: bool = True,
-    services: Path | None = None,
+    workdir: Path | None = None,
 ) -> RunResult:
     """Models the community, runs every simulated slot through the contracts, then audits.
 
-    With `services` (a folder for the oracle's SQLite outbox), readings go through the oracle's
-    outbox and `Relayer` and slots are cleared and settled by the `Keeper`'s `step`, instead of
-    the direct calls of `relay_readings`, `clear_due_slots` and `settle_due_slots`; the chain sees
-    the same transactions either way. The audit is `p2penergy.audit.audit` on the run's chain and
-    deployment, with the top-ups the operator minted as the payment ledger (`topup_ledger`).
+    The oracle's outbox is an SQLite file in `workdir` (a temporary folder by default). The
+    audit is `p2penergy.audit.audit` on the run's chain and deployment, with the top-ups the
+    operator minted as the payment ledger (`topup_ledger`).
     """
+    if workdir is None:
+        with tempfile.TemporaryDirectory(prefix="p2penergy-sim-") as folder:
+            return simulate(
+                scenario,
+                chain,
+                progress,
+                sign_workers,
+                with_audit=with_audit,
+                workdir=Path(folder),
+            )
     community = model.build(scenario)
     chain = chain or embedded()
     plans = day_ahead_orders(community)
@@ -219,15 +156,14 @@ def simulate(
     )
     try:
         signing = [fleet.submit(batch) for batch in meter_readings(community, actors.meter_ids)]
-        via = None if services is None else Services.open(result, services)
+        services = Services.open(result, workdir)
         try:
-            _run_slots(result, market, plans, signing, book, progress, via, cache)
+            _run_slots(result, market, plans, signing, book, progress, services, cache)
             result.balances_after = _balances(result)
             if cache is not None:
                 result.audit = audit(result.system, cache=cache, topups=topup_ledger(result))
         finally:
-            if via is not None:
-                via.outbox.close()
+            services.outbox.close()
             if cache is not None:
                 cache.close()
     finally:
@@ -293,9 +229,11 @@ class Services:
         path = folder / "outbox.sqlite"
         path.unlink(missing_ok=True)  # a fresh chain: an old outbox belongs to another one
         outbox = Outbox(path, system.chain.chain_id, str(system.readings.address))
-        relayer = Relayer(system, key, outbox, batch_size=READINGS_PER_BATCH)
-        # chunk 0 like the direct route: the same calldata, so the same gas and report
-        keeper = Keeper(system, key, chunk=0, slots=result.community.slots)
+        relayer = Relayer(
+            system, key, outbox, batch_size=READINGS_PER_BATCH, gas_limit=TX_GAS_LIMIT
+        )
+        # chunk 0: a slot of 30 households settles in one transaction
+        keeper = Keeper(system, key, chunk=0, slots=result.community.slots, gas_limit=TX_GAS_LIMIT)
         return cls(outbox, relayer, keeper)
 
     def relay(self, result: RunResult, slot: int, signed: Sequence[SignedReading]) -> int:
@@ -342,10 +280,10 @@ def _run_slots(
     signing: list[Future[list[SignedReading]]],
     book: dict[int, list[Order]],
     progress: ProgressHook | None,
-    services: Services | None = None,
+    services: Services,
     audit_cache: AuditCache | None = None,
 ) -> None:
-    community, actors, chain = result.community, result.actors, result.system.chain
+    community, chain = result.community, result.system.chain
     scenario = community.scenario
     spd = scenario.slots_per_day
     days = sorted({s // spd for s in community.slots})
@@ -358,26 +296,18 @@ def _run_slots(
     for k, slot in enumerate(community.slots):
         start, gate, _ = market.slot_times(slot)
         chain.set_time(gate)
-        if services is None:
-            clearing = clear_due_slots(market, actors.keeper, [slot], book, result.gas)[slot]
-        else:
-            services.step(result, slot, "clear", CLEARED)
-            clearing = clear(book.get(slot, []), outage_cap=market.outage_cap(slot) or None)
+        services.step(result, slot, "clear", CLEARED)
+        # the same clearing the keeper submitted (the chain accepted it), for the report
+        clearing = clear(book.get(slot, []), outage_cap=market.outage_cap(slot) or None)
         chain.set_time(start + scenario.slot_seconds)
         signed = signing[k].result()
-        if services is None:
-            accepted = relay_readings(result.system, actors.keeper, signed, gas=result.gas)
-        else:
-            accepted = services.relay(result, slot, signed)
+        accepted = services.relay(result, slot, signed)
         if accepted != len(signed):
             raise SimulationError(
                 f"slot {slot}: the readings contract skipped {len(signed) - accepted} of "
                 f"{len(signed)} meter readings (see its ReadingSkipped events)"
             )
-        if services is None:
-            receipts = settle_due_slots(market, actors.keeper, [slot], result.gas)
-        else:
-            receipts = services.step(result, slot, "settle", SETTLED)
+        receipts = services.step(result, slot, "settle", SETTLED)
         traded = _record_settlement(result, slot, receipts)
         outcome = SlotOutcome(
             slot=slot,
@@ -588,12 +518,4 @@ def _aligned(timestamp: int, step: int) -> int:
     return -(-timestamp // step) * step
 
 
-__all__ = [
-    "Home",
-    "RunResult",
-    "SlotOutcome",
-    "clear_due_slots",
-    "relay_readings",
-    "settle_due_slots",
-    "simulate",
-]
+__all__ = ["Home", "RunResult", "Services", "SlotOutcome", "simulate"]

@@ -14,7 +14,7 @@ from eth_account import Account
 from eth_account.signers.local import LocalAccount
 
 from p2penergy.chain.tx import events, transact
-from p2penergy.contracts.market import MarketClient, OrderInput, order_id
+from p2penergy.contracts.market import MarketClient, OrderInput, order_id, unpack_order
 from p2penergy.exceptions import CreditError, MarketError
 from p2penergy.market import Side, settle
 from p2penergy.oracle.reading import Reading, sign_reading
@@ -192,6 +192,37 @@ def test_a_day_ahead_batch_places_96_orders_in_one_transaction(
     ids = market.place(buyer.account, orders)
     assert ids == [order_id(first + k, 0) for k in range(96)]
     assert balances(deployed, [buyer.account.address]) == [CREDITS - market.escrow_for(orders)]
+
+
+def test_the_book_reads_in_pages_of_packed_words_and_leaves_out_cancelled_orders(
+    deployed: Deployed, market: MarketClient, monkeypatch: pytest.MonkeyPatch
+):
+    slot = open_slot(deployed)
+    traders = [new_trader(deployed, kind) for kind in (CONSUMER, PROSUMER, CONSUMER)]
+    placed = [
+        market.place(traders[0].account, [OrderInput(slot, Side.BID, 1_500, 110_000)])[0],
+        market.place(traders[1].account, [OrderInput(slot, Side.OFFER, 2_000, 90_000)])[0],
+        market.place(traders[2].account, [OrderInput(slot, Side.BID, 700, 120_000)])[0],
+    ]
+    market.cancel(traders[2].account, placed[2])
+    fns = deployed.system.market.functions
+    words = fns.orderWords(slot, 0, 10).call()
+    assert len(words) == 3  # clipped to the book
+    assert fns.orderWords(slot, 1, 1).call() == words[1:2]
+    assert fns.orderWords(slot, 5, 10).call() == []  # past the end: empty, not a revert
+    decoded = [unpack_order(oid, w) for oid, w in zip(placed, words, strict=True)]
+    assert [cancelled for _, cancelled in decoded] == [False, False, True]
+    for (order, _), oid in zip(decoded, placed, strict=True):
+        on_chain = fns.order(oid).call()
+        assert (order.owner, int(order.side), order.energy_wh, order.limit_price) == (
+            on_chain[0],
+            on_chain[1],
+            on_chain[4],
+            on_chain[5],
+        )
+    assert [o.order_id for o in market.slot_orders(slot)] == placed[:2]
+    monkeypatch.setattr("p2penergy.contracts.market.BOOK_PAGE", 1)  # one word per call
+    assert market.slot_orders(slot) == [order for order, _ in decoded[:2]]
 
 
 def test_escrow_without_allowance_fails_by_name(deployed: Deployed, market: MarketClient):
