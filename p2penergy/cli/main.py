@@ -8,6 +8,7 @@ from p2penergy import __version__
 from p2penergy.cli.admin import admin_group
 from p2penergy.cli.audit import audit_command
 from p2penergy.cli.dev import compile_command, demo_command, node_command, toolchain_group
+from p2penergy.cli.forecast import forecast_command
 from p2penergy.cli.keeper import keeper_group
 from p2penergy.cli.oracle import meter_group, oracle_group
 from p2penergy.cli.simulate import simulate_command
@@ -32,6 +33,7 @@ cli.add_command(node_command)
 cli.add_command(wallet_group)
 for _command in TRADE_COMMANDS:
     cli.add_command(_command)
+cli.add_command(forecast_command)
 cli.add_command(admin_group)
 cli.add_command(meter_group)
 cli.add_command(oracle_group)

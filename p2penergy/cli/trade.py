@@ -7,7 +7,7 @@ options, show what will be signed, ask for confirmation and the password, and pr
 from __future__ import annotations
 
 from collections.abc import Callable
-from datetime import tzinfo
+from datetime import UTC, datetime, tzinfo
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -112,6 +112,10 @@ def _place(
     kwh: str | None,
     price: str | None,
     schedule: Path | None,
+    forecast: Path | None,
+    date: str | None,
+    cloud_cover: float | None,
+    min_kwh: str | None,
     tz_name: str | None,
     account: str | None,
     keystore_dir: Path | None,
@@ -123,9 +127,15 @@ def _place(
     as_json: bool,
 ) -> None:
     tz = zone(tz_name)
+    if forecast is not None and (schedule is not None or at or slot is not None or kwh):
+        raise WalletError("--forecast replaces --at/--slot/--kwh/--schedule: give one or the other")
+    if forecast is None and (date or cloud_cover is not None or min_kwh is not None):
+        raise WalletError("--date, --cloud-cover and --min-kwh go with --forecast")
     system = open_system(rpc, deployments, chain_id)
     wallet = Wallet(system, _address(keystore_dir, account))
-    if schedule is not None:
+    if forecast is not None:
+        orders = _forecast_orders(wallet, side, forecast, date, price, cloud_cover, min_kwh)
+    elif schedule is not None:
         if at is not None or slot is not None or kwh is not None or price is not None:
             raise WalletError(
                 "--schedule replaces --at/--slot/--kwh/--price: give one or the other"
@@ -158,6 +168,49 @@ def _place(
         )
 
 
+def _forecast_orders(
+    wallet: Wallet,
+    side: Side,
+    path: Path,
+    date: str | None,
+    price: str | None,
+    cloud_cover: float | None,
+    min_kwh: str | None,
+) -> list[OrderInput]:
+    """The day-ahead orders the household's forecast asks for (one per slot with energy)."""
+    from p2penergy.wallet import forecast as fc
+
+    profile = fc.load_profile(path)
+    chain_now = wallet.system.chain.now()
+    day = (
+        fc.parse_date(date)
+        if date
+        else fc.tomorrow(profile, datetime.fromtimestamp(chain_now, UTC))
+    )
+    if price is not None:
+        limit = price_per_kwh(price)
+    else:
+        profile_price = profile.bid_price if side == Side.BID else profile.offer_price
+        if profile_price is None:
+            key = "bid" if side == Side.BID else "offer"
+            raise WalletError(f"give --price, or prices: {key}: in the household profile {path}")
+        limit = profile_price
+    slots = fc.forecast_day(profile, day, wallet.clock.slot_length, cloud_cover)
+    min_wh = fc.min_order_wh(min_kwh or fc.DEFAULT_MIN_KWH)
+    planned = fc.forecast_orders(slots, side, limit, wallet.clock, chain_now + 1, min_wh)
+    what = "deficit to bid for" if side == Side.BID else "surplus to offer"
+    notes = []
+    if planned.gate_closed:
+        notes.append(f"{planned.gate_closed} slots whose gate has closed")
+    if planned.too_small:
+        notes.append(f"{planned.too_small} slots under {format_wh(min_wh)}")
+    if notes:
+        err_console.print(f"left out: {'; '.join(notes)}", highlight=False)
+    if not planned.orders:
+        raise WalletError(f"the forecast for {day} has no {what} in slots still open")
+    return planned.orders
+
+
 def _order_command(side: Side) -> click.Command:
     verb = "bid" if side == Side.BID else "offer"
     doc = (
@@ -175,6 +228,30 @@ def _order_command(side: Side) -> click.Command:
         type=click.Path(dir_okay=False, exists=True, path_type=Path),
         default=None,
         help="CSV with the header start,kwh,price: one order per row (day-ahead).",
+    )
+    @click.option(
+        "--forecast",
+        type=click.Path(dir_okay=False, exists=True, path_type=Path),
+        default=None,
+        help="Household profile (YAML): one order per slot of the day from its forecast "
+        + ("deficit" if side == Side.BID else "surplus")
+        + " (see `p2penergy forecast`).",
+    )
+    @click.option(
+        "--date",
+        default=None,
+        help="Day to forecast, YYYY-MM-DD (default: tomorrow in the profile's time zone).",
+    )
+    @click.option(
+        "--cloud-cover",
+        type=click.FloatRange(0, 1),
+        default=None,
+        help="Expected cloud cover 0-1 for the day (default: the profile's).",
+    )
+    @click.option(
+        "--min-kwh",
+        default=None,
+        help="Leave out slots with less than this, in kWh (default 0.01).",
     )
     @tz_option
     @account_options

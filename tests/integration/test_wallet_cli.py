@@ -11,7 +11,8 @@ import io
 import json
 import logging
 from collections.abc import Iterator
-from datetime import datetime
+from datetime import date, datetime, timedelta
+from pathlib import Path
 from zoneinfo import ZoneInfo
 
 import pytest
@@ -19,10 +20,14 @@ import pytest
 from p2penergy.chain.node import free_port
 from p2penergy.contracts.market import MarketClient
 from p2penergy.units import format_credits
+from p2penergy.wallet.forecast import forecast_day, load_profile
 from p2penergy.wallet.trading import Wallet
 from tests.integration.wallet_world import World, make_world
 
 BERLIN = ZoneInfo("Europe/Berlin")
+EXAMPLES = Path(__file__).resolve().parents[2] / "examples"
+PROSUMER_PROFILE = EXAMPLES / "household-prosumer.yaml"
+CONSUMER_PROFILE = EXAMPLES / "household-consumer.yaml"
 
 
 LOG = io.StringIO()
@@ -242,6 +247,90 @@ def test_a_day_ahead_schedule_from_csv_is_one_transaction(world: World) -> None:
     line = err(world, "bid", "-a", "li", "--schedule", csv, "--tz", "Europe/Berlin")
     assert f"you already have order {out['order_ids'][0]} for slot" in line
     assert f"cancel it first (p2penergy cancel {out['order_ids'][0]})" in line
+
+
+def forecast_day_of(world: World, days_ahead: int) -> str:
+    """A local day in Berlin `days_ahead` after the chain's today (no other test trades there)."""
+    today = datetime.fromtimestamp(world.chain.now(), BERLIN).date()
+    return (today + timedelta(days=days_ahead)).isoformat()
+
+
+def test_offer_and_bid_a_day_from_the_household_forecast(world: World) -> None:
+    day = forecast_day_of(world, 3)
+    wallet = clock_of(world)
+    planned = {}
+    for name, path in (("jane", PROSUMER_PROFILE), ("li", CONSUMER_PROFILE)):
+        slots = forecast_day(load_profile(path), date.fromisoformat(day), 900, cloud_cover=0.0)
+        planned[name] = {
+            wallet.clock.slot_starting_at(f.start, ""): f.import_wh if name == "li" else f.export_wh
+            for f in slots
+        }
+    offered = world.ok("offer", "-a", "jane", "--forecast", PROSUMER_PROFILE, "--date", day,
+                       "--cloud-cover", "0")  # fmt: skip
+    # one order per sunny slot, exactly the forecast surplus, at the profile's offer price
+    assert {o["slot"]: o["energy_wh"] for o in offered["orders"]} == {
+        slot: wh for slot, wh in planned["jane"].items() if wh >= 10
+    }
+    assert {o["limit_price_per_kwh"] for o in offered["orders"]} == {120_000}
+    assert offered["escrow"] == 0 and len(offered["order_ids"]) == len(offered["orders"]) > 0
+    result = world.run("bid", "-a", "li", "--forecast", CONSUMER_PROFILE, "--date", day,
+                       "--cloud-cover", "0", "--price", "0.25", "--min-kwh", "0.05",
+                       *world.conn(), "--yes", "--json")  # fmt: skip
+    assert result.exit_code == 0, result.output
+    bid = json.loads(result.stdout)
+    wanted = {slot: wh for slot, wh in planned["li"].items() if wh >= 50}
+    assert {o["slot"]: o["energy_wh"] for o in bid["orders"]} == wanted
+    assert {o["limit_price_per_kwh"] for o in bid["orders"]} == {250_000}
+    small = len(planned["li"]) - len(wanted)
+    if small:
+        assert f"left out: {small} slots under 0.050 kWh" in result.stderr
+    assert bid["escrow"] == sum(-(-wh * 250_000 // 1000) + -(-wh * 30_000 // 1000)
+                                for wh in wanted.values())  # fmt: skip
+    # the same day again: the slots are taken, one order per slot
+    line = err(world, "bid", "-a", "li", "--forecast", CONSUMER_PROFILE, "--date", day)
+    assert "you already have order" in line
+
+
+def test_forecast_orders_say_what_is_missing_or_wrong(world: World) -> None:
+    day = forecast_day_of(world, 4)
+    line = err(world, "offer", "-a", "jane", "--forecast", CONSUMER_PROFILE, "--date", day,
+               "--price", "0.1")  # fmt: skip
+    assert f"the forecast for {day} has no surplus to offer in slots still open" in line
+    no_price = world.root / "no-price.yaml"
+    no_price.write_text(CONSUMER_PROFILE.read_text().replace('  bid: "0.22"\n', ""))
+    line = err(world, "bid", "-a", "li", "--forecast", no_price, "--date", day)
+    assert f"give --price, or prices: bid: in the household profile {no_price}" in line
+    line = err(world, "bid", "-a", "li", "--forecast", CONSUMER_PROFILE, "--kwh", "1")
+    assert "--forecast replaces --at/--slot/--kwh/--schedule" in line
+    line = err(world, "bid", "-a", "li", "--slot", open_slot(world), "--kwh", "1",
+               "--price", "0.2", "--date", day)  # fmt: skip
+    assert "--date, --cloud-cover and --min-kwh go with --forecast" in line
+    broken = world.root / "broken.yaml"
+    broken.write_text("annual_kwh: 3000\n")
+    line = err(world, "bid", "-a", "li", "--forecast", broken, "--date", day)
+    assert f"error: {broken}: location is missing" in line
+    line = err(world, "bid", "-a", "li", "--forecast", CONSUMER_PROFILE, "--date", "tomorrow")
+    assert "cannot read the date 'tomorrow': write it as YYYY-MM-DD" in line
+    yesterday = forecast_day_of(world, -1)
+    line = err(world, "bid", "-a", "li", "--forecast", CONSUMER_PROFILE, "--date", yesterday)
+    assert f"the forecast for {yesterday} has no deficit to bid for in slots still open" in line
+
+
+def test_the_forecast_command_shows_the_day_without_a_chain(world: World) -> None:
+    result = world.run("forecast", PROSUMER_PROFILE, "--date", "2026-06-21", "--json")
+    assert result.exit_code == 0, result.output
+    shown = json.loads(result.stdout)
+    expected = forecast_day(load_profile(PROSUMER_PROFILE), date(2026, 6, 21), 900)
+    assert [s["offer_wh"] for s in shown["slots"]] == [f.export_wh for f in expected]
+    assert [s["bid_wh"] for s in shown["slots"]] == [f.import_wh for f in expected]
+    table = world.run("forecast", PROSUMER_PROFILE, "--date", "2026-06-21", "--slot-minutes", "60")
+    assert table.exit_code == 0 and "kWh per hour" in table.stdout
+    hourly = forecast_day(load_profile(PROSUMER_PROFILE), date(2026, 6, 21), 3600)
+    day_total = sum(f.export_wh for f in hourly)
+    assert f"{day_total // 1000}.{day_total % 1000:03d}" in table.stdout
+    missing = world.run("forecast", world.root / "nowhere.yaml")
+    assert missing.exit_code == 1
+    assert "cannot read the household profile" in missing.stderr
 
 
 def test_a_wrong_password_is_one_line_and_signs_nothing(world: World) -> None:
