@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import datetime
 from pathlib import Path
+from typing import Any, TypeVar
 
 import click
 from rich.table import Table
@@ -17,25 +19,33 @@ def _kwh(wh: int) -> str:
     return format_wh(wh).removesuffix(" kWh")
 
 
+F = TypeVar("F", bound=Callable[..., Any])
+
+
+def forecast_day_options(func: F) -> F:
+    """`--date` and `--cloud-cover`: which day to forecast, under which sky (also on bid/offer)."""
+    func = click.option(
+        "--cloud-cover",
+        type=click.FloatRange(0, 1),
+        default=None,
+        help="Expected cloud cover 0-1 for the day (default: the profile's).",
+    )(func)
+    return click.option(
+        "--date",
+        default=None,
+        help="Day to forecast, YYYY-MM-DD (default: tomorrow in the profile's time zone).",
+    )(func)
+
+
 @click.command("forecast")
 @click.argument("profile_path", metavar="PROFILE", type=click.Path(dir_okay=False, path_type=Path))
-@click.option(
-    "--date",
-    default=None,
-    help="Day to forecast, YYYY-MM-DD (default: tomorrow in the profile's time zone).",
-)
+@forecast_day_options
 @click.option(
     "--slot-minutes",
     type=click.Choice(["5", "15", "30", "60"]),
     default="15",
     show_default=True,
     help="The market's slot length.",
-)
-@click.option(
-    "--cloud-cover",
-    type=click.FloatRange(0, 1),
-    default=None,
-    help="Expected cloud cover 0-1 for the day (default: the profile's).",
 )
 @json_option
 @handle_errors

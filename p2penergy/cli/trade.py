@@ -25,6 +25,7 @@ from p2penergy.cli._options import (
     yes_option,
 )
 from p2penergy.cli._utils import console, err_console, json_option, print_json
+from p2penergy.cli.forecast import forecast_day_options
 from p2penergy.contracts.market import OrderInput
 from p2penergy.market import Side
 from p2penergy.units import format_credits, format_wh
@@ -237,17 +238,7 @@ def _order_command(side: Side) -> click.Command:
         + ("deficit" if side == Side.BID else "surplus")
         + " (see `p2penergy forecast`).",
     )
-    @click.option(
-        "--date",
-        default=None,
-        help="Day to forecast, YYYY-MM-DD (default: tomorrow in the profile's time zone).",
-    )
-    @click.option(
-        "--cloud-cover",
-        type=click.FloatRange(0, 1),
-        default=None,
-        help="Expected cloud cover 0-1 for the day (default: the profile's).",
-    )
+    @forecast_day_options
     @click.option(
         "--min-kwh",
         default=None,

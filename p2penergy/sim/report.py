@@ -253,6 +253,7 @@ def build_report(result: RunResult) -> dict[str, Any]:
         "gas": {
             op: {"count": len(g), "total": sum(g), "mean": sum(g) // len(g)}
             for op, g in sorted(result.gas.items())
+            if g
         },
         "households": households,
         "slots": slots,

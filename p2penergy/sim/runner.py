@@ -42,6 +42,7 @@ from p2penergy.sim.meters import MeterFleet, domain_separator
 from p2penergy.sim.model import Community, Home
 from p2penergy.sim.scenario import Scenario
 from p2penergy.sim.strategy import PlannedOrder, day_ahead_orders, to_inputs
+from p2penergy.wallet.trading import Wallet
 
 CONSUMER, PROSUMER = 1, 2
 GAS_MONEY_WEI = 10**18
@@ -52,6 +53,10 @@ LEAD_TIME_S = 3600  # the first simulated slot starts this long after the chain'
 # binary search (~15 executions per transaction), which was 80% of the run time. Gas *used* is
 # unaffected and is what the report shows.
 TX_GAS_LIMIT = 20_000_000
+# The escrow permits' expiry: a fixed value instead of "an hour from the chain's clock", which
+# follows the wall clock and would change the calldata, the signature and so the gas from run to
+# run (same seed, same report). Each permit is spent in the transaction that carries it.
+PERMIT_DEADLINE = 2**256 - 1
 SYNC_EVERY = 8  # blocks between audit-cache syncs during setup (see `sync_audit_cache`)
 
 
@@ -400,12 +405,6 @@ def _setup(
         top_up = _top_up(orders, t.network_fee)
         _tx(result, admin, "mint", credit.mint(account.address, top_up, _topup_ref(home.index)))
         result.minted[account.address] = top_up
-        _tx(
-            result,
-            account,
-            "approve",
-            system.credit.functions.approve(system.market.address, 2**256 - 1),
-        )
     result.balances_before = _balances(result)
     return result
 
@@ -432,21 +431,23 @@ def _top_up(orders: list[PlannedOrder], fee: int) -> int:
 def _place_day(
     result: RunResult, market: MarketClient, plans: list[list[PlannedOrder]], day: int
 ) -> None:
-    """Each household's day-ahead batch for `day`: one `placeOrders` transaction."""
+    """Each household's day-ahead batch for `day`, through its wallet: the wallet checks it as
+    the CLI does and sends one transaction (bids' escrow through an EIP-2612 permit)."""
     spd = result.community.scenario.slots_per_day
-    fee = result.community.scenario.tariffs.network_fee
     for home, account, orders in zip(
         result.community.homes, result.actors.households, plans, strict=True
     ):
         todays = [o for o in orders if o.slot // spd == day]
         if not todays:
             continue
-        receipt = _tx(
-            result,
-            account,
-            "placeOrders",
-            market.contract.functions.placeOrders([o.as_tuple() for o in to_inputs(todays, 0)]),
-        )
+        wallet = Wallet(result.system, account.address)
+        # The household's own record of its open orders (it placed every one of them; slots
+        # before this day are past their gates): the wallet need not rebuild it from the logs.
+        mine = {oid >> 16: oid for oid, (h, _) in result.orders.items() if h == home.index}
+        open_orders = {slot: oid for slot, oid in mine.items() if slot // spd >= day}
+        plan = wallet.plan(to_inputs(todays, 0), None, open_orders)
+        receipt = wallet.send(account, plan, TX_GAS_LIMIT, permit_deadline=PERMIT_DEADLINE)
+        _record(result, "placeOrdersWithPermit" if plan.escrow else "placeOrders", receipt)
         for event in events(market.contract, "OrderPlaced", receipt):
             a = event["args"]
             result.orders[int(a["orderId"])] = (
@@ -457,7 +458,7 @@ def _place_day(
                     side=Side(int(a["side"])),
                     energy_wh=int(a["energyWh"]),
                     limit_price=int(a["limitPricePerKWh"]),
-                    fee_per_kwh=int(a["feePerKWh"]) if "feePerKWh" in a else fee,
+                    fee_per_kwh=int(a["feePerKWh"]),
                     critical=bool(a["critical"]),
                 ),
             )
@@ -507,11 +508,16 @@ def _fund(result: RunResult, address: str) -> None:
 
 def _tx(result: RunResult, account: LocalAccount, op: str, fn: object) -> TxReceipt:
     receipt = transact(result.system.chain, account, fn, gas=TX_GAS_LIMIT)  # type: ignore[arg-type]
+    _record(result, op, receipt)
+    return receipt
+
+
+def _record(result: RunResult, op: str, receipt: TxReceipt) -> None:
+    """Counts the transaction's gas under `op`; keeps the audit cache close behind the head."""
     result.gas[op].append(int(receipt["gasUsed"]))
     cache = result.audit_cache
     if cache is not None and int(receipt["blockNumber"]) - (cache.synced_to or 0) >= SYNC_EVERY:
         sync_audit_cache(cache, result.system)
-    return receipt
 
 
 def _aligned(timestamp: int, step: int) -> int:

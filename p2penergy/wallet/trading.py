@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from eth_account.signers.local import LocalAccount
+from web3.types import TxReceipt
 
 from p2penergy.chain.deploy import System
 from p2penergy.chain.tx import call, events, transact
@@ -220,14 +221,26 @@ class Wallet:
                 f"next open slot is {self.clock.describe(nxt, tz)}"
             )
 
-    def plan(self, orders: Sequence[OrderInput], tz: tzinfo | None) -> OrderPlan:
-        """Checks `orders` as the contract will and works out the escrow they lock."""
+    def plan(
+        self,
+        orders: Sequence[OrderInput],
+        tz: tzinfo | None,
+        open_orders: dict[int, int] | None = None,
+    ) -> OrderPlan:
+        """Checks `orders` as the contract will and works out the escrow they lock.
+
+        `open_orders` (slot -> order id) is the account's open orders when the caller keeps
+        track of them; otherwise they are read from the account's history (`orders`), which
+        on the embedded chain costs a scan of every block per call.
+        """
         if not orders:
             raise WalletError("no orders to place")
         self.check_trader({o.side for o in orders})
         seen: set[int] = set()
         feed_in, retail, fee = self.market.tariffs()
-        live = {v.slot: v.order_id for v in self.orders() if v.status == "open"}
+        if open_orders is None:
+            open_orders = {v.slot: v.order_id for v in self.orders() if v.status == "open"}
+        live = open_orders
         now = self.system.chain.now() + 1
         for o in orders:
             self.check_gate(o.slot, tz, now)
@@ -260,24 +273,37 @@ class Wallet:
         return OrderPlan(self.address, tuple(orders), escrow, balance, fee, (feed_in, retail, fee))
 
     def place(self, account: LocalAccount, plan: OrderPlan) -> list[int]:
-        """Signs and sends the plan in one transaction (escrow through an EIP-2612 permit)."""
+        """Signs and sends the plan in one transaction (escrow through an EIP-2612 permit);
+        returns the new order ids."""
+        receipt = self.send(account, plan)
+        return [
+            int(e["args"]["orderId"]) for e in events(self.system.market, "OrderPlaced", receipt)
+        ]
+
+    def send(
+        self,
+        account: LocalAccount,
+        plan: OrderPlan,
+        gas: int | None = None,
+        permit_deadline: int | None = None,
+    ) -> TxReceipt:
+        """`place`, returning the receipt. `gas`: a fixed gas limit instead of an estimate;
+        `permit_deadline`: the permit's expiry instead of `PERMIT_LIFETIME` from now (the
+        permit is spent by this very transaction either way: its nonce is used up)."""
         fns = self.system.market.functions
         orders = [o.as_tuple() for o in plan.orders]
         try:
             if plan.escrow:
-                deadline = self.system.chain.now() + PERMIT_LIFETIME
+                deadline = permit_deadline or self.system.chain.now() + PERMIT_LIFETIME
                 v, r, s = self.credit.sign_permit(
                     account, self.system.market.address, plan.escrow, deadline
                 )
                 fn = fns.placeOrdersWithPermit(orders, plan.escrow, deadline, v, r, s)
             else:
                 fn = fns.placeOrders(orders)
-            receipt = transact(self.system.chain, account, fn)
+            return transact(self.system.chain, account, fn, gas=gas)
         except ContractRevert as exc:
             raise self.explain(exc) from None
-        return [
-            int(e["args"]["orderId"]) for e in events(self.system.market, "OrderPlaced", receipt)
-        ]
 
     def cancel_refund(self, order_id: int, tz: tzinfo | None) -> OrderView:
         """Checks that `order_id` is ours and still cancellable; returns it (refund = escrow)."""
