@@ -382,6 +382,12 @@ class Wallet:
                 from_block=self._from_block, argument_filters={"owner": self.address}
             )
         }
+        cancelled_ids = {
+            int(log["args"]["orderId"])
+            for log in market.events.OrderCancelled().get_logs(
+                from_block=self._from_block, argument_filters={"owner": self.address}
+            )
+        }
         statuses: dict[int, str] = {}
         result = []
         for log in placed:
@@ -389,8 +395,7 @@ class Wallet:
             oid, slot = int(a["orderId"]), int(a["slot"])
             if slot not in statuses:
                 statuses[slot] = self.market.clearing(slot).status
-            cancelled = bool(call(market.functions.order(oid))[2])
-            if cancelled:
+            if oid in cancelled_ids:
                 status = "cancelled"
             elif oid in settled:
                 status = "settled"
