@@ -215,9 +215,9 @@ def _forecast_orders(
 def _order_command(side: Side) -> click.Command:
     verb = "bid" if side == Side.BID else "offer"
     doc = (
-        "Buy energy for a slot (or a day-ahead schedule), locking escrow for it."
+        "Buy energy for a slot (or a day: a CSV schedule or your forecast), locking escrow."
         if side == Side.BID
-        else "Sell energy for a slot (or a day-ahead schedule); prosumers only."
+        else "Sell energy for a slot (or a day: a CSV schedule or your forecast); prosumers only."
     )
 
     @click.command(verb, help=doc + _ORDER_HELP)
