@@ -90,8 +90,7 @@ def simulate_command(
         task = bar.add_task(f"{scenario.name}", total=total, detail="deploying, registering")
 
         def on_slot(outcome: SlotOutcome) -> None:
-            c = outcome.clearing
-            price = f"{format_credits(c.price)}/kWh" if c.volume_wh else "no trade"
+            price = f"{format_credits(outcome.price)}/kWh" if outcome.cleared_wh else "no trade"
             flag = " ISLAND" if outcome.outage else ""
             bar.update(
                 task,

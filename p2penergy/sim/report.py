@@ -175,15 +175,14 @@ def build_report(result: RunResult) -> dict[str, Any]:
     )
     slots: list[dict[str, Any]] = []
     for k, outcome in enumerate(result.outcomes):
-        c = outcome.clearing
         slots.append(
             {
                 "slot": outcome.slot,
                 "time": _slot_time(scenario.slot_seconds, outcome.slot),
                 "outage": outcome.outage,
                 "orders": outcome.orders,
-                "cleared_wh": c.volume_wh,
-                "price": c.price if c.volume_wh else None,
+                "cleared_wh": outcome.cleared_wh,
+                "price": outcome.price if outcome.cleared_wh else None,
                 "traded_wh": outcome.traded_wh,
                 "demand_wh": sum(f.demand[k] for f in community.actual),
                 "generation_wh": sum(f.generation[k] for f in community.actual),

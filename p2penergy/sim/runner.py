@@ -32,7 +32,7 @@ from p2penergy.chain.tx import events, send_value, transact
 from p2penergy.contracts.market import MarketClient
 from p2penergy.exceptions import P2PEnergyError
 from p2penergy.keeper.keeper import CLEARED, SETTLED, Action, Keeper
-from p2penergy.market import Clearing, Order, Side, clear, escrow_for
+from p2penergy.market import Order, Side, escrow_for
 from p2penergy.oracle.outbox import REJECTED, Outbox
 from p2penergy.oracle.reading import Reading, SignedReading
 from p2penergy.oracle.relayer import Relayer
@@ -88,7 +88,8 @@ class SlotOutcome:
     slot: int
     outage: bool
     orders: int
-    clearing: Clearing
+    price: int  # the clearing price and volume, from the slot's SlotCleared event
+    cleared_wh: int
     readings_accepted: int
     traded_wh: int
 
@@ -301,9 +302,8 @@ def _run_slots(
     for k, slot in enumerate(community.slots):
         start, gate, _ = market.slot_times(slot)
         chain.set_time(gate)
-        services.step(result, slot, "clear", CLEARED)
-        # the same clearing the keeper submitted (the chain accepted it), for the report
-        clearing = clear(book.get(slot, []), outage_cap=market.outage_cap(slot) or None)
+        cleared = services.step(result, slot, "clear", CLEARED)
+        [event] = [e for r in cleared for e in events(market.contract, "SlotCleared", r)]
         chain.set_time(start + scenario.slot_seconds)
         signed = signing[k].result()
         accepted = services.relay(result, slot, signed)
@@ -318,7 +318,8 @@ def _run_slots(
             slot=slot,
             outage=community.outage[k],
             orders=len(book.get(slot, [])),
-            clearing=clearing,
+            price=int(event["args"]["price"]),
+            cleared_wh=int(event["args"]["volumeWh"]),
             readings_accepted=accepted,
             traded_wh=traded,
         )

@@ -94,7 +94,7 @@ def test_money_balances_and_no_trade_settles_beyond_its_limit(run: RunResult):
     for oid, args in run.settled.items():
         order = run.orders[oid][1]
         slot = next(o for o in run.outcomes if o.slot == oid >> 16)
-        price = slot.clearing.price
+        price = slot.price
         if args["filledWh"] == 0:
             assert args["amount"] == 0
             continue
