@@ -27,6 +27,7 @@ import yaml
 
 from p2penergy.contracts.market import OrderInput
 from p2penergy.market import Side
+from p2penergy.sim.scenario import Location
 from p2penergy.units import parse_kwh
 from p2penergy.wallet.errors import WalletError
 from p2penergy.wallet.timeslots import SlotClock
@@ -38,14 +39,6 @@ DEFAULT_MIN_KWH = "0.01"  # smaller orders are not worth a slot of the book
 
 class ProfileError(WalletError):
     """The household profile is missing, malformed or physically impossible."""
-
-
-@dataclass(frozen=True)
-class Location:
-    latitude: float
-    longitude: float
-    altitude_m: float
-    timezone: str
 
 
 @dataclass(frozen=True)
@@ -219,13 +212,12 @@ def forecast_day(
     cover = profile.cloud_cover if cloud_cover is None else cloud_cover
     if not 0 <= cover <= 1:
         raise ProfileError(f"cloud cover {cover} is outside 0 .. 1")
-    loc = profile.location
     try:
         # a one-household scenario, only to hand the physics its place, day and slot length
         scenario = sc.Scenario(
             name="household",
             seed=0,
-            location=sc.Location(loc.latitude, loc.longitude, loc.altitude_m, loc.timezone),
+            location=profile.location,
             date=date,
             slot_seconds=slot_seconds,
             pv=sc.PVRange(performance_ratio=profile.pv.performance_ratio if profile.pv else 0.85),
