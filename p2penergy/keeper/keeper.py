@@ -14,10 +14,12 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 
 from eth_account.signers.local import LocalAccount
+from web3.contract.contract import ContractFunction
+from web3.types import TxReceipt
 
 from p2penergy._retry import Backoff, is_transient, next_block_time
 from p2penergy.chain.deploy import System
-from p2penergy.chain.tx import events, transact
+from p2penergy.chain.tx import call, events, transact
 from p2penergy.contracts.market import MarketClient
 from p2penergy.exceptions import ChainError, ContractRevert, MarketError
 
@@ -64,7 +66,7 @@ class Keeper:
         self.system = system
         # A fixed gas limit skips the pre-flight call (on the embedded chain) or the estimate
         # (over JSON-RPC) before each transaction; a revert is then mined as a failed
-        # transaction (status 0), which `_guarded` handles like a lost race: re-read the slot.
+        # transaction, and `_send` asks the node why, so refusals keep their names.
         self.gas_limit = gas_limit
         self.account = account
         self.market = MarketClient(system)
@@ -130,20 +132,31 @@ class Keeper:
 
     def _clear(self, slot: int) -> Action:
         result = self.market.compute_clearing(slot)
-        self.market.submit_clearing(self.account, slot, result, gas=self.gas_limit)
+        self._send(self.system.market.functions.clear(slot, *result.description))
         return Action(slot, CLEARED, f"{result.volume_wh} Wh at {result.price}")
 
     def _settle(self, slot: int) -> Action:
         contract = self.system.market
         transactions = 0
         while True:
-            fn = contract.functions.settle(slot, self.chunk)
-            receipt = transact(self.system.chain, self.account, fn, gas=self.gas_limit)
+            receipt = self._send(contract.functions.settle(slot, self.chunk))
             transactions += 1
             done = events(contract, "SlotSettled", receipt)
             if done:
                 expired = bool(done[0]["args"]["expired"])
                 return Action(slot, EXPIRED if expired else SETTLED, f"{transactions} tx")
+
+    def _send(self, fn: ContractFunction) -> TxReceipt:
+        """Sends `fn`; with a fixed gas limit there is no pre-flight call, so a node that mines
+        a reverting transaction (status 0) is asked why by calling `fn` again: a revert then
+        comes back by name, like the one the pre-flight call would have raised."""
+        try:
+            return transact(self.system.chain, self.account, fn, gas=self.gas_limit)
+        except ChainError as exc:
+            if self.gas_limit is None or "status 0" not in str(exc):
+                raise
+            call(fn, self.account.address)  # raises the named revert if it still reverts
+            raise
 
     def run_once(self, on_action: Callable[[Action], None] | None = None) -> list[Action]:
         """One pass over every watched slot; finished slots are dropped from the watch."""

@@ -13,6 +13,7 @@ from p2penergy.keeper.keeper import (
     FINISHED,
     REFUSED,
     SETTLED,
+    Action,
     Keeper,
 )
 from p2penergy.market import Side, settle
@@ -158,3 +159,42 @@ def test_a_slot_the_contract_refuses_is_reported_and_the_keeper_carries_on(deplo
     )
     assert market.clearing(slot).status == "open"
     assert Keeper(d.system, d.actors.keeper).run_once()[0].outcome == CLEARED
+
+
+def test_with_a_fixed_gas_limit_refusals_and_lost_races_are_still_named(deployed: Deployed):
+    """No pre-flight call: a reverting transaction is mined as a failure (the embedded chain
+    also returns its revert data; on Hardhat the keeper asks why by calling again), so a
+    refusal is still reported by name and a clearing another keeper landed first as done by
+    it."""
+    d = deployed
+    market = MarketClient(d.system)
+    seller = new_trader(d.chain, d.system, d.actors.operator, PROSUMER)
+    buyer = new_trader(d.chain, d.system, d.actors.operator, CONSUMER)
+    slot = current_slot(d.chain, d.system) + 4
+    market.place(seller.account, [OrderInput(slot, Side.OFFER, 1_000, 100_000)])
+    market.place(buyer.account, [OrderInput(slot, Side.BID, 1_000, 200_000)])
+    advance_to(d.chain, market.slot_times(slot)[1])
+    stranger = Keeper(d.system, d.actors.stranger, gas_limit=2_000_000)
+    block = d.chain.w3.eth.block_number
+    [action] = stranger.run_once()
+    assert (action.outcome, action.detail) == (
+        REFUSED,
+        f"MarketNotAllowed(account={d.actors.stranger.address})",
+    )
+    assert d.chain.w3.eth.block_number == block + 1  # the failed transaction, nothing else
+    assert market.clearing(slot).status == "open"
+    keeper = Keeper(d.system, d.actors.keeper, gas_limit=2_000_000)
+    result = keeper.market.compute_clearing(slot)
+    assert keeper.run_once()[0].outcome == CLEARED
+
+    def late(s: int) -> Action:
+        keeper._send(d.system.market.functions.clear(s, *result.description))
+        raise AssertionError("a second clearing of the slot was accepted")
+
+    action = keeper._guarded(slot, "open", late)
+    assert (action.outcome, action.detail) == (
+        DONE_BY_OTHER,
+        "MarketWrongSlotStatus; slot is cleared",
+    )
+    advance_to(d.chain, d.system.readings.functions.readingWindow(slot).call()[1])
+    assert keeper.run_once()[0].outcome == SETTLED
