@@ -7,7 +7,7 @@ options, show what will be signed, ask for confirmation and the password, and pr
 from __future__ import annotations
 
 from collections.abc import Callable
-from datetime import UTC, datetime, tzinfo
+from datetime import tzinfo
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -181,33 +181,25 @@ def _forecast_orders(
     """The day-ahead orders the household's forecast asks for (one per slot with energy)."""
     from p2penergy.wallet import forecast as fc
 
-    profile = fc.load_profile(path)
-    chain_now = wallet.system.chain.now()
-    day = (
-        fc.parse_date(date)
-        if date
-        else fc.tomorrow(profile, datetime.fromtimestamp(chain_now, UTC))
+    day, planned = fc.plan_day(
+        path,
+        side,
+        wallet.clock,
+        wallet.system.chain.now(),
+        date=date,
+        price=price,
+        cloud_cover=cloud_cover,
+        min_kwh=min_kwh,
     )
-    if price is not None:
-        limit = price_per_kwh(price)
-    else:
-        profile_price = profile.bid_price if side == Side.BID else profile.offer_price
-        if profile_price is None:
-            key = "bid" if side == Side.BID else "offer"
-            raise WalletError(f"give --price, or prices: {key}: in the household profile {path}")
-        limit = profile_price
-    slots = fc.forecast_day(profile, day, wallet.clock.slot_length, cloud_cover)
-    min_wh = fc.min_order_wh(min_kwh or fc.DEFAULT_MIN_KWH)
-    planned = fc.forecast_orders(slots, side, limit, wallet.clock, chain_now + 1, min_wh)
-    what = "deficit to bid for" if side == Side.BID else "surplus to offer"
     notes = []
     if planned.gate_closed:
         notes.append(f"{planned.gate_closed} slots whose gate has closed")
     if planned.too_small:
-        notes.append(f"{planned.too_small} slots under {format_wh(min_wh)}")
+        notes.append(f"{planned.too_small} slots under {format_wh(planned.min_wh)}")
     if notes:
         err_console.print(f"left out: {'; '.join(notes)}", highlight=False)
     if not planned.orders:
+        what = "deficit to bid for" if side == Side.BID else "surplus to offer"
         raise WalletError(f"the forecast for {day} has no {what} in slots still open")
     return planned.orders
 

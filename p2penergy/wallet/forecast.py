@@ -263,6 +263,7 @@ class ForecastOrders:
     orders: list[OrderInput]
     gate_closed: int  # slots with energy whose gate had closed
     too_small: int  # slots below the minimum order size
+    min_wh: int
 
 
 def forecast_orders(
@@ -291,7 +292,36 @@ def forecast_orders(
             small += 1
         else:
             orders.append(OrderInput(slot, side, wh, limit_price))
-    return ForecastOrders(orders, closed, small)
+    return ForecastOrders(orders, closed, small, min_wh)
+
+
+def plan_day(
+    path: Path,
+    side: Side,
+    clock: SlotClock,
+    now: int,
+    *,
+    date: str | None = None,
+    price: str | None = None,
+    cloud_cover: float | None = None,
+    min_kwh: str | None = None,
+) -> tuple[dt.date, ForecastOrders]:
+    """What `bid/offer --forecast PATH` asks for, from what the household typed: the day
+    (`date`, else tomorrow in the profile's zone by chain time `now`), the limit (`price`, else
+    the profile's), and the orders of that day's forecast that are still open at `now`."""
+    profile = load_profile(path)
+    day = parse_date(date) if date else tomorrow(profile, dt.datetime.fromtimestamp(now, dt.UTC))
+    if price is not None:
+        limit = price_per_kwh(price)
+    else:
+        limit_or_none = profile.bid_price if side == Side.BID else profile.offer_price
+        if limit_or_none is None:
+            key = "bid" if side == Side.BID else "offer"
+            raise WalletError(f"give --price, or prices: {key}: in the household profile {path}")
+        limit = limit_or_none
+    slots = forecast_day(profile, day, clock.slot_length, cloud_cover)
+    min_wh = min_order_wh(min_kwh or DEFAULT_MIN_KWH)
+    return day, forecast_orders(slots, side, limit, clock, now + 1, min_wh)
 
 
 def _shown(timestamp: int) -> str:
@@ -331,4 +361,5 @@ __all__ = [
     "forecast_day",
     "forecast_orders",
     "load_profile",
+    "plan_day",
 ]
