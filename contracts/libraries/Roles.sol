@@ -10,8 +10,7 @@ library Roles {
     bytes32 internal constant AUDITOR = keccak256("AUDITOR_ROLE");
     /// @dev Submits clearings and settlements when slots fall due.
     bytes32 internal constant KEEPER = keccak256("KEEPER_ROLE");
-    /// @dev The market contract: holds escrow, moves certificates.
+    /// @dev The market contract: holds escrow, moves certificates. (The readings contract needs
+    /// no role: EnergyCertificate is bound to its address at construction.)
     bytes32 internal constant MARKET = keccak256("MARKET_ROLE");
-    /// @dev The meter readings contract: mints certificates for verified export.
-    bytes32 internal constant READINGS = keccak256("READINGS_ROLE");
 }
