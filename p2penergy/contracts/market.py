@@ -122,11 +122,8 @@ class MarketClient:
         fn = self.contract.functions.declareOutage(first, last, cap)
         return transact(self.chain, operator, fn)
 
-    def submit_clearing(
-        self, account: LocalAccount, slot: int, result: Clearing, gas: int | None = None
-    ) -> TxReceipt:
-        """Submits a clearing description; the contract verifies it in one pass (`gas`: a fixed
-        gas limit instead of an estimate)."""
+    def submit_clearing(self, account: LocalAccount, slot: int, result: Clearing) -> TxReceipt:
+        """Submits a clearing description; the contract verifies it in one pass."""
         fn = self.contract.functions.clear(
             slot,
             result.marginal_bid,
@@ -134,7 +131,7 @@ class MarketClient:
             result.bid_marginal_wh,
             result.offer_marginal_wh,
         )
-        return transact(self.chain, account, fn, gas=gas)
+        return transact(self.chain, account, fn)
 
     def clear_slot(self, account: LocalAccount, slot: int) -> Clearing:
         """Computes and submits the slot's clearing."""

@@ -240,15 +240,14 @@ class Wallet:
         feed_in, retail, fee = self.market.tariffs()
         if open_orders is None:
             open_orders = {v.slot: v.order_id for v in self.orders() if v.status == "open"}
-        live = open_orders
         now = self.system.chain.now() + 1
         for o in orders:
             self.check_gate(o.slot, tz, now)
-            if o.slot in live:
+            if o.slot in open_orders:
                 raise PreflightError(
-                    f"you already have order {live[o.slot]} for slot "
+                    f"you already have order {open_orders[o.slot]} for slot "
                     f"{self.clock.describe(o.slot, tz)}: one order per slot; cancel it first "
-                    f"(p2penergy cancel {live[o.slot]})"
+                    f"(p2penergy cancel {open_orders[o.slot]})"
                 )
             if o.slot in seen:
                 raise PreflightError(

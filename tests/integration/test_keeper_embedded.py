@@ -34,6 +34,18 @@ def certificates(d: Deployed, accounts: list[str], slot: int) -> list[int]:
     return [int(d.system.certificate.functions.balanceOf(a, slot).call()) for a in accounts]
 
 
+def crossing_slot(d: Deployed) -> tuple[MarketClient, int, str]:
+    """A new seller and buyer whose orders for a slot four ahead cross (1 kWh each); returns
+    the market, the slot and the buyer's address."""
+    market = MarketClient(d.system)
+    seller = new_trader(d.chain, d.system, d.actors.operator, PROSUMER)
+    buyer = new_trader(d.chain, d.system, d.actors.operator, CONSUMER)
+    slot = current_slot(d.chain, d.system) + 4
+    market.place(seller.account, [OrderInput(slot, Side.OFFER, 1_000, 100_000)])
+    market.place(buyer.account, [OrderInput(slot, Side.BID, 1_000, 200_000)])
+    return market, slot, buyer.account.address
+
+
 def test_orders_readings_clearing_and_settlement_match_the_python_engine(
     deployed: Deployed, tmp_path: Path
 ):
@@ -101,30 +113,20 @@ def test_orders_readings_clearing_and_settlement_match_the_python_engine(
 
 def test_a_stale_uncleared_slot_is_expired_and_refunded(deployed: Deployed):
     d = deployed
-    market = MarketClient(d.system)
-    seller = new_trader(d.chain, d.system, d.actors.operator, PROSUMER)
-    buyer = new_trader(d.chain, d.system, d.actors.operator, CONSUMER)
-    slot = current_slot(d.chain, d.system) + 4
-    market.place(seller.account, [OrderInput(slot, Side.OFFER, 1_000, 100_000)])
-    market.place(buyer.account, [OrderInput(slot, Side.BID, 1_000, 200_000)])
+    market, slot, buyer = crossing_slot(d)
     advance_to(d.chain, market.slot_times(slot)[2])  # the clearing deadline passed
     [action] = Keeper(d.system, d.actors.keeper).run_once()
     assert action.outcome == EXPIRED
-    assert balances(d, [buyer.account.address]) == [50_000_000]
+    assert balances(d, [buyer]) == [50_000_000]
 
 
 def test_a_second_keeper_sees_slots_the_first_handled_as_done(deployed: Deployed):
     d = deployed
-    market = MarketClient(d.system)
     other = d.actors.market  # any funded account with a role may keep
     from p2penergy.chain.deploy import grant_role
 
     grant_role(d.system, d.actors.admin, "KEEPER_ROLE", other.address)
-    seller = new_trader(d.chain, d.system, d.actors.operator, PROSUMER)
-    buyer = new_trader(d.chain, d.system, d.actors.operator, CONSUMER)
-    slot = current_slot(d.chain, d.system) + 4
-    market.place(seller.account, [OrderInput(slot, Side.OFFER, 1_000, 100_000)])
-    market.place(buyer.account, [OrderInput(slot, Side.BID, 1_000, 200_000)])
+    market, slot, _ = crossing_slot(d)
     first, second = Keeper(d.system, d.actors.keeper), Keeper(d.system, other)
     advance_to(d.chain, market.slot_times(slot)[1])
     # both computed the clearing; the first submits, the second's submission is refused by
@@ -145,12 +147,7 @@ def test_a_second_keeper_sees_slots_the_first_handled_as_done(deployed: Deployed
 
 def test_a_slot_the_contract_refuses_is_reported_and_the_keeper_carries_on(deployed: Deployed):
     d = deployed
-    market = MarketClient(d.system)
-    seller = new_trader(d.chain, d.system, d.actors.operator, PROSUMER)
-    buyer = new_trader(d.chain, d.system, d.actors.operator, CONSUMER)
-    slot = current_slot(d.chain, d.system) + 4
-    market.place(seller.account, [OrderInput(slot, Side.OFFER, 1_000, 100_000)])
-    market.place(buyer.account, [OrderInput(slot, Side.BID, 1_000, 200_000)])
+    market, slot, _ = crossing_slot(d)
     advance_to(d.chain, market.slot_times(slot)[1])
     [action] = Keeper(d.system, d.actors.stranger).run_once()  # not allowed to clear
     assert (action.outcome, action.detail) == (
@@ -167,12 +164,7 @@ def test_with_a_fixed_gas_limit_refusals_and_lost_races_are_still_named(deployed
     refusal is still reported by name and a clearing another keeper landed first as done by
     it."""
     d = deployed
-    market = MarketClient(d.system)
-    seller = new_trader(d.chain, d.system, d.actors.operator, PROSUMER)
-    buyer = new_trader(d.chain, d.system, d.actors.operator, CONSUMER)
-    slot = current_slot(d.chain, d.system) + 4
-    market.place(seller.account, [OrderInput(slot, Side.OFFER, 1_000, 100_000)])
-    market.place(buyer.account, [OrderInput(slot, Side.BID, 1_000, 200_000)])
+    market, slot, _ = crossing_slot(d)
     advance_to(d.chain, market.slot_times(slot)[1])
     stranger = Keeper(d.system, d.actors.stranger, gas_limit=2_000_000)
     block = d.chain.w3.eth.block_number
