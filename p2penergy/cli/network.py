@@ -114,6 +114,18 @@ def init_command(
         p2p_hosts=hosts,
     )
     summary = write_network(plan, out, force=force)
+    if plan.operator is None:
+        err_console.print(
+            "warning: no --operator: the accounts allowlist holds only the members, so nobody "
+            "can deploy; re-run with --operator ADDRESS",
+            soft_wrap=True,
+        )
+    if len(summary.nodes) < 4:
+        err_console.print(
+            f"warning: {len(summary.nodes)} validator(s) tolerate no faulty validator; "
+            "QBFT needs 4 to survive one",
+            soft_wrap=True,
+        )
     if as_json:
         print_json(summary.as_dict())
         return
@@ -127,16 +139,6 @@ def init_command(
             f"rpc {node.rpc_url} (ETH,NET,QBFT,WEB3,TXPOOL,PERM)"
         )
     click.echo(f"  accounts allowlist: {len(summary.accounts_allowlist)} account(s)")
-    if plan.operator is None:
-        err_console.print(
-            "warning: no --operator: the accounts allowlist holds only the members, so nobody "
-            "can deploy; re-run with --operator ADDRESS"
-        )
-    if len(summary.nodes) < 4:
-        err_console.print(
-            f"warning: {len(summary.nodes)} validator(s) tolerate no faulty validator; "
-            "QBFT needs 4 to survive one"
-        )
     click.echo(
         "Start each node from its folder: (cd NODE && besu --config-file=config.toml); "
         "then see docs/besu.md"
