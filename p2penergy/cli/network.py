@@ -9,6 +9,7 @@ a change. Details in docs/besu.md.
 from __future__ import annotations
 
 import functools
+import json
 import sys
 from collections.abc import Callable
 from pathlib import Path
@@ -209,14 +210,15 @@ def sync_permissions_command(
         return PermissionSync(system, nodes, kept)
 
     def report(changes: list[Change]) -> None:
-        for change in changes:
-            if as_json:
-                print_json(vars(change))
-            else:
-                click.echo(change.line())
+        for change in changes:  # daemon --json: one JSON object per line
+            click.echo(json.dumps(vars(change)) if as_json else change.line())
 
     if not daemon:
-        report(connect().run_once())
+        changes = connect().run_once()
+        if as_json:
+            print_json([vars(change) for change in changes])
+        else:
+            report(changes)
         return
 
     from p2penergy.cli._service import stop_on_signals

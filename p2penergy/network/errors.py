@@ -44,6 +44,12 @@ class NodeUnreachable(NetworkError, ChainError):
         super().__init__(f"node at {url} is unreachable ({reason})")
 
 
+class WrongChain(NetworkError, ChainError):
+    """The node serves another chain than --chain-id."""
+
+    exit_code = 3
+
+
 class PermApiDisabled(NetworkError):
     """The node does not serve the PERM methods, or its account allowlist is not enabled."""
 

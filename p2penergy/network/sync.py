@@ -26,6 +26,7 @@ from p2penergy.network.errors import (
     NetworkError,
     NodeUnreachable,
     PermRequestFailed,
+    WrongChain,
 )
 from p2penergy.network.perm import PermNode
 from p2penergy.network.registry_replay import RegistryReplay
@@ -53,7 +54,7 @@ def connect_registry(url: str, deployments: Path, chain_id: int | None) -> Syste
     except ChainError as exc:
         if "unreachable" in str(exc):
             raise NodeUnreachable(url, "no answer") from None
-        raise AddressBookMismatch(str(exc)) from None
+        raise WrongChain(str(exc)) from None
     try:
         deployment = Deployment.load(deployments, chain.chain_id)
     except DeploymentError as exc:

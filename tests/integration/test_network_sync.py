@@ -146,6 +146,24 @@ def test_default_perm_endpoint_is_the_rpc_node_itself(world: World):
         assert fake.calls["eth_getLogs"] >= 1
 
 
+def test_json_lists_the_changes_and_a_wrong_chain_id_exits_3(world: World, nodes: list[FakeBesu]):
+    import json
+
+    done = world.sync("--json", perm=[nodes[0].url])
+    assert done.returncode == 0, done.stderr
+    changes = json.loads(done.stdout)
+    assert {(c["action"], c["account"]) for c in changes} == {
+        ("add", world.admin.address),
+        ("remove", STRANGER),
+        ("remove", KEPT),
+    }
+    command = world.command([nodes[1].url])
+    command[command.index("31337")] = "1"
+    wrong = subprocess.run(command, capture_output=True, text=True, env=_env(), timeout=120)
+    assert wrong.returncode == 3 and wrong.stderr.count("\n") == 1
+    assert "expected 1" in wrong.stderr and nodes[1].changes() == 0
+
+
 def test_a_node_without_the_perm_api_exits_8_with_one_line(world: World):
     with FakeBesu(world.url, perm_enabled=False) as fake:
         done = world.sync(perm=[fake.url])
