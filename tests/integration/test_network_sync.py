@@ -260,3 +260,33 @@ def test_the_daemon_waits_for_a_node_picks_up_a_registration_and_stops_on_sigter
     assert "unreachable" in err and "retrying" in err
     assert f"+ {household.address}" in out
     assert picked_up < 5  # measured ~0.5 s with --interval 0.3
+
+
+def test_the_daemon_stops_with_9_when_the_chain_comes_back_empty(tmp_path: Path):
+    from p2penergy.chain.node import start_hardhat
+
+    with start_hardhat() as node, FakeBesu(node.url) as fake:
+        chain = rpc(node.url)
+        system = deploy_system(chain, chain.faucet[0])
+        system.deployment.save(tmp_path / "deployments")
+        own = World(node.url, system, chain.faucet[0], tmp_path / "deployments")
+        process = subprocess.Popen(
+            [*own.command([fake.url]), "--daemon", "--interval", "0.3"],
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+            env=_env(),
+        )
+        try:
+            assert _wait(lambda: own.admin.address.lower() in fake.snapshot(), 30)
+            chain.w3.provider.make_request("hardhat_reset", [])  # type: ignore[arg-type]
+            chain.w3.provider.make_request("evm_mine", [])  # type: ignore[arg-type]
+            _, err = process.communicate(timeout=30)
+        finally:
+            if process.poll() is None:
+                process.kill()
+                process.communicate()
+    assert process.returncode == 9, err
+    assert "Traceback" not in err
+    assert "address book" in err or "reset" in err
+    assert own.admin.address.lower() in fake.snapshot()  # nothing removed on the way out
