@@ -17,7 +17,8 @@ from typing import Any, TypeVar
 
 import click
 
-from p2penergy.cli._utils import err_console, json_option, print_json
+from p2penergy.cli._utils import err_console, exit_code_for, json_option, print_json
+from p2penergy.exceptions import P2PEnergyError
 from p2penergy.network.errors import InvalidNetworkInput, NetworkError
 
 F = TypeVar("F", bound=Callable[..., Any])
@@ -28,13 +29,25 @@ def _one_line(func: F) -> F:
 
     @functools.wraps(func)
     def wrapper(*args: Any, **kwargs: Any) -> Any:
+        from p2penergy._retry import is_transient
+
         try:
             return func(*args, **kwargs)
         except NetworkError as exc:
-            err_console.print(f"error: {exc}", markup=False, highlight=False, soft_wrap=True)
-            sys.exit(exc.exit_code)
+            _fail(str(exc), exc.exit_code)
+        except P2PEnergyError as exc:
+            _fail(str(exc), exit_code_for(exc))
+        except Exception as exc:
+            if not is_transient(exc):
+                raise
+            _fail(f"the node stopped answering ({type(exc).__name__}): check it is running", 3)
 
     return wrapper  # type: ignore[return-value]
+
+
+def _fail(message: str, code: int) -> None:
+    err_console.print(f"error: {message}", markup=False, highlight=False, soft_wrap=True)
+    sys.exit(code)
 
 
 @click.group("network")
@@ -97,6 +110,9 @@ def init_command(
     """Write a QBFT genesis, validator keys and one Besu config per node to --out.
 
     Private keys go to node-N/data/key (mode 0600) and are never printed.
+
+    Exit codes: 2 invalid argument or members file, 6 --out not empty (use --force),
+    7 --out not writable.
     """
     from p2penergy.network.genesis import DEFAULT_GAS_LIMIT
     from p2penergy.network.layout import NetworkPlan, check_address, read_members, write_network
@@ -147,7 +163,7 @@ def init_command(
 
 
 @network_group.command("sync-permissions")
-@click.option("--rpc", required=True, help="JSON-RPC URL of a node of the chain (reads events).")
+@click.option("--rpc", default=None, help="JSON-RPC URL of a node ($P2PENERGY_RPC, config, :8545).")
 @click.option(
     "--perm-rpc",
     "perm_rpcs",
@@ -174,7 +190,7 @@ def init_command(
 @json_option
 @_one_line
 def sync_permissions_command(
-    rpc: str,
+    rpc: str | None,
     perm_rpcs: tuple[str, ...],
     deployments: Path | None,
     chain_id: int | None,
@@ -187,6 +203,9 @@ def sync_permissions_command(
 
     Allowed = active participants + DEFAULT_ADMIN/OPERATOR/AUDITOR/KEEPER role holders, exactly
     as `transactionAllowed`. Prints one line per change; a run with nothing to do prints none.
+
+    Exit codes: 3 a node unreachable or on another chain, 8 PERM API or account allowlist not
+    enabled, 9 the address book does not match the chain, 10 a node refused a change.
     """
     from p2penergy.chain.config import resolve
     from p2penergy.network.layout import check_address
@@ -203,10 +222,10 @@ def sync_permissions_command(
         raise InvalidNetworkInput(f"--interval {interval}: use a positive number of seconds")
     kept = {check_address(a, "--keep") for a in keep}
     settings = resolve(rpc, deployments, chain_id)
-    nodes = [PermNode(url) for url in (perm_rpcs or (rpc,))]
+    nodes = [PermNode(url) for url in (perm_rpcs or (settings.rpc,))]
 
     def connect() -> PermissionSync:
-        system = connect_registry(rpc, settings.deployments, settings.chain_id)
+        system = connect_registry(settings.rpc, settings.deployments, settings.chain_id)
         return PermissionSync(system, nodes, kept)
 
     def report(changes: list[Change]) -> None:
@@ -233,7 +252,7 @@ def sync_permissions_command(
 
     stop = stop_on_signals()
     err_console.print(
-        f"sync-permissions: following {rpc} for {len(nodes)} node(s); SIGTERM stops",
+        f"sync-permissions: following {settings.rpc} for {len(nodes)} node(s); SIGTERM stops",
         markup=False,
         highlight=False,
     )
