@@ -25,11 +25,16 @@ class FakeBesu:
         *,
         port: int | None = None,
         perm_enabled: bool = True,
+        allowlist_enabled: bool = True,
         accounts: tuple[str, ...] = (),
+        hidden: tuple[str, ...] = (),
     ) -> None:
         self.upstream = upstream
         self.port = port or free_port()
         self.perm_enabled = perm_enabled
+        self.allowlist_enabled = allowlist_enabled
+        # Listed but not shown by the first read: as if another tool added them in between.
+        self.hidden: set[str] = {a.lower() for a in hidden}
         self.accounts: set[str] = {a.lower() for a in accounts}
         self.calls: Counter[str] = Counter()
         self._loop = asyncio.new_event_loop()
@@ -92,9 +97,14 @@ class FakeBesu:
     def _perm(self, method: str, params: list[Any]) -> dict[str, Any]:
         if not self.perm_enabled:
             return {"error": NOT_ENABLED}
+        if not self.allowlist_enabled:
+            return {"error": {"code": -32000, "message": "Account allowlist has not been enabled"}}
         with self._lock:
             if method == "perm_getAccountsAllowlist":
-                return {"result": sorted(self.accounts)}
+                shown = sorted(self.accounts - self.hidden)
+                self.accounts |= self.hidden
+                self.hidden = set()
+                return {"result": shown}
             given = [str(a).lower() for a in (params[0] if params else [])]
             if not given:
                 return {"error": {"code": -32000, "message": "Request contains an empty list"}}

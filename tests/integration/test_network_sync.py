@@ -171,6 +171,24 @@ def test_a_node_without_the_perm_api_exits_8_with_one_line(world: World):
     assert done.stderr.count("\n") == 1 and "-32604" in done.stderr and "PERM" in done.stderr
 
 
+def test_a_node_without_account_permissioning_exits_8(world: World):
+    with FakeBesu(world.url, allowlist_enabled=False) as fake:
+        done = world.sync(perm=[fake.url])
+    assert done.returncode == 8
+    assert done.stderr.count("\n") == 1 and "-32000" in done.stderr
+
+
+def test_a_change_the_node_refuses_exits_10_and_the_next_run_converges(world: World):
+    # Another tool adds the admin between our read and our add: Besu refuses the duplicate.
+    with FakeBesu(world.url, hidden=(world.admin.address,)) as fake:
+        done = world.sync(perm=[fake.url])
+        assert done.returncode == 10
+        assert done.stderr.count("\n") == 1 and "Cannot add an existing account" in done.stderr
+        again = world.sync(perm=[fake.url])
+        assert again.returncode == 0 and again.stdout == ""
+        assert fake.snapshot() == {world.admin.address.lower()}
+
+
 def test_an_unreachable_perm_node_exits_3_with_one_line(world: World):
     done = world.sync(perm=[f"http://127.0.0.1:{free_port()}"])
     assert done.returncode == 3
