@@ -51,7 +51,10 @@ def free_port() -> int:
 
 
 def _port_free(port: int) -> bool:
+    """Nothing listens on `port` (connections of a killed server in TIME_WAIT do not count:
+    servers bind with SO_REUSEADDR, as this check does)."""
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         try:
             sock.bind((HOST, port))
         except OSError:

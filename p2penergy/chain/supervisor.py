@@ -287,6 +287,19 @@ async def _wait_for_anvil(rpc: Rpc, anvil: subprocess.Popen[bytes], timeout: flo
     raise ChainError(f"anvil did not answer within {timeout:.0f} s")
 
 
+async def _resume_clock(rpc: Rpc) -> None:
+    """Keeps block time monotonic across a restart.
+
+    anvil stamps blocks made after `--load-state` with the wall clock, even when the loaded head
+    is later (chain time moved ahead with `evm_setNextBlockTimestamp`, or a clock step back):
+    then the clock restarts just after the head, and runs on from there.
+    """
+    head = await rpc.call("eth_getBlockByNumber", ["latest", False])
+    stamp = int(head["timestamp"], 16)
+    if stamp + 1 > int(time.time()):
+        await rpc.call("evm_setTime", [stamp + 1])
+
+
 async def _serve(
     config: NodeConfig,
     anvil: subprocess.Popen[bytes],
@@ -305,6 +318,7 @@ async def _serve(
     async with aiohttp.ClientSession(timeout=timeout) as session:
         rpc = Rpc(session, node_url)
         await _wait_for_anvil(rpc, anvil, timeout=60)
+        await _resume_clock(rpc)
         keeper = StateKeeper(
             rpc,
             config.state_file,
