@@ -22,7 +22,7 @@ from p2penergy.chain.deploy import MarketConfig, System, deploy_system
 from p2penergy.chain.node import LocalNode, free_port, start_hardhat, start_node
 from p2penergy.chain.tx import send_value, transact
 from p2penergy.contracts.market import MarketClient, OrderInput
-from p2penergy.exceptions import ChainError
+from p2penergy.exceptions import ChainError, SenderNotAuthorized
 from p2penergy.market import Side
 from p2penergy.oracle import Reading, sign_reading
 
@@ -256,6 +256,9 @@ def test_an_unregistered_sender_is_refused_with_besus_error(permissioned: Permis
     answer = _raw_send(chain, stranger, permissioned.member.account.address)
     assert answer["error"] == NOT_AUTHORIZED
     assert "result" not in answer
+    with pytest.raises(SenderNotAuthorized) as refused:  # what callers of p2penergy see
+        send_value(chain, stranger, permissioned.member.account.address, 1)
+    assert refused.value.error_args == {"sender": stranger.address}
     assert chain.w3.eth.get_transaction_count(stranger.address, "pending") == 0
 
 
