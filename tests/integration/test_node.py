@@ -188,6 +188,24 @@ def test_every_acknowledged_transaction_survives_a_sigkill_mid_stream(
     assert chain.w3.eth.get_balance(sink) >= sum(value for _, value in acknowledged)
 
 
+def test_a_kill_loses_only_empty_blocks_and_never_reuses_their_numbers(
+    launch: Callable[..., LocalNode],
+):
+    port = free_port()
+    node = launch(port=port)  # empty blocks are written every 300 s only
+    chain = rpc(node.url)
+    time.sleep(4 * BLOCK_TIME)
+    served = chain.w3.eth.get_block("latest")
+    assert served["number"] >= 3
+    node.kill()
+    node = launch(port=port)
+    head = chain.w3.eth.get_block("latest")
+    assert (
+        head["number"] > served["number"]
+    )  # a log scanner that stopped at `served` misses nothing
+    assert head["timestamp"] >= served["timestamp"]
+
+
 @pytest.fixture(scope="module")
 def bare_node(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalNode]:
     """A node behind its gateway with nothing deployed (bootstrap)."""
