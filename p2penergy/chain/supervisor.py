@@ -204,7 +204,9 @@ class StateKeeper:
                     await self.dump()
                 else:
                     self._seen = head
-            except (aiohttp.ClientError, ChainError, OSError, TimeoutError) as exc:
+            except (aiohttp.ClientError, ChainError, OSError, TimeoutError, ValueError) as exc:
+                # e.g. a full disk: nothing new becomes durable, so no receipt is handed out,
+                # until a write succeeds again
                 log.warning("state keeper: %s: %s", type(exc).__name__, exc)
                 await asyncio.sleep(self.poll)
 
@@ -379,9 +381,11 @@ async def _serve(
                         await stop.wait()
                 if not stop.is_set() and anvil.poll() is not None:
                     raise ChainError(f"anvil exited with code {anvil.returncode}")
+                if keeper_task.done():
+                    raise ChainError(f"the state keeper stopped: {keeper_task.exception()!r}")
         finally:
             keeper_task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
+            with contextlib.suppress(asyncio.CancelledError, Exception):  # reported above
                 await keeper_task
             if runner is not None:
                 await runner.cleanup()

@@ -249,6 +249,13 @@ def test_a_busy_data_directory_is_refused(bare_node: LocalNode):
         start_node(bare_node.data_dir, timeout=30)
 
 
+def test_a_busy_port_is_refused_with_one_line(bare_node: LocalNode, tmp_path: Path):
+    port = int(bare_node.url.rsplit(":", 1)[1])
+    with pytest.raises(ChainError, match=f"port {port} on 127.0.0.1 is already in use"):
+        start_node(tmp_path / "other", port=port, timeout=30)
+    assert "Traceback" not in (tmp_path / "other" / "node.log").read_text()
+
+
 @dataclass
 class Permissioned:
     node: LocalNode
