@@ -40,6 +40,9 @@ BYTECODE = "bytecode"
 TOPUPS = "topups"
 CHECK_NAMES = (CLEARING, READINGS, SETTLEMENT, CREDITS, ESCROW, CERTIFICATES, BYTECODE, TOPUPS)
 
+INFO = "info"
+WARNING = "warning"
+
 
 @dataclass(frozen=True)
 class Finding:
@@ -52,6 +55,7 @@ class Finding:
     party: str | None = None
     amount: int | None = None
     block: int | None = None
+    severity: str | None = None  # governance findings: "info" or "warning"
 
     def as_dict(self) -> dict[str, Any]:
         return {
@@ -62,6 +66,7 @@ class Finding:
             "party": self.party,
             "amount": self.amount,
             "block": self.block,
+            "severity": self.severity,
         }
 
 
@@ -91,6 +96,10 @@ class Findings:
 
     def add(self, check: str, ok: bool, message: str, **where: Any) -> None:
         self.items.append(Finding(check, ok, message, **where))
+
+    def could_not_check(self, check: str, what: str, exc: BaseException, **where: Any) -> None:
+        """A check that could not run is a failure, never a pass: names what and the error type."""
+        self.add(check, False, f"could not check {what}: {type(exc).__name__}", **where)
 
     def slot(self, slot: int) -> SlotView:
         if slot not in self.slots:
@@ -373,13 +382,13 @@ def _credit_supply(history: History, out: Findings, supply: int | None) -> None:
     burned = sum(e.args["value"] for e in history.credit_transfers if e.args["to"] == ZERO)
     minted_events = sum(e.args["amount"] for e in history.credit_mints)
     burned_events = sum(e.args["amount"] for e in history.credit_burns)
-    ok = supply is None or minted - burned == supply
-    out.add(
-        CREDITS,
-        ok,
-        f"minted {minted} - burned {burned} = {minted - burned}, totalSupply {supply}",
-        amount=minted - burned - (supply or 0),
-    )
+    if supply is not None:  # None: the read failed and is already a "could not check" failure
+        out.add(
+            CREDITS,
+            minted - burned == supply,
+            f"minted {minted} - burned {burned} = {minted - burned}, totalSupply {supply}",
+            amount=minted - burned - supply,
+        )
     if (minted, burned) != (minted_events, burned_events):
         out.add(
             CREDITS,
@@ -431,10 +440,18 @@ def _escrow(history: History, out: Findings, market_balance: int | None) -> None
             balance += e.args["value"]
         if e.args["from"] == market:
             balance -= e.args["value"]
-    ok = balance == total_held and (market_balance is None or market_balance == balance)
+    if market_balance is None:  # the read failed: already a "could not check" failure
+        out.add(
+            ESCROW,
+            balance == total_held,
+            f"market holds {balance} (transfers), Σ held {total_held}",
+            party=market,
+            amount=balance - total_held,
+        )
+        return
     out.add(
         ESCROW,
-        ok,
+        balance == total_held and market_balance == balance,
         f"market holds {balance} (transfers; balanceOf {market_balance}), Σ held {total_held}",
         party=market,
         amount=balance - total_held,

@@ -141,6 +141,7 @@ class History:
     markets: set[str] = field(default_factory=set)  # every MARKET_ROLE holder
     duplicate_readings: list[ReadingRecord] = field(default_factory=list)
     recorded: set[tuple[int, int]] = field(default_factory=set)  # (meter, slot)
+    participants: set[str] = field(default_factory=set)  # every ParticipantRegistered account
     fee_account: str | None = None  # from the market's constructor calldata
     rounding_account: str | None = None
     _by_slot: dict[int, list[ReadingRecord]] | None = field(default=None, repr=False)
@@ -152,6 +153,23 @@ class History:
     @property
     def readings_address(self) -> str:
         return self.addresses["MeterReadings"]
+
+    def accounts(self) -> set[str]:
+        """Every account the history names: participants, traders, meter owners, credit holders."""
+        seen = set(self.participants) | set(self.meter_owner.values())
+        seen |= {r.owner for r in self.orders.values()}
+        for e in self.credit_transfers:
+            seen |= {e.args["from"], e.args["to"]}
+        for e in self.certificate_transfers:
+            seen |= {e.args["from"], e.args["to"]}
+        seen.discard(ZERO)
+        return seen
+
+    def knows_slot(self, slot: int) -> bool:
+        """Whether `slot` had an order, a clearing or a settlement."""
+        return any(r.slot == slot for r in self.orders.values()) or any(
+            slot in events for events in (self.cleared, self.started, self.slot_settled)
+        )
 
     def tariffs_at(self, position: Position) -> tuple[int, int, int]:
         """(feed-in, retail, network fee) in force at `position`."""
@@ -306,6 +324,8 @@ def _apply(
     canonical_market = e.contract == "EnergyMarket"
     if n == "RoleGranted" and a["role"] == bytes.fromhex(MARKET_ROLE[2:]):
         h.markets.add(a["account"])
+    elif n == "ParticipantRegistered":
+        h.participants.add(a["account"])
     elif n == "MeterRegistered":
         h.meter_keys.setdefault(a["meterId"], []).append((e.position, a["device"]))
         h.meter_owner[a["meterId"]] = a["owner"]

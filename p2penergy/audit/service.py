@@ -9,12 +9,14 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from eth_utils.address import to_checksum_address
+from eth_utils.address import is_hex_address, to_checksum_address
 from eth_utils.crypto import keccak
 
 from p2penergy.audit.bytecode import check_bytecode
 from p2penergy.audit.cache import AuditCache
 from p2penergy.audit.checks import (
+    CREDITS,
+    ESCROW,
     Finding,
     Findings,
     SlotView,
@@ -34,6 +36,15 @@ from p2penergy.market import Side
 
 class AuditError(P2PEnergyError, ValueError):
     """The audit could not run (bad top-up ledger, block range, address book)."""
+
+
+class AuditFilterError(AuditError):
+    """A `--participant` or `--slot` filter is malformed or matches nothing on this chain."""
+
+    def __init__(self, option: str, value: object, reason: str) -> None:
+        self.option = option
+        self.value = value
+        super().__init__(f"{option} {value}: {reason}")
 
 
 @dataclass
@@ -149,6 +160,7 @@ def audit(
         chain = target
     if deployment is None:
         raise AuditError("audit needs the deployment (address book)")
+    who = _participant_filter(participant)
     head = int(chain.w3.eth.block_number)
     to_block = head if to_block is None else to_block
     if to_block > head:
@@ -166,11 +178,18 @@ def audit(
         if own:
             store.close()
 
+    if who is not None and who not in history.accounts():
+        raise AuditFilterError(
+            "--participant", participant, "not a registered participant or an account seen on chain"
+        )
+    if slot is not None and not history.knows_slot(slot):
+        raise AuditFilterError("--slot", slot, "no order, clearing or settlement in this slot")
+
     out = Findings()
     check_clearing(history, out)
     check_readings(history, chain.chain_id, out)
     check_settlement(history, out)
-    supply, market_balance = _balances(chain, deployment, to_block)
+    supply, market_balance = _balances(chain, deployment, to_block, out)
     check_conservation(history, out, supply, market_balance)
     check_bytecode(chain, addresses, to_block, out)
     if topups is not None:
@@ -189,7 +208,6 @@ def audit(
         for e in history.review
     ]
     low = from_block if from_block is not None else start
-    who = participant.lower() if participant else None
     findings = [
         f
         for f in out.items
@@ -223,18 +241,46 @@ def _plain(value: Any) -> Any:
     return value
 
 
-def _balances(chain: Chain, deployment: Deployment, to_block: int) -> tuple[int | None, int | None]:
-    """totalSupply and the market's balance at `to_block` (None when the node cannot say)."""
+def _participant_filter(participant: str | None) -> str | None:
+    """The lower-case address of a `--participant` filter; a malformed one is refused."""
+    if participant is None:
+        return None
+    if not is_hex_address(participant):
+        raise AuditFilterError("--participant", participant, "not an address (0x + 40 hex digits)")
+    return participant.lower()
+
+
+def read(out: Findings, check: str, what: str, fn: Callable[[], Any], **where: Any) -> Any | None:
+    """`fn()`, or None after recording "could not check <what>" as a failure of `check`."""
+    try:
+        return fn()
+    except Exception as exc:  # any failed read is a failure of the check, never a pass
+        out.could_not_check(check, what, exc, **where)
+        return None
+
+
+def _balances(
+    chain: Chain, deployment: Deployment, to_block: int, out: Findings
+) -> tuple[int | None, int | None]:
+    """totalSupply and the market's balance at `to_block`; None (and a failure) when unread."""
     credit = chain.w3.eth.contract(
         address=to_checksum_address(deployment.addresses["CommunityCredit"]),
         abi=artifacts.load("CommunityCredit")["abi"],
     )
     market = to_checksum_address(deployment.addresses["EnergyMarket"])
-    try:
-        supply = int(credit.functions.totalSupply().call(block_identifier=to_block))
-        balance = int(credit.functions.balanceOf(market).call(block_identifier=to_block))
-    except Exception:
-        return None, None
+    supply = read(
+        out,
+        CREDITS,
+        f"totalSupply at block {to_block}",
+        lambda: int(credit.functions.totalSupply().call(block_identifier=to_block)),
+    )
+    balance = read(
+        out,
+        ESCROW,
+        f"the market's balance at block {to_block}",
+        lambda: int(credit.functions.balanceOf(market).call(block_identifier=to_block)),
+        party=market.lower(),
+    )
     return supply, balance
 
 

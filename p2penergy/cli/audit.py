@@ -8,10 +8,14 @@ from pathlib import Path
 import click
 from rich.progress import Progress
 
-from p2penergy.audit import audit
+from p2penergy.audit import AuditFilterError, audit
 from p2penergy.audit.report import print_summary, write_html, write_json
 from p2penergy.chain.config import connect_system, resolve, user_data_dir
-from p2penergy.cli._utils import EXIT_ERROR, console, handle_errors
+from p2penergy.cli._utils import EXIT_ERROR, console, err_console, handle_errors
+
+# Exit codes (docs/audit.md): 0 every check passed; 1 a check failed or could not run;
+# 2 a filter is malformed or matches nothing; 3 node unreachable or address book wrong.
+EXIT_FILTER = 2
 
 
 @click.command("audit")
@@ -60,22 +64,28 @@ def audit_command(
     blocks to the head (only new blocks after the first run: raw data is cached in SQLite),
     recomputes clearing and settlement with p2penergy.market, recovers every reading's signer,
     checks credit and certificate conservation and compares on-chain code with the shipped
-    artifacts. Exit code 0 only when every check passes, 1 when one fails.
+    artifacts. Exit code 0 only when every check passes, 1 when one fails or could not run,
+    2 when --participant or --slot is malformed or matches nothing, 3 when the node or the
+    address book is wrong.
     """
     system = connect_system(resolve(rpc_url, deployments))
     path = cache or user_data_dir() / f"audit-{system.chain.chain_id}.sqlite"
-    with Progress(transient=True, console=console) as bar:
-        task = bar.add_task("reading blocks", total=None)
-        report = audit(
-            system,
-            cache=path,
-            from_block=from_block,
-            to_block=to_block,
-            slot=slot,
-            participant=participant,
-            topups=topups,
-            progress=lambda done, total: bar.update(task, completed=done, total=total),
-        )
+    try:
+        with Progress(transient=True, console=console) as bar:
+            task = bar.add_task("reading blocks", total=None)
+            report = audit(
+                system,
+                cache=path,
+                from_block=from_block,
+                to_block=to_block,
+                slot=slot,
+                participant=participant,
+                topups=topups,
+                progress=lambda done, total: bar.update(task, completed=done, total=total),
+            )
+    except AuditFilterError as exc:
+        err_console.print(f"error: {exc}", markup=False, highlight=False, soft_wrap=True)
+        sys.exit(EXIT_FILTER)
     print_summary(report, console)
     if json_path is not None:
         write_json(report, json_path)
