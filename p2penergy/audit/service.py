@@ -12,6 +12,7 @@ from typing import Any
 from eth_utils.address import is_hex_address, to_checksum_address
 from eth_utils.crypto import keccak
 
+from p2penergy.audit.balances import check_balances
 from p2penergy.audit.bytecode import check_bytecode
 from p2penergy.audit.cache import AuditCache
 from p2penergy.audit.checks import (
@@ -168,6 +169,7 @@ def audit(
     start = min(deployment.blocks.values())
     own = not isinstance(cache, AuditCache)
     store = cache if isinstance(cache, AuditCache) else AuditCache(cache)
+    out = Findings()
     try:
         addresses = {name: a.lower() for name, a in deployment.addresses.items()}
         identity = {"chainId": chain.chain_id, "addresses": addresses}
@@ -185,12 +187,12 @@ def audit(
     if slot is not None and not history.knows_slot(slot):
         raise AuditFilterError("--slot", slot, "no order, clearing or settlement in this slot")
 
-    out = Findings()
     check_clearing(history, out)
     check_readings(history, chain.chain_id, out)
     check_settlement(history, out)
     supply, market_balance = _balances(chain, deployment, to_block, out)
     check_conservation(history, out, supply, market_balance)
+    check_balances(chain, history, to_block, supply, out)
     check_bytecode(chain, addresses, to_block, out)
     if topups is not None:
         ledger = load_topups(topups) if isinstance(topups, Path) else topups

@@ -1,0 +1,76 @@
+"""A dishonest node operator, on a Hardhat node of our own (free port): storage written behind
+the contracts' back and transactions sent "as" a household are caught by the audit."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import pytest
+from eth_utils.crypto import keccak
+
+from p2penergy.audit import Report, audit
+from p2penergy.chain.connect import rpc
+from p2penergy.chain.node import HardhatNode, start_hardhat
+
+from .conftest import Day, deploy_embedded, new_day, trade_slots
+
+BALANCES_SLOT = 0  # OZ 5 ERC20 (not upgradeable): `_balances` is the first state variable
+
+
+@pytest.fixture(scope="module")
+def node() -> Iterator[HardhatNode]:
+    with start_hardhat() as running:
+        yield running
+
+
+@pytest.fixture(scope="module")
+def node_day_base(node: HardhatNode) -> Day:
+    day = new_day(deploy_embedded(chain=rpc(node.url)), sellers=1, buyers=2)
+    trade_slots(day, 1)
+    return day
+
+
+@pytest.fixture
+def node_day(node_day_base: Day) -> Iterator[Day]:
+    chain = node_day_base.d.chain
+    snapshot = chain.snapshot()
+    yield node_day_base
+    chain.revert(snapshot)
+
+
+def rpc_call(day: Day, method: str, *params: object) -> object:
+    response = day.d.chain.w3.provider.make_request(method, list(params))  # type: ignore[arg-type]
+    assert "error" not in response, response
+    return response.get("result")
+
+
+def balance_slot(account: str) -> int:
+    key = bytes.fromhex(account[2:].rjust(64, "0")) + BALANCES_SLOT.to_bytes(32, "big")
+    return int.from_bytes(keccak(key), "big")
+
+
+def failures(report: Report, check: str) -> list[object]:
+    return [f for f in report.failures if f.check == check]
+
+
+def test_a_credit_balance_written_into_storage_fails_naming_the_account_and_amount(
+    node_day: Day,
+) -> None:
+    system = node_day.d.system
+    credit = system.credit
+    buyer = node_day.buyers[0].account.address
+    before = credit.functions.balanceOf(buyer).call()
+    slot = balance_slot(buyer)
+    stored = rpc_call(node_day, "eth_getStorageAt", credit.address, hex(slot), "latest")
+    assert int(str(stored), 16) == before  # the slot really is the buyer's balance
+    forged = before + 10**12
+    rpc_call(node_day, "hardhat_setStorageAt", credit.address, hex(slot), "0x" + f"{forged:064x}")
+    assert credit.functions.balanceOf(buyer).call() == forged
+
+    report = audit(system)
+
+    assert not report.passed
+    account, total = failures(report, "balances")
+    assert (account.party, account.amount) == (buyer.lower(), 10**12)  # type: ignore[attr-defined]
+    assert "without an event" in account.message  # type: ignore[attr-defined]
+    assert total.amount == -(10**12) and "totalSupply" in total.message  # type: ignore[attr-defined]
