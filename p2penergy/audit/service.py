@@ -28,6 +28,7 @@ from p2penergy.audit.checks import (
     check_topups,
 )
 from p2penergy.audit.history import History, checksum, replay
+from p2penergy.audit.signatures import check_signatures
 from p2penergy.chain import artifacts
 from p2penergy.chain.connect import Chain
 from p2penergy.chain.deploy import ROLE_NAMES, Deployment, System
@@ -175,6 +176,7 @@ def audit(
         identity = {"chainId": chain.chain_id, "addresses": addresses}
         store.sync(chain, start, to_block, identity, progress)
         history = replay(store, addresses, to_block)
+        check_signatures(store.transactions(to_block), out)
         fetched = store.fetched_blocks
     finally:
         if own:

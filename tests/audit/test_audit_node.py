@@ -74,3 +74,27 @@ def test_a_credit_balance_written_into_storage_fails_naming_the_account_and_amou
     assert (account.party, account.amount) == (buyer.lower(), 10**12)  # type: ignore[attr-defined]
     assert "without an event" in account.message  # type: ignore[attr-defined]
     assert total.amount == -(10**12) and "totalSupply" in total.message  # type: ignore[attr-defined]
+
+
+def test_a_transaction_sent_as_a_household_without_its_key_fails_the_signature_check(
+    node_day: Day,
+) -> None:
+    system = node_day.d.system
+    w3 = system.chain.w3
+    household = node_day.buyers[0].account.address
+    seller = node_day.sellers[0].account.address
+    rpc_call(node_day, "hardhat_impersonateAccount", household)
+    try:
+        data = system.credit.functions.transfer(seller, 1_000_000)._encode_transaction_data()
+        tx_hash = w3.eth.send_transaction(
+            {"from": household, "to": system.credit.address, "data": data, "gas": 200_000}
+        )
+        assert w3.eth.wait_for_transaction_receipt(tx_hash)["status"] == 1
+    finally:
+        rpc_call(node_day, "hardhat_stopImpersonatingAccount", household)
+
+    report = audit(system)
+
+    [forged] = report.failures
+    assert (forged.check, forged.party) == ("signatures", household.lower())  # type: ignore[attr-defined]
+    assert "0x" + bytes(tx_hash).hex() in forged.message
