@@ -621,10 +621,38 @@ def _certificates(history: History, out: Findings) -> None:
     out.add(CERTIFICATES, True, f"{retired} Wh retired, never more than held")
 
 
+def check_duplicate_refs(history: History, out: Findings) -> None:
+    """A top-up reference names one payment: a second CreditMinted with it is a failure."""
+    first: dict[bytes, Event] = {}
+    for e in history.credit_mints:
+        ref = bytes(e.args["paymentRef"])
+        account, amount = e.args["account"], e.args["amount"]
+        earlier = first.setdefault(ref, e)
+        if earlier is not e:
+            out.add(
+                TOPUPS,
+                False,
+                f"top-up reference 0x{ref.hex()} used again: mint of {amount} to {account} "
+                f"(first used in block {earlier.position[0]} for {earlier.args['amount']} to "
+                f"{earlier.args['account']})",
+                party=account,
+                amount=amount,
+                block=e.position[0],
+            )
+    out.add(
+        TOPUPS,
+        True,
+        f"{len(first)} distinct top-up references in {len(history.credit_mints)} mints",
+    )
+
+
 def check_topups(
     history: History, ledger: Mapping[str, tuple[str | None, int | None]], out: Findings
 ) -> None:
-    """Each operator mint's payment reference is in the top-up ledger (account, amount match)."""
+    """Each mint matches one top-up ledger row (reference, account, amount), each row once.
+
+    A row without an account or an amount matches no mint: the ledger must say both."""
+    used: dict[str, Event] = {}
     for e in history.credit_mints:
         ref = "0x" + bytes(e.args["paymentRef"]).hex()
         account, amount = e.args["account"], e.args["amount"]
@@ -634,12 +662,22 @@ def check_topups(
             out.add(
                 TOPUPS,
                 False,
-                f"mint of {amount} with reference {ref} has no top-up record",
+                f"mint of {amount} to {account} with reference {ref} has no top-up ledger row",
                 **where,
             )
             continue
+        if ref in used:
+            out.add(
+                TOPUPS,
+                False,
+                f"ledger row {ref} used twice: mint of {amount} to {account} after the mint in "
+                f"block {used[ref].position[0]}",
+                **where,
+            )
+            continue
+        used[ref] = e
         want_account, want_amount = entry
-        if (want_account not in (None, account)) or (want_amount not in (None, amount)):
+        if (str(want_account).lower(), want_amount) != (account, amount):
             out.add(
                 TOPUPS,
                 False,

@@ -23,6 +23,7 @@ from p2penergy.audit.checks import (
     SlotView,
     check_clearing,
     check_conservation,
+    check_duplicate_refs,
     check_readings,
     check_settlement,
     check_topups,
@@ -116,22 +117,26 @@ class Report:
         }
 
 
-def load_topups(path: Path) -> dict[str, tuple[str | None, int | None]]:
-    """A top-up ledger CSV: `payment_ref` (0x + 64 hex, or text up to 32 bytes), optional
-    `account` and `amount` (credit base units)."""
-    ledger: dict[str, tuple[str | None, int | None]] = {}
+def load_topups(path: Path) -> dict[str, tuple[str, int]]:
+    """A top-up ledger CSV: `payment_ref` (0x + 64 hex, or text up to 32 bytes), `account` and
+    `amount` (credit base units), one row per payment; a reference may appear once."""
+    ledger: dict[str, tuple[str, int]] = {}
     try:
         with path.open(newline="") as handle:
-            for row in csv.DictReader(handle):
+            for line, row in enumerate(csv.DictReader(handle), start=2):
                 ref = (row.get("payment_ref") or "").strip()
-                if not ref:
-                    raise AuditError(f"{path}: a row has no payment_ref")
+                account = (row.get("account") or "").strip().lower()
+                amount = (row.get("amount") or "").strip()
+                if not (ref and account and amount):
+                    raise AuditError(f"{path}:{line}: payment_ref, account and amount are required")
                 if not (ref.startswith("0x") and len(ref) == 66):
                     ref = "0x" + ref.encode().ljust(32, b"\0").hex()
-                account = (row.get("account") or "").strip().lower() or None
-                amount = (row.get("amount") or "").strip()
-                ledger[ref.lower()] = (account, int(amount) if amount else None)
+                if ref.lower() in ledger:
+                    raise AuditError(f"{path}:{line}: payment_ref {ref} appears twice")
+                ledger[ref.lower()] = (account, int(amount))
     except (OSError, ValueError) as exc:
+        if isinstance(exc, AuditError):
+            raise
         raise AuditError(f"cannot read the top-up ledger {path}: {exc}") from exc
     return ledger
 
@@ -196,6 +201,7 @@ def audit(
     check_conservation(history, out, supply, market_balance)
     check_balances(chain, history, to_block, supply, out)
     check_bytecode(chain, addresses, to_block, out)
+    check_duplicate_refs(history, out)
     if topups is not None:
         ledger = load_topups(topups) if isinstance(topups, Path) else topups
         check_topups(history, {k.lower(): v for k, v in ledger.items()}, out)
