@@ -28,6 +28,7 @@ from p2penergy.audit.checks import (
     check_settlement,
     check_topups,
 )
+from p2penergy.audit.governance import GOVERNANCE, Policy, check_governance
 from p2penergy.audit.history import History, checksum, replay
 from p2penergy.audit.signatures import check_signatures
 from p2penergy.chain import artifacts
@@ -151,6 +152,7 @@ def audit(
     slot: int | None = None,
     participant: str | None = None,
     topups: Mapping[str, tuple[str | None, int | None]] | Path | None = None,
+    policy: Policy | Path | None = None,
     progress: Callable[[int, int], None] | None = None,
 ) -> Report:
     """Audits a deployment from chain data alone.
@@ -159,7 +161,8 @@ def audit(
     because every check needs the state before it; `from_block`, `slot` and `participant` only
     narrow which findings and rows the report shows. `cache` (a path or an open cache) keeps the
     raw logs so the next audit reads only new blocks; None uses a throw-away in-memory cache.
-    `progress(read, total)` follows the block download.
+    `progress(read, total)` follows the block download. `policy` (a `Policy` or its YAML file)
+    turns departures from who may hold which role, meter keys and tariff ranges into failures.
     """
     if isinstance(target, System):
         chain, deployment = target.chain, target.deployment
@@ -202,6 +205,22 @@ def audit(
     check_balances(chain, history, to_block, supply, out)
     check_bytecode(chain, addresses, to_block, out)
     check_duplicate_refs(history, out)
+    readings = chain.w3.eth.contract(
+        address=to_checksum_address(addresses["MeterReadings"]),
+        abi=artifacts.load("MeterReadings")["abi"],
+    )
+    rules = Policy.load(policy, addresses) if isinstance(policy, Path) else policy
+    check_governance(
+        history,
+        out,
+        rules,
+        lambda: read(
+            out,
+            GOVERNANCE,
+            f"MeterReadings.timing() at block {to_block}",
+            lambda: readings.functions.timing().call(block_identifier=to_block),
+        ),
+    )
     if topups is not None:
         ledger = load_topups(topups) if isinstance(topups, Path) else topups
         check_topups(history, {k.lower(): v for k, v in ledger.items()}, out)
@@ -236,7 +255,12 @@ def audit(
         households=[h for h in households if who is None or h.account == who],
         review=[r for r in review if r["block"] >= low],
         fetched_blocks=fetched,
-        filters={"slot": slot, "participant": participant, "fromBlock": from_block},
+        filters={
+            "slot": slot,
+            "participant": participant,
+            "fromBlock": from_block,
+            "policy": None if policy is None else str(policy),
+        },
     )
 
 
