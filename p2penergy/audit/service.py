@@ -28,6 +28,7 @@ from p2penergy.audit.checks import (
     check_settlement,
     check_topups,
 )
+from p2penergy.audit.compare import compare_nodes
 from p2penergy.audit.governance import GOVERNANCE, Policy, check_governance
 from p2penergy.audit.history import History, checksum, replay
 from p2penergy.audit.signatures import check_signatures
@@ -153,6 +154,7 @@ def audit(
     participant: str | None = None,
     topups: Mapping[str, tuple[str | None, int | None]] | Path | None = None,
     policy: Policy | Path | None = None,
+    compare_rpc: Chain | None = None,
     progress: Callable[[int, int], None] | None = None,
 ) -> Report:
     """Audits a deployment from chain data alone.
@@ -163,6 +165,8 @@ def audit(
     raw logs so the next audit reads only new blocks; None uses a throw-away in-memory cache.
     `progress(read, total)` follows the block download. `policy` (a `Policy` or its YAML file)
     turns departures from who may hold which role, meter keys and tariff ranges into failures.
+    `compare_rpc` (a second node of the same chain) must agree on block hashes, state roots and
+    balances up to the lower head.
     """
     if isinstance(target, System):
         chain, deployment = target.chain, target.deployment
@@ -185,6 +189,7 @@ def audit(
         store.sync(chain, start, to_block, identity, progress)
         history = replay(store, addresses, to_block)
         check_signatures(store.transactions(to_block), out)
+        headers = store.blocks(to_block) if compare_rpc is not None else {}
         fetched = store.fetched_blocks
     finally:
         if own:
@@ -221,6 +226,18 @@ def audit(
             lambda: readings.functions.timing().call(block_identifier=to_block),
         ),
     )
+    if compare_rpc is not None:
+        compare_nodes(
+            chain,
+            chain.url or "the audited node",
+            compare_rpc,
+            compare_rpc.url or "the compared node",
+            headers,
+            history,
+            start,
+            to_block,
+            out,
+        )
     if topups is not None:
         ledger = load_topups(topups) if isinstance(topups, Path) else topups
         check_topups(history, {k.lower(): v for k, v in ledger.items()}, out)
@@ -260,6 +277,7 @@ def audit(
             "participant": participant,
             "fromBlock": from_block,
             "policy": None if policy is None else str(policy),
+            "compareRpc": None if compare_rpc is None else compare_rpc.url,
         },
     )
 

@@ -12,6 +12,7 @@ from p2penergy.audit import AuditFilterError, audit
 from p2penergy.audit.governance import PolicyError
 from p2penergy.audit.report import print_summary, write_html, write_json
 from p2penergy.chain.config import connect_system, resolve, user_data_dir
+from p2penergy.chain.connect import rpc
 from p2penergy.cli._utils import EXIT_ERROR, console, err_console, handle_errors
 
 # Exit codes (docs/audit.md): 0 every check passed; 1 a check failed or could not run;
@@ -48,6 +49,10 @@ EXIT_FILTER = 2
     help="Governance policy YAML (roles, meter keys, tariff ranges): a departure fails.",
 )
 @click.option(
+    "--compare-rpc",
+    help="JSON-RPC URL of a second node (another validator): blocks and balances must agree.",
+)
+@click.option(
     "--cache",
     type=click.Path(dir_okay=False, path_type=Path),
     help="SQLite cache of raw chain data (default: <data dir>/audit-<chainId>.sqlite).",
@@ -64,6 +69,7 @@ def audit_command(
     html_path: Path | None,
     topups: Path | None,
     policy: Path | None,
+    compare_rpc: str | None,
     cache: Path | None,
 ) -> None:
     """Re-check every clearing, reading, settlement and balance from chain data alone.
@@ -79,6 +85,9 @@ def audit_command(
     severity; --policy turns a departure into a failure.
     """
     system = connect_system(resolve(rpc_url, deployments))
+    other = None
+    if compare_rpc is not None:
+        other = rpc(compare_rpc, expected_chain_id=system.chain.chain_id)
     path = cache or user_data_dir() / f"audit-{system.chain.chain_id}.sqlite"
     try:
         with Progress(transient=True, console=console) as bar:
@@ -92,6 +101,7 @@ def audit_command(
                 participant=participant,
                 topups=topups,
                 policy=policy,
+                compare_rpc=other,
                 progress=lambda done, total: bar.update(task, completed=done, total=total),
             )
     except (AuditFilterError, PolicyError) as exc:

@@ -98,3 +98,39 @@ def test_a_transaction_sent_as_a_household_without_its_key_fails_the_signature_c
     [forged] = report.failures
     assert (forged.check, forged.party) == ("signatures", household.lower())  # type: ignore[attr-defined]
     assert "0x" + bytes(tx_hash).hex() in forged.message
+
+
+@pytest.fixture
+def second_node(node_day: Day) -> Iterator[HardhatNode]:
+    """Another node of the same chain: a Hardhat node forked from the first at its head."""
+    url = node_day.d.chain.url
+    assert url is not None
+    with start_hardhat(fork=url) as running:
+        yield running
+
+
+def test_compare_rpc_names_the_node_that_rewrote_its_state(
+    node_day: Day, second_node: HardhatNode
+) -> None:
+    system = node_day.d.system
+    other = rpc(second_node.url)
+    honest = audit(system, compare_rpc=other)
+    assert honest.passed, [f.message for f in honest.failures]
+    assert [f.ok for f in honest.findings if f.check == "nodes"] == [True, True]
+
+    buyer = node_day.buyers[0].account.address
+    before = system.credit.functions.balanceOf(buyer).call()
+    response = other.w3.provider.make_request(  # type: ignore[arg-type]
+        "hardhat_setStorageAt",
+        [system.credit.address, hex(balance_slot(buyer)), "0x" + f"{before + 777:064x}"],
+    )
+    assert "error" not in response
+
+    report = audit(system, compare_rpc=other)
+
+    nodes = [f for f in report.failures if f.check == "nodes"]
+    assert nodes, [f.message for f in report.failures]
+    assert {f.party for f in nodes} == {second_node.url}
+    [account] = [f for f in nodes if buyer.lower() in f.message]
+    assert account.amount == 777 and "rewrote its state" in account.message
+    assert not [f for f in report.failures if f.check != "nodes"]  # the audited node is honest
