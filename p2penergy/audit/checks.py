@@ -381,7 +381,7 @@ def _credit_supply(history: History, out: Findings, supply: int | None) -> None:
     minted = sum(e.args["value"] for e in history.credit_transfers if e.args["from"] == ZERO)
     burned = sum(e.args["value"] for e in history.credit_transfers if e.args["to"] == ZERO)
     minted_events = sum(e.args["amount"] for e in history.credit_mints)
-    burned_events = sum(e.args["amount"] for e in history.credit_burns)
+    burned_events = sum(e.args.get("amount", e.args.get("value", 0)) for e in history.credit_burns)
     if supply is not None:  # None: the read failed and is already a "could not check" failure
         out.add(
             CREDITS,
