@@ -3,14 +3,18 @@ the contracts' back and transactions sent "as" a household are caught by the aud
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
+from click.testing import CliRunner
 from eth_utils.crypto import keccak
 
 from p2penergy.audit import Report, audit
 from p2penergy.chain.connect import rpc
 from p2penergy.chain.node import HardhatNode, start_hardhat
+from p2penergy.cli.main import cli
 
 from .conftest import Day, deploy_embedded, new_day, trade_slots
 
@@ -110,7 +114,7 @@ def second_node(node_day: Day) -> Iterator[HardhatNode]:
 
 
 def test_compare_rpc_names_the_node_that_rewrote_its_state(
-    node_day: Day, second_node: HardhatNode
+    node_day: Day, second_node: HardhatNode, tmp_path: Path
 ) -> None:
     system = node_day.d.system
     other = rpc(second_node.url)
@@ -134,3 +138,21 @@ def test_compare_rpc_names_the_node_that_rewrote_its_state(
     [account] = [f for f in nodes if buyer.lower() in f.message]
     assert account.amount == 777 and "rewrote its state" in account.message
     assert not [f for f in report.failures if f.check != "nodes"]  # the audited node is honest
+    system.deployment.save(tmp_path / "deployments")
+    url = node_day.d.chain.url
+    assert url is not None
+    result = CliRunner().invoke(
+        cli,
+        [
+            "audit",
+            "--rpc", url,
+            "--deployments", str(tmp_path / "deployments"),
+            "--cache", str(tmp_path / "cache.sqlite"),
+            "--compare-rpc", second_node.url,
+            "--json", str(tmp_path / "report.json"),
+        ],
+    )  # fmt: skip
+    assert result.exit_code == 1, result.output
+    data = json.loads((tmp_path / "report.json").read_text())
+    assert data["summary"]["nodes"]["failed"] == 1
+    assert [f["party"] for f in data["findings"] if not f["ok"]] == [second_node.url]
