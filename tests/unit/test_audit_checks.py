@@ -167,3 +167,23 @@ def test_a_timelock_call_from_a_contract_without_a_shipped_abi_is_decoded_and_re
         scheduled.message
     )
     assert "delay 86400 s" in scheduled.message
+
+
+def test_a_reused_top_up_reference_and_a_ledger_row_used_twice_fail_naming_account_and_amount() -> (
+    None
+):
+    from p2penergy.audit.checks import check_duplicate_refs, check_topups
+
+    h = _history()
+    ref = b"bank-1".ljust(32, b"\0")
+    for position, (account, amount) in enumerate(((BUYER, 5_000_000), (SELLER, 7_000_000))):
+        args = {"account": account, "amount": amount, "paymentRef": ref}
+        h.credit_mints.append(
+            Event("CommunityCredit", "CreditMinted", args, (60 + position, 0), "0x6")
+        )
+    out = Findings()
+    check_duplicate_refs(h, out)
+    check_topups(h, {"0x" + ref.hex(): (BUYER, 5_000_000)}, out)
+    bad = [f for f in out.items if not f.ok]
+    assert [(f.party, f.amount, f.block) for f in bad] == [(SELLER, 7_000_000, 61)] * 2
+    assert "used again" in bad[0].message and "used twice" in bad[1].message
