@@ -5,6 +5,22 @@ See docs/audit.md. `audit(system)` (or `audit(chain, deployment)`) returns a `Re
 
 from p2penergy.audit.cache import AuditCache
 from p2penergy.audit.checks import Finding
-from p2penergy.audit.service import AuditError, Household, Report, audit, load_topups
+from p2penergy.audit.service import (
+    AuditError,
+    AuditFilterError,
+    Household,
+    Report,
+    audit,
+    load_topups,
+)
 
-__all__ = ["AuditCache", "AuditError", "Finding", "Household", "Report", "audit", "load_topups"]
+__all__ = [
+    "AuditCache",
+    "AuditError",
+    "AuditFilterError",
+    "Finding",
+    "Household",
+    "Report",
+    "audit",
+    "load_topups",
+]

@@ -14,6 +14,7 @@ from typing import Any
 from p2penergy.audit.checks import BYTECODE, Findings
 from p2penergy.chain import artifacts
 from p2penergy.chain.connect import Chain
+from p2penergy.exceptions import ToolchainError
 
 # Contract name -> names in the address book whose address it must hold as an immutable.
 WIRING: dict[str, tuple[str, ...]] = {
@@ -49,9 +50,17 @@ def masked(artifact: dict[str, Any], code: bytes) -> bytes:
 def check_bytecode(chain: Chain, addresses: dict[str, str], to_block: int, out: Findings) -> None:
     """Compares each deployed contract's runtime code with its shipped artifact."""
     for name, address in sorted(addresses.items()):
-        artifact = artifacts.load(name)
+        try:
+            artifact = artifacts.load(name)
+        except ToolchainError as exc:
+            out.could_not_check(BYTECODE, f"the code of {name} (no artifact)", exc, party=address)
+            continue
         expected = bytes.fromhex(str(artifact["deployedBytecode"]).removeprefix("0x"))
-        code = bytes(chain.w3.eth.get_code(_checksum(address), block_identifier=to_block))
+        try:
+            code = bytes(chain.w3.eth.get_code(_checksum(address), block_identifier=to_block))
+        except Exception as exc:  # any failed read is reported, never taken as a pass
+            out.could_not_check(BYTECODE, f"the code of {name}", exc, party=address)
+            continue
         where = {"party": address.lower(), "amount": len(code)}
         if len(code) != len(expected) or masked(artifact, code) != masked(artifact, expected):
             first = next(

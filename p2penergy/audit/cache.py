@@ -1,8 +1,11 @@
-"""Raw chain data for the audit (logs, transactions, code), cached in SQLite.
+"""Raw chain data for the audit (block headers, logs, transactions), cached in SQLite.
 
 The cache stores only what the chain said, never a conclusion, so an audit from the cache is the
-same audit as one from the node. A second run fetches only blocks after the last one cached; a
-block hash recorded at the end of each run detects a reorganised chain and starts afresh.
+same audit as one from the node. Every block since the deployment is read once, with its header
+(hash, parent, state root, time) and every transaction with the fields its sender signed (so the
+signature can be checked without asking the node again). A second run fetches only blocks after
+the last one cached; a block hash recorded at the end of each run detects a reorganised chain and
+starts afresh, and so does a cache written by an older layout (`SCHEMA`).
 """
 
 from __future__ import annotations
@@ -14,15 +17,20 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from hexbytes import HexBytes
-
 from p2penergy.chain.connect import Chain
 from p2penergy.exceptions import ChainError
 
 LOG_CHUNK = 2_000  # blocks per eth_getLogs request
+PROGRESS_EVERY = 50  # blocks between progress reports
+SCHEMA = "2"  # bumped whenever the tables change: an older cache starts afresh
 
+_DROP = "DROP TABLE IF EXISTS logs; DROP TABLE IF EXISTS txs; DROP TABLE IF EXISTS blocks;"
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS blocks (
+    number INTEGER PRIMARY KEY, hash TEXT NOT NULL, parent_hash TEXT NOT NULL,
+    state_root TEXT NOT NULL, timestamp INTEGER NOT NULL
+);
 CREATE TABLE IF NOT EXISTS logs (
     block INTEGER NOT NULL, log_index INTEGER NOT NULL, tx_index INTEGER NOT NULL,
     tx_hash TEXT NOT NULL, address TEXT NOT NULL, topics TEXT NOT NULL, data TEXT NOT NULL,
@@ -30,9 +38,30 @@ CREATE TABLE IF NOT EXISTS logs (
 );
 CREATE TABLE IF NOT EXISTS txs (
     hash TEXT PRIMARY KEY, block INTEGER NOT NULL, tx_index INTEGER NOT NULL,
-    sender TEXT NOT NULL, target TEXT, input TEXT NOT NULL
+    sender TEXT NOT NULL, target TEXT, input TEXT NOT NULL, signed TEXT NOT NULL
 );
+CREATE INDEX IF NOT EXISTS txs_by_block ON txs (block, tx_index);
 """
+
+# The signed fields of a transaction (EIP-2718 types 0-3), by their JSON-RPC names.
+SIGNED_FIELDS = (
+    "type",
+    "chainId",
+    "nonce",
+    "gas",
+    "gasPrice",
+    "maxFeePerGas",
+    "maxPriorityFeePerGas",
+    "maxFeePerBlobGas",
+    "blobVersionedHashes",
+    "to",
+    "value",
+    "accessList",
+    "v",
+    "r",
+    "s",
+    "yParity",
+)
 
 
 @dataclass(frozen=True, slots=True)
@@ -50,7 +79,8 @@ class RawLog:
 
 @dataclass(frozen=True, slots=True)
 class RawTx:
-    """The parts of a transaction the audit needs: who sent it, to what, with which calldata."""
+    """A transaction as the node returned it: who sent it, to what, with which calldata, and
+    (`signed`, JSON) the other fields its signature covers plus v, r, s / yParity."""
 
     hash: str
     block: int
@@ -58,6 +88,42 @@ class RawTx:
     sender: str
     target: str | None
     input: str
+    signed: str = "{}"
+
+
+@dataclass(frozen=True, slots=True)
+class BlockHeader:
+    """The parts of a block header the audit compares between nodes."""
+
+    number: int
+    hash: str
+    parent_hash: str
+    state_root: str
+    timestamp: int
+
+
+def _get(item: Any, name: str) -> Any:
+    """A field by its JSON-RPC (camelCase) name, or its snake_case twin (eth-tester)."""
+    if name in item:
+        return item[name]
+    snake = "".join("_" + c.lower() if c.isupper() else c for c in name)
+    return item.get(snake)
+
+
+def _plain(value: Any) -> Any:
+    """JSON-safe: bytes as 0x hex, mappings and sequences recursively, camelCase keys."""
+    if isinstance(value, (bytes, bytearray)):
+        return _hex(value)
+    if isinstance(value, dict) or hasattr(value, "items"):
+        return {_camel(str(k)): _plain(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_plain(v) for v in value]
+    return value
+
+
+def _camel(name: str) -> str:
+    head, *rest = name.split("_")
+    return head + "".join(part.title() for part in rest)
 
 
 def _hex(value: Any) -> str:
@@ -90,7 +156,7 @@ class AuditCache:
         self._db.execute("INSERT OR REPLACE INTO meta VALUES (?, ?)", (key, value))
 
     def _reset(self) -> None:
-        self._db.executescript("DELETE FROM logs; DELETE FROM txs; DELETE FROM meta;")
+        self._db.executescript(_DROP + "DELETE FROM meta;" + _SCHEMA)
 
     @property
     def synced_to(self) -> int | None:
@@ -106,16 +172,20 @@ class AuditCache:
         identity: dict[str, Any],
         progress: Callable[[int, int], None] | None = None,
     ) -> None:
-        """Caches logs and their transactions of blocks `start..to_block` not cached yet.
+        """Caches the headers, transactions and logs of blocks `start..to_block` not cached yet.
 
         `identity` (chain id, address book) must match what the cache was built for; otherwise,
         or when the last cached block was reorganised away, the cache starts afresh. `progress`
-        is told (blocks read, blocks to read) after each request.
+        is told (blocks read, blocks to read) as blocks are read.
         """
         w3 = chain.w3
         ident = json.dumps(identity, sort_keys=True)
         synced = self.synced_to
-        if self._meta("identity") != ident or self._meta("start") != str(start):
+        if (
+            self._meta("identity") != ident
+            or self._meta("start") != str(start)
+            or self._meta("schema") != SCHEMA
+        ):
             synced = None
         elif synced is not None:
             known = self._meta("synced_hash")
@@ -125,6 +195,7 @@ class AuditCache:
             self._reset()
             self._set_meta("identity", ident)
             self._set_meta("start", str(start))
+            self._set_meta("schema", SCHEMA)
         first = start if synced is None else synced + 1
         self.fetched_blocks = max(0, to_block - first + 1)
         for low in range(first, to_block + 1, LOG_CHUNK):
@@ -133,42 +204,73 @@ class AuditCache:
                 logs = w3.eth.get_logs({"fromBlock": low, "toBlock": high})
             except Exception as exc:
                 raise ChainError(f"could not read logs {low}..{high}: {exc}") from exc
-            hashes: dict[str, None] = {}
             for log in logs:
-                tx_hash = _hex(log["transactionHash"])
-                hashes[tx_hash] = None
                 self._db.execute(
                     "INSERT OR REPLACE INTO logs VALUES (?, ?, ?, ?, ?, ?, ?)",
                     (
                         int(log["blockNumber"]),
                         int(log["logIndex"]),
                         int(log["transactionIndex"]),
-                        tx_hash,
+                        _hex(log["transactionHash"]),
                         str(log["address"]).lower(),
                         json.dumps([_hex(t) for t in log["topics"]]),
                         _hex(log["data"]),
                     ),
                 )
-            for tx_hash in hashes:
-                tx = w3.eth.get_transaction(HexBytes(tx_hash))
-                target = tx.get("to")
-                self._db.execute(
-                    "INSERT OR REPLACE INTO txs VALUES (?, ?, ?, ?, ?, ?)",
-                    (
-                        tx_hash,
-                        int(tx["blockNumber"]),
-                        int(tx["transactionIndex"]),
-                        str(tx["from"]).lower(),
-                        None if target is None else str(target).lower(),
-                        _hex(tx["input"]),
-                    ),
-                )
+            for number in range(low, high + 1):
+                try:
+                    block = w3.eth.get_block(number, full_transactions=True)
+                except Exception as exc:
+                    raise ChainError(f"could not read block {number}: {exc}") from exc
+                self._store_block(number, block)
+                if progress is not None and number % PROGRESS_EVERY == 0:
+                    progress(number - first + 1, self.fetched_blocks)
             if progress is not None:
                 progress(high - first + 1, self.fetched_blocks)
         if to_block >= start:
             self._set_meta("synced_to", str(to_block))
             self._set_meta("synced_hash", _hex(w3.eth.get_block(to_block)["hash"]))
         self._db.commit()
+
+    def _store_block(self, number: int, block: Any) -> None:
+        self._db.execute(
+            "INSERT OR REPLACE INTO blocks VALUES (?, ?, ?, ?, ?)",
+            (
+                number,
+                _hex(block["hash"]),
+                _hex(_get(block, "parentHash")),
+                _hex(_get(block, "stateRoot")),
+                int(block["timestamp"]),
+            ),
+        )
+        for tx in block["transactions"]:
+            target = tx.get("to") or None  # a contract creation: None (node) or "" (eth-tester)
+            signed = {name: _plain(_get(tx, name)) for name in SIGNED_FIELDS}
+            self._db.execute(
+                "INSERT OR REPLACE INTO txs VALUES (?, ?, ?, ?, ?, ?, ?)",
+                (
+                    _hex(tx["hash"]),
+                    number,
+                    int(_get(tx, "transactionIndex")),
+                    str(tx["from"]).lower(),
+                    None if target is None else str(target).lower(),
+                    _hex(_get(tx, "input") if _get(tx, "input") is not None else tx["data"]),
+                    json.dumps({k: v for k, v in signed.items() if v is not None}),
+                ),
+            )
+
+    def transactions(self, to_block: int) -> Iterator[RawTx]:
+        """Every cached transaction up to `to_block`, in chain order."""
+        rows = self._db.execute(
+            "SELECT * FROM txs WHERE block <= ? ORDER BY block, tx_index", (to_block,)
+        )
+        for row in rows:
+            yield RawTx(*row)
+
+    def blocks(self, to_block: int) -> dict[int, BlockHeader]:
+        """Cached block headers up to `to_block`, by number."""
+        rows = self._db.execute("SELECT * FROM blocks WHERE number <= ?", (to_block,))
+        return {row[0]: BlockHeader(*row) for row in rows}
 
     def logs(self, to_block: int) -> Iterator[RawLog]:
         """Cached logs up to `to_block`, in chain order."""

@@ -40,6 +40,9 @@ BYTECODE = "bytecode"
 TOPUPS = "topups"
 CHECK_NAMES = (CLEARING, READINGS, SETTLEMENT, CREDITS, ESCROW, CERTIFICATES, BYTECODE, TOPUPS)
 
+INFO = "info"
+WARNING = "warning"
+
 
 @dataclass(frozen=True)
 class Finding:
@@ -52,6 +55,7 @@ class Finding:
     party: str | None = None
     amount: int | None = None
     block: int | None = None
+    severity: str | None = None  # governance findings: "info" or "warning"
 
     def as_dict(self) -> dict[str, Any]:
         return {
@@ -62,6 +66,7 @@ class Finding:
             "party": self.party,
             "amount": self.amount,
             "block": self.block,
+            "severity": self.severity,
         }
 
 
@@ -91,6 +96,10 @@ class Findings:
 
     def add(self, check: str, ok: bool, message: str, **where: Any) -> None:
         self.items.append(Finding(check, ok, message, **where))
+
+    def could_not_check(self, check: str, what: str, exc: BaseException, **where: Any) -> None:
+        """A check that could not run is a failure, never a pass: names what and the error type."""
+        self.add(check, False, f"could not check {what}: {type(exc).__name__}", **where)
 
     def slot(self, slot: int) -> SlotView:
         if slot not in self.slots:
@@ -372,14 +381,14 @@ def _credit_supply(history: History, out: Findings, supply: int | None) -> None:
     minted = sum(e.args["value"] for e in history.credit_transfers if e.args["from"] == ZERO)
     burned = sum(e.args["value"] for e in history.credit_transfers if e.args["to"] == ZERO)
     minted_events = sum(e.args["amount"] for e in history.credit_mints)
-    burned_events = sum(e.args["amount"] for e in history.credit_burns)
-    ok = supply is None or minted - burned == supply
-    out.add(
-        CREDITS,
-        ok,
-        f"minted {minted} - burned {burned} = {minted - burned}, totalSupply {supply}",
-        amount=minted - burned - (supply or 0),
-    )
+    burned_events = sum(e.args.get("amount", e.args.get("value", 0)) for e in history.credit_burns)
+    if supply is not None:  # None: the read failed and is already a "could not check" failure
+        out.add(
+            CREDITS,
+            minted - burned == supply,
+            f"minted {minted} - burned {burned} = {minted - burned}, totalSupply {supply}",
+            amount=minted - burned - supply,
+        )
     if (minted, burned) != (minted_events, burned_events):
         out.add(
             CREDITS,
@@ -431,10 +440,18 @@ def _escrow(history: History, out: Findings, market_balance: int | None) -> None
             balance += e.args["value"]
         if e.args["from"] == market:
             balance -= e.args["value"]
-    ok = balance == total_held and (market_balance is None or market_balance == balance)
+    if market_balance is None:  # the read failed: already a "could not check" failure
+        out.add(
+            ESCROW,
+            balance == total_held,
+            f"market holds {balance} (transfers), Σ held {total_held}",
+            party=market,
+            amount=balance - total_held,
+        )
+        return
     out.add(
         ESCROW,
-        ok,
+        balance == total_held and market_balance == balance,
         f"market holds {balance} (transfers; balanceOf {market_balance}), Σ held {total_held}",
         party=market,
         amount=balance - total_held,
@@ -604,10 +621,38 @@ def _certificates(history: History, out: Findings) -> None:
     out.add(CERTIFICATES, True, f"{retired} Wh retired, never more than held")
 
 
+def check_duplicate_refs(history: History, out: Findings) -> None:
+    """A top-up reference names one payment: a second CreditMinted with it is a failure."""
+    first: dict[bytes, Event] = {}
+    for e in history.credit_mints:
+        ref = bytes(e.args["paymentRef"])
+        account, amount = e.args["account"], e.args["amount"]
+        earlier = first.setdefault(ref, e)
+        if earlier is not e:
+            out.add(
+                TOPUPS,
+                False,
+                f"top-up reference 0x{ref.hex()} used again: mint of {amount} to {account} "
+                f"(first used in block {earlier.position[0]} for {earlier.args['amount']} to "
+                f"{earlier.args['account']})",
+                party=account,
+                amount=amount,
+                block=e.position[0],
+            )
+    out.add(
+        TOPUPS,
+        True,
+        f"{len(first)} distinct top-up references in {len(history.credit_mints)} mints",
+    )
+
+
 def check_topups(
     history: History, ledger: Mapping[str, tuple[str | None, int | None]], out: Findings
 ) -> None:
-    """Each operator mint's payment reference is in the top-up ledger (account, amount match)."""
+    """Each mint matches one top-up ledger row (reference, account, amount), each row once.
+
+    A row without an account or an amount matches no mint: the ledger must say both."""
+    used: dict[str, Event] = {}
     for e in history.credit_mints:
         ref = "0x" + bytes(e.args["paymentRef"]).hex()
         account, amount = e.args["account"], e.args["amount"]
@@ -617,12 +662,22 @@ def check_topups(
             out.add(
                 TOPUPS,
                 False,
-                f"mint of {amount} with reference {ref} has no top-up record",
+                f"mint of {amount} to {account} with reference {ref} has no top-up ledger row",
                 **where,
             )
             continue
+        if ref in used:
+            out.add(
+                TOPUPS,
+                False,
+                f"ledger row {ref} used twice: mint of {amount} to {account} after the mint in "
+                f"block {used[ref].position[0]}",
+                **where,
+            )
+            continue
+        used[ref] = e
         want_account, want_amount = entry
-        if (want_account not in (None, account)) or (want_amount not in (None, amount)):
+        if (str(want_account).lower(), want_amount) != (account, amount):
             out.add(
                 TOPUPS,
                 False,

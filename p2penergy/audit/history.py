@@ -20,6 +20,7 @@ from web3 import Web3
 
 from p2penergy.audit.cache import AuditCache, RawLog, RawTx
 from p2penergy.chain import artifacts
+from p2penergy.exceptions import ToolchainError
 
 MARKET_ROLE = "0x" + keccak(text="MARKET_ROLE").hex()
 ZERO = "0x" + "00" * 20
@@ -111,6 +112,42 @@ class Event:
     args: dict[str, Any]
     position: Position
     tx_hash: str
+    sender: str | None = None  # who sent the transaction (kept for governance events)
+
+
+# Governance events of OpenZeppelin 5 (AccessControl, AccessControlDefaultAdminRules,
+# TimelockController): decoded from any contract, with or without a shipped artifact, so that
+# a timelock in the address book is reviewed even when its ABI is not shipped.
+def _event(name: str, *inputs: tuple[str, str, bool]) -> dict[str, Any]:
+    return {
+        "type": "event",
+        "name": name,
+        "inputs": [{"name": n, "type": t, "indexed": i} for n, t, i in inputs],
+    }
+
+
+GOVERNANCE_ABI: list[dict[str, Any]] = [
+    _event("RoleGranted", ("role", "bytes32", True), ("account", "address", True),
+           ("sender", "address", True)),
+    _event("RoleRevoked", ("role", "bytes32", True), ("account", "address", True),
+           ("sender", "address", True)),
+    _event("RoleAdminChanged", ("role", "bytes32", True), ("previousAdminRole", "bytes32", True),
+           ("newAdminRole", "bytes32", True)),
+    _event("DefaultAdminTransferScheduled", ("newAdmin", "address", True),
+           ("acceptSchedule", "uint48", False)),
+    _event("DefaultAdminTransferCanceled"),
+    _event("DefaultAdminDelayChangeScheduled", ("newDelay", "uint48", False),
+           ("effectSchedule", "uint48", False)),
+    _event("DefaultAdminDelayChangeCanceled"),
+    _event("CallScheduled", ("id", "bytes32", True), ("index", "uint256", True),
+           ("target", "address", False), ("value", "uint256", False), ("data", "bytes", False),
+           ("predecessor", "bytes32", False), ("delay", "uint256", False)),
+    _event("CallExecuted", ("id", "bytes32", True), ("index", "uint256", True),
+           ("target", "address", False), ("value", "uint256", False), ("data", "bytes", False)),
+    _event("CallSalt", ("id", "bytes32", True), ("salt", "bytes32", False)),
+    _event("Cancelled", ("id", "bytes32", True)),
+    _event("MinDelayChange", ("oldDuration", "uint256", False), ("newDuration", "uint256", False)),
+]  # fmt: skip
 
 
 @dataclass
@@ -141,6 +178,11 @@ class History:
     markets: set[str] = field(default_factory=set)  # every MARKET_ROLE holder
     duplicate_readings: list[ReadingRecord] = field(default_factory=list)
     recorded: set[tuple[int, int]] = field(default_factory=set)  # (meter, slot)
+    participants: set[str] = field(default_factory=set)  # every ParticipantRegistered account
+    governance: list[Event] = field(default_factory=list)  # role, key, status, tariff... changes
+    unknown: list[Event] = field(default_factory=list)  # undecodable logs of address-book contracts
+    missing_abi: dict[str, str] = field(default_factory=dict)  # contract name -> address
+    block_times: dict[int, int] = field(default_factory=dict)  # block -> timestamp
     fee_account: str | None = None  # from the market's constructor calldata
     rounding_account: str | None = None
     _by_slot: dict[int, list[ReadingRecord]] | None = field(default=None, repr=False)
@@ -152,6 +194,23 @@ class History:
     @property
     def readings_address(self) -> str:
         return self.addresses["MeterReadings"]
+
+    def accounts(self) -> set[str]:
+        """Every account the history names: participants, traders, meter owners, credit holders."""
+        seen = set(self.participants) | set(self.meter_owner.values())
+        seen |= {r.owner for r in self.orders.values()}
+        for e in self.credit_transfers:
+            seen |= {e.args["from"], e.args["to"]}
+        for e in self.certificate_transfers:
+            seen |= {e.args["from"], e.args["to"]}
+        seen.discard(ZERO)
+        return seen
+
+    def knows_slot(self, slot: int) -> bool:
+        """Whether `slot` had an order, a clearing or a settlement."""
+        return any(r.slot == slot for r in self.orders.values()) or any(
+            slot in events for events in (self.cleared, self.started, self.slot_settled)
+        )
 
     def tariffs_at(self, position: Position) -> tuple[int, int, int]:
         """(feed-in, retail, network fee) in force at `position`."""
@@ -208,6 +267,27 @@ class History:
         return {key: (v[0], v[1]) for key, v in totals.items()}
 
 
+# Events reviewed as governance findings (each with a severity); see `audit.governance`.
+GOVERNANCE_EVENTS = {
+    "RoleGranted",
+    "RoleRevoked",
+    "RoleAdminChanged",
+    "DefaultAdminTransferScheduled",
+    "DefaultAdminTransferCanceled",
+    "DefaultAdminDelayChangeScheduled",
+    "DefaultAdminDelayChangeCanceled",
+    "MeterKeyRotated",
+    "MeterStatusSet",
+    "OutageDeclared",
+    "TariffsSet",
+    "ParticipantSuspended",
+    "ParticipantReinstated",
+    "CallScheduled",
+    "CallExecuted",
+    "Cancelled",
+    "MinDelayChange",
+}
+
 _REVIEW = {
     "RoleGranted",
     "RoleRevoked",
@@ -229,7 +309,14 @@ def replay(cache: AuditCache, addresses: dict[str, str], to_block: int) -> Histo
     """Rebuilds the history of the system at `addresses` up to `to_block` from the cache."""
     addrs = {name: a.lower() for name, a in addresses.items()}
     history = History(addresses=addrs, to_block=to_block)
-    tables = {addrs[name]: _event_table(artifacts.load(name)["abi"]) for name in addrs}
+    governance = _event_table(GOVERNANCE_ABI)
+    tables: dict[str, dict[str, dict[str, Any]]] = {}
+    for name, address in addrs.items():
+        try:
+            tables[address] = governance | _event_table(artifacts.load(name)["abi"])
+        except ToolchainError:
+            history.missing_abi[name] = address
+            tables[address] = governance
     market_table = _event_table(artifacts.load("IEnergyMarket")["abi"])
     w3 = Web3()
     readings_fns = w3.eth.contract(abi=artifacts.load("IMeterReadings")["abi"])
@@ -237,6 +324,7 @@ def replay(cache: AuditCache, addresses: dict[str, str], to_block: int) -> Histo
     names = {address: name for name, address in addrs.items()}
     history.markets.add(addrs["EnergyMarket"])
     tx_calls: dict[str, list[tuple[Any, ...]]] = {}
+    history.block_times = {n: b.timestamp for n, b in cache.blocks(to_block).items()}
 
     for log in cache.logs(to_block):
         table = tables.get(log.address)
@@ -245,13 +333,22 @@ def replay(cache: AuditCache, addresses: dict[str, str], to_block: int) -> Histo
         if table is None:
             continue
         decoded = decode_log(table, log)
+        contract = names.get(log.address, log.address)
         if decoded is None:
+            if contract in addrs and contract not in history.missing_abi:
+                topic = log.topics[0] if log.topics else "no topic"
+                args = {"topic0": topic, "data": log.data}
+                position = (log.block, log.log_index)
+                history.unknown.append(Event(contract, "unknown", args, position, log.tx_hash))
             continue
         name, args = decoded
-        contract = names.get(log.address, log.address)
         event = Event(contract, name, args, (log.block, log.log_index), log.tx_hash)
         if name in _REVIEW and contract in addrs:
             history.review.append(event)
+        if contract in addrs and (name in GOVERNANCE_EVENTS or "paymentRef" in args):
+            tx = cache.transaction(log.tx_hash)
+            event.sender = tx.sender if tx is not None else None
+            history.governance.append(event)
         _apply(history, event, log, cache, tx_calls, readings_fns, market_fns)
     return history
 
@@ -306,6 +403,8 @@ def _apply(
     canonical_market = e.contract == "EnergyMarket"
     if n == "RoleGranted" and a["role"] == bytes.fromhex(MARKET_ROLE[2:]):
         h.markets.add(a["account"])
+    elif n == "ParticipantRegistered":
+        h.participants.add(a["account"])
     elif n == "MeterRegistered":
         h.meter_keys.setdefault(a["meterId"], []).append((e.position, a["device"]))
         h.meter_owner[a["meterId"]] = a["owner"]
@@ -373,12 +472,14 @@ def _apply(
         h.recorded.add((record.meter_id, record.slot))
         h.readings.append(record)
     elif n == "ReadingSkipped" and e.contract == "MeterReadings":
+        calls = _calls(cache, e.tx_hash, h.readings_address, readings_fns, tx_calls)
+        e.args["signed"] = _signed_reading(calls, a["meterId"], a["slot"])
         h.skipped.append(e)
     elif n == "Transfer" and e.contract == "CommunityCredit":
         h.credit_transfers.append(e)
-    elif n == "CreditMinted":
+    elif n == "CreditMinted" and e.contract == "CommunityCredit":
         h.credit_mints.append(e)
-    elif n == "CreditBurned":
+    elif "paymentRef" in a and e.contract == "CommunityCredit":  # burns, redemptions
         h.credit_burns.append(e)
     elif n == "TransferSingle" and e.contract == "EnergyCertificate":
         h.certificate_transfers.append(e)

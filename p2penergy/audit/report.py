@@ -21,7 +21,7 @@ MAX_ROWS = 40  # failures shown in the terminal
 
 
 def print_summary(report: Report, console: Console) -> None:
-    """Checks passed/failed per kind, the failures (slot, party, amount) and the review count."""
+    """Checks passed/failed per kind, the failures (slot, party, amount), governance findings."""
     verdict = "[green]PASS[/green]" if report.passed else "[red]FAIL[/red]"
     console.print(
         f"Audit of chain {report.chain_id}, blocks {report.from_block}..{report.to_block} "
@@ -48,17 +48,21 @@ def print_summary(report: Report, console: Console) -> None:
         console.print(failures)
         if len(report.failures) > MAX_ROWS:
             console.print(f"... and {len(report.failures) - MAX_ROWS} more (see --json/--html)")
-    if report.review:
-        review = Table(title=f"For review ({len(report.review)} operator actions)")
-        for column in ("block", "contract", "event", "details"):
-            review.add_column(column)
-        for item in report.review[-MAX_ROWS:]:
-            details = ", ".join(f"{k}={v}" for k, v in item["args"].items())
-            review.add_row(
-                str(item["block"]), item["contract"], item["event"], escape_markup(details)
+    governance = [f for f in report.findings if f.severity is not None]
+    if governance:
+        warnings = sum(1 for f in governance if f.severity == "warning")
+        table = Table(title=f"Governance ({len(governance)} findings, {warnings} warnings)")
+        for column in ("block", "severity", "what"):
+            table.add_column(column)
+        for f in governance[-MAX_ROWS:]:
+            colour = "yellow" if f.severity == "warning" else "cyan"
+            table.add_row(
+                "" if f.block is None else str(f.block),
+                f"[{colour}]{f.severity}[/{colour}]",
+                escape_markup(f.message),
             )
-        console.print(review)
-        if len(report.review) > MAX_ROWS:
+        console.print(table)
+        if len(governance) > MAX_ROWS:
             console.print(f"(the last {MAX_ROWS} shown; all in --json/--html)")
 
 
@@ -231,6 +235,12 @@ def render_html(report: Report) -> str:
         f"<td>{h.bought_wh}</td><td>{h.sold_wh}</td><td>{h.bill}</td><td>{h.baseline}</td></tr>"
         for h in report.households
     )
+    governance = "".join(
+        f"<tr><td>{'' if f.block is None else f.block}</td><td>{escape(f.severity or '')}</td>"
+        f"<td style='text-align:left'>{escape(f.message)}</td></tr>"
+        for f in report.findings
+        if f.severity is not None
+    )
     review = "".join(
         f"<tr><td>{r['block']}</td><td>{escape(str(r['contract']))}</td>"
         f"<td>{escape(str(r['event']))}</td>"
@@ -253,6 +263,8 @@ Filters: {escape(json.dumps(report.filters))}</p>
 and sells every exported Wh at feed-in.</p>
 <table><tr><th>account</th><th>import Wh</th><th>export Wh</th><th>bought Wh</th>
 <th>sold Wh</th><th>bill</th><th>grid-only</th></tr>{homes}</table>
+<h2>Governance</h2><table><tr><th>block</th><th>severity</th><th>what</th></tr>
+{governance}</table>
 <h2>For review</h2><table><tr><th>block</th><th>contract</th><th>event</th><th>details</th></tr>
 {review}</table>
 </body></html>

@@ -9,22 +9,29 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from eth_utils.address import to_checksum_address
+from eth_utils.address import is_hex_address, to_checksum_address
 from eth_utils.crypto import keccak
 
+from p2penergy.audit.balances import check_balances
 from p2penergy.audit.bytecode import check_bytecode
 from p2penergy.audit.cache import AuditCache
 from p2penergy.audit.checks import (
+    CREDITS,
+    ESCROW,
     Finding,
     Findings,
     SlotView,
     check_clearing,
     check_conservation,
+    check_duplicate_refs,
     check_readings,
     check_settlement,
     check_topups,
 )
+from p2penergy.audit.compare import compare_nodes
+from p2penergy.audit.governance import GOVERNANCE, Policy, check_governance
 from p2penergy.audit.history import History, checksum, replay
+from p2penergy.audit.signatures import check_signatures
 from p2penergy.chain import artifacts
 from p2penergy.chain.connect import Chain
 from p2penergy.chain.deploy import ROLE_NAMES, Deployment, System
@@ -34,6 +41,15 @@ from p2penergy.market import Side
 
 class AuditError(P2PEnergyError, ValueError):
     """The audit could not run (bad top-up ledger, block range, address book)."""
+
+
+class AuditFilterError(AuditError):
+    """A `--participant` or `--slot` filter is malformed or matches nothing on this chain."""
+
+    def __init__(self, option: str, value: object, reason: str) -> None:
+        self.option = option
+        self.value = value
+        super().__init__(f"{option} {value}: {reason}")
 
 
 @dataclass
@@ -103,22 +119,26 @@ class Report:
         }
 
 
-def load_topups(path: Path) -> dict[str, tuple[str | None, int | None]]:
-    """A top-up ledger CSV: `payment_ref` (0x + 64 hex, or text up to 32 bytes), optional
-    `account` and `amount` (credit base units)."""
-    ledger: dict[str, tuple[str | None, int | None]] = {}
+def load_topups(path: Path) -> dict[str, tuple[str, int]]:
+    """A top-up ledger CSV: `payment_ref` (0x + 64 hex, or text up to 32 bytes), `account` and
+    `amount` (credit base units), one row per payment; a reference may appear once."""
+    ledger: dict[str, tuple[str, int]] = {}
     try:
         with path.open(newline="") as handle:
-            for row in csv.DictReader(handle):
+            for line, row in enumerate(csv.DictReader(handle), start=2):
                 ref = (row.get("payment_ref") or "").strip()
-                if not ref:
-                    raise AuditError(f"{path}: a row has no payment_ref")
+                account = (row.get("account") or "").strip().lower()
+                amount = (row.get("amount") or "").strip()
+                if not (ref and account and amount):
+                    raise AuditError(f"{path}:{line}: payment_ref, account and amount are required")
                 if not (ref.startswith("0x") and len(ref) == 66):
                     ref = "0x" + ref.encode().ljust(32, b"\0").hex()
-                account = (row.get("account") or "").strip().lower() or None
-                amount = (row.get("amount") or "").strip()
-                ledger[ref.lower()] = (account, int(amount) if amount else None)
+                if ref.lower() in ledger:
+                    raise AuditError(f"{path}:{line}: payment_ref {ref} appears twice")
+                ledger[ref.lower()] = (account, int(amount))
     except (OSError, ValueError) as exc:
+        if isinstance(exc, AuditError):
+            raise
         raise AuditError(f"cannot read the top-up ledger {path}: {exc}") from exc
     return ledger
 
@@ -133,6 +153,8 @@ def audit(
     slot: int | None = None,
     participant: str | None = None,
     topups: Mapping[str, tuple[str | None, int | None]] | Path | None = None,
+    policy: Policy | Path | None = None,
+    compare_rpc: Chain | None = None,
     progress: Callable[[int, int], None] | None = None,
 ) -> Report:
     """Audits a deployment from chain data alone.
@@ -141,7 +163,10 @@ def audit(
     because every check needs the state before it; `from_block`, `slot` and `participant` only
     narrow which findings and rows the report shows. `cache` (a path or an open cache) keeps the
     raw logs so the next audit reads only new blocks; None uses a throw-away in-memory cache.
-    `progress(read, total)` follows the block download.
+    `progress(read, total)` follows the block download. `policy` (a `Policy` or its YAML file)
+    turns departures from who may hold which role, meter keys and tariff ranges into failures.
+    `compare_rpc` (a second node of the same chain) must agree on block hashes, state roots and
+    balances up to the lower head.
     """
     if isinstance(target, System):
         chain, deployment = target.chain, target.deployment
@@ -149,6 +174,7 @@ def audit(
         chain = target
     if deployment is None:
         raise AuditError("audit needs the deployment (address book)")
+    who = _participant_filter(participant)
     head = int(chain.w3.eth.block_number)
     to_block = head if to_block is None else to_block
     if to_block > head:
@@ -156,23 +182,62 @@ def audit(
     start = min(deployment.blocks.values())
     own = not isinstance(cache, AuditCache)
     store = cache if isinstance(cache, AuditCache) else AuditCache(cache)
+    out = Findings()
     try:
         addresses = {name: a.lower() for name, a in deployment.addresses.items()}
         identity = {"chainId": chain.chain_id, "addresses": addresses}
         store.sync(chain, start, to_block, identity, progress)
         history = replay(store, addresses, to_block)
+        check_signatures(store.transactions(to_block), out)
+        headers = store.blocks(to_block) if compare_rpc is not None else {}
         fetched = store.fetched_blocks
     finally:
         if own:
             store.close()
 
-    out = Findings()
+    if who is not None and who not in history.accounts():
+        raise AuditFilterError(
+            "--participant", participant, "not a registered participant or an account seen on chain"
+        )
+    if slot is not None and not history.knows_slot(slot):
+        raise AuditFilterError("--slot", slot, "no order, clearing or settlement in this slot")
+
     check_clearing(history, out)
     check_readings(history, chain.chain_id, out)
     check_settlement(history, out)
-    supply, market_balance = _balances(chain, deployment, to_block)
+    supply, market_balance = _balances(chain, deployment, to_block, out)
     check_conservation(history, out, supply, market_balance)
+    check_balances(chain, history, to_block, supply, out)
     check_bytecode(chain, addresses, to_block, out)
+    check_duplicate_refs(history, out)
+    readings = chain.w3.eth.contract(
+        address=to_checksum_address(addresses["MeterReadings"]),
+        abi=artifacts.load("MeterReadings")["abi"],
+    )
+    rules = Policy.load(policy, addresses) if isinstance(policy, Path) else policy
+    check_governance(
+        history,
+        out,
+        rules,
+        lambda: read(
+            out,
+            GOVERNANCE,
+            f"MeterReadings.timing() at block {to_block}",
+            lambda: readings.functions.timing().call(block_identifier=to_block),
+        ),
+    )
+    if compare_rpc is not None:
+        compare_nodes(
+            chain,
+            chain.url or "the audited node",
+            compare_rpc,
+            compare_rpc.url or "the compared node",
+            headers,
+            history,
+            start,
+            to_block,
+            out,
+        )
     if topups is not None:
         ledger = load_topups(topups) if isinstance(topups, Path) else topups
         check_topups(history, {k.lower(): v for k, v in ledger.items()}, out)
@@ -189,7 +254,6 @@ def audit(
         for e in history.review
     ]
     low = from_block if from_block is not None else start
-    who = participant.lower() if participant else None
     findings = [
         f
         for f in out.items
@@ -208,7 +272,13 @@ def audit(
         households=[h for h in households if who is None or h.account == who],
         review=[r for r in review if r["block"] >= low],
         fetched_blocks=fetched,
-        filters={"slot": slot, "participant": participant, "fromBlock": from_block},
+        filters={
+            "slot": slot,
+            "participant": participant,
+            "fromBlock": from_block,
+            "policy": None if policy is None else str(policy),
+            "compareRpc": None if compare_rpc is None else compare_rpc.url,
+        },
     )
 
 
@@ -223,18 +293,46 @@ def _plain(value: Any) -> Any:
     return value
 
 
-def _balances(chain: Chain, deployment: Deployment, to_block: int) -> tuple[int | None, int | None]:
-    """totalSupply and the market's balance at `to_block` (None when the node cannot say)."""
+def _participant_filter(participant: str | None) -> str | None:
+    """The lower-case address of a `--participant` filter; a malformed one is refused."""
+    if participant is None:
+        return None
+    if not is_hex_address(participant):
+        raise AuditFilterError("--participant", participant, "not an address (0x + 40 hex digits)")
+    return participant.lower()
+
+
+def read(out: Findings, check: str, what: str, fn: Callable[[], Any], **where: Any) -> Any | None:
+    """`fn()`, or None after recording "could not check <what>" as a failure of `check`."""
+    try:
+        return fn()
+    except Exception as exc:  # any failed read is a failure of the check, never a pass
+        out.could_not_check(check, what, exc, **where)
+        return None
+
+
+def _balances(
+    chain: Chain, deployment: Deployment, to_block: int, out: Findings
+) -> tuple[int | None, int | None]:
+    """totalSupply and the market's balance at `to_block`; None (and a failure) when unread."""
     credit = chain.w3.eth.contract(
         address=to_checksum_address(deployment.addresses["CommunityCredit"]),
         abi=artifacts.load("CommunityCredit")["abi"],
     )
     market = to_checksum_address(deployment.addresses["EnergyMarket"])
-    try:
-        supply = int(credit.functions.totalSupply().call(block_identifier=to_block))
-        balance = int(credit.functions.balanceOf(market).call(block_identifier=to_block))
-    except Exception:
-        return None, None
+    supply = read(
+        out,
+        CREDITS,
+        f"totalSupply at block {to_block}",
+        lambda: int(credit.functions.totalSupply().call(block_identifier=to_block)),
+    )
+    balance = read(
+        out,
+        ESCROW,
+        f"the market's balance at block {to_block}",
+        lambda: int(credit.functions.balanceOf(market).call(block_identifier=to_block)),
+        party=market.lower(),
+    )
     return supply, balance
 
 

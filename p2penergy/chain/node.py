@@ -260,11 +260,17 @@ class HardhatNode:
 
 
 def start_hardhat(
-    port: int | None = None, *, root: Path | None = None, timeout: float = 60
+    port: int | None = None,
+    *,
+    root: Path | None = None,
+    timeout: float = 60,
+    fork: str | None = None,
 ) -> HardhatNode:
     """Starts `hardhat node` bound to 127.0.0.1 (config: hardhat.config.js) and waits for it.
 
-    In memory and mining on demand: for tests that need a fast throwaway chain.
+    In memory and mining on demand: for tests that need a fast throwaway chain. `fork` (a
+    JSON-RPC URL) starts a node that follows that chain up to its head, then goes on alone: a
+    second node of the same chain (the audit's `--compare-rpc` tests).
     """
     root = root or repo_root()
     binary = root / "node_modules" / ".bin" / "hardhat"
@@ -273,8 +279,11 @@ def start_hardhat(
     port = port or free_port()
     if not _port_free(port):
         raise ChainError(f"port {port} on {HOST} is already in use")
+    command = [str(binary), "node", "--hostname", HOST, "--port", str(port)]
+    if fork is not None:
+        command += ["--fork", fork]
     process = subprocess.Popen(
-        [str(binary), "node", "--hostname", HOST, "--port", str(port)],
+        command,
         cwd=root,
         stdin=subprocess.DEVNULL,
         stdout=subprocess.DEVNULL,

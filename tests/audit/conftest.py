@@ -3,28 +3,53 @@ each test)."""
 
 from __future__ import annotations
 
+import itertools
 from collections.abc import Iterator
 from dataclasses import dataclass
+from pathlib import Path
 
 import pytest
+from eth_account import Account
 
 from p2penergy.chain.connect import Chain, embedded
-from p2penergy.chain.tx import transact
+from p2penergy.chain.tx import events, transact
 from p2penergy.contracts.market import MarketClient, OrderInput
 from p2penergy.market import Side
 
 from ..conftest import CONSUMER, PROSUMER, Deployed, deploy_with_actors
 from ..contracts.test_market import (
-    REF,
+    CREDITS,
     Trader,
-    new_trader,
     open_slot,
     report,
     to_gate_close,
     to_slot_end,
 )
 
-TOPUP_REF = "0x" + REF.hex()
+_refs = itertools.count()
+LEDGER: dict[str, tuple[str | None, int | None]] = {}  # every top-up the fixtures made
+
+
+def topup_ref() -> bytes:
+    """A payment reference no other top-up in this session uses."""
+    return f"audit-topup-{next(_refs)}".encode().ljust(32, b"\0")
+
+
+def new_trader(d: Deployed, kind: int, critical: bool = False) -> Trader:
+    """A registered trader with a meter and 50 credits, topped up under its own reference."""
+    account, device = Account.create(), Account.create()
+    d.chain.fund(account.address, 10**20)
+    registry = d.system.registry.functions
+    transact(
+        d.chain, d.actors.operator, registry.registerParticipant(account.address, kind, critical)
+    )
+    receipt = transact(
+        d.chain, d.actors.operator, registry.registerMeter(device.address, account.address, 20_000)
+    )
+    meter_id = events(d.system.registry, "MeterRegistered", receipt)[0]["args"]["meterId"]
+    mint(d, account.address, CREDITS)
+    MarketClient(d.system).approve_escrow(account)
+    return Trader(account, device, meter_id, [0, 0])
 
 
 def deploy_embedded(chain: Chain | None = None, **overrides: object) -> Deployed:
@@ -115,5 +140,19 @@ def day(day_base: Day) -> Iterator[Day]:
         trader.device, trader.registers = device, registers
 
 
-def mint(d: Deployed, account: str, amount: int, ref: bytes = REF) -> None:
+def ledger_csv(path: Path, ledger: dict[str, tuple[str | None, int | None]] | None = None) -> Path:
+    """Writes a top-up ledger CSV (payment_ref, account, amount) of `ledger` (default: LEDGER)."""
+    rows = (ledger or LEDGER).items()
+    path.write_text(
+        "payment_ref,account,amount\n" + "".join(f"{r},{a},{n}\n" for r, (a, n) in rows)
+    )
+    return path
+
+
+def mint(d: Deployed, account: str, amount: int, ref: bytes | None = None) -> None:
+    """The operator's top-up; recorded in the fixtures' ledger (`LEDGER`) unless `ref` is given:
+    a test that passes its own reference makes a top-up the ledger does not know."""
+    if ref is None:
+        ref = topup_ref()
+        LEDGER["0x" + ref.hex()] = (account.lower(), amount)
     transact(d.chain, d.actors.operator, d.system.credit.functions.mint(account, amount, ref))

@@ -11,11 +11,11 @@ from p2penergy.market import Side
 from p2penergy.oracle.reading import Reading, sign_reading
 
 from ..contracts.test_market import open_slot, to_gate_close, to_slot_end
-from .conftest import TOPUP_REF, Day
+from .conftest import LEDGER, Day
 
 
 def test_a_clean_simulated_day_audits_green(day: Day) -> None:
-    report = audit(day.d.system, topups={TOPUP_REF: (None, None)})
+    report = audit(day.d.system, topups=LEDGER)
     assert report.failures == [], "\n".join(f.message for f in report.failures)
     summary = report.summary()
     for check in ("clearing", "readings", "settlement", "escrow", "certificates", "bytecode"):
@@ -78,7 +78,8 @@ def test_a_reading_signed_by_a_rotated_key_checks_against_the_key_of_its_block(d
 
 def test_an_island_slot_is_re_cleared_under_the_island_rule_and_audits_green(day: Day) -> None:
     from ..conftest import CONSUMER
-    from ..contracts.test_market import new_trader, report
+    from ..contracts.test_market import report
+    from .conftest import new_trader
 
     d, market = day.d, day.market
     seller, household = day.sellers[0], day.buyers[0]

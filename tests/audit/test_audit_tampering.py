@@ -17,7 +17,7 @@ from p2penergy.market import Side
 from p2penergy.oracle.reading import Reading, sign_reading
 
 from ..contracts.test_market import open_slot, to_gate_close, to_slot_end
-from .conftest import TOPUP_REF, Day, deploy_embedded, mint, new_day, trade_slots
+from .conftest import LEDGER, Day, deploy_embedded, ledger_csv, mint, new_day, trade_slots
 
 
 def failures(report: Report, check: str) -> list[Any]:
@@ -39,7 +39,7 @@ def test_a_rogue_market_paying_a_seller_too_much_fails_settlement(day: Day) -> N
         forged.functions.overpay(d.system.credit.address, order, seller, 123_456),
     )
 
-    report = audit(d.system, topups={TOPUP_REF: (None, None)})
+    report = audit(d.system, topups=LEDGER)
 
     assert not report.passed
     [finding] = failures(report, "settlement")
@@ -55,19 +55,22 @@ def test_an_operator_mint_without_a_top_up_record_fails(day: Day) -> None:
     buyer = day.buyers[0].account.address
     mint(day.d, buyer, 7_000_000, b"cash-no-receipt".ljust(32, b"\0"))
 
-    report = audit(day.d.system, topups={TOPUP_REF: (None, None)})
+    report = audit(day.d.system, topups=LEDGER)
 
     [finding] = failures(report, "topups")
     assert (finding.party, finding.amount) == (buyer.lower(), 7_000_000)
-    assert "no top-up record" in finding.message
+    assert "no top-up ledger row" in finding.message
     assert [f.check for f in report.failures] == ["topups"]
 
 
 def test_a_top_up_ledger_with_another_amount_fails(day: Day, tmp_path: Any) -> None:
-    ledger = tmp_path / "topups.csv"
-    ledger.write_text(f"payment_ref,account,amount\n{TOPUP_REF},,49000000\n")
+    buyer = day.buyers[0].account.address.lower()
+    ref = next(r for r, (account, _) in LEDGER.items() if account == buyer)  # its own top-up
+    ledger = ledger_csv(tmp_path / "topups.csv", {**LEDGER, ref: (buyer, 49_000_000)})
     report = audit(day.d.system, topups=ledger)
-    assert {f.amount for f in failures(report, "topups")} == {50_000_000}
+    [finding] = failures(report, "topups")
+    assert (finding.party, finding.amount) == (buyer, 50_000_000)
+    assert "the ledger says 49000000" in finding.message
 
 
 def _with_unchecked_readings(monkeypatch: pytest.MonkeyPatch) -> Callable[[str], Any]:
@@ -120,7 +123,7 @@ def test_readings_by_an_unregistered_key_or_an_inactive_meter_and_foreign_code_a
     )
     day.market.settle_slot(d.actors.keeper, slot)
 
-    report = audit(d.system, topups={TOPUP_REF: (None, None)})
+    report = audit(d.system, topups=LEDGER)
 
     bad, inactive = failures(report, "readings")
     assert (bad.slot, bad.party, bad.amount) == (slot, seller.account.address.lower(), 1_800)
@@ -165,3 +168,31 @@ def test_a_reorganised_chain_below_the_cache_starts_the_cache_afresh(
     fresh = audit(day.d.system)
     assert again.as_dict() == fresh.as_dict()
     assert again.fetched_blocks == fresh.fetched_blocks
+
+
+def test_a_reused_top_up_reference_fails_naming_the_account_and_amount(day: Day) -> None:
+    # The operator mints again under the reference of an earlier real top-up.
+    first = day.buyers[0].account.address.lower()
+    ref = next(r for r, (account, _) in LEDGER.items() if account == first)  # its own top-up
+    thief = day.sellers[0].account.address
+    mint(day.d, thief, 3_000_000, bytes.fromhex(ref[2:]))
+
+    report = audit(day.d.system)
+
+    [again] = failures(report, "topups")
+    assert (again.party, again.amount) == (thief.lower(), 3_000_000)
+    assert f"reference {ref} used again" in again.message
+    with_ledger = audit(day.d.system, topups=LEDGER)
+    twice = [f for f in failures(with_ledger, "topups") if "used twice" in f.message]
+    assert [(f.party, f.amount) for f in twice] == [(thief.lower(), 3_000_000)]
+
+
+def test_a_mint_of_10_30_credits_without_a_ledger_row_fails(day: Day) -> None:
+    buyer = day.buyers[1].account.address
+    mint(day.d, buyer, 10**30, b"printing-press".ljust(32, b"\0"))
+
+    report = audit(day.d.system, topups=LEDGER)
+
+    [finding] = failures(report, "topups")
+    assert (finding.party, finding.amount) == (buyer.lower(), 10**30)
+    assert "no top-up ledger row" in finding.message

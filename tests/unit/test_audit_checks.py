@@ -125,3 +125,65 @@ def test_a_market_payment_no_event_announces_fails_naming_the_payee() -> None:
     check_payments(h, out)
     [bad] = [f for f in out.items if not f.ok]
     assert (bad.slot, bad.party, bad.amount) == (SLOT, BUYER, 77)
+
+
+def test_a_timelock_call_from_a_contract_without_a_shipped_abi_is_decoded_and_reviewed() -> None:
+    from eth_abi.abi import encode
+    from eth_utils.crypto import keccak
+
+    from p2penergy.audit.cache import RawLog
+    from p2penergy.audit.governance import check_governance
+    from p2penergy.audit.history import GOVERNANCE_ABI, _event_table, decode_log
+
+    timelock, registry = "0x" + "77" * 20, "0x" + "88" * 20
+    signature = "CallScheduled(bytes32,uint256,address,uint256,bytes,bytes32,uint256)"
+    call = keccak(text="setMeterActive(uint256,bool)")[:4] + encode(["uint256", "bool"], [3, False])
+    log = RawLog(
+        50,
+        0,
+        0,
+        "0x5",
+        timelock,
+        ("0x" + keccak(text=signature).hex(), "0x" + "ab" * 32, "0x" + "00" * 31 + "01"),
+        "0x"
+        + encode(
+            ["address", "uint256", "bytes", "bytes32", "uint256"],
+            [registry, 0, call, bytes(32), 86_400],
+        ).hex(),
+    )
+    decoded = decode_log(_event_table(GOVERNANCE_ABI), log)
+    assert decoded is not None
+    name, args = decoded
+    h = _history()
+    h.addresses.update(Governance=timelock, ParticipantRegistry=registry)
+    h.missing_abi["Governance"] = timelock
+    h.governance.append(Event("Governance", name, args, (50, 0), "0x5", sender=SELLER))
+    out = Findings()
+    check_governance(h, out, None, lambda: None)
+    [missing, scheduled] = out.items
+    assert missing.severity == "warning" and "no shipped ABI" in missing.message
+    assert scheduled.severity == "info" and scheduled.block == 50
+    assert "ParticipantRegistry.setMeterActive(meterId=3, active=False) scheduled" in (
+        scheduled.message
+    )
+    assert "delay 86400 s" in scheduled.message
+
+
+def test_a_reused_top_up_reference_and_a_ledger_row_used_twice_fail_naming_account_and_amount() -> (
+    None
+):
+    from p2penergy.audit.checks import check_duplicate_refs, check_topups
+
+    h = _history()
+    ref = b"bank-1".ljust(32, b"\0")
+    for position, (account, amount) in enumerate(((BUYER, 5_000_000), (SELLER, 7_000_000))):
+        args = {"account": account, "amount": amount, "paymentRef": ref}
+        h.credit_mints.append(
+            Event("CommunityCredit", "CreditMinted", args, (60 + position, 0), "0x6")
+        )
+    out = Findings()
+    check_duplicate_refs(h, out)
+    check_topups(h, {"0x" + ref.hex(): (BUYER, 5_000_000)}, out)
+    bad = [f for f in out.items if not f.ok]
+    assert [(f.party, f.amount, f.block) for f in bad] == [(SELLER, 7_000_000, 61)] * 2
+    assert "used again" in bad[0].message and "used twice" in bad[1].message

@@ -1,0 +1,159 @@
+"""Governance is reviewed: every privileged action is a finding with a severity, a policy turns a
+departure into a failure, and a reading voided by a meter change after its slot ended fails."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner
+from eth_account import Account
+
+from p2penergy.audit import Report, audit
+from p2penergy.audit.governance import Policy
+from p2penergy.chain.deploy import System, grant_role
+from p2penergy.chain.tx import events, transact
+from p2penergy.cli import audit as audit_cli
+from p2penergy.cli.main import cli
+from p2penergy.contracts.market import OrderInput
+from p2penergy.market import Side
+from p2penergy.oracle.reading import Reading, sign_reading
+
+from ..contracts.test_market import open_slot, to_gate_close, to_slot_end
+from .conftest import Day
+
+STRANGER = Account.create()
+NEW_KEY = Account.create()
+
+
+def governed(day: Day) -> int:
+    """The operator and admin act as the issue's abuses did; returns the voided slot."""
+    d, market = day.d, day.market
+    seller, buyer = day.sellers[0], day.buyers[0]
+    registry = d.system.registry.functions
+    slot = open_slot(d)
+    market.place(seller.account, [OrderInput(slot, Side.OFFER, 800, 100_000)])
+    market.place(buyer.account, [OrderInput(slot, Side.BID, 800, 200_000)])
+    to_gate_close(d, market, slot)
+    market.clear_slot(d.actors.keeper, slot)
+    to_slot_end(d, market, slot)
+    # After delivery, the operator deactivates the seller's meter: its reading is skipped.
+    transact(d.chain, d.actors.operator, registry.setMeterActive(seller.meter_id, False))
+    batch = []
+    for trader, (imp, exp) in ((seller, (0, 800)), (buyer, (800, 0))):
+        trader.registers[0] += imp
+        trader.registers[1] += exp
+        reading = Reading(trader.meter_id, slot, imp, exp, *trader.registers)
+        batch.append(
+            sign_reading(
+                trader.device.key, reading, d.chain.chain_id, d.system.readings.address
+            ).as_tuple()
+        )
+    receipt = transact(d.chain, d.actors.keeper, d.system.readings.functions.submit(batch))
+    assert len(events(d.system.readings, "ReadingSkipped", receipt)) == 1
+    # The rest of the issue's list: a key rotated, credits burned, a stranger made operator,
+    # tariffs changed, an outage declared.
+    transact(
+        d.chain, d.actors.operator, registry.rotateMeterKey(day.buyers[1].meter_id, NEW_KEY.address)
+    )
+    victim = day.buyers[2].account.address
+    burn = d.system.credit.functions.burn(victim, 1_000_000, b"withdrawal-1".ljust(32, b"\0"))
+    transact(d.chain, d.actors.operator, burn)
+    grant_role(d.system, d.actors.admin, "OPERATOR_ROLE", STRANGER.address)
+    transact(
+        d.chain, d.actors.operator, d.system.market.functions.setTariffs(80_000, 450_000, 30_000)
+    )
+    later = open_slot(d, ahead=8)
+    market.declare_outage(d.actors.operator, later, later, 200_000)
+    return slot
+
+
+def governance(report: Report) -> dict[str, str]:
+    return {f.message: str(f.severity) for f in report.findings if f.severity is not None}
+
+
+def test_governance_actions_are_findings_with_severities_and_a_voided_reading_fails(
+    day: Day,
+) -> None:
+    slot = governed(day)
+    seller = day.sellers[0].account.address.lower()
+    operator = day.d.actors.operator.address.lower()
+
+    report = audit(day.d.system)
+
+    [voided] = [f for f in report.failures if f.check == "governance"]
+    assert (voided.slot, voided.party, voided.amount) == (slot, seller, 800)
+    assert "ReadingsInactiveMeter" in voided.message and "MeterStatusSet" in voided.message
+    found = governance(report)
+
+    def severity(*parts: str) -> str:
+        [match] = [s for m, s in found.items() if all(p in m for p in parts)]
+        return match
+
+    assert severity(f"meter {day.sellers[0].meter_id} of {seller} deactivated") == "warning"
+    assert severity("key", NEW_KEY.address.lower()) == "warning"
+    victim = day.buyers[2].account.address.lower()
+    assert severity("CreditBurned", victim, f"by {operator}", "not the holder") == "warning"
+    assert severity("OPERATOR_ROLE granted to", STRANGER.address.lower()) == "info"
+    assert severity("retail 450000") == "info"
+    assert severity("outage declared") == "info"
+
+
+def write_policy(day: Day, path: Path) -> Path:
+    actors = day.d.actors
+    path.write_text(
+        "roles:\n"
+        f"  OPERATOR_ROLE: [{actors.admin.address}, {actors.operator.address}]\n"
+        "  MARKET_ROLE: [EnergyMarket]\n"
+        "meters:\n"
+        f"  {day.buyers[1].meter_id}: {day.buyers[1].device.address}\n"
+        "tariffs:\n"
+        "  retail_per_kwh: [250000, 350000]\n"
+    )
+    return path
+
+
+def test_a_policy_departure_is_a_failure_naming_the_account_meter_or_tariff(
+    day: Day, tmp_path: Path
+) -> None:
+    clean = audit(day.d.system, policy=write_policy(day, tmp_path / "policy.yaml"))
+    assert not [f for f in clean.failures if f.check == "policy"]
+    governed(day)
+
+    report = audit(day.d.system, policy=write_policy(day, tmp_path / "policy.yaml"))
+
+    policy = [f for f in report.failures if f.check == "policy"]
+    stranger = [f for f in policy if f.party == STRANGER.address.lower()]
+    assert stranger and "OPERATOR_ROLE" in stranger[0].message
+    rotated = [f for f in policy if NEW_KEY.address.lower() in f.message]
+    assert rotated and rotated[0].party == day.buyers[1].account.address.lower()
+    assert [f.amount for f in policy if "retailPerKWh" in f.message] == [450_000]
+
+
+@pytest.fixture
+def cli_on_embedded(day: Day, monkeypatch: pytest.MonkeyPatch) -> System:
+    monkeypatch.setattr(audit_cli, "connect_system", lambda settings: day.d.system)
+    return day.d.system
+
+
+def test_cli_policy_departure_exits_1_and_a_malformed_policy_exits_2(
+    cli_on_embedded: System, day: Day, tmp_path: Path
+) -> None:
+    grant_role(day.d.system, day.d.actors.admin, "OPERATOR_ROLE", STRANGER.address)
+    args = ["audit", "--cache", str(tmp_path / "c.sqlite"), "--policy"]
+    result = CliRunner().invoke(cli, [*args, str(write_policy(day, tmp_path / "p.yaml"))])
+    assert result.exit_code == 1, result.output
+    assert "policy" in result.output and "Governance" in result.output
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("roles:\n  OPERATOR_ROLE: [0x123]\n")
+    result = CliRunner().invoke(cli, [*args, str(bad)])
+    assert result.exit_code == 2
+    assert result.output.strip().count("\n") == 0 and "0x123" in result.output
+
+
+def test_a_policy_names_address_book_contracts(day: Day, tmp_path: Path) -> None:
+    path = tmp_path / "p.yaml"
+    path.write_text("roles:\n  MARKET_ROLE: [EnergyMarket]\n")
+    policy = Policy.load(path, day.d.system.deployment.addresses)
+    [holders] = policy.roles.values()
+    assert holders == {day.d.system.deployment.addresses["EnergyMarket"].lower()}
