@@ -86,6 +86,7 @@ def retry_printer(what: str) -> Callable[[BaseException, float], None]:
             f"{what}: {reason}; retrying in {delay:.0f} s",
             markup=False,
             highlight=False,
+            soft_wrap=True,
         )
 
     return _print

@@ -121,7 +121,12 @@ def keeper_run(
     def on_action(action: Action) -> None:
         detail = f" ({action.detail})" if action.detail else ""
         out = err_console if action.outcome in (REFUSED, RETRYING) else console
-        out.print(f"slot {action.slot}: {action.outcome}{detail}", markup=False, highlight=False)
+        out.print(
+            f"slot {action.slot}: {action.outcome}{detail}",
+            markup=False,
+            highlight=False,
+            soft_wrap=True,
+        )
 
     keeper.run(
         stop=stop,

@@ -223,12 +223,15 @@ def oracle_run(
 
             assert isinstance(batch, Batch) and isinstance(result, IntakeResult)
             for problem in result.problems:
-                err_console.print(f"skipped {problem}", markup=False, highlight=False)
+                err_console.print(
+                    f"skipped {problem}", markup=False, highlight=False, soft_wrap=True
+                )
             console.print(
                 f"{batch.origin}: {result.added} signed, {result.already} already in the outbox, "
                 f"{len(result.problems)} problem(s)",
                 markup=False,
                 highlight=False,
+                soft_wrap=True,
             )
 
         def on_relay(result: object) -> None:
@@ -242,6 +245,7 @@ def oracle_run(
                 + f"; outbox {_counts_line(store.counts())}",
                 markup=False,
                 highlight=False,
+                soft_wrap=True,
             )
 
         reserve = submit_gas_limit(batch_size, 30_000_000)
@@ -263,6 +267,7 @@ def oracle_run(
             f"error: {summary.sources_unreadable} input(s) could not be read",
             markup=False,
             highlight=False,
+            soft_wrap=True,
         )
         sys.exit(EXIT_SOURCE_UNREADABLE)
     if once and (summary.rows_rejected or summary.readings_rejected):
@@ -271,6 +276,7 @@ def oracle_run(
             f"{summary.readings_rejected} reading(s) rejected by the contract",
             markup=False,
             highlight=False,
+            soft_wrap=True,
         )
         sys.exit(EXIT_ROWS_REJECTED)
 
