@@ -239,3 +239,47 @@ def test_status_reports_head_slots_backlog_and_gas_as_json(
     result = run(cli("status", rpc_url=dead, site=site))
     assert result.returncode == 3
     assert len(result.stderr.strip().splitlines()) == 1 and "unreachable" in result.stderr
+
+
+# ───────────────────────────── an idle chain ─────────────────────────────
+
+BLOCK_TIME_S = 1
+
+
+def test_the_keeper_clears_a_slot_on_an_idle_chain_within_two_blocks_of_its_gate(tmp_path: Path):
+    from p2penergy.chain.connect import rpc
+    from p2penergy.chain.deploy import MarketConfig, deploy_system
+
+    with start_hardhat() as node:
+        chain = rpc(node.url)
+        admin, keeper = chain.faucet[0], Account.create()
+        chain.fund(keeper.address, 10**20)
+        now = chain.now()
+        config = MarketConfig(epoch=now - now % 300 - 3000, slot_length=300, gate_closure=300)
+        system = deploy_system(chain, admin, config=config, keepers=(keeper.address,))
+        system.deployment.save(tmp_path / "deployments")
+        site = Site(chain, system, admin, [keeper], tmp_path)
+        market = MarketClient(system)
+        seller = new_trader(chain, system, admin, PROSUMER)
+        buyer = new_trader(chain, system, admin, CONSUMER)
+        slot = current_slot(chain, system) + 3  # its gate is 5-10 min away
+        market.place(seller.account, [OrderInput(slot, Side.OFFER, 500, 90_000)])
+        market.place(buyer.account, [OrderInput(slot, Side.BID, 500, 200_000)])
+        gate = market.slot_times(slot)[1]
+        # From here on no transaction but the keeper's: blocks every second, as on a real
+        # network, and chain time 15 s before the gate.
+        w3 = chain.w3
+        w3.provider.make_request("evm_setNextBlockTimestamp", [gate - 15])  # type: ignore[arg-type]
+        w3.provider.make_request("evm_mine", [])  # type: ignore[arg-type]
+        w3.provider.make_request("evm_setAutomine", [False])  # type: ignore[arg-type]
+        w3.provider.make_request("evm_setIntervalMining", [BLOCK_TIME_S * 1000])  # type: ignore[arg-type]
+        log = tmp_path / "keeper.log"
+        proc = spawn(_keeper(site, node.url, "--interval", "0.25"), log)
+        try:
+            wait_for(lambda: f"slot {slot}: cleared" in log.read_text(), 90, "the clearing")
+        finally:
+            proc.terminate()
+            assert proc.wait(timeout=30) == 0, log.read_text()
+        [cleared] = system.market.events.SlotCleared.get_logs(from_block=0)
+        mined_at = int(w3.eth.get_block(cleared["blockNumber"])["timestamp"])
+        assert gate <= mined_at <= gate + 2 * BLOCK_TIME_S, (gate, mined_at, log.read_text())
