@@ -110,6 +110,8 @@ class RunResult:
     actors: Actors
     system: System
     orders: dict[int, tuple[int, Order]] = field(default_factory=dict)  # id -> (home, order)
+    # home -> slot -> order id: each household's own record of its orders (`orders` by home)
+    home_orders: dict[int, dict[int, int]] = field(default_factory=lambda: defaultdict(dict))
     outcomes: list[SlotOutcome] = field(default_factory=list)
     settled: dict[int, dict[str, int]] = field(default_factory=dict)  # order id -> event args
     slot_settled: dict[int, dict[str, int]] = field(default_factory=dict)
@@ -155,7 +157,10 @@ def simulate(
     community = model.build(scenario)
     chain = chain or embedded()
     plans = day_ahead_orders(community)
-    cache = AuditCache() if with_audit else None
+    # On disk in the work folder, not in memory: it holds every log of the run (measured: the
+    # in-memory cache was the largest thing that grew with the days after the chain itself).
+    (workdir / "audit-cache.sqlite").unlink(missing_ok=True)  # a fresh chain
+    cache = AuditCache(workdir / "audit-cache.sqlite") if with_audit else None
     result = _setup(chain, community, plans, cache)
     market = MarketClient(result.system)
     actors = result.actors
@@ -169,7 +174,9 @@ def simulate(
         workers=sign_workers,
     )
     try:
-        signing = [fleet.submit(batch) for batch in meter_readings(community, actors.meter_ids)]
+        signing: list[Future[list[SignedReading]] | None] = [
+            fleet.submit(batch) for batch in meter_readings(community, actors.meter_ids)
+        ]
         services = Services.open(result, workdir)
         try:
             _run_slots(result, market, plans, signing, book, progress, services, cache)
@@ -293,7 +300,7 @@ def _run_slots(
     result: RunResult,
     market: MarketClient,
     plans: list[list[PlannedOrder]],
-    signing: list[Future[list[SignedReading]]],
+    signing: list[Future[list[SignedReading]] | None],
     book: dict[int, list[Order]],
     progress: ProgressHook | None,
     services: Services,
@@ -316,7 +323,10 @@ def _run_slots(
         cleared = services.step(result, slot, "clear", CLEARED)
         [event] = [e for r in cleared for e in events(market.contract, "SlotCleared", r)]
         chain.set_time(start + scenario.slot_seconds)
-        signed = signing[k].result()
+        future = signing[k]
+        assert future is not None
+        signed = future.result()
+        signing[k] = None  # relayed: the outbox has them, memory need not (long runs)
         accepted = services.relay(result, slot, signed)
         if accepted != len(signed):
             raise SimulationError(
@@ -458,13 +468,14 @@ def _place_day(
         wallet = Wallet(result.system, account.address)
         # The household's own record of its open orders (it placed every one of them; slots
         # before this day are past their gates): the wallet need not rebuild it from the logs.
-        mine = {oid >> 16: oid for oid, (h, _) in result.orders.items() if h == home.index}
+        mine = result.home_orders[home.index]
         open_orders = {slot: oid for slot, oid in mine.items() if slot // spd >= day}
         plan = wallet.plan(to_inputs(todays, 0), None, open_orders)
         receipt = wallet.send(account, plan, TX_GAS_LIMIT, permit_deadline=PERMIT_DEADLINE)
         _record(result, "placeOrdersWithPermit" if plan.escrow else "placeOrders", receipt)
         for event in events(market.contract, "OrderPlaced", receipt):
             a = event["args"]
+            result.home_orders[home.index][int(a["orderId"]) >> 16] = int(a["orderId"])
             result.orders[int(a["orderId"])] = (
                 home.index,
                 Order(
