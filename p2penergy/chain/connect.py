@@ -20,8 +20,8 @@ DEFAULT_RPC_TIMEOUT = 30
 class Chain:
     """A connected chain plus what tests and the simulation need to drive it.
 
-    `faucet` holds keys funded at genesis (embedded chain and a local Hardhat node only); on a
-    production network it is empty and accounts must be funded by their owners.
+    `faucet` holds keys funded at genesis (embedded chain and local Hardhat or anvil nodes only);
+    on a production network it is empty and accounts must be funded by their owners.
     """
 
     w3: Web3
@@ -87,7 +87,7 @@ def embedded() -> Chain:
     return Chain(w3=w3, kind=EMBEDDED, faucet=faucet, _tester=tester)
 
 
-# The well-known development keys of Hardhat's default mnemonic ("test test ... junk").
+# The well-known development keys of Hardhat's and anvil's default mnemonic ("test test ... junk").
 _HARDHAT_MNEMONIC = "test test test test test test test test test test test junk"
 
 
@@ -104,7 +104,7 @@ def rpc(
     if expected_chain_id is not None and chain_id != expected_chain_id:
         raise WrongChain(url, expected_chain_id, chain_id)
     faucet: list[LocalAccount] = []
-    if client.lower().startswith("hardhat"):
+    if client.lower().startswith(("hardhat", "anvil")):
         Account.enable_unaudited_hdwallet_features()
         faucet = [
             Account.from_mnemonic(_HARDHAT_MNEMONIC, account_path=f"m/44'/60'/0'/0/{i}")

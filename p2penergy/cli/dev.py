@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+from pathlib import Path
 
 import click
 from rich.table import Table
@@ -98,25 +99,79 @@ def demo_command(as_json: bool) -> None:
 
 
 @click.command("node")
-@click.option("--port", type=int, default=8545, show_default=True, help="Port on 127.0.0.1.")
+@click.option(
+    "--data-dir",
+    type=click.Path(file_okay=False, path_type=Path),
+    default=None,
+    help="Where the chain is kept [default: ~/.local/share/p2penergy/node].",
+)
+@click.option(
+    "--port", type=int, default=8545, show_default=True, help="Port on 127.0.0.1 for clients."
+)
+@click.option(
+    "--block-time",
+    type=click.FloatRange(min=0.1),
+    default=2.0,
+    show_default=True,
+    help="Seconds between blocks when no transaction arrives (chain time follows the clock).",
+)
+@click.option(
+    "--state-interval",
+    type=click.FloatRange(min=0.1),
+    default=60.0,
+    show_default=True,
+    help="Seconds between state writes while only empty blocks are made "
+    "(blocks with transactions are written at once).",
+)
+@click.option(
+    "--deployments",
+    type=click.Path(file_okay=False, path_type=Path),
+    default=None,
+    help="Address book folder the gateway reads the registry from [default: DATA_DIR/deployments].",
+)
+@click.option(
+    "--no-gateway",
+    is_flag=True,
+    help="Serve anvil itself on --port: no permission checks, receipts before they are on disk.",
+)
 @handle_errors
-def node_command(port: int) -> None:
-    """Run a local Hardhat (EDR) JSON-RPC node on 127.0.0.1 until Ctrl-C.
+def node_command(
+    data_dir: Path | None,
+    port: int,
+    block_time: float,
+    state_interval: float,
+    deployments: Path | None,
+    no_gateway: bool,
+) -> None:
+    """Run the local chain on 127.0.0.1 until Ctrl-C: anvil keeping its state in DATA_DIR,
+    behind the permissioning gateway.
 
-    Wallets, the oracle, the keeper and the auditor can then run as separate processes against
-    it (`--rpc http://127.0.0.1:PORT`). Chain id 31337, hardfork cancun, as the embedded chain.
+    Restarting with the same --data-dir resumes the chain (balances, orders, readings, the
+    address book in DATA_DIR/deployments); a receipt is only handed out once its block is on
+    disk, so a kill loses nothing that was acknowledged (docs/node.md). Chain id 31337, hardfork
+    cancun, base fee 0, as the embedded chain. The gateway refuses transactions from senders the
+    registry refuses (Besu's error -32007) once a registry is deployed.
     """
-    import signal
-    import threading
+    from p2penergy.chain.node import default_data_dir
+    from p2penergy.chain.supervisor import NodeConfig, run
 
-    from p2penergy.chain.node import start_hardhat
+    config = NodeConfig(
+        data_dir=(data_dir or default_data_dir()).resolve(),
+        port=port,
+        block_time=block_time,
+        state_interval=state_interval,
+        gateway=not no_gateway,
+        deployments=deployments.resolve() if deployments else None,
+    )
 
-    stop = threading.Event()
-    for sig in (signal.SIGINT, signal.SIGTERM):
-        signal.signal(sig, lambda *_: stop.set())
-    with start_hardhat(port) as node:
-        console.print(f"hardhat node on {node.url} (chain 31337); Ctrl-C stops it")
-        while not stop.wait(0.5):
-            if node.process.poll() is not None:
-                raise click.ClickException(f"the node exited with code {node.process.returncode}")
-    console.print("node stopped")
+    def announce(info: dict[str, object]) -> None:
+        behind = "" if no_gateway else f" (gateway; anvil on {info['node_url']})"
+        console.print(
+            f"node on {info['url']}{behind}, chain {info['chain_id']}, block {info['block']}; "
+            f"data in {config.data_dir}, address book in {config.address_book}; Ctrl-C stops it",
+            highlight=False,
+            soft_wrap=True,
+        )
+
+    run(config, announce)
+    console.print("node stopped (state written)")
