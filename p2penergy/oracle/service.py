@@ -200,7 +200,8 @@ class Oracle:
                     raise
                 if on_retry is not None:
                     on_retry(exc, backoff.delay)
-                log.warning("%s; retrying", type(exc).__name__)
+                else:
+                    log.warning("%s; retrying in %.0f s", type(exc).__name__, backoff.delay)
                 backoff.failed(exc, stop)
                 continue
             backoff.succeeded()

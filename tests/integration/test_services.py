@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 from eth_account import Account
 
-from p2penergy.chain.node import HardhatNode, free_port, start_hardhat
+from p2penergy.chain.node import HardhatNode, free_port, start_hardhat, start_node
 from p2penergy.cli._service import (
     EXIT_DEPLOYMENT_GONE,
     EXIT_GAS_LOW,
@@ -29,7 +29,7 @@ from p2penergy.oracle.sources import CSV_COLUMNS
 
 from .oracle_helpers import CONSUMER, PROSUMER, advance_to, current_slot, new_trader
 from .oracle_helpers import slot_start_iso as iso
-from .process_helpers import FlakyProxy, Site, cli, env, new_site, spawn, wait_for
+from .process_helpers import Site, cli, env, new_site, spawn, wait_for
 
 
 def run(argv: list[str], timeout: float = 120) -> subprocess.CompletedProcess[str]:
@@ -113,29 +113,26 @@ def test_oracle_once_exits_10_for_an_unreadable_source_11_for_a_rejected_row_els
 
 
 def test_a_node_that_comes_back_empty_stops_keeper_and_oracle_with_exit_12(tmp_path: Path):
-    node = start_hardhat()
-    proxy = FlakyProxy(node.port)  # the services' URL; the node behind it is replaced
+    node = start_node(tmp_path / "chain", block_time=1.0, gateway=False)
     try:
         site = new_site(node.url, tmp_path)
         site.meter_keys([new_trader(site.chain, site.system, site.admin, PROSUMER)])
         keeper_log, oracle_log = tmp_path / "keeper.log", tmp_path / "oracle.log"
-        keeper = spawn(_keeper(site, proxy.url), keeper_log)
-        oracle = spawn(_oracle(site, proxy.url), oracle_log)
+        keeper = spawn(_keeper(site, node.url), keeper_log)
+        oracle = spawn(_oracle(site, node.url), oracle_log)
         wait_for(lambda: "keeper 0x" in keeper_log.read_text(), 60, "the keeper to start")
         wait_for(lambda: "oracle: 1 meter" in oracle_log.read_text(), 60, "the oracle to start")
-        proxy.set_mode("refuse")
-        node.stop()
-        node = start_hardhat()  # a fresh chain at the same URL: the address book is stale
-        proxy.upstream = ("127.0.0.1", node.port)
-        proxy.set_mode("pass")
+        port = int(node.url.rsplit(":", 1)[1])
+        node.kill()
+        # Same URL, a new data directory: a fresh chain, and the address book is stale.
+        node = start_node(tmp_path / "new-chain", port=port, block_time=1.0, gateway=False)
         assert keeper.wait(timeout=90) == EXIT_DEPLOYMENT_GONE, keeper_log.read_text()
         assert oracle.wait(timeout=90) == EXIT_DEPLOYMENT_GONE, oracle_log.read_text()
         for log in (keeper_log, oracle_log):
             text = log.read_text()
             _no_traceback(text)
-            assert "it came back empty" in text, text
+            assert "redeploy" in text, text
     finally:
-        proxy.close()
         node.stop()
 
 
