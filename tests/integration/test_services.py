@@ -132,6 +132,10 @@ def test_a_node_that_comes_back_empty_stops_keeper_and_oracle_with_exit_12(tmp_p
             text = log.read_text()
             _no_traceback(text)
             assert "redeploy" in text, text
+        # Restarted by hand (systemd would not): it stops at once, with one line.
+        again = run(_keeper(site, node.url))
+        assert again.returncode == EXIT_DEPLOYMENT_GONE, again.stderr
+        assert len(again.stderr.strip().splitlines()) == 1 and "has no code" in again.stderr
     finally:
         node.stop()
 
