@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Sets up everything p2penergy needs, idempotently: .venv/ (pinned Python packages),
-# node_modules/ (pinned solc, OpenZeppelin, Hardhat), the solc facade for py-solc-x and brownie,
+# node_modules/ (pinned solc, OpenZeppelin, Hardhat, anvil), the solc facade for py-solc-x and brownie,
 # brownie's hardhat network on 127.0.0.1, and the compiled artifacts.
 # A second run only re-checks (a few seconds). Needs Python >= 3.11 and Node >= 20.
 set -euo pipefail
@@ -49,7 +49,7 @@ if changed pip pyproject.toml constraints.txt || [ ! -x .venv/bin/p2penergy ]; t
   [ -f "$stamps/pip.new" ] && done_stamp pip
 fi
 
-if changed npm package-lock.json || [ ! -d node_modules/solc ]; then
+if changed npm package-lock.json || [ ! -d node_modules/solc ] || [ ! -d node_modules/@foundry-rs/anvil ]; then
   say "installing npm packages (npm ci)"
   npm ci --no-audit --no-fund --loglevel=error
   [ -f "$stamps/npm.new" ] && done_stamp npm

@@ -88,6 +88,14 @@ class AccessDenied(ContractRevert, PermissionError):
     """The caller lacks the role the function needs."""
 
 
+class SenderNotAuthorized(AccessDenied):
+    """The node refused the transaction before mining it: the registry's `transactionAllowed`
+    does not allow its sender (JSON-RPC error -32007, as Besu's account permissioning)."""
+
+    def __init__(self, sender: str) -> None:
+        super().__init__("SenderNotAuthorized", {"sender": sender}, "ParticipantRegistry")
+
+
 class RegistryError(ContractRevert):
     """The participant registry refused the change."""
 

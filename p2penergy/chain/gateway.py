@@ -23,6 +23,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Protocol
 
+import aiohttp
 import rlp
 from aiohttp import web
 from eth_abi.abi import decode as abi_decode
@@ -48,7 +49,7 @@ RAW_SENDS = frozenset(
 FROM_SENDS = frozenset(
     {"eth_sendTransaction", "eth_sendTransactionSync", "eth_sendUnsignedTransaction"}
 )
-RECEIPTS = frozenset({"eth_getTransactionReceipt"})
+RECEIPTS = frozenset({"eth_getTransactionReceipt", "eth_getBlockReceipts"})
 SYNC_SENDS = frozenset({"eth_sendRawTransactionSync", "eth_sendTransactionSync"})
 REWRITES = frozenset(
     {"evm_revert", "anvil_revert", "anvil_reset", "hardhat_reset", "anvil_loadState",
@@ -210,6 +211,14 @@ class Gateway:
             payload = json.loads(await request.read())
         except ValueError:
             return web.json_response(_error(None, PARSE_ERROR, "Parse error"))
+        try:
+            return await self._answer(payload)
+        except (aiohttp.ClientError, TimeoutError) as exc:
+            # anvil did not answer: an HTTP error, which clients retry like a refused connection
+            log.warning("gateway: node unavailable: %s: %s", type(exc).__name__, exc)
+            return web.Response(status=503, text="node unavailable")
+
+    async def _answer(self, payload: Any) -> web.Response:
         if isinstance(payload, list):
             if not payload:
                 return web.json_response(_error(None, INVALID_REQUEST, "Invalid Request"))
@@ -280,10 +289,15 @@ class Gateway:
         """A receipt only once its block is on disk; otherwise `null` (not mined yet)."""
         if not isinstance(answer, dict):
             return answer
-        receipt = answer.get("result")
-        if not isinstance(receipt, dict) or receipt.get("blockNumber") is None:
+        result = answer.get("result")
+        receipts = result if isinstance(result, list) else [result]
+        numbers = [
+            int(str(r["blockNumber"]), 16)
+            for r in receipts
+            if isinstance(r, dict) and r.get("blockNumber") is not None
+        ]
+        if not numbers:
             return answer
-        block = int(str(receipt["blockNumber"]), 16)
-        if await self.durability.ensure(block, DURABLE_WAIT):
+        if await self.durability.ensure(max(numbers), DURABLE_WAIT):
             return answer
         return {**answer, "result": None}

@@ -34,7 +34,7 @@ HARDFORK = "cancun"
 BLOCK_GAS_LIMIT = 30_029_122  # as hardhat.config.js and the embedded chain
 DEV_ACCOUNTS = 20  # as hardhat.config.js
 DEFAULT_BLOCK_TIME = 2.0  # seconds between blocks when nothing happens
-DEFAULT_STATE_INTERVAL = 60.0  # seconds between dumps when only empty blocks were made
+DEFAULT_STATE_INTERVAL = 300.0  # seconds between state writes while only empty blocks come
 
 STATE_FILE = "state.json"
 READY_FILE = "node.json"

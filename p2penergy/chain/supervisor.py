@@ -34,6 +34,7 @@ from p2penergy.exceptions import ChainError
 
 log = logging.getLogger("p2penergy.node")
 
+HEAD_FILE = "head.json"
 RPC_TIMEOUT = 60.0  # seconds: a dump of a long chain takes a while
 
 
@@ -107,12 +108,26 @@ def write_atomically(path: Path, data: bytes) -> None:
         os.close(directory)
 
 
+def record_head(path: Path, number: int) -> None:
+    """Notes the highest block number served (`head.json`), so a restart never reuses one."""
+    write_atomically(path, json.dumps({"number": number}).encode())
+
+
+def recorded_head(path: Path) -> int:
+    try:
+        return int(json.loads(path.read_text())["number"])
+    except (OSError, ValueError, KeyError, TypeError):
+        return -1
+
+
 class StateKeeper:
     """Writes anvil's state to disk and knows up to which block it is durable."""
 
     def __init__(self, rpc: Rpc, path: Path, state_interval: float, poll: float) -> None:
         self.rpc = rpc
         self.path = path
+        self.head_path = path.with_name(HEAD_FILE)
+        self._recorded_head = -1
         self.state_interval = state_interval
         self.poll = poll
         self.durable_block = -1  # every block <= this one is in the file
@@ -176,6 +191,9 @@ class StateKeeper:
             self._wake.clear()
             try:
                 head = await self.rpc.block_number()
+                if head > self._recorded_head:
+                    await asyncio.to_thread(record_head, self.head_path, head)
+                    self._recorded_head = head
                 if head < self._seen:  # rewound behind our back
                     await self.rewritten()
                     continue
@@ -186,7 +204,9 @@ class StateKeeper:
                     await self.dump()
                 else:
                     self._seen = head
-            except (aiohttp.ClientError, ChainError, OSError, TimeoutError) as exc:
+            except (aiohttp.ClientError, ChainError, OSError, TimeoutError, ValueError) as exc:
+                # e.g. a full disk: nothing new becomes durable, so no receipt is handed out,
+                # until a write succeeds again
                 log.warning("state keeper: %s: %s", type(exc).__name__, exc)
                 await asyncio.sleep(self.poll)
 
@@ -300,6 +320,16 @@ async def _resume_clock(rpc: Rpc) -> None:
         await rpc.call("evm_setTime", [stamp + 1])
 
 
+async def _skip_served_numbers(rpc: Rpc, head_file: Path) -> None:
+    """After a kill, empty blocks made since the last state write are gone, but clients may have
+    seen their numbers: mine empty blocks past the highest number served, so that a log scanner
+    that stopped at block N never misses a new block numbered N or below."""
+    served = recorded_head(head_file)
+    head = await rpc.block_number()
+    if served >= head:
+        await rpc.call("anvil_mine", [hex(served - head + 1)])
+
+
 async def _serve(
     config: NodeConfig,
     anvil: subprocess.Popen[bytes],
@@ -319,6 +349,7 @@ async def _serve(
         rpc = Rpc(session, node_url)
         await _wait_for_anvil(rpc, anvil, timeout=60)
         await _resume_clock(rpc)
+        await _skip_served_numbers(rpc, config.data_dir / HEAD_FILE)
         keeper = StateKeeper(
             rpc,
             config.state_file,
@@ -350,9 +381,11 @@ async def _serve(
                         await stop.wait()
                 if not stop.is_set() and anvil.poll() is not None:
                     raise ChainError(f"anvil exited with code {anvil.returncode}")
+                if keeper_task.done():
+                    raise ChainError(f"the state keeper stopped: {keeper_task.exception()!r}")
         finally:
             keeper_task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
+            with contextlib.suppress(asyncio.CancelledError, Exception):  # reported above
                 await keeper_task
             if runner is not None:
                 await runner.cleanup()

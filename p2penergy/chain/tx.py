@@ -13,11 +13,17 @@ from web3.logs import DISCARD
 from web3.types import EventData, TxReceipt
 
 from p2penergy.chain.errors import decode_revert
-from p2penergy.exceptions import ChainError, ContractRevert, TransactionFailed
+from p2penergy.exceptions import (
+    ChainError,
+    ContractRevert,
+    SenderNotAuthorized,
+    TransactionFailed,
+)
 
 if TYPE_CHECKING:
     from p2penergy.chain.connect import Chain
 
+SENDER_NOT_AUTHORIZED = -32007  # the permissioning error of Besu and of our gateway
 GAS_HEADROOM_NUM = 6  # gas limit = estimate * 6 / 5
 GAS_HEADROOM_DEN = 5
 EMBEDDED_GAS_LIMIT = 29_000_000  # just under the embedded chain's 30,029,122 block gas limit
@@ -55,6 +61,14 @@ def fees(chain: Chain) -> dict[str, int]:
     base = int(block.get("baseFeePerGas", 0))
     tip = 0 if base == 0 else 1_000_000_000
     return {"maxFeePerGas": 2 * base + tip, "maxPriorityFeePerGas": tip}
+
+
+def _rpc_error_code(exc: Exception) -> int | None:
+    if isinstance(exc, Web3RPCError) and exc.rpc_response:
+        error = exc.rpc_response.get("error")
+        if isinstance(error, dict) and isinstance(error.get("code"), int):
+            return int(error["code"])
+    return None
 
 
 def call(fn: ContractFunction, sender: str | None = None) -> Any:
@@ -133,6 +147,8 @@ def send_signed(chain: Chain, account: LocalAccount, tx: dict[str, Any]) -> TxRe
     try:
         tx_hash = chain.w3.eth.send_raw_transaction(signed.raw_transaction)
     except Exception as exc:
+        if _rpc_error_code(exc) == SENDER_NOT_AUTHORIZED:
+            raise SenderNotAuthorized(account.address) from None
         decoded = revert_from(exc)
         if decoded is not None:
             raise decoded from None

@@ -118,7 +118,7 @@ def demo_command(as_json: bool) -> None:
 @click.option(
     "--state-interval",
     type=click.FloatRange(min=0.1),
-    default=60.0,
+    default=300.0,
     show_default=True,
     help="Seconds between state writes while only empty blocks are made "
     "(blocks with transactions are written at once).",
