@@ -26,11 +26,11 @@ USAGE = {"seller": (0, 900), "buyer": (450, 0)}  # (import, export) Wh per slot
 
 def _restart(node: LocalNode) -> LocalNode:
     port = int(node.url.rsplit(":", 1)[1])
-    return start_node(node.data_dir, port=port, block_time=BLOCK_TIME, gateway=False)
+    return start_node(node.data_dir, port=port, block_time=BLOCK_TIME, gateway=True)
 
 
 def test_keeper_and_oracle_survive_a_node_kill_and_restart_exactly_once(tmp_path: Path):
-    node = start_node(tmp_path / "chain", block_time=BLOCK_TIME, gateway=False)
+    node = start_node(tmp_path / "chain", block_time=BLOCK_TIME, gateway=True)
     procs = []
     try:
         site: Site = new_site(node.url, tmp_path)
