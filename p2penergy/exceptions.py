@@ -21,6 +21,58 @@ class DeploymentError(ChainError):
     """No deployment is known for this chain, or its address book is inconsistent."""
 
 
+class NodeUnreachable(ChainError):
+    """The node at `url` did not answer (down, restarting, or the network is cut)."""
+
+    def __init__(self, url: str | None, cause: str) -> None:
+        self.url = url
+        self.cause = cause
+        super().__init__(f"node at {url} is unreachable: {cause}")
+
+
+class WrongChain(ChainError):
+    """The node at `url` serves chain `actual`, not the `expected` one."""
+
+    def __init__(self, url: str | None, expected: int, actual: int) -> None:
+        self.url = url
+        self.expected = expected
+        self.actual = actual
+        super().__init__(f"node at {url} serves chain id {actual}, expected {expected}")
+
+
+class DeploymentGone(DeploymentError):
+    """The address book's contracts are not on this chain: no code at `address`, or the block
+    the deployment was anchored to (`block`) is no longer the same (a reset or empty node)."""
+
+    def __init__(self, chain_id: int, address: str | None, block: int | None, why: str) -> None:
+        self.chain_id = chain_id
+        self.address = address
+        self.block = block
+        super().__init__(why)
+
+
+class TransactionFailed(ChainError):
+    """A transaction was mined but failed (receipt status 0); carries its hash and receipt."""
+
+    def __init__(self, tx_hash: str, receipt: Any) -> None:
+        self.tx_hash = tx_hash
+        self.receipt = receipt
+        super().__init__(f"transaction {tx_hash} failed on chain (status 0)")
+
+
+class GasBalanceTooLow(ChainError):
+    """`account` holds `balance_wei`, less than the `needed_wei` one more transaction may cost."""
+
+    def __init__(self, account: str, balance_wei: int, needed_wei: int) -> None:
+        self.account = account
+        self.balance_wei = balance_wei
+        self.needed_wei = needed_wei
+        super().__init__(
+            f"account {account} holds {balance_wei} wei of gas money, less than the "
+            f"{needed_wei} wei its next transaction may cost: fund it, then restart"
+        )
+
+
 class ContractRevert(P2PEnergyError):
     """A contract call reverted with a custom error; `name` and `args` say which and why."""
 
@@ -80,6 +132,23 @@ def _render(value: Any) -> str:
 
 class OracleError(P2PEnergyError):
     """The oracle could not read, sign, store or relay meter readings."""
+
+
+class SourceUnreadable(OracleError):
+    """An oracle input (`path`) cannot be read at all."""
+
+    def __init__(self, path: str, why: str) -> None:
+        self.path = path
+        super().__init__(f"source {path} {why}")
+
+
+class OutboxWriteFailed(OracleError):
+    """The outbox at `path` could not be written (disk full, read-only, locked): transient."""
+
+    def __init__(self, path: str, error: str) -> None:
+        self.path = path
+        self.error = error
+        super().__init__(f"outbox {path} could not be written: {error}")
 
 
 class KeeperError(P2PEnergyError):

@@ -10,7 +10,7 @@ from eth_account.signers.local import LocalAccount
 from web3 import HTTPProvider, Web3
 from web3.providers.eth_tester import EthereumTesterProvider
 
-from p2penergy.exceptions import ChainError
+from p2penergy.exceptions import ChainError, NodeUnreachable, WrongChain
 
 EMBEDDED = "embedded"
 DEFAULT_RPC_TIMEOUT = 30
@@ -100,9 +100,9 @@ def rpc(
         chain_id = int(w3.eth.chain_id)
         client = str(w3.client_version)
     except Exception as exc:
-        raise ChainError(f"node at {url} is unreachable: {type(exc).__name__}") from exc
+        raise NodeUnreachable(url, type(exc).__name__) from exc
     if expected_chain_id is not None and chain_id != expected_chain_id:
-        raise ChainError(f"node at {url} serves chain id {chain_id}, expected {expected_chain_id}")
+        raise WrongChain(url, expected_chain_id, chain_id)
     faucet: list[LocalAccount] = []
     if client.lower().startswith(("hardhat", "anvil")):
         Account.enable_unaudited_hdwallet_features()

@@ -13,7 +13,12 @@ from web3.logs import DISCARD
 from web3.types import EventData, TxReceipt
 
 from p2penergy.chain.errors import decode_revert
-from p2penergy.exceptions import ChainError, ContractRevert, SenderNotAuthorized
+from p2penergy.exceptions import (
+    ChainError,
+    ContractRevert,
+    SenderNotAuthorized,
+    TransactionFailed,
+)
 
 if TYPE_CHECKING:
     from p2penergy.chain.connect import Chain
@@ -49,7 +54,9 @@ def revert_from(exc: Exception, contract: str | None = None) -> ContractRevert |
     return None
 
 
-def _fees(chain: Chain) -> dict[str, int]:
+def fees(chain: Chain) -> dict[str, int]:
+    """EIP-1559 fee fields: twice the latest base fee plus a 1 gwei tip (no tip at zero base
+    fee, as on a permissioned network)."""
     block = chain.w3.eth.get_block("latest")
     base = int(block.get("baseFeePerGas", 0))
     tip = 0 if base == 0 else 1_000_000_000
@@ -79,7 +86,7 @@ def transact(
     chain: Chain, account: LocalAccount, fn: ContractFunction, gas: int | None = None
 ) -> TxReceipt:
     """Estimates, signs with `account`, sends and waits; raises the decoded revert on failure."""
-    params: dict[str, Any] = {"from": account.address, **_fees(chain)}
+    params: dict[str, Any] = {"from": account.address, **fees(chain)}
     try:
         if gas is None:
             gas = _gas_limit(chain, fn, params)
@@ -104,8 +111,21 @@ def _gas_limit(chain: Chain, fn: ContractFunction, params: dict[str, Any]) -> in
         fn.call({**params, "gas": EMBEDDED_GAS_LIMIT}, block_identifier="pending")  # type: ignore[arg-type]
         return EMBEDDED_GAS_LIMIT
     block_limit = int(chain.w3.eth.get_block("latest")["gasLimit"])
-    estimate = int(fn.estimate_gas(params))  # type: ignore[arg-type]
+    estimate = _estimate(fn, params)
     return min(estimate * GAS_HEADROOM_NUM // GAS_HEADROOM_DEN, block_limit)
+
+
+def _estimate(fn: ContractFunction, params: dict[str, Any]) -> int:
+    """Estimates against the pending block, the one the transaction will be mined in: its
+    timestamp is the next block's, so a call whose path depends on time (a reading window that
+    just opened, a gate that just closed) is estimated on the path it will take. A node that
+    has no pending block for estimates is asked for the latest."""
+    try:
+        return int(fn.estimate_gas(params, block_identifier="pending"))  # type: ignore[arg-type]
+    except Web3RPCError as exc:
+        if revert_from(exc) is not None:
+            raise
+        return int(fn.estimate_gas(params))  # type: ignore[arg-type]
 
 
 def send_value(chain: Chain, account: LocalAccount, to: str, wei: int) -> TxReceipt:
@@ -116,7 +136,7 @@ def send_value(chain: Chain, account: LocalAccount, to: str, wei: int) -> TxRece
         "gas": 21_000,
         "chainId": chain.chain_id,
         "nonce": chain.w3.eth.get_transaction_count(account.address, "pending"),
-        **_fees(chain),
+        **fees(chain),
     }
     return send_signed(chain, account, tx)
 
@@ -135,7 +155,7 @@ def send_signed(chain: Chain, account: LocalAccount, tx: dict[str, Any]) -> TxRe
         raise
     receipt = chain.w3.eth.wait_for_transaction_receipt(tx_hash, timeout=120)
     if receipt["status"] != 1:
-        raise ChainError(f"transaction {tx_hash.hex()} failed on chain (status 0)")
+        raise TransactionFailed("0x" + bytes(tx_hash).hex(), receipt)
     return receipt
 
 

@@ -13,7 +13,7 @@ from p2penergy.chain.config import Settings
 from p2penergy.chain.connect import Chain
 from p2penergy.chain.deploy import System
 from p2penergy.cli._utils import handle_errors as _utils_handle_errors
-from p2penergy.exceptions import ChainError, DeploymentError
+from p2penergy.exceptions import ChainError, DeploymentError, NodeUnreachable, WrongChain
 from p2penergy.wallet.errors import KeystoreError
 from p2penergy.wallet.keystore import LIGHT_SCRYPT_N, STANDARD_SCRYPT_N, Keystore
 
@@ -131,9 +131,9 @@ def unlock(
 
 def _hinted(exc: ChainError) -> ChainError:
     text = str(exc)
-    if "unreachable" in text:
+    if isinstance(exc, NodeUnreachable):
         return ChainError(f"{text}: start the node or pass --rpc URL (or set P2PENERGY_RPC)")
-    if "expected" in text:
+    if isinstance(exc, WrongChain):
         return ChainError(f"{text}: wrong network; check --rpc and --chain-id (or the config file)")
     return exc
 

@@ -13,6 +13,7 @@ from p2penergy.cli.keeper import keeper_group
 from p2penergy.cli.network import network_group
 from p2penergy.cli.oracle import meter_group, oracle_group
 from p2penergy.cli.simulate import simulate_command
+from p2penergy.cli.status import status_command
 from p2penergy.cli.trade import TRADE_COMMANDS
 from p2penergy.cli.wallet import wallet_group
 
@@ -42,6 +43,7 @@ cli.add_command(keeper_group)
 cli.add_command(audit_command)
 cli.add_command(simulate_command)
 cli.add_command(network_group)
+cli.add_command(status_command)
 
 
 def main() -> None:

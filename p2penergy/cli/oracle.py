@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import sys
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -9,14 +10,20 @@ import click
 from rich.table import Table
 
 from p2penergy.cli._service import (
+    EXIT_ROWS_REJECTED,
+    EXIT_SOURCE_UNREADABLE,
     connection_options,
+    health_check,
+    parse_ether,
     password_for,
     password_option,
     retry_printer,
+    service_errors,
     stop_on_signals,
+    warn_balance_option,
 )
 from p2penergy.cli._utils import console, err_console, handle_errors, json_option, print_json
-from p2penergy.exceptions import OracleError
+from p2penergy.exceptions import OracleError, SourceUnreadable
 
 if TYPE_CHECKING:
     from eth_account.signers.local import LocalAccount
@@ -130,8 +137,9 @@ def _parse_source(spec: str) -> tuple[str, Path]:
 @click.option("--batch-size", type=click.IntRange(1, 500), default=50, show_default=True)
 @click.option("--interval", type=float, default=5.0, show_default=True, help="Seconds per pass.")
 @click.option("--once", is_flag=True, help="Take the sources, relay what is due, then exit.")
+@warn_balance_option
 @connection_options
-@handle_errors
+@service_errors
 def oracle_run(
     sources: tuple[str, ...],
     meter_keys: Path,
@@ -141,6 +149,7 @@ def oracle_run(
     batch_size: int,
     interval: float,
     once: bool,
+    warn_balance: str,
     rpc: str | None,
     deployments: Path | None,
     chain_id: int | None,
@@ -151,15 +160,22 @@ def oracle_run(
     marked submitted only from a confirmed receipt. While the node is unreachable the relayer
     backs off and retries; a restart resumes from the outbox. Bad input rows are reported as
     FILE:LINE: REASON and skipped, the rest of the file is taken.
+
+    With --once the exit code tells cron whether readings are flowing: 10 when an input could
+    not be read at all (missing file, wrong header), 11 when a row was not taken or the contract
+    rejected a reading; a continuous run logs these and keeps going. A chain that is not the
+    one it started on, or a relayer that cannot pay gas, stops it with 12, 13 or 14
+    (docs/oracle.md).
     """
-    from p2penergy._retry import Backoff, Stopped, connect_system_retrying
+    from p2penergy._retry import Backoff, GasWatch, Stopped, connect_system_retrying
     from p2penergy.chain.config import resolve
     from p2penergy.oracle.identity import load_key
     from p2penergy.oracle.outbox import Outbox
-    from p2penergy.oracle.relayer import Relayer, grid_of
+    from p2penergy.oracle.relayer import Relayer, grid_of, submit_gas_limit
     from p2penergy.oracle.service import Oracle
     from p2penergy.oracle.sources import CsvSource, FolderSource, SlotGrid, Source
 
+    warn_below = parse_ether(warn_balance)
     specs = [_parse_source(s) for s in sources]
     key_paths = sorted(p for p in meter_keys.iterdir() if p.suffix in (".json", ".key"))
     if not key_paths:
@@ -176,7 +192,7 @@ def oracle_run(
         return system.chain.chain_id, grid_of(system), Oracle.meters_for(system, keys)
 
     try:
-        system, prepared = connect_system_retrying(
+        system, anchor, prepared = connect_system_retrying(
             settings, stop, backoff, retry_printer("oracle"), prepare
         )
     except Stopped:
@@ -193,7 +209,7 @@ def oracle_run(
                 built.append(CsvSource(path, grid))
             else:
                 if not path.is_dir():
-                    raise OracleError(f"source folder {path} does not exist")
+                    raise SourceUnreadable(str(path), "is not a folder")
                 built.append(FolderSource(path, grid, already_seen=store.input_keys()))
         console.print(
             f"oracle: {len(meters)} meter(s) {sorted(meters)}, relaying as "
@@ -207,12 +223,15 @@ def oracle_run(
 
             assert isinstance(batch, Batch) and isinstance(result, IntakeResult)
             for problem in result.problems:
-                err_console.print(f"skipped {problem}", markup=False, highlight=False)
+                err_console.print(
+                    f"skipped {problem}", markup=False, highlight=False, soft_wrap=True
+                )
             console.print(
                 f"{batch.origin}: {result.added} signed, {result.already} already in the outbox, "
                 f"{len(result.problems)} problem(s)",
                 markup=False,
                 highlight=False,
+                soft_wrap=True,
             )
 
         def on_relay(result: object) -> None:
@@ -226,9 +245,12 @@ def oracle_run(
                 + f"; outbox {_counts_line(store.counts())}",
                 markup=False,
                 highlight=False,
+                soft_wrap=True,
             )
 
-        oracle.run(
+        reserve = submit_gas_limit(batch_size, 30_000_000)
+        watch = GasWatch(system.chain, relayer_account.address, warn_below, reserve)
+        summary = oracle.run(
             built,
             stop=stop,
             once=once,
@@ -237,8 +259,26 @@ def oracle_run(
             on_intake=on_intake,
             on_relay=on_relay,
             on_retry=retry_printer("relayer"),
+            health=health_check("relayer", system, anchor, watch),
         )
         console.print(f"oracle stopped; outbox {_counts_line(store.counts())}")
+    if once and summary.sources_unreadable:
+        err_console.print(
+            f"error: {summary.sources_unreadable} input(s) could not be read",
+            markup=False,
+            highlight=False,
+            soft_wrap=True,
+        )
+        sys.exit(EXIT_SOURCE_UNREADABLE)
+    if once and (summary.rows_rejected or summary.readings_rejected):
+        err_console.print(
+            f"error: {summary.rows_rejected} row(s) not taken, "
+            f"{summary.readings_rejected} reading(s) rejected by the contract",
+            markup=False,
+            highlight=False,
+            soft_wrap=True,
+        )
+        sys.exit(EXIT_ROWS_REJECTED)
 
 
 def _counts_line(counts: dict[str, int]) -> str:

@@ -17,11 +17,11 @@ from eth_account.signers.local import LocalAccount
 from web3.contract.contract import ContractFunction
 from web3.types import TxReceipt
 
-from p2penergy._retry import Backoff, is_transient, next_block_time
+from p2penergy._retry import Backoff, explain, is_transient, next_block_time
 from p2penergy.chain.deploy import System
 from p2penergy.chain.tx import call, events, transact
 from p2penergy.contracts.market import MarketClient
-from p2penergy.exceptions import ChainError, ContractRevert, MarketError
+from p2penergy.exceptions import ContractRevert, MarketError, TransactionFailed
 
 log = logging.getLogger(__name__)
 
@@ -115,9 +115,7 @@ class Keeper:
             if exc.name in ("MarketWrongSlotStatus", "MarketClearingDeadlinePassed"):
                 return self._reread(slot, status, exc.name)
             raise
-        except ChainError as exc:
-            if "status 0" not in str(exc):
-                raise
+        except TransactionFailed:
             # Our transaction passed estimation but reverted when mined: another keeper's
             # landed first in the same block. The chain says what happened.
             return self._reread(slot, status, "reverted on chain")
@@ -152,8 +150,8 @@ class Keeper:
         comes back by name, like the one the pre-flight call would have raised."""
         try:
             return transact(self.system.chain, self.account, fn, gas=self.gas_limit)
-        except ChainError as exc:
-            if self.gas_limit is None or "status 0" not in str(exc):
+        except TransactionFailed:
+            if self.gas_limit is None:
                 raise
             call(fn, self.account.address)  # raises the named revert if it still reverts
             raise
@@ -186,15 +184,20 @@ class Keeper:
         backoff: Backoff | None = None,
         on_action: Callable[[Action], None] | None = None,
         on_retry: Callable[[BaseException, float], None] | None = None,
+        health: Callable[[], None] | None = None,
     ) -> None:
         """Passes over the slots every `interval` seconds until `stop` (one pass with `once`);
-        backs off while the node is unreachable."""
+        backs off while the node is unreachable. `health()` runs before each pass: it raises to
+        stop the keeper (the chain is not the one it was started for, gas money ran out)."""
         backoff = backoff or Backoff()
         while not stop.is_set():
             try:
+                if health is not None:
+                    health()
                 self.run_once(on_action)
             except Exception as exc:
                 if not is_transient(exc):
+                    explain(exc, health)
                     raise
                 if on_retry is not None:
                     on_retry(exc, backoff.delay)

@@ -84,6 +84,23 @@ def load_key(path: Path, password: str | None = None) -> LocalAccount:
         raise DeviceKeyError(f"{path} does not hold a private key") from None
 
 
+def address_of(spec: str) -> str:
+    """The account address named by `spec`: an 0x address, a keystore (its public `address`
+    field: no password needed) or a raw key file."""
+    from eth_utils.address import is_address, to_checksum_address
+
+    if is_address(spec):
+        return str(to_checksum_address(spec))
+    path = Path(spec)
+    if is_keystore(path):
+        try:
+            address = json.loads(path.read_text())["address"]
+        except (ValueError, KeyError):
+            raise DeviceKeyError(f"{path} is not a keystore with an address") from None
+        return str(to_checksum_address("0x" + str(address).removeprefix("0x")))
+    return str(load_key(path).address)
+
+
 def load_keys(folder: Path, password: str | None = None) -> list[LocalAccount]:
     """Every key in `folder` (`*.json` keystores and `*.key` files), in name order."""
     if not folder.is_dir():

@@ -9,6 +9,7 @@ relayer.
 
 from __future__ import annotations
 
+import contextlib
 import sqlite3
 import time
 from collections.abc import Iterable, Iterator, Sequence
@@ -16,7 +17,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
-from p2penergy.exceptions import OracleError
+from p2penergy.exceptions import OracleError, OutboxWriteFailed
 from p2penergy.oracle.reading import Reading, SignedReading
 
 PENDING, SUBMITTED, REJECTED = "pending", "submitted", "rejected"
@@ -46,6 +47,11 @@ CREATE TABLE IF NOT EXISTS readings (
 CREATE INDEX IF NOT EXISTS readings_state ON readings (state, slot);
 CREATE TABLE IF NOT EXISTS inputs (key TEXT PRIMARY KEY, origin TEXT NOT NULL, taken_at REAL);
 """
+
+
+def _describe(exc: sqlite3.Error) -> str:
+    code = getattr(exc, "sqlite_errorname", None)
+    return f"{code}: {exc}" if code else str(exc)
 
 
 class OutboxMismatch(OracleError):
@@ -115,14 +121,28 @@ class Outbox:
 
     @contextmanager
     def transaction(self) -> Iterator[sqlite3.Connection]:
-        """One atomic unit: everything inside is committed together or not at all."""
-        self._db.execute("BEGIN IMMEDIATE")
+        """One atomic unit: everything inside is committed together or not at all. A write the
+        database refuses (disk full, read-only, locked too long) raises OutboxWriteFailed, which
+        the services treat as transient: nothing of the unit was stored."""
+        try:
+            self._db.execute("BEGIN IMMEDIATE")
+        except sqlite3.Error as exc:
+            raise OutboxWriteFailed(str(self.path), _describe(exc)) from exc
         try:
             yield self._db
+            self._db.execute("COMMIT")
+        except sqlite3.Error as exc:
+            self._rollback()
+            raise OutboxWriteFailed(str(self.path), _describe(exc)) from exc
         except BaseException:
-            self._db.execute("ROLLBACK")
+            self._rollback()
             raise
-        self._db.execute("COMMIT")
+
+    def _rollback(self) -> None:
+        # SQLite may have rolled back already (it does on SQLITE_FULL).
+        if self._db.in_transaction:
+            with contextlib.suppress(sqlite3.Error):
+                self._db.execute("ROLLBACK")
 
     def _bind(self, chain_id: int, contract: str) -> None:
         want = {"chain_id": str(chain_id), "contract": contract.lower()}

@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 
 from eth_account.signers.local import LocalAccount
 
-from p2penergy._retry import Backoff, is_transient
+from p2penergy._retry import Backoff, explain, is_transient
 from p2penergy.chain.deploy import System
 from p2penergy.exceptions import OracleError
 from p2penergy.oracle.outbox import Outbox, ReadingConflict
@@ -64,6 +64,23 @@ def register_problem(reading: Reading, before: Reading | None, after: Reading | 
             f"({after.import_register_wh}/{after.export_register_wh} Wh)"
         )
     return None
+
+
+@dataclass
+class RunSummary:
+    """What went wrong during `Oracle.run`: inputs that could not be read at all (a missing file,
+    a wrong header), rows that were not taken, readings the contract rejected."""
+
+    sources_unreadable: int = 0
+    rows_rejected: int = 0
+    readings_rejected: int = 0
+
+    def count(self, result: IntakeResult) -> None:
+        for problem in result.problems:
+            if problem.whole_input:
+                self.sources_unreadable += 1
+            else:
+                self.rows_rejected += 1
 
 
 class Oracle:
@@ -149,32 +166,48 @@ class Oracle:
         on_intake: Callable[[Batch, IntakeResult], None] | None = None,
         on_relay: Callable[[RelayResult], None] | None = None,
         on_retry: Callable[[BaseException, float], None] | None = None,
-    ) -> None:
+        health: Callable[[], None] | None = None,
+    ) -> RunSummary:
         """Polls sources and relays until `stop` is set (or one full pass with `once`).
 
-        While the node is unreachable the relayer backs off (`backoff`) and retries; readings
-        keep arriving into the outbox meanwhile. With `once`, the run ends after a pass that
-        found nothing due to relay.
+        While the node is unreachable, or the outbox cannot be written (disk full), the oracle
+        backs off (`backoff`) and retries; a batch that could not be stored is kept and stored
+        on a later pass, and readings keep arriving into the outbox while only the node is down.
+        `health()` runs before each relay: it raises to stop the oracle (the chain is not the
+        one it was started for, gas money ran out). With `once`, the run ends after a pass that
+        found nothing due to relay. Returns what went wrong along the way, for the exit code.
         """
         backoff = backoff or Backoff()
+        summary = RunSummary()
+        unstored: list[Batch] = []
         while not stop.is_set():
-            for source in sources:
-                for batch in source.poll():
+            try:
+                for source in sources:
+                    unstored.extend(source.poll())
+                while unstored:
+                    batch = unstored[0]
                     result = self.ingest(batch)
+                    unstored.pop(0)
+                    summary.count(result)
                     if on_intake is not None:
                         on_intake(batch, result)
-            try:
+                if health is not None:
+                    health()
                 relayed = self.relayer.relay(on_batch=on_relay)
             except Exception as exc:
                 if not is_transient(exc):
+                    explain(exc, health)
                     raise
                 if on_retry is not None:
                     on_retry(exc, backoff.delay)
-                log.warning("node unreachable (%s); retrying", type(exc).__name__)
+                else:
+                    log.warning("%s; retrying in %.0f s", type(exc).__name__, backoff.delay)
                 backoff.failed(exc, stop)
                 continue
             backoff.succeeded()
+            summary.readings_rejected += relayed.rejected
             if once and not relayed.transactions:
-                return  # nothing left that is due
+                return summary  # nothing left that is due
             if not once:
                 stop.wait(interval)
+        return summary

@@ -71,11 +71,13 @@ class Row:
 
 @dataclass(frozen=True, slots=True)
 class Problem:
-    """A row (or a whole input) that was not taken, and why."""
+    """A row (or, with `whole_input`, a whole input: unreadable, empty, a wrong header) that was
+    not taken, and why."""
 
     origin: str
     line: int
     reason: str
+    whole_input: bool = False
 
     def __str__(self) -> str:
         return f"{self.origin}:{self.line}: {self.reason}"
@@ -136,16 +138,21 @@ def parse_csv(text: str, origin: str, grid: SlotGrid) -> Batch:
     try:
         header = next(reader)
     except StopIteration:
-        batch.problems.append(Problem(origin, 1, "file is empty (no header row)"))
+        batch.problems.append(Problem(origin, 1, "file is empty (no header row)", whole_input=True))
         return batch
     except csv.Error as exc:
-        batch.problems.append(Problem(origin, 1, f"unreadable header: {exc}"))
+        batch.problems.append(Problem(origin, 1, f"unreadable header: {exc}", whole_input=True))
         return batch
     names = [h.strip().lower() for h in header]
     missing = [c for c in CSV_COLUMNS if c not in names]
     if missing:
         batch.problems.append(
-            Problem(origin, 1, f"header lacks column(s) {', '.join(missing)}: file skipped")
+            Problem(
+                origin,
+                1,
+                f"header lacks column(s) {', '.join(missing)}: file skipped",
+                whole_input=True,
+            )
         )
         return batch
     index = {c: names.index(c) for c in CSV_COLUMNS}
@@ -210,11 +217,17 @@ def read_csv_file(path: Path, grid: SlotGrid) -> Batch:
     try:
         data = path.read_bytes()
     except OSError as exc:
-        return Batch(str(path), problems=[Problem(str(path), 0, f"unreadable: {exc.strerror}")])
+        return Batch(
+            str(path),
+            problems=[Problem(str(path), 0, f"unreadable: {exc.strerror}", whole_input=True)],
+        )
     try:
         text = data.decode("utf-8-sig")
     except UnicodeDecodeError as exc:
-        return Batch(str(path), problems=[Problem(str(path), 0, f"not UTF-8: {exc.reason}")])
+        return Batch(
+            str(path),
+            problems=[Problem(str(path), 0, f"not UTF-8: {exc.reason}", whole_input=True)],
+        )
     batch = parse_csv(text, str(path), grid)
     batch.key = hashlib.sha256(data).hexdigest()
     return batch

@@ -25,6 +25,7 @@ import html
 import io
 import json
 from dataclasses import dataclass
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
@@ -255,8 +256,37 @@ def build_report(result: RunResult) -> dict[str, Any]:
             if g
         },
         "households": households,
+        "days": _days(result, slots),
         "slots": slots,
     }
+
+
+def _days(result: RunResult, slots: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """One entry per simulated day (a long run's report covers every day, not only totals)."""
+    spd = result.community.scenario.slots_per_day
+    days: dict[int, dict[str, Any]] = {}
+    for entry in slots:
+        day = entry["slot"] // spd
+        d = days.setdefault(
+            day,
+            {
+                "day": day,
+                "date": (result.community.scenario.date + timedelta(days=len(days))).isoformat(),
+                "slots": 0,
+                "slots_settled": 0,
+                "slots_with_trade": 0,
+                "traded_wh": 0,
+                "demand_wh": 0,
+                "generation_wh": 0,
+                "unserved_wh": 0,
+            },
+        )
+        d["slots"] += 1
+        d["slots_settled"] += entry["slot"] in result.slot_settled
+        d["slots_with_trade"] += entry["price"] is not None
+        for key in ("traded_wh", "demand_wh", "generation_wh", "unserved_wh"):
+            d[key] += entry[key]
+    return [days[day] for day in sorted(days)]
 
 
 def _delta(result: RunResult, account: str) -> int:

@@ -46,6 +46,13 @@ from p2penergy.wallet.trading import Wallet
 
 CONSUMER, PROSUMER = 1, 2
 GAS_MONEY_WEI = 10**18
+# The keeper and the relayer are service accounts with keys of their own (as in production):
+# each starts with SERVICE_GAS_WEI and is topped up by the operator to it whenever it falls
+# below SERVICE_TOP_UP_BELOW_WEI, checked once per slot. A slot costs a service at most a few
+# transactions of TX_GAS_LIMIT (what an account must hold to send one), so a run of any length
+# never stops for gas.
+SERVICE_GAS_WEI = 10 * 10**18
+SERVICE_TOP_UP_BELOW_WEI = 2 * 10**18
 READINGS_PER_BATCH = 64
 GATE_CLOSURE_S = 300
 LEAD_TIME_S = 3600  # the first simulated slot starts this long after the chain's clock
@@ -74,6 +81,7 @@ def derived_key(seed: int, role: str, index: int = 0) -> LocalAccount:
 class Actors:
     admin: LocalAccount
     keeper: LocalAccount
+    relayer: LocalAccount
     fee_account: str
     rounding_account: str
     households: list[LocalAccount]
@@ -102,6 +110,8 @@ class RunResult:
     actors: Actors
     system: System
     orders: dict[int, tuple[int, Order]] = field(default_factory=dict)  # id -> (home, order)
+    # home -> slot -> order id: each household's own record of its orders (`orders` by home)
+    home_orders: dict[int, dict[int, int]] = field(default_factory=lambda: defaultdict(dict))
     outcomes: list[SlotOutcome] = field(default_factory=list)
     settled: dict[int, dict[str, int]] = field(default_factory=dict)  # order id -> event args
     slot_settled: dict[int, dict[str, int]] = field(default_factory=dict)
@@ -147,7 +157,10 @@ def simulate(
     community = model.build(scenario)
     chain = chain or embedded()
     plans = day_ahead_orders(community)
-    cache = AuditCache() if with_audit else None
+    # On disk in the work folder, not in memory: it holds every log of the run (measured: the
+    # in-memory cache was the largest thing that grew with the days after the chain itself).
+    (workdir / "audit-cache.sqlite").unlink(missing_ok=True)  # a fresh chain
+    cache = AuditCache(workdir / "audit-cache.sqlite") if with_audit else None
     result = _setup(chain, community, plans, cache)
     market = MarketClient(result.system)
     actors = result.actors
@@ -161,7 +174,9 @@ def simulate(
         workers=sign_workers,
     )
     try:
-        signing = [fleet.submit(batch) for batch in meter_readings(community, actors.meter_ids)]
+        signing: list[Future[list[SignedReading]] | None] = [
+            fleet.submit(batch) for batch in meter_readings(community, actors.meter_ids)
+        ]
         services = Services.open(result, workdir)
         try:
             _run_slots(result, market, plans, signing, book, progress, services, cache)
@@ -231,15 +246,17 @@ class Services:
 
     @classmethod
     def open(cls, result: RunResult, folder: Path) -> Services:
-        system, key = result.system, result.actors.keeper
+        system, actors = result.system, result.actors
         path = folder / "outbox.sqlite"
         path.unlink(missing_ok=True)  # a fresh chain: an old outbox belongs to another one
         outbox = Outbox(path, system.chain.chain_id, str(system.readings.address))
         relayer = Relayer(
-            system, key, outbox, batch_size=READINGS_PER_BATCH, gas_limit=TX_GAS_LIMIT
+            system, actors.relayer, outbox, batch_size=READINGS_PER_BATCH, gas_limit=TX_GAS_LIMIT
         )
         # chunk 0: a slot of 30 households settles in one transaction
-        keeper = Keeper(system, key, chunk=0, slots=result.community.slots, gas_limit=TX_GAS_LIMIT)
+        keeper = Keeper(
+            system, actors.keeper, chunk=0, slots=result.community.slots, gas_limit=TX_GAS_LIMIT
+        )
         return cls(outbox, relayer, keeper)
 
     def relay(self, result: RunResult, slot: int, signed: Sequence[SignedReading]) -> int:
@@ -283,7 +300,7 @@ def _run_slots(
     result: RunResult,
     market: MarketClient,
     plans: list[list[PlannedOrder]],
-    signing: list[Future[list[SignedReading]]],
+    signing: list[Future[list[SignedReading]] | None],
     book: dict[int, list[Order]],
     progress: ProgressHook | None,
     services: Services,
@@ -300,12 +317,16 @@ def _run_slots(
         placed.add(days[0] + 1)
         book = _book(result)
     for k, slot in enumerate(community.slots):
+        _top_up_services(result)
         start, gate, _ = market.slot_times(slot)
         chain.set_time(gate)
         cleared = services.step(result, slot, "clear", CLEARED)
         [event] = [e for r in cleared for e in events(market.contract, "SlotCleared", r)]
         chain.set_time(start + scenario.slot_seconds)
-        signed = signing[k].result()
+        future = signing[k]
+        assert future is not None
+        signed = future.result()
+        signing[k] = None  # relayed: the outbox has them, memory need not (long runs)
         accepted = services.relay(result, slot, signed)
         if accepted != len(signed):
             raise SimulationError(
@@ -359,9 +380,11 @@ def _setup(
     )
     admin = chain.faucet[0]
     keeper = derived_key(seed, "keeper")
+    relayer = derived_key(seed, "relayer")
     actors = Actors(
         admin=admin,
         keeper=keeper,
+        relayer=relayer,
         fee_account=derived_key(seed, "fee-account").address,
         rounding_account=derived_key(seed, "rounding-account").address,
         households=[derived_key(seed, "household", h.index) for h in community.homes],
@@ -373,12 +396,13 @@ def _setup(
         config=config,
         fee_account=actors.fee_account,
         rounding_account=actors.rounding_account,
-        keepers=(keeper.address,),
+        keepers=(keeper.address, relayer.address),  # staff: the relayer may submit readings
     )
     result = RunResult(community=community, actors=actors, system=system, audit_cache=audit_cache)
     for name, gas_used in system.deployment.gas_used.items():
         result.gas[f"deploy {name}"].append(gas_used)
-    _fund(result, keeper.address)
+    _fund(result, keeper.address, SERVICE_GAS_WEI)
+    _fund(result, relayer.address, SERVICE_GAS_WEI)
     market = system.market.functions
     for first, last in outage_ranges(community):
         # The operator declares the outage before the slots' gates close (here: before any order).
@@ -444,13 +468,14 @@ def _place_day(
         wallet = Wallet(result.system, account.address)
         # The household's own record of its open orders (it placed every one of them; slots
         # before this day are past their gates): the wallet need not rebuild it from the logs.
-        mine = {oid >> 16: oid for oid, (h, _) in result.orders.items() if h == home.index}
+        mine = result.home_orders[home.index]
         open_orders = {slot: oid for slot, oid in mine.items() if slot // spd >= day}
         plan = wallet.plan(to_inputs(todays, 0), None, open_orders)
         receipt = wallet.send(account, plan, TX_GAS_LIMIT, permit_deadline=PERMIT_DEADLINE)
         _record(result, "placeOrdersWithPermit" if plan.escrow else "placeOrders", receipt)
         for event in events(market.contract, "OrderPlaced", receipt):
             a = event["args"]
+            result.home_orders[home.index][int(a["orderId"]) >> 16] = int(a["orderId"])
             result.orders[int(a["orderId"])] = (
                 home.index,
                 Order(
@@ -502,9 +527,18 @@ def _balances(result: RunResult) -> dict[str, int]:
     return {a: int(credit.balanceOf(a).call()) for a in accounts}
 
 
-def _fund(result: RunResult, address: str) -> None:
-    receipt = send_value(result.system.chain, result.actors.admin, address, GAS_MONEY_WEI)
+def _fund(result: RunResult, address: str, wei: int = GAS_MONEY_WEI) -> None:
+    receipt = send_value(result.system.chain, result.actors.admin, address, wei)
     result.gas["fund"].append(int(receipt["gasUsed"]))
+
+
+def _top_up_services(result: RunResult) -> None:
+    """The operator tops the keeper's and the relayer's gas money back up to SERVICE_GAS_WEI."""
+    w3 = result.system.chain.w3
+    for account in (result.actors.keeper, result.actors.relayer):
+        balance = int(w3.eth.get_balance(account.address))
+        if balance < SERVICE_TOP_UP_BELOW_WEI:
+            _fund(result, account.address, SERVICE_GAS_WEI - balance)
 
 
 def _tx(result: RunResult, account: LocalAccount, op: str, fn: object) -> TxReceipt:

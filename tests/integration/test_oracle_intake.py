@@ -135,3 +135,44 @@ def test_a_reading_sent_before_its_slot_ended_stays_pending_not_rejected(setup, 
     monkeypatch.undo()
     to_slot_end(d.chain, d.system, s)
     assert oracle.relayer.relay().submitted == 1
+
+
+def test_a_batch_the_full_disk_refused_is_kept_and_stored_on_a_later_pass(setup, tmp_path: Path):
+    """Disk full (a file-size limit) while a batch goes in: one retry line, back off, and the
+    same batch is stored whole on the next pass; the source is not read twice."""
+    import resource
+    import threading
+
+    from p2penergy._retry import Backoff
+    from p2penergy.exceptions import OutboxWriteFailed
+
+    d, seller, buyer, outbox, oracle = setup
+    s = current_slot(d.chain, d.system) + 1
+    lines = [HEADER]
+    for k in range(150):
+        iso = slot_start_iso(d.system, s + k)
+        lines.append(f"{seller.meter_id},{iso},0,5,0,{5 * (k + 1)}")
+        lines.append(f"{buyer.meter_id},{iso},5,0,{5 * (k + 1)},0")
+    path = tmp_path / "export.csv"
+    path.write_text("\n".join(lines) + "\n")
+    soft, hard = resource.getrlimit(resource.RLIMIT_FSIZE)
+    retries: list[BaseException] = []
+
+    def on_retry(exc: BaseException, delay: float) -> None:
+        retries.append(exc)
+        resource.setrlimit(resource.RLIMIT_FSIZE, (soft, hard))  # space is back
+
+    resource.setrlimit(resource.RLIMIT_FSIZE, (1, hard))
+    try:
+        summary = oracle.run(
+            [CsvSource(path, grid_of(d.system))],
+            stop=threading.Event(),
+            once=True,
+            backoff=Backoff(maximum=0.1),
+            on_retry=on_retry,
+        )
+    finally:
+        resource.setrlimit(resource.RLIMIT_FSIZE, (soft, hard))
+    assert [type(e) for e in retries] == [OutboxWriteFailed]
+    assert outbox.counts() == {PENDING: 300, SUBMITTED: 0, REJECTED: 0}
+    assert (summary.sources_unreadable, summary.rows_rejected) == (0, 0)

@@ -88,3 +88,35 @@ def test_a_raw_key_file_is_0600_and_refused_when_others_can_read_it(tmp_path: Pa
     path.chmod(0o644)
     with pytest.raises(DeviceKeyError, match="readable by others"):
         load_key(path)
+
+
+def test_a_full_disk_fails_the_whole_transaction_with_a_typed_error_and_writes_resume(
+    tmp_path: Path,
+):
+    """A file-size limit stands in for a full disk: SQLite's write fails (EFBIG), nothing of the
+    unit is stored, the error is OutboxWriteFailed (transient for the services), and once space
+    is back the same unit goes in."""
+    import resource
+
+    from p2penergy.exceptions import OutboxWriteFailed
+
+    path = tmp_path / "outbox.sqlite"
+    outbox = Outbox(path, 31337, CONTRACT)
+    with outbox.transaction() as db:
+        outbox.add(db, signed(1, 1), "warm-up")
+    rows = [signed(2, slot) for slot in range(600)]
+    soft, hard = resource.getrlimit(resource.RLIMIT_FSIZE)
+    resource.setrlimit(resource.RLIMIT_FSIZE, (64 * 1024, hard))
+    try:
+        with pytest.raises(OutboxWriteFailed) as failed, outbox.transaction() as db:
+            for row in rows:
+                outbox.add(db, row, "export.csv")
+    finally:
+        resource.setrlimit(resource.RLIMIT_FSIZE, (soft, hard))
+    assert failed.value.path == str(path)
+    assert outbox.counts()[PENDING] == 1  # all or nothing
+    with outbox.transaction() as db:
+        for row in rows:
+            outbox.add(db, row, "export.csv")
+    assert outbox.counts()[PENDING] == 1 + len(rows)
+    outbox.close()
