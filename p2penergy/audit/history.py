@@ -222,6 +222,7 @@ _REVIEW = {
     "MeterStatusSet",
     "CreditMinted",
     "CreditBurned",
+    "CreditRedeemed",
 }
 
 
@@ -378,7 +379,7 @@ def _apply(
         h.credit_transfers.append(e)
     elif n == "CreditMinted":
         h.credit_mints.append(e)
-    elif n == "CreditBurned":
+    elif n in ("CreditBurned", "CreditRedeemed"):  # operator burns before issue #11; redemptions
         h.credit_burns.append(e)
     elif n == "TransferSingle" and e.contract == "EnergyCertificate":
         h.certificate_transfers.append(e)

@@ -13,9 +13,8 @@ from p2penergy.chain.tx import transact
 from p2penergy.contracts.market import MarketClient, OrderInput
 from p2penergy.market import Side
 
-from ..conftest import CONSUMER, PROSUMER, Deployed, deploy_with_actors
+from ..conftest import CONSUMER, ISSUED_REFS, PROSUMER, Deployed, deploy_with_actors, topup_ref
 from ..contracts.test_market import (
-    REF,
     Trader,
     new_trader,
     open_slot,
@@ -24,7 +23,18 @@ from ..contracts.test_market import (
     to_slot_end,
 )
 
-TOPUP_REF = "0x" + REF.hex()
+
+
+def topups() -> dict[str, tuple[None, None]]:
+    """The top-up ledger: every reference the test helpers minted under (any account, amount)."""
+    return {"0x" + ref.hex(): (None, None) for ref in ISSUED_REFS}
+
+
+def ledger_csv(amount: str | None = None) -> str:
+    """`topups()` as a CSV ledger; with `amount`, every row claims that amount."""
+    if amount is None:
+        return "payment_ref\n" + "".join(f"{ref}\n" for ref in topups())
+    return "payment_ref,account,amount\n" + "".join(f"{ref},,{amount}\n" for ref in topups())
 
 
 def deploy_embedded(chain: Chain | None = None, **overrides: object) -> Deployed:
@@ -115,5 +125,6 @@ def day(day_base: Day) -> Iterator[Day]:
         trader.device, trader.registers = device, registers
 
 
-def mint(d: Deployed, account: str, amount: int, ref: bytes = REF) -> None:
+def mint(d: Deployed, account: str, amount: int, ref: bytes | None = None) -> None:
+    ref = ref or topup_ref()
     transact(d.chain, d.actors.operator, d.system.credit.functions.mint(account, amount, ref))

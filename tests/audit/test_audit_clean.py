@@ -11,11 +11,11 @@ from p2penergy.market import Side
 from p2penergy.oracle.reading import Reading, sign_reading
 
 from ..contracts.test_market import open_slot, to_gate_close, to_slot_end
-from .conftest import TOPUP_REF, Day
+from .conftest import Day, topups
 
 
 def test_a_clean_simulated_day_audits_green(day: Day) -> None:
-    report = audit(day.d.system, topups={TOPUP_REF: (None, None)})
+    report = audit(day.d.system, topups=topups())
     assert report.failures == [], "\n".join(f.message for f in report.failures)
     summary = report.summary()
     for check in ("clearing", "readings", "settlement", "escrow", "certificates", "bytecode"):

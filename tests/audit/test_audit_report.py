@@ -14,7 +14,7 @@ from p2penergy.chain.deploy import System
 from p2penergy.cli import audit as audit_cli
 from p2penergy.cli.main import cli
 
-from .conftest import TOPUP_REF, Day, mint
+from .conftest import Day, ledger_csv, mint
 
 
 def test_html_report_is_self_contained_with_three_plots(day: Day) -> None:
@@ -46,7 +46,7 @@ def test_cli_exits_0_and_writes_json_and_html_when_everything_checks(
     cli_on_embedded: System, tmp_path: Path
 ) -> None:
     ledger = tmp_path / "topups.csv"
-    ledger.write_text(f"payment_ref\n{TOPUP_REF}\n")
+    ledger.write_text(ledger_csv())
     result = CliRunner().invoke(
         cli,
         [
@@ -70,7 +70,7 @@ def test_cli_exits_1_and_names_the_unrecorded_mint(
     buyer = day.buyers[1].account.address
     mint(day.d, buyer, 5_000_000, b"no-such-payment".ljust(32, b"\0"))
     ledger = tmp_path / "topups.csv"
-    ledger.write_text(f"payment_ref\n{TOPUP_REF}\n")
+    ledger.write_text(ledger_csv())
     result = CliRunner().invoke(
         cli, ["audit", "--cache", str(tmp_path / "c.sqlite"), "--topups", str(ledger)]
     )

@@ -19,9 +19,8 @@ from p2penergy.exceptions import CreditError, MarketError
 from p2penergy.market import Side, settle
 from p2penergy.oracle.reading import Reading, sign_reading
 
-from ..conftest import CONSUMER, PROSUMER, Deployed
+from ..conftest import CONSUMER, PROSUMER, Deployed, topup_ref
 
-REF = b"topup".ljust(32, b"\0")
 CREDITS = 50_000_000  # 50 credits each
 
 
@@ -52,7 +51,7 @@ def new_trader(d: Deployed, kind: int, critical: bool = False, capacity_w: int =
     )
     meter_id = events(d.system.registry, "MeterRegistered", receipt)[0]["args"]["meterId"]
     transact(
-        d.chain, d.actors.operator, d.system.credit.functions.mint(account.address, CREDITS, REF)
+        d.chain, d.actors.operator, d.system.credit.functions.mint(account.address, CREDITS, topup_ref())
     )
     MarketClient(d.system).approve_escrow(account)
     return Trader(account, device, meter_id, [0, 0])
@@ -144,7 +143,7 @@ def test_bad_orders_are_refused_by_name_and_lock_nothing(
         transact(
             deployed.chain,
             deployed.actors.operator,
-            deployed.system.credit.functions.mint(account.address, CREDITS, REF),
+            deployed.system.credit.functions.mint(account.address, CREDITS, topup_ref()),
         )
         market.approve_escrow(account)
     before = balances(deployed, [account.address, deployed.system.market.address])
