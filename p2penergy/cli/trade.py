@@ -509,7 +509,7 @@ def retire_command(
 
 
 @click.command("redeem")
-@click.option("--amount", required=True, help="Credits to withdraw to your bank account, e.g. 12.50.")
+@click.option("--amount", required=True, help="Credits to withdraw to your bank, e.g. 12.50.")
 @click.option(
     "--ref",
     required=True,

@@ -191,6 +191,7 @@ class Operator:
 def explain(exc: ContractRevert, action: str) -> ContractRevert:
     """Operator-facing sentences for the reverts the checks cannot always foresee."""
     args = exc.error_args
+    ref = describe_ref(bytes(args.get("paymentRef", b"")))
     messages = {
         "AccessControlUnauthorizedAccount": (
             f"cannot {action}: the signing account lacks the role it needs; "
@@ -221,8 +222,8 @@ def explain(exc: ContractRevert, action: str) -> ContractRevert:
             "with its own payment reference"
         ),
         "CreditReferenceUsed": (
-            f"cannot {action}: payment reference {describe_ref(bytes(args.get('paymentRef', b'')))} "
-            "was already used: each top-up needs the reference of its own payment"
+            f"cannot {action}: payment reference {ref} was already used: "
+            "each top-up needs the reference of its own payment"
         ),
     }
     message = messages.get(exc.name)

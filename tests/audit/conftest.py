@@ -24,7 +24,6 @@ from ..contracts.test_market import (
 )
 
 
-
 def topups() -> dict[str, tuple[None, None]]:
     """The top-up ledger: every reference the test helpers minted under (any account, amount)."""
     return {"0x" + ref.hex(): (None, None) for ref in ISSUED_REFS}
