@@ -111,6 +111,12 @@ def admin_group() -> None:
 @click.option("--feed-in", default="0.08", show_default=True, help="Feed-in tariff per kWh.")
 @click.option("--retail", default="0.30", show_default=True, help="Retail tariff per kWh.")
 @click.option("--network-fee", default="0.03", show_default=True, help="Network fee per kWh.")
+@click.option(
+    "--mint-limit",
+    default="10000",
+    show_default=True,
+    help="Most credits one top-up mint may create (fixed at deployment).",
+)
 @click.option("--operator", default=None, help="Operator account (default: the deployer).")
 @click.option("--fee-account", default=None, help="Network fee account (default: deployer).")
 @click.option("--rounding-account", default=None, help="Rounding account (default: deployer).")
@@ -142,6 +148,7 @@ def admin_deploy(**kw: Any) -> None:
         feed_in_per_kwh=price_per_kwh(kw["feed_in"]),
         retail_per_kwh=price_per_kwh(kw["retail"]),
         network_fee_per_kwh=price_per_kwh(kw["network_fee"]),
+        mint_limit=_credits(kw["mint_limit"]),
     )
     if not kw["force"]:
         check_address_book_free(chain, settings.deployments)
