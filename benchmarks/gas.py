@@ -33,7 +33,6 @@ from p2penergy.oracle.reading import Reading, sign_reading
 SNAPSHOT = Path(__file__).with_name("gas-snapshot.json")
 TOLERANCE = 0.02
 CONSUMER, PROSUMER = 1, 2
-REF = b"benchmark".ljust(32, b"\0")
 ALIGN = 256
 
 # operation -> ceiling (gas per unit); None: reported only
@@ -84,7 +83,10 @@ class Bench:
             transact(
                 self.chain,
                 self.admin,
-                self.system.credit.functions.mint(account.address, 10**12, REF),
+                # the per-mint limit (10,000 credits); each top-up has its own reference
+                self.system.credit.functions.mint(
+                    account.address, 10**10, f"benchmark-{self.keys}".encode().ljust(32, b"\0")
+                ),
             )
             self.market.approve_escrow(account)
         self.registers[meter_id] = [0, 0]

@@ -1,14 +1,12 @@
 // SPDX-License-Identifier: MIT
 pragma solidity 0.8.28;
 
-import {IAccessControl} from "@openzeppelin/contracts/access/IAccessControl.sol";
 import {ERC1155} from "@openzeppelin/contracts/token/ERC1155/ERC1155.sol";
 import {SafeCast} from "@openzeppelin/contracts/utils/math/SafeCast.sol";
 
 import {IEnergyCertificate} from "./interfaces/IEnergyCertificate.sol";
 import {IMeterReadings} from "./interfaces/IMeterReadings.sol";
 import {IParticipantRegistry} from "./interfaces/IParticipantRegistry.sol";
-import {Roles} from "./libraries/Roles.sol";
 
 /// @title EnergyCertificate
 /// @notice Per-slot certificates of verified renewable export (ERC-1155, id = slot, amount = Wh).
@@ -20,25 +18,30 @@ import {Roles} from "./libraries/Roles.sol";
 ///
 /// The readings contract is fixed at deployment. The deployer passes the address MeterReadings
 /// will have (its own next nonce), and MeterReadings refuses to deploy against a certificate
-/// bound to another address, so the pair is bound both ways without a setter.
+/// bound to another address, so the pair is bound both ways without a setter. The market is
+/// fixed the same way (EnergyMarket refuses to deploy against a certificate bound elsewhere): it
+/// is not a role, so nobody can take its right to move certificates away or give it to another.
 contract EnergyCertificate is IEnergyCertificate, ERC1155 {
     IParticipantRegistry private immutable _registry;
     IMeterReadings private immutable _readings;
+    address private immutable _market;
 
     /// @dev Per slot and holder: received − given − retired, in Wh. Never below −(its export).
     mapping(uint256 slot => mapping(address account => int256 adjustmentWh)) private _adjustments;
 
-    /// @param registry_ the community's participant registry (holds the market role)
+    /// @param registry_ the community's participant registry
     /// @param readings_ the MeterReadings contract: the only minter and the source of export
-    constructor(IParticipantRegistry registry_, IMeterReadings readings_) ERC1155("") {
-        if (address(registry_) == address(0) || address(readings_) == address(0)) {
+    /// @param market_ the address EnergyMarket will be deployed at: the only mover
+    constructor(IParticipantRegistry registry_, IMeterReadings readings_, address market_) ERC1155("") {
+        if (address(registry_) == address(0) || address(readings_) == address(0) || market_ == address(0)) {
             revert CertificateInvalidConfig();
         }
         _registry = registry_;
         _readings = readings_;
+        _market = market_;
     }
 
-    /// @notice The registry this contract asks for the market role.
+    /// @notice The community's participant registry.
     function registry() external view returns (address) {
         return address(_registry);
     }
@@ -46,6 +49,11 @@ contract EnergyCertificate is IEnergyCertificate, ERC1155 {
     /// @inheritdoc IEnergyCertificate
     function readings() external view returns (address) {
         return address(_readings);
+    }
+
+    /// @inheritdoc IEnergyCertificate
+    function market() external view returns (address) {
+        return _market;
     }
 
     /// @inheritdoc IEnergyCertificate
@@ -66,7 +74,7 @@ contract EnergyCertificate is IEnergyCertificate, ERC1155 {
         address[] calldata buyers,
         uint256[] calldata buyerWh
     ) external {
-        _checkRole(Roles.MARKET);
+        if (msg.sender != _market) revert CertificateUnauthorizedMover(msg.sender);
         if (sellers.length != sellerWh.length || buyers.length != buyerWh.length) {
             revert CertificateLengthMismatch();
         }
@@ -138,11 +146,5 @@ contract EnergyCertificate is IEnergyCertificate, ERC1155 {
         (, uint256 exportWh,) = _readings.energyOf(account, slot);
         // exportWh < 2^30. Never negative: every decrease of the adjustment is checked above.
         return SafeCast.toUint256(int256(exportWh) + adjustment);
-    }
-
-    function _checkRole(bytes32 role) private view {
-        if (!_registry.hasRole(role, msg.sender)) {
-            revert IAccessControl.AccessControlUnauthorizedAccount(msg.sender, role);
-        }
     }
 }

@@ -6,6 +6,7 @@ import {IERC20Permit} from "@openzeppelin/contracts/token/ERC20/extensions/IERC2
 import {IERC20} from "@openzeppelin/contracts/token/ERC20/IERC20.sol";
 import {ReentrancyGuardTransient} from "@openzeppelin/contracts/utils/ReentrancyGuardTransient.sol";
 
+import {ICommunityCredit} from "./interfaces/ICommunityCredit.sol";
 import {IEnergyCertificate} from "./interfaces/IEnergyCertificate.sol";
 import {IEnergyMarket} from "./interfaces/IEnergyMarket.sol";
 import {IMeterReadings} from "./interfaces/IMeterReadings.sol";
@@ -18,7 +19,14 @@ import {Roles} from "./libraries/Roles.sol";
 /// @notice Per-slot order books with escrow, verified uniform-price clearing and min-of-two pool
 /// settlement. See IEnergyMarket and docs/market-rules.md.
 /// @dev Storage is packed so that a day-ahead batch costs one fresh word per order: an order is
-/// one word; order counts are 16 per word; "has an order in this slot" is one bit per slot.
+/// one word; order counts are 16 per word; an account's orders per slot are a nibble, 64 per word.
+///
+/// Order cap: at most `orderCap` live (placed and not cancelled) orders per slot, so a cancelled
+/// order frees its place. Ids stay unique and increasing, so cancelled orders still take an id:
+/// each account may place at most `_MAX_PLACEMENTS` orders per slot (one live at a time, so at
+/// most three re-places after cancelling), and a slot holds at most `orderCap × _MAX_PLACEMENTS`
+/// ids (≤ 65,535). One participant's place-and-cancel loop therefore neither fills a slot nor
+/// exhausts its ids, and the clearing, which reads every id, stays bounded.
 contract EnergyMarket is IEnergyMarket, ReentrancyGuardTransient {
     using MarketMath for uint256;
 
@@ -57,6 +65,11 @@ contract EnergyMarket is IEnergyMarket, ReentrancyGuardTransient {
     uint256 private constant _CANCELLED_BIT = UniformPriceClearing.CANCELLED_BIT;
     uint256 private constant _CRITICAL_BIT = UniformPriceClearing.CRITICAL_BIT;
     uint256 private constant _MAX_OUTAGE_SLOTS = 672;
+    /// @dev Orders one account may place in one slot (its first and up to three re-places).
+    uint256 private constant _MAX_PLACEMENTS = 4;
+    /// @dev An account's nibble per slot: this bit marks a live order, the low 3 bits count its
+    /// placements (≤ _MAX_PLACEMENTS < 8, so the count never carries into the live bit).
+    uint256 private constant _LIVE_BIT = 8;
 
     IParticipantRegistry private immutable _registry;
     IERC20 private immutable _credit;
@@ -67,13 +80,18 @@ contract EnergyMarket is IEnergyMarket, ReentrancyGuardTransient {
     uint32 private immutable _readingWindow;
     uint32 private immutable _gateClosure;
     uint16 private immutable _orderCap;
+    uint16 private immutable _idCap;
     address private immutable _feeAccount;
     address private immutable _roundingAccount;
 
     Tariffs private _tariffs;
     mapping(uint256 orderId => uint256 packed) private _orders;
+    /// @dev Ids handed out per slot (placed orders, cancelled ones included), 16 bits each.
     mapping(uint256 slotGroup => uint256 counts) private _orderCounts;
-    mapping(address account => mapping(uint256 slotWord => uint256 bits)) private _hasOrder;
+    /// @dev Cancelled orders per slot, 16 bits each: live = placed − cancelled.
+    mapping(uint256 slotGroup => uint256 counts) private _cancelCounts;
+    /// @dev Per account, one nibble per slot: live bit and placement count.
+    mapping(address account => mapping(uint256 slotWord => uint256 nibbles)) private _placements;
     mapping(uint256 slot => SlotState) private _slots;
 
     /// @param registry roles and participants
@@ -81,7 +99,8 @@ contract EnergyMarket is IEnergyMarket, ReentrancyGuardTransient {
     /// @param certificate the slot certificates moved at settlement
     /// @param readings verified meter energy per account and slot; also defines the slot grid
     /// @param gateClosure seconds before slot start at which orders close
-    /// @param orderCap most orders per slot (≤ 65,535; 1,000 keeps clearing in one block)
+    /// @param orderCap most live orders per slot (≤ 16,383, so that `orderCap × 4` ids fit in 16
+    /// bits; 1,000 keeps clearing in one block)
     /// @param feeAccount the distribution operator's account (network fees)
     /// @param roundingAccount receives rounding dust (credits and certificate Wh)
     /// @param initialTariffs feed-in, retail and network fee per kWh
@@ -96,9 +115,15 @@ contract EnergyMarket is IEnergyMarket, ReentrancyGuardTransient {
         address roundingAccount,
         Tariffs memory initialTariffs
     ) {
-        if (orderCap == 0 || feeAccount == address(0) || roundingAccount == address(0)) {
+        if (
+            orderCap == 0 || orderCap * _MAX_PLACEMENTS > type(uint16).max || feeAccount == address(0)
+                || roundingAccount == address(0)
+        ) {
             revert MarketInvalidConfig();
         }
+        // Credits and certificates are bound to this market's address at their construction.
+        _checkBound(ICommunityCredit(address(credit)).market(), address(credit));
+        _checkBound(certificate.market(), address(certificate));
         _registry = registry;
         _credit = credit;
         _certificate = certificate;
@@ -106,6 +131,7 @@ contract EnergyMarket is IEnergyMarket, ReentrancyGuardTransient {
         (_epoch, _slotLength, _readingWindow) = readings.timing();
         _gateClosure = gateClosure;
         _orderCap = orderCap;
+        _idCap = uint16(orderCap * _MAX_PLACEMENTS);
         _feeAccount = feeAccount;
         _roundingAccount = roundingAccount;
         _setTariffs(initialTariffs.feedInPerKWh, initialTariffs.retailPerKWh, initialTariffs.networkFeePerKWh);
@@ -147,7 +173,9 @@ contract EnergyMarket is IEnergyMarket, ReentrancyGuardTransient {
         if (block.timestamp >= gateClosesAt) revert MarketGateClosed(slot, gateClosesAt);
 
         _orders[orderId] = packed | _CANCELLED_BIT;
-        _hasOrder[msg.sender][slot >> 8] &= ~(uint256(1) << (slot & 255));
+        _placements[msg.sender][slot >> 6] &= ~(_LIVE_BIT << ((slot & 63) * 4));
+        // cancelled ≤ placed ≤ 65,535: no carry into the next slot's count
+        _cancelCounts[slot >> 4] += uint256(1) << ((slot & 15) * 16);
         uint256 refund = o.side == Side.Bid ? uint256(o.energyWh).escrow(o.limitPricePerKWh, o.feePerKWh) : 0;
         emit OrderCancelled(orderId, msg.sender, refund);
         if (refund > 0) _pay(msg.sender, refund);
@@ -198,7 +226,7 @@ contract EnergyMarket is IEnergyMarket, ReentrancyGuardTransient {
 
     /// @inheritdoc IEnergyMarket
     function settle(uint256 slot, uint256 maxOrders) external nonReentrant returns (bool done) {
-        _checkKeeperOrParticipant();
+        _checkKeeperOrRegistered();
         SlotState storage state = _slots[slot];
         SlotStatus status = state.status;
         if (status == SlotStatus.Settled) revert MarketWrongSlotStatus(slot, status);
@@ -545,9 +573,25 @@ contract EnergyMarket is IEnergyMarket, ReentrancyGuardTransient {
         return (_feeAccount, _roundingAccount);
     }
 
-    /// @notice Gate closure (seconds before slot start) and the per-slot order cap.
+    /// @notice Gate closure (seconds before slot start) and the per-slot cap on live orders.
     function rules() external view returns (uint32 gateClosure, uint16 orderCap) {
         return (_gateClosure, _orderCap);
+    }
+
+    /// @inheritdoc IEnergyMarket
+    function orderLimits() external view returns (uint256 liveCap, uint256 placementsPerAccount, uint256 idCap) {
+        return (_orderCap, _MAX_PLACEMENTS, _idCap);
+    }
+
+    /// @inheritdoc IEnergyMarket
+    function liveOrderCount(uint256 slot) public view returns (uint256) {
+        return orderCount(slot) - uint16(_cancelCounts[slot >> 4] >> ((slot & 15) * 16));
+    }
+
+    /// @inheritdoc IEnergyMarket
+    function placements(address account, uint256 slot) external view returns (uint256 placed, bool live) {
+        uint256 nibble = (_placements[account][slot >> 6] >> ((slot & 63) * 4)) & 15;
+        return (nibble & (_LIVE_BIT - 1), nibble & _LIVE_BIT != 0);
     }
 
     // ───────────────────────────── internal ─────────────────────────────
@@ -603,21 +647,28 @@ contract EnergyMarket is IEnergyMarket, ReentrancyGuardTransient {
         }
     }
 
-    /// @dev Stores the order as one word, bumps the slot's count, marks the owner's slot bit.
+    /// @dev Stores the order as one word, bumps the slot's count, marks the owner's placement.
     function _appendOrder(uint256 slot, OrderInput calldata input, uint256 ownerBits)
         private
         returns (uint256 orderId)
     {
-        uint256 bit = uint256(1) << (slot & 255);
-        uint256 word = _hasOrder[msg.sender][slot >> 8];
-        if (word & bit != 0) revert MarketDuplicateOrder(msg.sender, slot);
-        _hasOrder[msg.sender][slot >> 8] = word | bit;
+        uint256 nibbleShift = (slot & 63) * 4;
+        uint256 word = _placements[msg.sender][slot >> 6];
+        uint256 nibble = (word >> nibbleShift) & 15;
+        if (nibble & _LIVE_BIT != 0) revert MarketDuplicateOrder(msg.sender, slot);
+        if (nibble >= _MAX_PLACEMENTS) revert MarketPlacementLimit(msg.sender, slot, _MAX_PLACEMENTS);
+        // Sets the live bit and counts the placement (nibble < _MAX_PLACEMENTS: no carry).
+        _placements[msg.sender][slot >> 6] = word + ((_LIVE_BIT | 1) << nibbleShift);
 
         uint256 shift = (slot & 15) * 16;
         uint256 counts = _orderCounts[slot >> 4];
         uint256 index = uint16(counts >> shift);
-        if (index >= _orderCap) revert MarketSlotFull(slot, _orderCap);
-        _orderCounts[slot >> 4] = counts + (uint256(1) << shift); // index < cap ≤ 65,535: no carry
+        // live ≤ index: the cancel count is read only once the ids alone reach the cap.
+        if (index >= _orderCap && index - uint16(_cancelCounts[slot >> 4] >> shift) >= _orderCap) {
+            revert MarketSlotFull(slot, _orderCap);
+        }
+        if (index >= _idCap) revert MarketSlotExhausted(slot, _idCap);
+        _orderCounts[slot >> 4] = counts + (uint256(1) << shift); // index < idCap ≤ 65,535: no carry
 
         orderId = (slot << 16) | index;
         uint256 sideBits = input.side == Side.Offer ? _SIDE_BIT : 0;
@@ -677,6 +728,22 @@ contract EnergyMarket is IEnergyMarket, ReentrancyGuardTransient {
         if (!_registry.hasRole(Roles.KEEPER, msg.sender) && !_registry.isActiveParticipant(msg.sender)) {
             revert MarketNotAllowed(msg.sender);
         }
+    }
+
+    /// @dev Settlement only applies the stored clearing and the readings, so every registered
+    /// account may trigger it, suspended ones included: revoking the keepers and suspending the
+    /// traders cannot keep escrow locked in the market.
+    function _checkKeeperOrRegistered() private view {
+        if (
+            !_registry.hasRole(Roles.KEEPER, msg.sender)
+                && _registry.participant(msg.sender).kind == IParticipantRegistry.Kind.None
+        ) {
+            revert MarketNotAllowed(msg.sender);
+        }
+    }
+
+    function _checkBound(address boundMarket, address token) private view {
+        if (boundMarket != address(this)) revert MarketNotBound(token, boundMarket);
     }
 
     function _pay(address to, uint256 amount) private {

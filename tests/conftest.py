@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 from collections.abc import Iterator
 from dataclasses import dataclass
 
@@ -16,6 +17,15 @@ from p2penergy.oracle import Reading, sign_reading
 
 GAS_MONEY = 10**20
 CONSUMER, PROSUMER, SERVICE = 1, 2, 3
+_REF_NUMBERS = itertools.count(1)
+ISSUED_REFS: list[bytes] = []  # every reference topup_ref handed out (the tests' top-up ledger)
+
+
+def topup_ref() -> bytes:
+    """A payment reference never used before: CommunityCredit refuses a reused one."""
+    ref = f"topup-{next(_REF_NUMBERS)}".encode().ljust(32, b"\0")
+    ISSUED_REFS.append(ref)
+    return ref
 
 
 def _brownie_hardhat_url() -> str:
@@ -46,7 +56,12 @@ def chain(request: pytest.FixtureRequest) -> Chain:
 
 @dataclass
 class Actors:
-    """One key per role the access-control matrix distinguishes."""
+    """One key per role the access-control matrix distinguishes.
+
+    `market` is an account granted the registry's MARKET_ROLE, which moves nothing any more:
+    credit and certificate are bound to the market contract's address, so it must be refused
+    like a stranger.
+    """
 
     admin: LocalAccount
     operator: LocalAccount
@@ -125,17 +140,13 @@ def recent_slot(d: Deployed) -> int:
 
 
 def certify(d: Deployed, account: str, energy_wh: int, slot: int) -> None:
-    """Gives `account` `energy_wh` Wh of slot-`slot` certificates the only ways they arise.
-
-    A consumer or prosumer gets a new meter whose signed export reading the keeper relays; any
-    other account (staff, service, strangers) receives them from the market, moved from a new
-    prosumer's verified export. `slot` must be inside its reading window (`recent_slot`).
+    """Gives consumer or prosumer `account` `energy_wh` Wh of slot-`slot` certificates: a new
+    meter of its own signs the export reading the keeper relays. (Other accounts only ever get
+    certificates from the market contract, as settlement's rounding dust.) `slot` must be inside
+    its reading window (`recent_slot`).
     """
     registry = d.system.registry.functions
-    kind = registry.participant(account).call()[0]
-    owner = account if kind in (CONSUMER, PROSUMER) else Account.create().address
-    if owner != account:
-        transact(d.chain, d.actors.operator, registry.registerParticipant(owner, PROSUMER, False))
+    owner = account
     device = Account.create()
     slot_length = d.system.readings.functions.timing().call()[1]
     capacity_w = -(-energy_wh * 3600 // slot_length)  # export ≤ capacity_w · slot_length / 3600
@@ -147,8 +158,3 @@ def certify(d: Deployed, account: str, energy_wh: int, slot: int) -> None:
     signed = sign_reading(device.key, reading, d.chain.chain_id, d.system.readings.address)
     readings = d.system.readings.functions
     transact(d.chain, d.actors.keeper, readings.submitOne(signed.as_tuple()))
-    if owner != account:
-        move = d.system.certificate.functions.marketMove(
-            slot, [owner], [energy_wh], [account], [energy_wh]
-        )
-        transact(d.chain, d.actors.market, move)

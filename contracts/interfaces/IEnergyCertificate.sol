@@ -22,7 +22,10 @@ interface IEnergyCertificate {
     /// @notice Only the readings contract mints, and `caller` is not it.
     /// @param caller the caller
     error CertificateUnauthorizedMinter(address caller);
-    /// @notice Deployment parameters are invalid (a zero registry or readings address).
+    /// @notice Only the market contract moves certificates, and `caller` is not it.
+    /// @param caller the caller
+    error CertificateUnauthorizedMover(address caller);
+    /// @notice Deployment parameters are invalid (a zero registry, readings or market address).
     error CertificateInvalidConfig();
 
     /// @notice The market moved `energyWh` Wh of slot `slot` from sellers to buyers.
@@ -40,7 +43,7 @@ interface IEnergyCertificate {
     /// @dev The slot's traded Wh are pooled: seller `sellers[i]` gives `sellerWh[i]`, buyer
     /// `buyers[j]` receives `buyerWh[j]`. Emits TransferSingle per seller (to zero) and per buyer
     /// (from zero), so balances follow from the logs.
-    /// Requirements: caller has MARKET_ROLE; arrays pairwise equal length; Σ sellerWh == Σ buyerWh;
+    /// Requirements: the caller is the market contract (`market()`); arrays pairwise equal length; Σ sellerWh == Σ buyerWh;
     /// each seller holds what it gives.
     function marketMove(
         uint256 slot,
@@ -53,6 +56,9 @@ interface IEnergyCertificate {
     /// @notice Burns `energyWh` Wh of the caller's slot-`slot` certificates as consumed.
     /// @dev Requirements: the caller holds `energyWh`; `energyWh` > 0.
     function retire(uint256 slot, uint256 energyWh) external;
+
+    /// @notice The market contract, fixed at deployment: the only account that moves certificates.
+    function market() external view returns (address);
 
     /// @notice The readings contract: the only minter, and the source of each holder's export.
     function readings() external view returns (address);

@@ -78,8 +78,14 @@ interface IEnergyMarket {
     error MarketPriceOutOfRange(uint256 limitPricePerKWh, uint256 feedInPerKWh, uint256 retailPerKWh);
     /// @notice Order energy must be above zero.
     error MarketZeroEnergy();
-    /// @notice `slot` already holds `cap` orders.
+    /// @notice `slot` already holds `cap` live orders.
     error MarketSlotFull(uint256 slot, uint256 cap);
+    /// @notice `slot` handed out all its `idCap` order ids (cancelled orders keep theirs).
+    error MarketSlotExhausted(uint256 slot, uint256 idCap);
+    /// @notice `account` already placed `limit` orders in `slot` (cancelling does not undo that).
+    error MarketPlacementLimit(address account, uint256 slot, uint256 limit);
+    /// @notice `token` (credit or certificate) is bound to market `boundMarket`, not this one.
+    error MarketNotBound(address token, address boundMarket);
     /// @notice `account` already has an order in `slot` (cancel it to place another).
     error MarketDuplicateOrder(address account, uint256 slot);
     /// @notice No order has id `orderId`.
@@ -170,7 +176,9 @@ interface IEnergyMarket {
     /// @notice Places orders (a day ahead: 96 slots in one call); bids lock their escrow with one
     /// `transferFrom` of the total (approve the market first, or use `placeOrdersWithPermit`).
     /// @dev Requirements: caller is an active consumer or prosumer (offers: prosumer); each
-    /// slot's gate is open; limits within tariffs; one order per account and slot; slot cap.
+    /// slot's gate is open; limits within tariffs; one live order per account and slot, at most
+    /// 4 placements per account and slot; fewer than `orderCap` live orders and ids left in the
+    /// slot (`orderLimits`).
     /// @return orderIds the id of each placed order, in input order
     function placeOrders(OrderInput[] calldata orders) external returns (uint256[] memory orderIds);
 
@@ -201,6 +209,8 @@ interface IEnergyMarket {
     /// @notice Settles (or, if it was never cleared by its deadline, expires) `slot`, processing at
     /// most `maxOrders` orders (0 = all); call again until it returns true. A slot settled before
     /// its reading window closes is settled whole in one call, so its inputs cannot change.
+    /// @dev Requirements: caller has KEEPER_ROLE or is a registered participant (suspended ones
+    /// too, so that nobody can keep escrow locked by revoking keepers and suspending traders).
     function settle(uint256 slot, uint256 maxOrders) external returns (bool done);
 
     /// @notice Declares a grid outage for slots `fromSlot..toSlot` (island mode, DESIGN §2.5).
@@ -228,8 +238,17 @@ interface IEnergyMarket {
     /// of the book), as `UniformPriceClearing` reads them: one call reads a whole page of the book.
     function orderWords(uint256 slot, uint256 start, uint256 count) external view returns (uint256[] memory words);
 
-    /// @notice How many orders were placed in `slot` (ids `slot << 16 | 0 ..`).
+    /// @notice How many orders were placed in `slot` (ids `slot << 16 | 0 ..`), cancelled included.
     function orderCount(uint256 slot) external view returns (uint256);
+
+    /// @notice How many of `slot`'s orders are live (placed and not cancelled): the cap counts these.
+    function liveOrderCount(uint256 slot) external view returns (uint256);
+
+    /// @notice How many orders `account` placed in `slot`, and whether one is live.
+    function placements(address account, uint256 slot) external view returns (uint256 placed, bool live);
+
+    /// @notice Most live orders per slot, most placements per account and slot, most ids per slot.
+    function orderLimits() external view returns (uint256 liveCap, uint256 placementsPerAccount, uint256 idCap);
 
     /// @notice The clearing state of `slot`.
     function clearing(uint256 slot) external view returns (Clearing memory);

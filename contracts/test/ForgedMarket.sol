@@ -3,25 +3,33 @@ pragma solidity 0.8.28;
 
 import {IERC20} from "@openzeppelin/contracts/token/ERC20/IERC20.sol";
 
-/// @title ForgedMarket (test only)
-/// @notice A rogue contract that holds MARKET_ROLE and pays a seller out of band, announcing it
-/// with an OrderSettled of the real market's shape. The auditor must flag the payment.
-contract ForgedMarket {
-    event OrderSettled(
-        uint256 indexed orderId,
-        address indexed owner,
-        uint256 filledWh,
-        uint256 meteredWh,
-        uint256 certificateWh,
-        uint256 amount,
-        uint256 fee,
-        uint256 refund
-    );
+import {IEnergyCertificate} from "../interfaces/IEnergyCertificate.sol";
 
-    /// @notice Pays `amount` credits to `owner` as if settling `orderId`.
-    function overpay(IERC20 credit, uint256 orderId, address owner, uint256 amount) external {
-        emit OrderSettled(orderId, owner, 0, 0, 0, amount, 0, 0);
+/// @title ForgedMarket (test only)
+/// @notice A rogue contract, whatever roles it is granted, trying to move credits and certificates
+/// as the market does. Credit and certificate are bound to the deployed market, so every attempt
+/// must revert.
+contract ForgedMarket {
+    /// @notice Pays `amount` of its own credits to `owner` (it cannot be given any).
+    function overpay(IERC20 credit, address owner, uint256 amount) external {
         bool ok = credit.transfer(owner, amount);
         ok;
+    }
+
+    /// @notice Takes `amount` credits from `from` (a household that approved only the real market).
+    function drain(IERC20 credit, address from, uint256 amount) external {
+        bool ok = credit.transferFrom(from, address(this), amount);
+        ok;
+    }
+
+    /// @notice Moves `energyWh` of slot `slot` certificates from `from` to `to`.
+    function moveCertificates(IEnergyCertificate certificate, uint256 slot, address from, address to, uint256 energyWh)
+        external
+    {
+        address[] memory sellers = new address[](1);
+        address[] memory buyers = new address[](1);
+        uint256[] memory amounts = new uint256[](1);
+        (sellers[0], buyers[0], amounts[0]) = (from, to, energyWh);
+        certificate.marketMove(slot, sellers, amounts, buyers, amounts);
     }
 }

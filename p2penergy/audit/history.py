@@ -302,6 +302,7 @@ _REVIEW = {
     "MeterStatusSet",
     "CreditMinted",
     "CreditBurned",
+    "CreditRedeemed",
 }
 
 

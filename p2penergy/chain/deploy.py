@@ -18,8 +18,10 @@ from p2penergy.chain.tx import deploy, transact
 from p2penergy.exceptions import DeploymentError
 
 # Deployment order: each contract's constructor takes addresses deployed before it, except that
-# EnergyCertificate takes the address MeterReadings will have: MeterReadings comes right after
-# it (the admin's next nonce) and refuses to deploy against a certificate bound elsewhere.
+# EnergyCertificate takes the address MeterReadings will have, and CommunityCredit and
+# EnergyCertificate the address EnergyMarket will have: the admin deploys SYSTEM with consecutive
+# nonces, so each is predicted from the admin's nonce, and MeterReadings and EnergyMarket refuse
+# to deploy against a contract bound to another address.
 SYSTEM = (
     "ParticipantRegistry",
     "CommunityCredit",
@@ -47,6 +49,8 @@ class MarketConfig:
     feed_in_per_kwh: int = 80_000
     retail_per_kwh: int = 300_000
     network_fee_per_kwh: int = 30_000
+    # The most one top-up mint may create, credit base units: 10,000 credits.
+    mint_limit: int = 10_000 * 10**6
 
     def __post_init__(self) -> None:
         if self.slot_length not in ALLOWED_SLOT_LENGTHS:
@@ -60,6 +64,8 @@ class MarketConfig:
         return MarketConfig(epoch=now - now % 86_400, **overrides)
 
 
+# The registry's role names. MARKET_ROLE is never granted: credit and certificate are bound to
+# the market's address at deployment, so the role moves nothing (a grant is still reported).
 ROLE_NAMES = ("OPERATOR_ROLE", "AUDITOR_ROLE", "KEEPER_ROLE", "MARKET_ROLE")
 
 
@@ -182,7 +188,6 @@ def deploy_system(
         gas_used=gas,
     )
     system = System(chain, deployment)
-    grant_role(system, admin, "MARKET_ROLE", addresses["EnergyMarket"])
     # The admin registers the service accounts with a temporary operator role when the operator
     # is someone else, so a deployment is complete in one call.
     operator = operator or admin.address
@@ -237,13 +242,17 @@ def _constructor_args(
 ) -> tuple[Any, ...]:
     """The constructor arguments of `name`, deployed by `admin` with transaction nonce `nonce`."""
     registry = addresses.get("ParticipantRegistry")
+
+    def future(later: str) -> str:
+        """The address contract `later` gets: SYSTEM is deployed with consecutive nonces."""
+        return create_address(admin, nonce + SYSTEM.index(later) - SYSTEM.index(name))
+
     if name == "ParticipantRegistry":
         return (admin,)
     if name == "CommunityCredit":
-        return (registry,)
+        return (registry, future("EnergyMarket"), config.mint_limit)
     if name == "EnergyCertificate":
-        # MeterReadings is the next contract in SYSTEM, deployed with the next nonce.
-        return (registry, create_address(admin, nonce + 1))
+        return (registry, future("MeterReadings"), future("EnergyMarket"))
     if name == "MeterReadings":
         return (
             registry,

@@ -111,6 +111,12 @@ def admin_group() -> None:
 @click.option("--feed-in", default="0.08", show_default=True, help="Feed-in tariff per kWh.")
 @click.option("--retail", default="0.30", show_default=True, help="Retail tariff per kWh.")
 @click.option("--network-fee", default="0.03", show_default=True, help="Network fee per kWh.")
+@click.option(
+    "--mint-limit",
+    default="10000",
+    show_default=True,
+    help="Most credits one top-up mint may create (fixed at deployment).",
+)
 @click.option("--operator", default=None, help="Operator account (default: the deployer).")
 @click.option("--fee-account", default=None, help="Network fee account (default: deployer).")
 @click.option("--rounding-account", default=None, help="Rounding account (default: deployer).")
@@ -142,6 +148,7 @@ def admin_deploy(**kw: Any) -> None:
         feed_in_per_kwh=price_per_kwh(kw["feed_in"]),
         retail_per_kwh=price_per_kwh(kw["retail"]),
         network_fee_per_kwh=price_per_kwh(kw["network_fee"]),
+        mint_limit=_credits(kw["mint_limit"]),
     )
     if not kw["force"]:
         check_address_book_free(chain, settings.deployments)
@@ -335,39 +342,39 @@ def admin_declare_outage(first: int, last: int, cap: str, **kw: Any) -> None:
     )
 
 
-def _credit_command(name: str, burn: bool) -> click.Command:
-    @admin_group.command(name)
-    @click.argument("household")
-    @click.argument("amount")
-    @click.option(
-        "--ref", required=True, help="Payment reference (bank transfer id, up to 32 bytes)."
+@admin_group.command("mint-credit")
+@click.argument("household")
+@click.argument("amount")
+@click.option("--ref", required=True, help="Payment reference (bank transfer id, up to 32 bytes).")
+@account_options
+@connection_options
+@yes_option
+@json_option
+@handle_errors
+def admin_mint_credit(household: str, amount: str, ref: str, **kw: Any) -> None:
+    """Mint AMOUNT credits to HOUSEHOLD against a received payment (needs a reference).
+
+    Each payment reference can be used once, and one mint may not exceed the deployment's
+    per-mint limit (split a larger top-up).
+    """
+    account, value, reference = _addr(household, "household"), _credits(amount), _ref(ref)
+    _announce(f"mint {format_credits(value)} credits for {account} (ref {ref})", kw["yes"])
+    operator = _operator(kw)
+    operator.mint(account, value, reference)
+    balance = operator.credit.balance(account)
+    _done(
+        kw["as_json"],
+        {"account": account, "mint": value, "balance": balance},
+        f"minted {format_credits(value)}; balance {format_credits(balance)}",
     )
-    @account_options
-    @connection_options
-    @yes_option
-    @json_option
-    @handle_errors
-    def command(household: str, amount: str, ref: str, **kw: Any) -> None:
-        account, value, reference = _addr(household, "household"), _credits(amount), _ref(ref)
-        verb = "burn" if burn else "mint"
-        _announce(f"{verb} {format_credits(value)} credits for {account} (ref {ref})", kw["yes"])
-        operator = _operator(kw)
-        (operator.burn if burn else operator.mint)(account, value, reference)
-        balance = operator.credit.balance(account)
-        _done(
-            kw["as_json"],
-            {"account": account, verb: value, "balance": balance},
-            f"{verb}ed {format_credits(value)}; balance {format_credits(balance)}",
-        )
 
-    command.__doc__ = (
-        "Burn AMOUNT credits of HOUSEHOLD when it is paid out (needs a payment reference)."
-        if burn
-        else "Mint AMOUNT credits to HOUSEHOLD against a received payment (needs a reference)."
+
+@admin_group.command("burn-credit", context_settings={"ignore_unknown_options": True})
+@click.argument("args", nargs=-1, type=click.UNPROCESSED)
+@handle_errors
+def admin_burn_credit(args: tuple[str, ...]) -> None:
+    """Removed: the operator cannot burn a household's credits (see `p2penergy redeem`)."""
+    raise WalletError(
+        "the operator cannot burn a household's credits: the household withdraws its own with "
+        "`p2penergy redeem --amount AMOUNT --ref REF`"
     )
-    command.help = command.__doc__
-    return command
-
-
-admin_mint_credit = _credit_command("mint-credit", burn=False)
-admin_burn_credit = _credit_command("burn-credit", burn=True)

@@ -1,4 +1,4 @@
-"""Trading commands: balance, offer, bid, cancel, orders, trades, certificates, retire.
+"""Trading commands: balance, offer, bid, cancel, orders, trades, certificates, retire, redeem.
 
 Thin on purpose: parsing and checks live in p2penergy.wallet.trading; these commands read
 options, show what will be signed, ask for confirmation and the password, and print results.
@@ -26,9 +26,10 @@ from p2penergy.cli._options import (
 )
 from p2penergy.cli._utils import console, err_console, json_option, print_json
 from p2penergy.cli.forecast import forecast_day_options
+from p2penergy.contracts.credit import payment_ref
 from p2penergy.contracts.market import OrderInput
 from p2penergy.market import Side
-from p2penergy.units import format_credits, format_wh
+from p2penergy.units import format_credits, format_wh, parse_credits
 from p2penergy.wallet.errors import KeystoreError, WalletError
 from p2penergy.wallet.keystore import Keystore
 from p2penergy.wallet.timeslots import zone
@@ -507,6 +508,59 @@ def retire_command(
     console.print(f"retired {format_wh(wh)} for {wallet.clock.describe(target, tz)}")
 
 
+@click.command("redeem")
+@click.option("--amount", required=True, help="Credits to withdraw to your bank, e.g. 12.50.")
+@click.option(
+    "--ref",
+    required=True,
+    help="Payment reference of the withdrawal (the operator's payout id, up to 32 bytes); "
+    "each reference can be used once.",
+)
+@account_options
+@connection_options
+@yes_option
+@json_option
+@handle_errors
+def redeem_command(
+    amount: str,
+    ref: str,
+    account: str | None,
+    keystore_dir: Path | None,
+    password_file: Path | None,
+    rpc: str | None,
+    deployments: Path | None,
+    chain_id: int | None,
+    yes: bool,
+    as_json: bool,
+) -> None:
+    """Withdraw credits to fiat: burns AMOUNT of your own credits under the payment reference.
+
+    Only you can do this (the operator cannot burn your credits); the operator pays the same
+    amount out to your bank account against the reference. Works while suspended too.
+    """
+    try:
+        value = parse_credits(amount)
+        reference = payment_ref(ref)
+    except ValueError as exc:
+        raise WalletError(f"{exc}: write amounts in credits, e.g. 12.50") from None
+    if value <= 0:
+        raise WalletError(f"amount {amount} must be above 0")
+    wallet = Wallet(open_system(rpc, deployments, chain_id), _address(keystore_dir, account))
+    wallet.redeem_check(value, reference)
+    err_console.print(
+        f"redeem {format_credits(value)} credits of {wallet.address} (ref {ref}): they are burned "
+        "and paid out by the operator",
+        highlight=False,
+    )
+    _confirm(yes)
+    signer = unlock(keystore_dir, account, password_file)
+    balance = wallet.redeem(signer, value, reference)
+    if as_json:
+        print_json({"account": wallet.address, "redeemed": value, "ref": ref, "balance": balance})
+        return
+    console.print(f"redeemed {format_credits(value)}; balance {format_credits(balance)}")
+
+
 TRADE_COMMANDS = (
     balance_command,
     offer_command,
@@ -516,6 +570,7 @@ TRADE_COMMANDS = (
     trades_command,
     certificates_command,
     retire_command,
+    redeem_command,
 )
 
 __all__ = ["TRADE_COMMANDS"]

@@ -1,4 +1,8 @@
-"""CommunityCredit client: balances, EIP-2612 permits, the operator's mint and burn."""
+"""CommunityCredit client: balances, EIP-2612 permits, the operator's mint, holders' redemptions.
+
+There is no operator burn: credits leave an account only by its holder's own `redeem`, or a
+`redeem_from` spending an allowance or permit the holder gave.
+"""
 
 from __future__ import annotations
 
@@ -23,6 +27,18 @@ def payment_ref(text: str) -> bytes:
     return data.ljust(32, b"\0")
 
 
+def describe_ref(ref: bytes) -> str:
+    """A payment reference as people wrote it: its text when it is text, else `0x` + hex."""
+    text = ref.rstrip(b"\0")
+    try:
+        decoded = text.decode()
+    except UnicodeDecodeError:
+        decoded = ""
+    if decoded and decoded.isprintable():
+        return repr(decoded)
+    return "0x" + ref.hex()
+
+
 class CreditClient:
     """Operations on the deployed CommunityCredit token."""
 
@@ -40,8 +56,24 @@ class CreditClient:
     def mint(self, operator: LocalAccount, account: str, amount: int, ref: bytes) -> TxReceipt:
         return transact(self.chain, operator, self.contract.functions.mint(account, amount, ref))
 
-    def burn(self, operator: LocalAccount, account: str, amount: int, ref: bytes) -> TxReceipt:
-        return transact(self.chain, operator, self.contract.functions.burn(account, amount, ref))
+    def redeem(self, holder: LocalAccount, amount: int, ref: bytes) -> TxReceipt:
+        """Burns `amount` of `holder`'s own credits for the fiat withdrawal `ref`."""
+        return transact(self.chain, holder, self.contract.functions.redeem(amount, ref))
+
+    def redeem_from(
+        self, spender: LocalAccount, account: str, amount: int, ref: bytes
+    ) -> TxReceipt:
+        """Burns `amount` of `account`'s credits, spending the allowance it gave `spender`."""
+        fn = self.contract.functions.redeemFrom(account, amount, ref)
+        return transact(self.chain, spender, fn)
+
+    def mint_limit(self) -> int:
+        """The most base units one mint may create (a deployment parameter)."""
+        return int(call(self.contract.functions.mintLimit()))
+
+    def reference_used(self, ref: bytes) -> bool:
+        """Whether payment reference `ref` was already used by a mint or a redemption."""
+        return bool(call(self.contract.functions.referenceUsed(ref)))
 
     def sign_permit(
         self, owner: LocalAccount, spender: str, value: int, deadline: int

@@ -118,6 +118,8 @@ class RunResult:
     balances_before: dict[str, int] = field(default_factory=dict)
     balances_after: dict[str, int] = field(default_factory=dict)
     minted: dict[str, int] = field(default_factory=dict)
+    # payment reference (0x hex) -> (account, amount): one per mint, the operator's ledger
+    topups: dict[str, tuple[str, int]] = field(default_factory=dict)
     gas: dict[str, list[int]] = field(default_factory=lambda: defaultdict(list))
     audit: AuditReport | None = None  # the auditor's verdict on the whole run
     audit_cache: AuditCache | None = field(default=None, repr=False)  # synced as the run goes
@@ -211,17 +213,12 @@ def sync_audit_cache(cache: AuditCache, system: System) -> None:
 def topup_ledger(result: RunResult) -> dict[str, tuple[str | None, int | None]]:
     """The operator's payment ledger of the run: each household's top-up reference, account
     and amount, as the auditor's top-up check takes it (`load_topups`' format)."""
-    return {
-        "0x" + _topup_ref(home.index).hex(): (
-            account.address.lower(),
-            result.minted[account.address],
-        )
-        for home, account in zip(result.community.homes, result.actors.households, strict=True)
-    }
+    return {ref: (account, amount) for ref, (account, amount) in result.topups.items()}
 
 
-def _topup_ref(home: int) -> bytes:
-    return f"sim-topup:{home}".encode().ljust(32, b"\0")
+def _topup_ref(home: int, part: int = 0) -> bytes:
+    suffix = f":{part}" if part else ""
+    return f"sim-topup:{home}{suffix}".encode().ljust(32, b"\0")
 
 
 def meter_readings(community: Community, meter_ids: Sequence[int]) -> list[list[Reading]]:
@@ -408,6 +405,7 @@ def _setup(
         # The operator declares the outage before the slots' gates close (here: before any order).
         _tx(result, admin, "declareOutage", market.declareOutage(first, last, t.outage_cap))
     registry, credit = system.registry.functions, system.credit.functions
+    mint_limit = int(credit.mintLimit().call())
     for home, account, device, orders in zip(
         community.homes, actors.households, actors.meters, plans, strict=True
     ):
@@ -428,7 +426,11 @@ def _setup(
         registered = events(system.registry, "MeterRegistered", receipt)
         actors.meter_ids.append(int(registered[0]["args"]["meterId"]))
         top_up = _top_up(orders, t.network_fee)
-        _tx(result, admin, "mint", credit.mint(account.address, top_up, _topup_ref(home.index)))
+        # One mint per payment, each at most the deployment's per-mint limit.
+        for part, start in enumerate(range(0, top_up, mint_limit)):
+            amount, ref = min(mint_limit, top_up - start), _topup_ref(home.index, part)
+            _tx(result, admin, "mint", credit.mint(account.address, amount, ref))
+            result.topups["0x" + ref.hex()] = (account.address.lower(), amount)
         result.minted[account.address] = top_up
     result.balances_before = _balances(result)
     return result

@@ -1,4 +1,4 @@
-"""The operator's console as services: deploy, register, meters, tariffs, credits.
+"""The operator's console as services: deploy, register, meters, tariffs, top-ups.
 
 Each action is checked before signing (roles, registration, balances) and its reverts are
 translated into sentences that say what to do.
@@ -14,7 +14,7 @@ from eth_account.signers.local import LocalAccount
 from p2penergy.chain.connect import Chain
 from p2penergy.chain.deploy import Deployment, MarketConfig, System, deploy_system
 from p2penergy.chain.tx import send_value, transact
-from p2penergy.contracts.credit import CreditClient
+from p2penergy.contracts.credit import CreditClient, describe_ref
 from p2penergy.contracts.registry import RegistryClient
 from p2penergy.exceptions import ContractRevert, DeploymentError
 from p2penergy.units import format_credits
@@ -170,24 +170,28 @@ class Operator:
         self._do("declare outage", lambda: transact(self.system.chain, self.signer, fn))
 
     def mint(self, account: str, amount: int, ref: bytes) -> None:
+        """Mints a top-up. There is no operator burn: a household redeems its own credits."""
         self.check_role()
         if not self.registry.participant(account).registered:
             raise PreflightError(f"{account} is not registered: register it before topping up")
-        self._do("mint", lambda: self.credit.mint(self.signer, account, amount, ref))
-
-    def burn(self, account: str, amount: int, ref: bytes) -> None:
-        self.check_role()
-        have = self.credit.balance(account)
-        if amount > have:
+        limit = self.credit.mint_limit()
+        if amount > limit:
             raise PreflightError(
-                f"not enough credits: need {format_credits(amount)}, have {format_credits(have)}"
+                f"{format_credits(amount)} is above the per-mint limit of "
+                f"{format_credits(limit)}: split the top-up, each part with its own reference"
             )
-        self._do("burn", lambda: self.credit.burn(self.signer, account, amount, ref))
+        if self.credit.reference_used(ref):
+            raise PreflightError(
+                f"payment reference {describe_ref(ref)} was already used: each top-up needs the "
+                "reference of its own payment"
+            )
+        self._do("mint", lambda: self.credit.mint(self.signer, account, amount, ref))
 
 
 def explain(exc: ContractRevert, action: str) -> ContractRevert:
     """Operator-facing sentences for the reverts the checks cannot always foresee."""
     args = exc.error_args
+    ref = describe_ref(bytes(args.get("paymentRef", b"")))
     messages = {
         "AccessControlUnauthorizedAccount": (
             f"cannot {action}: the signing account lacks the role it needs; "
@@ -212,6 +216,15 @@ def explain(exc: ContractRevert, action: str) -> ContractRevert:
             f"cannot {action}: {args.get('account')} is not an active participant"
         ),
         "MarketInvalidTariffs": f"cannot {action}: tariffs need feed-in <= retail",
+        "CreditMintLimitExceeded": (
+            f"cannot {action}: {format_credits(int(args.get('amount', 0)))} is above the per-mint "
+            f"limit of {format_credits(int(args.get('limit', 0)))}: split the top-up, each part "
+            "with its own payment reference"
+        ),
+        "CreditReferenceUsed": (
+            f"cannot {action}: payment reference {ref} was already used: "
+            "each top-up needs the reference of its own payment"
+        ),
     }
     message = messages.get(exc.name)
     return RefusedByContract(exc, message) if message else exc

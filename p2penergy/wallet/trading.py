@@ -20,7 +20,7 @@ from web3.types import TxReceipt
 from p2penergy.chain.deploy import System
 from p2penergy.chain.tx import call, events, transact
 from p2penergy.contracts.certificate import CertificateClient
-from p2penergy.contracts.credit import CreditClient
+from p2penergy.contracts.credit import CreditClient, describe_ref
 from p2penergy.contracts.market import MarketClient, OrderInput, slot_of
 from p2penergy.contracts.registry import Participant, RegistryClient
 from p2penergy.exceptions import ContractRevert
@@ -339,6 +339,29 @@ class Wallet:
         except ContractRevert as exc:
             raise self.explain(exc) from None
 
+    def redeem_check(self, amount: int, ref: bytes) -> None:
+        """Checks a withdrawal before signing: enough credits, a reference not used before."""
+        have = self.credit.balance(self.address)
+        if amount > have:
+            raise PreflightError(
+                f"not enough credits: need {format_credits(amount)}, have {format_credits(have)}"
+            )
+        if self.credit.reference_used(ref):
+            raise PreflightError(
+                f"payment reference {describe_ref(ref)} was already used: each withdrawal needs a "
+                "reference of its own (ask the operator for one)"
+            )
+
+    def redeem(self, account: LocalAccount, amount: int, ref: bytes) -> int:
+        """Burns `amount` of this account's own credits for the fiat withdrawal `ref`; returns
+        the balance left. A suspended account may redeem too: it only takes out what is its own."""
+        self.redeem_check(amount, ref)
+        try:
+            self.credit.redeem(account, amount, ref)
+        except ContractRevert as exc:
+            raise self.explain(exc) from None
+        return self.credit.balance(self.address)
+
     def explain(self, exc: ContractRevert) -> ContractRevert:
         """A revert the checks did not foresee, as a sentence that says what to do."""
         args = exc.error_args
@@ -360,6 +383,18 @@ class Wallet:
             message = (
                 f"you already have an order for slot {args['slot']}: cancel it first "
                 "(p2penergy cancel ORDER_ID)"
+            )
+        elif exc.name == "MarketPlacementLimit":
+            message = (
+                f"you already placed {args['limit']} orders for slot {args['slot']} (cancelled "
+                "ones count): keep the open one, or trade in another slot"
+            )
+        elif exc.name in ("MarketSlotFull", "MarketSlotExhausted"):
+            message = f"slot {args['slot']} takes no more orders: trade in another slot"
+        elif exc.name == "CreditReferenceUsed":
+            message = (
+                f"payment reference {describe_ref(bytes(args['paymentRef']))} was already used: "
+                "each withdrawal needs a reference of its own"
             )
         elif exc.name in ("ERC20InsufficientBalance", "ERC20InsufficientAllowance"):
             message = f"not enough credits or allowance for the escrow: {exc}"

@@ -3,7 +3,6 @@ each test)."""
 
 from __future__ import annotations
 
-import itertools
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -16,7 +15,7 @@ from p2penergy.chain.tx import events, transact
 from p2penergy.contracts.market import MarketClient, OrderInput
 from p2penergy.market import Side
 
-from ..conftest import CONSUMER, PROSUMER, Deployed, deploy_with_actors
+from ..conftest import CONSUMER, PROSUMER, Deployed, deploy_with_actors, topup_ref
 from ..contracts.test_market import (
     CREDITS,
     Trader,
@@ -26,13 +25,7 @@ from ..contracts.test_market import (
     to_slot_end,
 )
 
-_refs = itertools.count()
 LEDGER: dict[str, tuple[str | None, int | None]] = {}  # every top-up the fixtures made
-
-
-def topup_ref() -> bytes:
-    """A payment reference no other top-up in this session uses."""
-    return f"audit-topup-{next(_refs)}".encode().ljust(32, b"\0")
 
 
 def new_trader(d: Deployed, kind: int, critical: bool = False) -> Trader:

@@ -13,6 +13,7 @@ from p2penergy.chain import artifacts as shipped
 from p2penergy.chain import deploy as deploy_module
 from p2penergy.chain.tx import deploy, transact
 from p2penergy.contracts.market import OrderInput
+from p2penergy.exceptions import ContractRevert
 from p2penergy.market import Side
 from p2penergy.oracle.reading import Reading, sign_reading
 
@@ -24,31 +25,52 @@ def failures(report: Report, check: str) -> list[Any]:
     return [f for f in report.failures if f.check == check]
 
 
-def test_a_rogue_market_paying_a_seller_too_much_fails_settlement(day: Day) -> None:
+def test_a_rogue_contract_granted_the_market_role_cannot_move_credits_or_certificates(
+    day: Day,
+) -> None:
     d = day.d
     artifact = shipped.load("ForgedMarket")
     rogue, _ = deploy(d.chain, d.actors.admin, artifact["abi"], artifact["bytecode"])
     deploy_module.grant_role(d.system, d.actors.admin, "MARKET_ROLE", rogue)
-    mint(d, rogue, 1_000_000)
-    seller = day.sellers[0].account.address
-    order = day.slots[0] << 16  # the first seller's offer in the first slot
-    forged = d.chain.w3.eth.contract(address=rogue, abi=artifact["abi"])
-    transact(
-        d.chain,
-        d.actors.admin,
-        forged.functions.overpay(d.system.credit.address, order, seller, 123_456),
-    )
+    forged = d.chain.w3.eth.contract(address=rogue, abi=artifact["abi"]).functions
+    credit, certificate = d.system.credit.address, d.system.certificate.address
+    seller, buyer = day.sellers[0].account.address, day.buyers[0].account.address
+    held = d.system.certificate.functions.balanceOf(seller, day.slots[0]).call()
+    assert held > 0
+    supply = d.system.credit.functions.totalSupply().call()
+    attempts = [
+        (lambda: mint(d, rogue, 1_000_000), "CreditAccountNotAllowed"),
+        (
+            lambda: transact(d.chain, d.actors.admin, forged.overpay(credit, seller, 123_456)),
+            "CreditAccountNotAllowed",  # it may not even hold credits
+        ),
+        (
+            lambda: transact(d.chain, d.actors.admin, forged.drain(credit, buyer, 1)),
+            "ERC20InsufficientAllowance",
+        ),
+        (
+            lambda: transact(
+                d.chain, d.actors.admin, forged.drain(credit, d.system.market.address, 1)
+            ),
+            "ERC20InsufficientAllowance",
+        ),
+        (
+            lambda: transact(
+                d.chain,
+                d.actors.admin,
+                forged.moveCertificates(certificate, day.slots[0], seller, buyer, held),
+            ),
+            "CertificateUnauthorizedMover",
+        ),
+    ]
+    for attempt, error in attempts:
+        with pytest.raises(ContractRevert) as info:
+            attempt()
+        assert info.value.name == error
 
-    report = audit(d.system, topups=LEDGER)
-
-    assert not report.passed
-    [finding] = failures(report, "settlement")
-    assert (finding.slot, finding.party, finding.amount) == (
-        day.slots[0],
-        seller.lower(),
-        123_456,
-    )
-    assert "not the deployed market" in finding.message
+    assert d.system.credit.functions.totalSupply().call() == supply
+    assert d.system.certificate.functions.balanceOf(seller, day.slots[0]).call() == held
+    assert audit(d.system, topups=LEDGER).passed
 
 
 def test_an_operator_mint_without_a_top_up_record_fails(day: Day) -> None:

@@ -24,15 +24,19 @@ from p2penergy.exceptions import (
     ReadingsError,
 )
 
-from ..conftest import CONSUMER, Actors, Deployed, certify, recent_slot
+from ..conftest import CONSUMER, Actors, Deployed, certify, recent_slot, topup_ref
 
 CALLERS = list(Actors.__dataclass_fields__)
 EVERYONE = frozenset(CALLERS)
-ACTIVE_HOLDERS = frozenset({"prosumer", "consumer", "market"})
+# `market` is an account granted MARKET_ROLE: the role moves nothing, it is refused as a stranger.
+ACTIVE_HOLDERS = frozenset({"prosumer", "consumer"})
+# Accounts that can hold credits and certificates of their own (suspension freezes transfers,
+# never redemptions or retirements).
+HOLDERS = frozenset({"prosumer", "consumer", "suspended"})
 
 
 def _ref() -> bytes:
-    return Account.create().address.encode()[:32]
+    return topup_ref()
 
 
 def _fresh_participant(d: Deployed) -> str:
@@ -87,10 +91,27 @@ def _suspended_fresh(d: Deployed) -> tuple[str]:
     return (account,)
 
 
-def _credit_burn(d: Deployed, _caller: str) -> Any:
-    account = _fresh_participant(d)
-    _mint_credits(d, account, 10)
-    return d.system.credit.functions.burn(account, 10, _ref())
+def _redeem(d: Deployed, caller: str) -> Any:
+    """Every caller redeems 10 of its own credits: only holders have any."""
+    account = getattr(d.actors, caller).address
+    if caller in HOLDERS:
+        registry = d.system.registry.functions
+        suspended = not registry.isActiveParticipant(account).call()
+        if suspended:
+            transact(d.chain, d.actors.operator, registry.reinstateParticipant(account))
+        _mint_credits(d, account, 10)
+        if suspended:
+            transact(d.chain, d.actors.operator, registry.suspendParticipant(account))
+    return d.system.credit.functions.redeem(10, _ref())
+
+
+def _redeem_from(d: Deployed, _caller: str) -> Any:
+    """The prosumer's credits, which it let the consumer (only) redeem."""
+    holder = d.actors.prosumer
+    _mint_credits(d, holder.address, 10)
+    approve = d.system.credit.functions.approve(d.actors.consumer.address, 10)
+    transact(d.chain, holder, approve)
+    return d.system.credit.functions.redeemFrom(holder.address, 10, _ref())
 
 
 def _permit(d: Deployed, _caller: str) -> Any:
@@ -101,8 +122,10 @@ def _permit(d: Deployed, _caller: str) -> Any:
 
 
 def _retire(d: Deployed, caller: str) -> Any:
+    """Every caller retires 100 Wh of its own certificates: only holders have any."""
     account, slot = getattr(d.actors, caller).address, recent_slot(d)
-    certify(d, account, 100, slot)
+    if caller in HOLDERS:
+        certify(d, account, 100, slot)
     return d.system.certificate.functions.retire(slot, 100)
 
 
@@ -114,7 +137,9 @@ def _market_move(d: Deployed, _caller: str) -> Any:
 
 STAFF = frozenset({"admin", "operator", "auditor", "keeper"})
 TRADERS = frozenset({"prosumer", "consumer"})
-SETTLERS = TRADERS | {"keeper"}
+CLEARERS = TRADERS | {"keeper"}
+# Settlement only applies the stored clearing: suspended participants may trigger it too.
+SETTLERS = CLEARERS | {"suspended"}
 
 
 def _current_slot(d: Deployed) -> int:
@@ -181,7 +206,15 @@ MATRIX: list[Row] = [
         AccessDenied,
         lambda d, _c: d.system.credit.functions.mint(d.actors.consumer.address, 1, _ref()),
     ),
-    Row("CommunityCredit", "burn", frozenset({"operator"}), AccessDenied, _credit_burn),
+    Row("CommunityCredit", "redeem", HOLDERS, CreditError, _redeem, "ERC20InsufficientBalance"),
+    Row(
+        "CommunityCredit",
+        "redeemFrom",
+        frozenset({"consumer"}),
+        CreditError,
+        _redeem_from,
+        "ERC20InsufficientAllowance",
+    ),
     Row(
         "CommunityCredit",
         "transfer",
@@ -214,8 +247,22 @@ MATRIX: list[Row] = [
         lambda d, _c: d.system.certificate.functions.mint(d.actors.prosumer.address, 3, 500),
         "CertificateUnauthorizedMinter",
     ),
-    Row("EnergyCertificate", "marketMove", frozenset({"market"}), AccessDenied, _market_move),
-    Row("EnergyCertificate", "retire", EVERYONE, CertificateError, _retire),
+    Row(
+        "EnergyCertificate",
+        "marketMove",
+        frozenset(),  # only the market contract bound at deployment (see test_escrow)
+        CertificateError,
+        _market_move,
+        "CertificateUnauthorizedMover",
+    ),
+    Row(
+        "EnergyCertificate",
+        "retire",
+        HOLDERS,
+        CertificateError,
+        _retire,
+        "ERC1155InsufficientBalance",
+    ),
     Row(
         "EnergyCertificate",
         "safeTransferFrom",
@@ -276,7 +323,7 @@ MATRIX: list[Row] = [
         ),
     ),
     Row("EnergyMarket", "cancelOrder", frozenset({"consumer"}), MarketError, _cancel),
-    Row("EnergyMarket", "clear", SETTLERS, MarketError, _clear),
+    Row("EnergyMarket", "clear", CLEARERS, MarketError, _clear),
     Row("EnergyMarket", "settle", SETTLERS, MarketError, _settle),
     Row(
         "EnergyMarket",

@@ -1,6 +1,9 @@
 """EnergyCertificate: minted lazily for verified export, moved by the market, retired by holders.
 
 Certificates here come from real signed readings through the system's MeterReadings (`certify`).
+Only the market contract the certificate was bound to at deployment moves them; the pooling rules
+of `marketMove` are exercised on a second certificate contract bound to a test account
+(`bound_to_eoa`), reading the same MeterReadings.
 """
 
 from __future__ import annotations
@@ -9,6 +12,7 @@ from collections import Counter
 
 import pytest
 from eth_account import Account
+from web3.contract import Contract
 
 from p2penergy.chain import artifacts
 from p2penergy.chain.deploy import create_address
@@ -21,23 +25,57 @@ from ..conftest import Deployed, certify, recent_slot
 ZERO = "0x0000000000000000000000000000000000000000"
 
 
-def _balance(d: Deployed, account: str, slot: int) -> int:
-    return int(d.system.certificate.functions.balanceOf(account, slot).call())
+def _balance(d: Deployed, account: str, slot: int, cert: Contract | None = None) -> int:
+    cert = cert if cert is not None else d.system.certificate
+    return int(cert.functions.balanceOf(account, slot).call())
 
 
-def test_market_move_pools_sellers_certificates_and_hands_them_to_buyers(deployed: Deployed):
+@pytest.fixture
+def bound_to_eoa(deployed: Deployed) -> Contract:
+    """An EnergyCertificate over the system's readings whose market is the `market` test key."""
+    art = artifacts.load("EnergyCertificate")
+    args = (deployed.system.registry.address, deployed.system.readings.address)
+    address, _ = deploy(
+        deployed.chain, deployed.actors.admin, art["abi"], art["bytecode"], *args,
+        deployed.actors.market.address,
+    )  # fmt: skip
+    return deployed.chain.w3.eth.contract(address=address, abi=art["abi"])
+
+
+@pytest.mark.parametrize(
+    "caller", ["admin", "operator", "keeper", "market", "prosumer", "consumer", "stranger"]
+)
+def test_only_the_bound_market_contract_moves_certificates(deployed: Deployed, caller: str):
     a, cert = deployed.actors, deployed.system.certificate
     slot = recent_slot(deployed)
+    certify(deployed, a.prosumer.address, 300, slot)
+    assert cert.functions.market().call() == deployed.system.market.address
+    account = getattr(a, caller)  # `market` holds the registry's MARKET_ROLE: it moves nothing
+    move = cert.functions.marketMove(slot, [a.prosumer.address], [300], [account.address], [300])
+    with pytest.raises(CertificateError) as info:
+        transact(deployed.chain, account, move)
+    assert (info.value.name, info.value.error_args) == (
+        "CertificateUnauthorizedMover",
+        {"caller": account.address.lower()},
+    )
+    assert _balance(deployed, a.prosumer.address, slot) == 300
+
+
+def test_market_move_pools_sellers_certificates_and_hands_them_to_buyers(
+    deployed: Deployed, bound_to_eoa: Contract
+):
+    a, cert = deployed.actors, bound_to_eoa
+    slot = recent_slot(deployed)
     certify(deployed, a.prosumer.address, 1_000, slot)
-    certify(deployed, a.operator.address, 500, slot)  # any holder can be a seller in the pool
+    certify(deployed, a.consumer.address, 500, slot)  # any holder can be a seller in the pool
     receipt = transact(
         deployed.chain,
         a.market,
         cert.functions.marketMove(
             slot,
-            [a.prosumer.address, a.operator.address],
+            [a.prosumer.address, a.consumer.address],
             [700, 300],
-            [a.consumer.address, a.keeper.address],
+            [a.operator.address, a.keeper.address],
             [600, 400],
         ),
     )
@@ -48,17 +86,18 @@ def test_market_move_pools_sellers_certificates_and_hands_them_to_buyers(deploye
     ]
     assert moves == [
         (a.market.address, a.prosumer.address, ZERO, 700),
-        (a.market.address, a.operator.address, ZERO, 300),
-        (a.market.address, ZERO, a.consumer.address, 600),
+        (a.market.address, a.consumer.address, ZERO, 300),
+        (a.market.address, ZERO, a.operator.address, 600),
         (a.market.address, ZERO, a.keeper.address, 400),
     ]
-    assert [
-        _balance(deployed, x.address, slot) for x in (a.prosumer, a.operator, a.consumer, a.keeper)
-    ] == [300, 200, 600, 400]
+    holders = (a.prosumer, a.consumer, a.operator, a.keeper)
+    assert [_balance(deployed, x.address, slot, cert) for x in holders] == [300, 200, 600, 400]
 
 
-def test_market_move_must_balance_and_cannot_take_more_than_a_seller_holds(deployed: Deployed):
-    a, cert = deployed.actors, deployed.system.certificate
+def test_market_move_must_balance_and_cannot_take_more_than_a_seller_holds(
+    deployed: Deployed, bound_to_eoa: Contract
+):
+    a, cert = deployed.actors, bound_to_eoa
     slot = recent_slot(deployed)
     certify(deployed, a.prosumer.address, 100, slot)
     with pytest.raises(CertificateError, match=r"CertificateMoveUnbalanced\(outWh=100, inWh=99\)"):
@@ -90,7 +129,7 @@ def test_market_move_must_balance_and_cannot_take_more_than_a_seller_holds(deplo
             a.market,
             cert.functions.marketMove(slot, [a.prosumer.address], [], [], []),
         )
-    assert _balance(deployed, a.prosumer.address, slot) == 100
+    assert _balance(deployed, a.prosumer.address, slot, cert) == 100
 
 
 def test_holder_retires_certificates_and_cannot_retire_more_than_held(deployed: Deployed):
@@ -168,9 +207,9 @@ def test_only_the_readings_contract_mints(deployed: Deployed, caller: str):
 
 
 def test_balances_are_export_plus_received_minus_given_and_retired_as_the_logs_say(
-    deployed: Deployed,
+    deployed: Deployed, bound_to_eoa: Contract
 ):
-    a, cert = deployed.actors, deployed.system.certificate
+    a, cert = deployed.actors, bound_to_eoa
     slot = recent_slot(deployed)
     start = deployed.chain.w3.eth.block_number + 1
     certify(deployed, a.prosumer.address, 900, slot)
@@ -186,13 +225,16 @@ def test_balances_are_export_plus_received_minus_given_and_retired_as_the_logs_s
     transact(deployed.chain, a.market, move)
     transact(deployed.chain, a.consumer, cert.functions.retire(slot, 480))
     holders = [a.prosumer.address, a.consumer.address, a.market.address]
-    balances = [_balance(deployed, h, slot) for h in holders]
+    balances = [_balance(deployed, h, slot, cert) for h in holders]
     assert balances == [400, 20, 140]
     assert cert.functions.balanceOfBatch(holders, [slot] * 3).call() == balances
     exports = [deployed.system.readings.functions.energyOf(h, slot).call()[1] for h in holders]
     assert sum(balances) == sum(exports) - 480  # certificates minted == verified export
     replayed: Counter[str] = Counter()
-    for log in cert.events.TransferSingle.get_logs(from_block=start):
+    # The readings mint on the system's certificate (the export both read); moves and
+    # retirements are on this one.
+    mints = deployed.system.certificate.events.TransferSingle.get_logs(from_block=start)
+    for log in [*mints, *cert.events.TransferSingle.get_logs(from_block=start)]:
         assert log["args"]["id"] == slot
         replayed[log["args"]["to"]] += log["args"]["value"]
         replayed[log["args"]["from"]] -= log["args"]["value"]
@@ -203,6 +245,8 @@ def test_deployment_binds_the_certificate_and_the_readings_contract(deployed: De
     system = deployed.system
     assert system.certificate.functions.readings().call() == system.readings.address
     assert system.certificate.functions.registry().call() == system.registry.address
+    assert system.certificate.functions.market().call() == system.market.address
+    assert system.credit.functions.market().call() == system.market.address
     assert system.readings.functions.dependencies().call()[1] == system.certificate.address
 
 
@@ -210,15 +254,23 @@ def test_create_address_predicts_the_next_deployment(deployed: Deployed):
     admin, art = deployed.actors.admin, artifacts.load("EnergyCertificate")
     nonce = deployed.chain.w3.eth.get_transaction_count(admin.address, "pending")
     predicted = create_address(admin.address, nonce)
-    args = (deployed.system.registry.address, deployed.system.readings.address)
+    args = (
+        deployed.system.registry.address,
+        deployed.system.readings.address,
+        deployed.system.market.address,
+    )
     address, _ = deploy(deployed.chain, admin, art["abi"], art["bytecode"], *args)
     assert address == predicted
 
 
-@pytest.mark.parametrize("zero", ["registry", "readings"])
-def test_deployment_rejects_a_zero_registry_or_readings(deployed: Deployed, zero: str):
+@pytest.mark.parametrize("zero", [0, 1, 2])
+def test_deployment_rejects_a_zero_registry_readings_or_market(deployed: Deployed, zero: int):
     art = artifacts.load("EnergyCertificate")
-    args = [deployed.system.registry.address, deployed.system.readings.address]
-    args[0 if zero == "registry" else 1] = ZERO
+    args = [
+        deployed.system.registry.address,
+        deployed.system.readings.address,
+        deployed.system.market.address,
+    ]
+    args[zero] = ZERO
     with pytest.raises(CertificateError, match="CertificateInvalidConfig"):
         deploy(deployed.chain, deployed.actors.admin, art["abi"], art["bytecode"], *args)

@@ -19,9 +19,8 @@ from p2penergy.exceptions import CreditError, MarketError
 from p2penergy.market import Side, settle
 from p2penergy.oracle.reading import Reading, sign_reading
 
-from ..conftest import CONSUMER, PROSUMER, Deployed
+from ..conftest import CONSUMER, PROSUMER, Deployed, topup_ref
 
-REF = b"topup".ljust(32, b"\0")
 CREDITS = 50_000_000  # 50 credits each
 
 
@@ -52,7 +51,9 @@ def new_trader(d: Deployed, kind: int, critical: bool = False, capacity_w: int =
     )
     meter_id = events(d.system.registry, "MeterRegistered", receipt)[0]["args"]["meterId"]
     transact(
-        d.chain, d.actors.operator, d.system.credit.functions.mint(account.address, CREDITS, REF)
+        d.chain,
+        d.actors.operator,
+        d.system.credit.functions.mint(account.address, CREDITS, topup_ref()),
     )
     MarketClient(d.system).approve_escrow(account)
     return Trader(account, device, meter_id, [0, 0])
@@ -144,7 +145,7 @@ def test_bad_orders_are_refused_by_name_and_lock_nothing(
         transact(
             deployed.chain,
             deployed.actors.operator,
-            deployed.system.credit.functions.mint(account.address, CREDITS, REF),
+            deployed.system.credit.functions.mint(account.address, CREDITS, topup_ref()),
         )
         market.approve_escrow(account)
     before = balances(deployed, [account.address, deployed.system.market.address])
@@ -256,6 +257,105 @@ def test_slot_cap_refuses_the_order_beyond_it(deployed: Deployed):
     client.place(traders[1], [OrderInput(slot, Side.OFFER, 100, 100_000)])
     with pytest.raises(MarketError, match=r"MarketSlotFull\(slot=\d+, cap=2\)"):
         client.place(traders[2], [OrderInput(slot, Side.OFFER, 100, 100_000)])
+
+
+def _small_market(
+    d: Deployed, cap: int, traders: int
+) -> tuple[MarketClient, int, list[LocalAccount]]:
+    """A fresh system with order cap `cap`, an open slot and `traders` funded prosumers."""
+    from p2penergy.chain.deploy import MarketConfig, deploy_system
+
+    small = deploy_system(
+        d.chain,
+        d.actors.admin,
+        config=MarketConfig.starting_today(d.chain.now(), order_cap=cap),
+    )
+    slot = (d.chain.now() - small.readings.functions.timing().call()[0]) // 900 + 4
+    accounts = []
+    for _ in range(traders):
+        account = Account.create()
+        d.chain.fund(account.address, 10**20)
+        transact(
+            d.chain,
+            d.actors.admin,
+            small.registry.functions.registerParticipant(account.address, PROSUMER, False),
+        )
+        accounts.append(account)
+    return MarketClient(small), slot, accounts
+
+
+def test_a_cancelled_order_frees_its_place_under_the_cap(deployed: Deployed):
+    client, slot, (a, b, c) = _small_market(deployed, cap=2, traders=3)
+    fns = client.contract.functions
+    offer = OrderInput(slot, Side.OFFER, 100, 100_000)
+    [first] = client.place(a, [offer])
+    client.place(b, [offer])
+    with pytest.raises(MarketError, match=r"MarketSlotFull\(slot=\d+, cap=2\)"):
+        client.place(c, [offer])
+    client.cancel(a, first)
+    assert (fns.orderCount(slot).call(), fns.liveOrderCount(slot).call()) == (2, 1)
+    [third] = client.place(c, [offer])
+    assert third == order_id(slot, 2)  # ids stay unique and increasing
+    assert (fns.orderCount(slot).call(), fns.liveOrderCount(slot).call()) == (3, 2)
+
+
+def test_one_participant_cannot_fill_a_slot_or_exhaust_its_ids_by_placing_and_cancelling(
+    deployed: Deployed,
+):
+    client, slot, (churner, other) = _small_market(deployed, cap=2, traders=2)
+    fns = client.contract.functions
+    assert fns.orderLimits().call() == [2, 4, 8]
+    offer = OrderInput(slot, Side.OFFER, 100, 100_000)
+    for _ in range(3):
+        [oid] = client.place(churner, [offer])
+        client.cancel(churner, oid)
+    client.place(churner, [offer])  # its fourth and last placement in this slot
+    assert fns.placements(churner.address, slot).call() == [4, True]
+    client.cancel(churner, order_id(slot, 3))
+    with pytest.raises(MarketError) as info:
+        client.place(churner, [offer])
+    assert (info.value.name, info.value.error_args) == (
+        "MarketPlacementLimit",
+        {"account": churner.address.lower(), "slot": slot, "limit": 4},
+    )
+    # The slot is still open to everyone else: 4 of its 8 ids are used, none of them live.
+    assert (fns.orderCount(slot).call(), fns.liveOrderCount(slot).call()) == (4, 0)
+    [oid] = client.place(other, [offer])
+    assert oid == order_id(slot, 4)
+    client.place(churner, [OrderInput(slot + 1, Side.OFFER, 100, 100_000)])  # other slots: fine
+
+
+def test_a_slot_refuses_orders_by_name_once_cap_times_four_ids_are_used(deployed: Deployed):
+    client, slot, accounts = _small_market(deployed, cap=2, traders=3)
+    offer = OrderInput(slot, Side.OFFER, 100, 100_000)
+    for account in accounts[:2]:  # as many colluding accounts as the cap, 4 placements each
+        for k in range(4):
+            [oid] = client.place(account, [offer])
+            if k < 3:
+                client.cancel(account, oid)
+    fns = client.contract.functions
+    assert (fns.orderCount(slot).call(), fns.liveOrderCount(slot).call()) == (8, 2)
+    with pytest.raises(MarketError) as info:
+        client.place(accounts[2], [offer])
+    assert info.value.name == "MarketSlotFull"
+    client.cancel(accounts[0], order_id(slot, 3))
+    with pytest.raises(MarketError) as info:
+        client.place(accounts[2], [offer])
+    assert (info.value.name, info.value.error_args) == (
+        "MarketSlotExhausted",
+        {"slot": slot, "idCap": 8},
+    )
+
+
+def test_an_order_cap_whose_ids_would_not_fit_16_bits_is_refused(deployed: Deployed):
+    from p2penergy.chain.deploy import MarketConfig, deploy_system
+
+    with pytest.raises(MarketError, match="MarketInvalidConfig"):
+        deploy_system(
+            deployed.chain,
+            deployed.actors.admin,
+            config=MarketConfig.starting_today(deployed.chain.now(), order_cap=16_384),
+        )
 
 
 # ───────────────────────────── clearing ─────────────────────────────

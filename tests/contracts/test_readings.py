@@ -129,8 +129,9 @@ def _deploy_bound_certificate(d: Deployed) -> str:
     admin, art = d.actors.admin, artifacts.load("EnergyCertificate")
     nonce = d.chain.w3.eth.get_transaction_count(admin.address, "pending")
     readings = create_address(admin.address, nonce + 1)
+    market = d.system.market.address  # never moves these certificates
     address, _ = deploy(
-        d.chain, admin, art["abi"], art["bytecode"], d.system.registry.address, readings
+        d.chain, admin, art["abi"], art["bytecode"], d.system.registry.address, readings, market
     )
     return address
 

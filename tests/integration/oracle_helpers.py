@@ -12,7 +12,8 @@ from p2penergy.chain.deploy import System
 from p2penergy.chain.tx import events, transact
 from p2penergy.contracts.market import MarketClient
 
-REF = b"topup".ljust(32, b"\0")
+from ..conftest import topup_ref
+
 CREDITS = 50_000_000
 CONSUMER, PROSUMER = 1, 2
 
@@ -36,7 +37,7 @@ def new_trader(
         chain, operator, registry.registerMeter(device.address, account.address, capacity_w)
     )
     meter_id = int(events(system.registry, "MeterRegistered", receipt)[0]["args"]["meterId"])
-    transact(chain, operator, system.credit.functions.mint(account.address, CREDITS, REF))
+    transact(chain, operator, system.credit.functions.mint(account.address, CREDITS, topup_ref()))
     MarketClient(system).approve_escrow(account)
     return Trader(account, device, meter_id)
 

@@ -107,13 +107,47 @@ def test_admin_commands_need_the_operator_role(world: World) -> None:
     )
 
 
-def test_admin_burn_credit_checks_the_balance_first(world: World) -> None:
+def test_the_operator_cannot_burn_and_mint_refuses_a_reused_reference_or_the_limit(
+    world: World,
+) -> None:
     jane = world.accounts["jane"]
-    line = err(world, "admin", "burn-credit", jane, "1000", "--ref", "payout-1", "-a", "operator")
+    line = err(world, "admin", "burn-credit", jane, "1", "--ref", "payout-1", "-a", "operator")
+    assert "the operator cannot burn a household's credits" in line
+    assert "p2penergy redeem --amount AMOUNT --ref REF" in line
+    line = err(world, "admin", "mint-credit", jane, "20000", "--ref", "big", "-a", "operator")
+    assert line == (
+        "error: 20,000.000000 is above the per-mint limit of 10,000.000000: "
+        "split the top-up, each part with its own reference"
+    )
+    line = err(world, "admin", "mint-credit", jane, "5", "--ref", "topup-jane", "-a", "operator")
+    assert "payment reference 'topup-jane' was already used" in line
+    out = world.ok("admin", "mint-credit", jane, "0.5", "--ref", "topup-2", "-a", "operator")
+    assert out == {"account": jane, "mint": 500_000, "balance": 50_500_000}
+    world.ok("redeem", "--amount", "0.5", "--ref", "payout-0", "-a", "jane")  # back to 50
+
+
+def test_a_household_redeems_its_own_credits_once_per_reference_even_suspended(
+    world: World,
+) -> None:
+    jane = world.accounts["jane"]
+    line = err(world, "redeem", "--amount", "1000", "--ref", "payout-1", "-a", "jane")
     assert "not enough credits: need 1,000.000000, have 50.000000" in line
-    out = world.ok("admin", "burn-credit", jane, "0.5", "--ref", "payout-1", "-a", "operator")
-    assert out == {"account": jane, "burn": 500_000, "balance": 49_500_000}
-    world.ok("admin", "mint-credit", jane, "0.5", "--ref", "topup-2", "-a", "operator")
+    out = world.ok("redeem", "--amount", "12.50", "--ref", "payout-1", "-a", "jane")
+    assert out == {
+        "account": jane,
+        "redeemed": 12_500_000,
+        "ref": "payout-1",
+        "balance": 37_500_000,
+    }
+    line = err(world, "redeem", "--amount", "1", "--ref", "payout-1", "-a", "jane")
+    assert "payment reference 'payout-1' was already used" in line
+    line = err(world, "redeem", "--amount", "0", "--ref", "payout-2", "-a", "jane")
+    assert "must be above 0" in line
+    world.ok("admin", "suspend", jane, "-a", "operator")
+    out = world.ok("redeem", "--amount", "7.5", "--ref", "payout-2", "-a", "jane")
+    assert out["balance"] == 30_000_000
+    world.ok("admin", "suspend", jane, "--reinstate", "-a", "operator")
+    world.ok("admin", "mint-credit", jane, "20", "--ref", "topup-3", "-a", "operator")  # back to 50
 
 
 def test_admin_declare_outage_sets_island_mode_and_checks_the_cap(world: World) -> None:

@@ -55,7 +55,7 @@ class World:
 
     def ok(self, *args: object) -> Any:
         """Runs a `--json` command that must succeed; returns its JSON."""
-        signs = args[0] in ("admin", "bid", "offer", "cancel", "retire")
+        signs = args[0] in ("admin", "bid", "offer", "cancel", "retire", "redeem")
         result = self.run(*args, *self.conn(), *(["--yes"] if signs else []), "--json")
         assert result.exit_code == 0, result.output
         return json.loads(result.stdout)

@@ -221,9 +221,10 @@ def test_empty_folder_says_how_to_start(env: dict[str, Path]) -> None:
     [
         ["wallet", "new"], ["wallet", "import"], ["wallet", "list"], ["wallet", "export"],
         ["wallet", "rename"], ["balance"], ["offer"], ["bid"], ["cancel"], ["orders"],
-        ["trades"], ["certificates"], ["retire"], ["admin", "deploy"], ["admin", "register"],
-        ["admin", "suspend"], ["admin", "register-meter"], ["admin", "rotate-meter-key"],
-        ["admin", "set-tariffs"], ["admin", "mint-credit"], ["admin", "burn-credit"],
+        ["trades"], ["certificates"], ["retire"], ["redeem"], ["admin", "deploy"],
+        ["admin", "register"], ["admin", "suspend"], ["admin", "register-meter"],
+        ["admin", "rotate-meter-key"], ["admin", "set-tariffs"], ["admin", "mint-credit"],
+        ["admin", "burn-credit"],
     ],
 )  # fmt: skip
 def test_every_command_has_help_and_takes_no_secret_as_an_argument(command: list[str]) -> None:
