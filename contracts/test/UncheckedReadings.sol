@@ -22,7 +22,14 @@ contract UncheckedReadings {
 
     mapping(address account => mapping(uint256 slot => uint256[3] energy)) private _energy;
 
-    constructor(IParticipantRegistry registry, IEnergyCertificate certificate, uint64 epoch, uint32 slotLength, uint32 window) {
+    constructor(
+        IParticipantRegistry registry,
+        IEnergyCertificate certificate,
+        uint64 epoch,
+        uint32 slotLength,
+        uint32 window,
+        uint32 /* gateClosure */
+    ) {
         _registry = registry;
         _certificate = certificate;
         _epoch = epoch;

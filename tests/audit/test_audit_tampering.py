@@ -11,11 +11,13 @@ from eth_account import Account
 from p2penergy.audit import Report, audit
 from p2penergy.chain import artifacts as shipped
 from p2penergy.chain import deploy as deploy_module
+from p2penergy.chain.deploy import role_id
 from p2penergy.chain.tx import deploy, transact
 from p2penergy.contracts.market import OrderInput
 from p2penergy.market import Side
 from p2penergy.oracle.reading import Reading, sign_reading
 
+from ..conftest import govern
 from ..contracts.test_market import open_slot, to_gate_close, to_slot_end
 from .conftest import TOPUP_REF, Day, deploy_embedded, mint, new_day, trade_slots
 
@@ -28,7 +30,7 @@ def test_a_rogue_market_paying_a_seller_too_much_fails_settlement(day: Day) -> N
     d = day.d
     artifact = shipped.load("ForgedMarket")
     rogue, _ = deploy(d.chain, d.actors.admin, artifact["abi"], artifact["bytecode"])
-    deploy_module.grant_role(d.system, d.actors.admin, "MARKET_ROLE", rogue)
+    govern(d, d.system.registry.functions.grantRole(role_id("MARKET_ROLE"), rogue))
     mint(d, rogue, 1_000_000)
     seller = day.sellers[0].account.address
     order = day.slots[0] << 16  # the first seller's offer in the first slot
@@ -114,7 +116,7 @@ def test_readings_by_an_unregistered_key_or_an_inactive_meter_and_foreign_code_a
         readings.address,
     )
     registry = d.system.registry.functions
-    transact(d.chain, d.actors.operator, registry.setMeterActive(buyer.meter_id, False))
+    govern(d, registry.setMeterActive(buyer.meter_id, False))
     transact(
         d.chain, d.actors.keeper, readings.functions.submit([forged.as_tuple(), honest.as_tuple()])
     )

@@ -1,7 +1,9 @@
 """Access-control matrix: every state-changing function of every contract, called by every role.
 
 Allowed calls must succeed; the others must revert with the named error. A function added to a
-contract without a row here fails `test_matrix_covers_every_state_changing_function`.
+contract without a row here fails `test_matrix_covers_every_state_changing_function`. The
+caller "governance" is the governance timelock: the call is scheduled by the operator, waits
+the delay and is executed (`govern`); governed functions accept no other caller.
 """
 
 from __future__ import annotations
@@ -24,11 +26,19 @@ from p2penergy.exceptions import (
     ReadingsError,
 )
 
-from ..conftest import CONSUMER, Actors, Deployed, certify, recent_slot
+from ..conftest import CONSUMER, Actors, Deployed, certify, govern, recent_slot
 
-CALLERS = list(Actors.__dataclass_fields__)
+GOVERNANCE = "governance"
+CALLERS = [*Actors.__dataclass_fields__, GOVERNANCE]
+GOVERNED = frozenset({GOVERNANCE})
 EVERYONE = frozenset(CALLERS)
 ACTIVE_HOLDERS = frozenset({"prosumer", "consumer", "market"})
+
+
+def _address(d: Deployed, caller: str) -> str:
+    if caller == GOVERNANCE:
+        return str(d.system.governance.address)
+    return str(getattr(d.actors, caller).address)
 
 
 def _ref() -> bytes:
@@ -101,7 +111,7 @@ def _permit(d: Deployed, _caller: str) -> Any:
 
 
 def _retire(d: Deployed, caller: str) -> Any:
-    account, slot = getattr(d.actors, caller).address, recent_slot(d)
+    account, slot = _address(d, caller), recent_slot(d)
     certify(d, account, 100, slot)
     return d.system.certificate.functions.retire(slot, 100)
 
@@ -112,7 +122,7 @@ def _market_move(d: Deployed, _caller: str) -> Any:
     return d.system.certificate.functions.marketMove(slot, [seller], [300], [buyer], [300])
 
 
-STAFF = frozenset({"admin", "operator", "auditor", "keeper"})
+STAFF = frozenset({"admin", "operator", "auditor", "keeper", "guardian"})
 TRADERS = frozenset({"prosumer", "consumer"})
 SETTLERS = TRADERS | {"keeper"}
 
@@ -147,14 +157,18 @@ def _settle(d: Deployed, _caller: str) -> Any:
 MATRIX: list[Row] = [
     _registry(
         "grantRole",
-        frozenset({"admin"}),
+        GOVERNED,
         lambda d: (d.system.role("KEEPER_ROLE"), Account.create().address),
     ),
     _registry(
         "revokeRole",
-        frozenset({"admin"}),
+        GOVERNED,
         lambda d: (d.system.role("KEEPER_ROLE"), d.actors.keeper.address),
     ),
+    _registry("beginDefaultAdminTransfer", GOVERNED, lambda d: (Account.create().address,)),
+    _registry("cancelDefaultAdminTransfer", GOVERNED, lambda d: ()),
+    _registry("changeDefaultAdminDelay", GOVERNED, lambda d: (3_600,)),
+    _registry("rollbackDefaultAdminDelay", GOVERNED, lambda d: ()),
     _registry(
         "registerParticipant",
         frozenset({"operator"}),
@@ -162,7 +176,7 @@ MATRIX: list[Row] = [
     ),
     _registry("suspendParticipant", frozenset({"operator"}), lambda d: (_fresh_participant(d),)),
     _registry("reinstateParticipant", frozenset({"operator"}), _suspended_fresh),
-    _registry("setCriticalLoad", frozenset({"operator"}), lambda d: (_fresh_participant(d), True)),
+    _registry("setCriticalLoad", GOVERNED, lambda d: (_fresh_participant(d), True)),
     _registry(
         "registerMeter",
         frozenset({"operator"}),
@@ -170,10 +184,10 @@ MATRIX: list[Row] = [
     ),
     _registry(
         "rotateMeterKey",
-        frozenset({"operator"}),
+        GOVERNED,
         lambda d: (_fresh_meter(d), Account.create().address),
     ),
-    _registry("setMeterActive", frozenset({"operator"}), lambda d: (_fresh_meter(d), False)),
+    _registry("setMeterActive", GOVERNED, lambda d: (_fresh_meter(d), False)),
     Row(
         "CommunityCredit",
         "mint",
@@ -222,7 +236,7 @@ MATRIX: list[Row] = [
         frozenset(),
         CertificateError,
         lambda d, c: d.system.certificate.functions.safeTransferFrom(
-            getattr(d.actors, c).address, d.actors.consumer.address, 1, 0, b""
+            _address(d, c), d.actors.consumer.address, 1, 0, b""
         ),
     ),
     Row(
@@ -231,7 +245,7 @@ MATRIX: list[Row] = [
         frozenset(),
         CertificateError,
         lambda d, c: d.system.certificate.functions.safeBatchTransferFrom(
-            getattr(d.actors, c).address, d.actors.consumer.address, [], [], b""
+            _address(d, c), d.actors.consumer.address, [], [], b""
         ),
     ),
     Row(
@@ -281,7 +295,7 @@ MATRIX: list[Row] = [
     Row(
         "EnergyMarket",
         "declareOutage",
-        frozenset({"operator"}),
+        GOVERNED,
         AccessDenied,
         lambda d, _c: d.system.market.functions.declareOutage(
             _current_slot(d) + 8, _current_slot(d) + 10, 200_000
@@ -290,14 +304,18 @@ MATRIX: list[Row] = [
     Row(
         "EnergyMarket",
         "setTariffs",
-        frozenset({"operator"}),
+        GOVERNED,
         AccessDenied,
         lambda d, _c: d.system.market.functions.setTariffs(70_000, 310_000, 25_000),
     ),
 ]
 
-# renounceRole is allowed to everyone for their own account; tested on its own below.
-SELF_SERVICE = {("ParticipantRegistry", "renounceRole")}
+# renounceRole is allowed to everyone for their own account; tested on its own below. Only the
+# pending default admin may accept, after the delay (tests/contracts/test_governance.py).
+SELF_SERVICE = {
+    ("ParticipantRegistry", "renounceRole"),
+    ("ParticipantRegistry", "acceptDefaultAdminTransfer"),
+}
 # ERC-1155 transfer functions that EnergyCertificate disables (overridden as `pure` reverts).
 DISABLED = {
     ("EnergyCertificate", "safeTransferFrom"),
@@ -331,13 +349,18 @@ def test_matrix_covers_every_state_changing_function():
 @pytest.mark.parametrize("caller", CALLERS)
 def test_every_role_gets_exactly_its_rights(deployed: Deployed, row: Row, caller: str):
     call = row.build(deployed, caller)
-    account = getattr(deployed.actors, caller)
+
+    def send() -> Any:
+        if caller == GOVERNANCE:
+            return govern(deployed, call)
+        return transact(deployed.chain, getattr(deployed.actors, caller), call)
+
     if caller in row.allowed:
-        receipt = transact(deployed.chain, account, call)
+        receipt = send()
         assert receipt["status"] == 1
     else:
         with pytest.raises(row.denied_error) as info:
-            transact(deployed.chain, account, call)
+            send()
         if row.function == "submitOne" and caller in STAFF | TRADERS:
             assert info.value.name != "ReadingsRelayerNotAllowed"
         elif row.contract == "MeterReadings":
@@ -346,7 +369,7 @@ def test_every_role_gets_exactly_its_rights(deployed: Deployed, row: Row, caller
             assert info.value.name == row.denied_name
         if row.denied_error is AccessDenied:
             assert info.value.name == "AccessControlUnauthorizedAccount"
-            assert info.value.error_args["account"].lower() == account.address.lower()
+            assert info.value.error_args["account"].lower() == _address(deployed, caller).lower()
 
 
 def test_renounce_role_works_only_for_the_callers_own_account(deployed: Deployed):
