@@ -70,6 +70,8 @@ contract EnergyMarket is IEnergyMarket, ReentrancyGuardTransient {
     /// @dev An account's nibble per slot: this bit marks a live order, the low 3 bits count its
     /// placements (≤ _MAX_PLACEMENTS < 8, so the count never carries into the live bit).
     uint256 private constant _LIVE_BIT = 8;
+    // The registry's DEFAULT_ADMIN_ROLE, held by the governance timelock alone.
+    bytes32 private constant _GOVERNANCE_ROLE = 0x00;
 
     IParticipantRegistry private immutable _registry;
     IERC20 private immutable _credit;
@@ -474,21 +476,19 @@ contract EnergyMarket is IEnergyMarket, ReentrancyGuardTransient {
         return (certificateWh > 0 ? o.owner : address(0), certificateWh);
     }
 
-    // ───────────────────────────── operator ─────────────────────────────
+    // ───────────────────────────── governance (delayed) ─────────────────────────────
 
     /// @inheritdoc IEnergyMarket
     function setTariffs(uint32 feedInPerKWh, uint32 retailPerKWh, uint32 networkFeePerKWh) external {
-        if (!_registry.hasRole(Roles.OPERATOR, msg.sender)) {
-            revert IAccessControl.AccessControlUnauthorizedAccount(msg.sender, Roles.OPERATOR);
-        }
+        _checkGovernance();
         _setTariffs(feedInPerKWh, retailPerKWh, networkFeePerKWh);
     }
 
     /// @inheritdoc IEnergyMarket
     function declareOutage(uint64 fromSlot, uint64 toSlot, uint32 priceCapPerKWh) external {
-        if (!_registry.hasRole(Roles.OPERATOR, msg.sender)) {
-            revert IAccessControl.AccessControlUnauthorizedAccount(msg.sender, Roles.OPERATOR);
-        }
+        _checkGovernance();
+        // A cap of 0 would read as "no outage" (outageCap 0 marks a normal slot).
+        if (priceCapPerKWh == 0) revert MarketOutageCapZero();
         if (fromSlot > toSlot || toSlot - fromSlot >= _MAX_OUTAGE_SLOTS) {
             revert MarketOutageInvalid(fromSlot, toSlot, _MAX_OUTAGE_SLOTS);
         }
@@ -722,6 +722,14 @@ contract EnergyMarket is IEnergyMarket, ReentrancyGuardTransient {
 
     function _gateClosesAt(uint256 slot) private view returns (uint256 gateClosesAt) {
         (, gateClosesAt,) = _slotTimes(slot);
+    }
+
+    /// @dev The one governance check: the caller must be the registry's default admin (the
+    /// governance timelock).
+    function _checkGovernance() private view {
+        if (!_registry.hasRole(_GOVERNANCE_ROLE, msg.sender)) {
+            revert IAccessControl.AccessControlUnauthorizedAccount(msg.sender, _GOVERNANCE_ROLE);
+        }
     }
 
     function _checkKeeperOrParticipant() private view {

@@ -22,6 +22,13 @@ import {IParticipantRegistry} from "./interfaces/IParticipantRegistry.sol";
 /// `d · slotLength < window` (the latest slot's window opened no later than now), so
 /// every slot that falls off the bitmap is already outside its window.
 ///
+/// A reading is verified against the meter's key and status in force when its slot's gate
+/// closed (the registry's `meterAt`, at `slotStart − gateClosure − 1`): changes made before the
+/// gate closed count, later ones do not. That moment comes before the slot can be cleared and
+/// before it ends, so a key rotation or deactivation can neither void a reading of delivered
+/// energy nor reach back into a cleared slot, and a new meter counts only from the first slot
+/// whose gate closes after its registration.
+///
 /// No reentrancy guard: the only external calls are views on the registry and `mint` on the
 /// certificate contract, both fixed at deployment; `mint` calls no receiver hook, and every
 /// reading's effects are complete before its `mint`.
@@ -64,6 +71,7 @@ contract MeterReadings is IMeterReadings, EIP712 {
     uint64 private immutable _epoch;
     uint32 private immutable _slotLength;
     uint32 private immutable _window;
+    uint32 private immutable _gateClosure;
 
     // An account's energy word holds slots 4g..4g+3 (g = slot / 4), slot s in the 64-bit lane at
     // bit 64 · (s % 4): bits 0-29 import Wh, 30-59 export Wh, 60-63 number of meter readings.
@@ -85,12 +93,15 @@ contract MeterReadings is IMeterReadings, EIP712 {
     /// @param slotLength seconds per slot: 300, 900, 1800 or 3600
     /// @param window the reading window: seconds after a slot's end during which its readings
     /// are accepted; above 0 and at most `MAX_WINDOW_SLOTS · slotLength`
+    /// @param gateClosure seconds before a slot's start at which the market's gate closes (the
+    /// market's own `gateClosure`): the meter keys and status in force then verify the readings
     constructor(
         IParticipantRegistry registry,
         IEnergyCertificate certificate,
         uint64 epoch,
         uint32 slotLength,
-        uint32 window
+        uint32 window,
+        uint32 gateClosure
     ) EIP712("p2penergy MeterReadings", "1") {
         if (address(registry) == address(0) || address(certificate).code.length == 0) {
             revert ReadingsInvalidConfig();
@@ -108,6 +119,7 @@ contract MeterReadings is IMeterReadings, EIP712 {
         _epoch = epoch;
         _slotLength = slotLength;
         _window = window;
+        _gateClosure = gateClosure;
     }
 
     // ───────────────────────────── logic ─────────────────────────────
@@ -199,6 +211,18 @@ contract MeterReadings is IMeterReadings, EIP712 {
         return (_epoch, _slotLength, _window);
     }
 
+    /// @inheritdoc IMeterReadings
+    function meterKeyTime(uint256 slot) public view returns (uint256) {
+        uint256 startsAt = _epoch + slot * _slotLength;
+        // The last moment before the gate closed (0 for slots whose gate closed at genesis).
+        return startsAt > _gateClosure ? startsAt - _gateClosure - 1 : 0;
+    }
+
+    /// @inheritdoc IMeterReadings
+    function gateClosure() external view returns (uint32) {
+        return _gateClosure;
+    }
+
     /// @notice The registry and certificate contracts this contract works with.
     function dependencies() external view returns (address registry, address certificate) {
         return (address(_registry), address(_certificate));
@@ -217,7 +241,8 @@ contract MeterReadings is IMeterReadings, EIP712 {
 
         failure = _checkSlot(state, meterId, slot);
         if (failure.length != 0) return failure;
-        IParticipantRegistry.Meter memory meter = _registry.meter(meterId);
+        // The key and status in force when the slot's gate closed (slot < 2^32: checked above).
+        IParticipantRegistry.Meter memory meter = _registry.meterAt(meterId, meterKeyTime(slot));
         failure = _checkMeterAndSignature(signed, reading, meter);
         if (failure.length != 0) return failure;
         failure = _checkRegisters(state, reading);

@@ -1,24 +1,41 @@
 // SPDX-License-Identifier: MIT
 pragma solidity 0.8.28;
 
-import {AccessControl} from "@openzeppelin/contracts/access/AccessControl.sol";
+import {AccessControlDefaultAdminRules} from
+    "@openzeppelin/contracts/access/extensions/AccessControlDefaultAdminRules.sol";
+
+import {Checkpoints} from "@openzeppelin/contracts/utils/structs/Checkpoints.sol";
 
 import {IParticipantRegistry} from "./interfaces/IParticipantRegistry.sol";
+import {MeterStatus, MeterStatusLibrary} from "./libraries/MeterStatus.sol";
 import {Roles} from "./libraries/Roles.sol";
 
 /// @title ParticipantRegistry
 /// @notice Roles, participants and meters of one trading community.
-/// @dev Roles: DEFAULT_ADMIN_ROLE (grants and revokes roles), OPERATOR_ROLE (registers
-/// participants and meters, sets tariffs, mints credits), AUDITOR_ROLE (read-only staff, allowed
-/// to transact on a permissioned chain), KEEPER_ROLE (clears and settles), and the system role
-/// MARKET_ROLE held by the market contract. (The readings contract needs no role: the certificate
-/// contract is bound to it at deployment.)
+/// @dev Roles: DEFAULT_ADMIN_ROLE is held by exactly one account, the community's governance
+/// timelock (`governance()`): it grants and revokes roles and makes every change that moves
+/// someone else's energy (meter keys and status, critical loads, and in EnergyMarket tariffs and
+/// outages), each delayed, public and cancellable by the guardian; handing it on is two-step and
+/// delayed (AccessControlDefaultAdminRules). OPERATOR_ROLE (registers participants and meters,
+/// suspends and reinstates, mints credits), AUDITOR_ROLE (read-only staff, allowed to transact on
+/// a permissioned chain), KEEPER_ROLE (clears and settles), GOVERNOR_ROLE (the timelock's
+/// proposers and guardian: no power here, allowed to transact), and the system role MARKET_ROLE
+/// held by the market contract. (The readings contract needs no role: the certificate contract
+/// is bound to it at deployment.) The initial staff is granted at construction; every later
+/// grant or revocation goes through the timelock.
 ///
 /// Meters are bounded so that MeterReadings can pack an owner's energy per slot in 30-bit fields
 /// with a 4-bit reading count: at most `MAX_METERS_PER_OWNER` meters of at most `MAX_CAPACITY_W`
 /// each export at most 15 · 50 MWh < 2^30 Wh in a slot (at most an hour long).
-contract ParticipantRegistry is IParticipantRegistry, AccessControl {
+///
+/// Every meter's (device key, active) history is kept as checkpoints keyed by block time, so
+/// MeterReadings can verify a reading against the key and status in force when the slot's gate
+/// closed (`meterAt`): a later change can neither void a delivered reading nor reach back into a
+/// cleared slot.
+contract ParticipantRegistry is IParticipantRegistry, AccessControlDefaultAdminRules {
+    using Checkpoints for Checkpoints.Trace208;
     bytes32 public constant OPERATOR_ROLE = Roles.OPERATOR;
+    bytes32 public constant GOVERNOR_ROLE = Roles.GOVERNOR;
     bytes32 public constant AUDITOR_ROLE = Roles.AUDITOR;
     bytes32 public constant KEEPER_ROLE = Roles.KEEPER;
     bytes32 public constant MARKET_ROLE = Roles.MARKET;
@@ -35,11 +52,25 @@ contract ParticipantRegistry is IParticipantRegistry, AccessControl {
     mapping(address device => uint256 meterId) private _meterIdOf;
     mapping(address owner => uint256 meters) private _meterCountOf;
     uint256 private _meterCount;
+    mapping(uint256 meterId => Checkpoints.Trace208) private _meterHistory;
 
-    /// @param admin the account that holds DEFAULT_ADMIN_ROLE (and may grant the other roles)
-    constructor(address admin) {
-        if (admin == address(0)) revert RegistryZeroAddress();
-        _grantRole(DEFAULT_ADMIN_ROLE, admin);
+    /// @param governance the governance timelock: the only holder of DEFAULT_ADMIN_ROLE
+    /// @param adminTransferDelay seconds a new default admin must wait before accepting the role
+    /// @param staff the initial role grants (operator, keepers, auditors, governors, the market)
+    constructor(address governance, uint48 adminTransferDelay, RoleGrant[] memory staff)
+        AccessControlDefaultAdminRules(adminTransferDelay, governance)
+    {
+        for (uint256 i = 0; i < staff.length; ++i) {
+            if (staff[i].account == address(0)) revert RegistryZeroAddress();
+            // DEFAULT_ADMIN_ROLE is refused here by AccessControlDefaultAdminRules itself.
+            _grantRole(staff[i].role, staff[i].account);
+        }
+    }
+
+    /// @dev Reverts unless the caller is the governance timelock (the single default admin).
+    modifier onlyGovernance() {
+        _checkGovernance();
+        _;
     }
 
     // ───────────────────────────── operator ─────────────────────────────
@@ -73,12 +104,6 @@ contract ParticipantRegistry is IParticipantRegistry, AccessControl {
     }
 
     /// @inheritdoc IParticipantRegistry
-    function setCriticalLoad(address account, bool criticalLoad) external onlyRole(OPERATOR_ROLE) {
-        _existing(account).criticalLoad = criticalLoad;
-        emit CriticalLoadSet(account, criticalLoad);
-    }
-
-    /// @inheritdoc IParticipantRegistry
     function registerMeter(address device, address owner, uint32 capacityW)
         external
         onlyRole(OPERATOR_ROLE)
@@ -97,11 +122,20 @@ contract ParticipantRegistry is IParticipantRegistry, AccessControl {
         meterId = ++_meterCount;
         _meters[meterId] = Meter({device: device, owner: owner, capacityW: capacityW, active: true});
         _meterIdOf[device] = meterId;
+        _checkpoint(meterId, device, true);
         emit MeterRegistered(meterId, device, owner, capacityW);
     }
 
+    // ───────────────────────────── governance (delayed) ─────────────────────────────
+
     /// @inheritdoc IParticipantRegistry
-    function rotateMeterKey(uint256 meterId, address newDevice) external onlyRole(OPERATOR_ROLE) {
+    function setCriticalLoad(address account, bool criticalLoad) external onlyGovernance {
+        _existing(account).criticalLoad = criticalLoad;
+        emit CriticalLoadSet(account, criticalLoad);
+    }
+
+    /// @inheritdoc IParticipantRegistry
+    function rotateMeterKey(uint256 meterId, address newDevice) external onlyGovernance {
         Meter storage m = _existingMeter(meterId);
         _checkFreeDevice(newDevice);
         address oldDevice = m.device;
@@ -109,18 +143,25 @@ contract ParticipantRegistry is IParticipantRegistry, AccessControl {
         // registered again; readers compare `meter(id).device` with the signer.
         m.device = newDevice;
         _meterIdOf[newDevice] = meterId;
+        _checkpoint(meterId, newDevice, m.active);
         emit MeterKeyRotated(meterId, oldDevice, newDevice);
     }
 
     /// @inheritdoc IParticipantRegistry
-    function setMeterActive(uint256 meterId, bool active) external onlyRole(OPERATOR_ROLE) {
+    function setMeterActive(uint256 meterId, bool active) external onlyGovernance {
         Meter storage m = _existingMeter(meterId);
         if (m.active == active) revert RegistryMeterUnchanged(meterId, active);
         m.active = active;
+        _checkpoint(meterId, m.device, active);
         emit MeterStatusSet(meterId, active);
     }
 
     // ───────────────────────────── views ─────────────────────────────
+
+    /// @inheritdoc IParticipantRegistry
+    function governance() external view returns (address) {
+        return defaultAdmin();
+    }
 
     /// @inheritdoc IParticipantRegistry
     function participant(address account) external view returns (Participant memory) {
@@ -136,6 +177,15 @@ contract ParticipantRegistry is IParticipantRegistry, AccessControl {
     /// @inheritdoc IParticipantRegistry
     function meter(uint256 meterId) external view returns (Meter memory) {
         return _meters[meterId];
+    }
+
+    /// @inheritdoc IParticipantRegistry
+    function meterAt(uint256 meterId, uint256 timestamp) external view returns (Meter memory m) {
+        m = _meters[meterId];
+        uint48 key = timestamp > type(uint48).max ? type(uint48).max : uint48(timestamp);
+        MeterStatus status = MeterStatus.wrap(_meterHistory[meterId].upperLookupRecent(key));
+        m.device = status.device();
+        m.active = status.active();
     }
 
     /// @inheritdoc IParticipantRegistry
@@ -162,12 +212,25 @@ contract ParticipantRegistry is IParticipantRegistry, AccessControl {
         uint256, /* gasLimit */
         bytes calldata /* payload */
     ) external view returns (bool) {
-        return isActiveParticipant(sender) || hasRole(DEFAULT_ADMIN_ROLE, sender)
-            || hasRole(OPERATOR_ROLE, sender) || hasRole(AUDITOR_ROLE, sender)
-            || hasRole(KEEPER_ROLE, sender);
+        return isActiveParticipant(sender) || hasRole(OPERATOR_ROLE, sender)
+            || hasRole(AUDITOR_ROLE, sender) || hasRole(KEEPER_ROLE, sender)
+            || hasRole(GOVERNOR_ROLE, sender);
     }
 
     // ───────────────────────────── internal ─────────────────────────────
+
+    /// @dev The one governance check: every delayed function calls it.
+    function _checkGovernance() private view {
+        _checkRole(DEFAULT_ADMIN_ROLE);
+    }
+
+    /// @dev Records the meter's key and status from now on (one entry per block time).
+    function _checkpoint(uint256 meterId, address device, bool active) private {
+        // Block time fits 48 bits for millions of years; push refuses an earlier key.
+        _meterHistory[meterId].push(
+            uint48(block.timestamp), MeterStatus.unwrap(MeterStatusLibrary.pack(device, active))
+        );
+    }
 
     function _existing(address account) private view returns (Participant storage p) {
         p = _participants[account];

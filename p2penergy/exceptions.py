@@ -116,6 +116,22 @@ class ReadingsError(ContractRevert):
     """The meter readings contract refused the reading."""
 
 
+class GovernanceError(P2PEnergyError):
+    """A governance (timelock) action could not be scheduled, executed or cancelled."""
+
+
+class GovernanceRevert(GovernanceError, ContractRevert):
+    """The governance timelock refused the call (e.g. `TimelockUnexpectedOperationState`)."""
+
+
+class UnknownOperation(GovernanceError, LookupError):
+    """No call with this operation id was ever scheduled in the governance timelock."""
+
+    def __init__(self, operation_id: str) -> None:
+        self.operation_id = operation_id
+        super().__init__(f"no scheduled governance operation {operation_id}")
+
+
 class UnknownRevert(ContractRevert):
     """A revert whose error selector is in no shipped ABI (or a plain revert)."""
 

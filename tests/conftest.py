@@ -4,18 +4,26 @@ from __future__ import annotations
 
 import itertools
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from typing import Any
 
 import pytest
 from eth_account import Account
 from eth_account.signers.local import LocalAccount
+from web3.types import TxReceipt
 
 from p2penergy.chain.connect import Chain, embedded, rpc
-from p2penergy.chain.deploy import System, deploy_system, grant_role
+from p2penergy.chain.deploy import MarketConfig, System, deploy_system, role_id
 from p2penergy.chain.tx import events, transact
+from p2penergy.contracts.governance import GovernanceClient
 from p2penergy.oracle import Reading, sign_reading
 
 GAS_MONEY = 10**20
+GOVERNANCE_DELAY = 10  # seconds: tests move chain time past it
+# Meters `certify` uses: registered with the session deployment, before the gates of the slots
+# the tests certify (a reading verifies against the meters in force when its slot's gate closed).
+CERTIFY_METERS = 3
+CERTIFY_CAPACITY_W = 1_000_000
 CONSUMER, PROSUMER, SERVICE = 1, 2, 3
 _REF_NUMBERS = itertools.count(1)
 ISSUED_REFS: list[bytes] = []  # every reference topup_ref handed out (the tests' top-up ledger)
@@ -72,6 +80,7 @@ class Actors:
     consumer: LocalAccount
     suspended: LocalAccount
     stranger: LocalAccount
+    guardian: LocalAccount
 
     def by_name(self) -> dict[str, LocalAccount]:
         return dict(vars(self))
@@ -84,6 +93,8 @@ class Deployed:
     actors: Actors
     fee_account: str
     rounding_account: str
+    # owner -> meters (id, device key) registered for `certify`
+    certify_meters: dict[str, list[tuple[int, LocalAccount]]] = field(default_factory=dict)
 
 
 def deploy_with_actors(chain: Chain, **overrides: object) -> Deployed:
@@ -95,6 +106,9 @@ def deploy_with_actors(chain: Chain, **overrides: object) -> Deployed:
         chain.fund(key.address, GAS_MONEY)
     actors = Actors(admin=admin, **keys)
     fee_account, rounding_account = Account.create().address, Account.create().address
+    overrides.setdefault(
+        "config", MarketConfig.starting_today(chain.now(), governance_delay=GOVERNANCE_DELAY)
+    )
     system = deploy_system(
         chain,
         admin,
@@ -103,6 +117,7 @@ def deploy_with_actors(chain: Chain, **overrides: object) -> Deployed:
         operator=actors.operator.address,
         keepers=(actors.keeper.address,),
         auditors=(actors.auditor.address,),
+        guardian=actors.guardian.address,
         **overrides,  # type: ignore[arg-type]
     )
     return Deployed(chain, system, actors, fee_account, rounding_account)
@@ -112,8 +127,8 @@ def deploy_with_actors(chain: Chain, **overrides: object) -> Deployed:
 def deployed_base(chain: Chain) -> Deployed:
     """A system with every role held by its own account, deployed once per chain."""
     d = deploy_with_actors(chain)
-    admin, actors, system = d.actors.admin, d.actors, d.system
-    grant_role(system, admin, "MARKET_ROLE", actors.market.address)
+    actors, system = d.actors, d.system
+    govern(d, system.registry.functions.grantRole(role_id("MARKET_ROLE"), actors.market.address))
     registry = system.registry.functions
     for account, kind in (
         (actors.prosumer, PROSUMER),
@@ -122,6 +137,19 @@ def deployed_base(chain: Chain) -> Deployed:
     ):
         transact(chain, actors.operator, registry.registerParticipant(account.address, kind, False))
     transact(chain, actors.operator, registry.suspendParticipant(actors.suspended.address))
+    for owner in (actors.prosumer.address, actors.consumer.address, actors.suspended.address):
+        meters = d.certify_meters.setdefault(owner, [])
+        for _ in range(CERTIFY_METERS):
+            device = Account.create()
+            receipt = transact(
+                chain,
+                actors.operator,
+                registry.registerMeter(device.address, owner, CERTIFY_CAPACITY_W),
+            )
+            meter_id = events(system.registry, "MeterRegistered", receipt)[0]["args"]["meterId"]
+            meters.append((int(meter_id), device))
+    # Three slots on, every slot a test certifies ("recent") had its gate after these meters.
+    chain.set_time(chain.now() + 3 * system.readings.functions.timing().call()[1])
     return d
 
 
@@ -133,6 +161,13 @@ def deployed(deployed_base: Deployed) -> Iterator[Deployed]:
     deployed_base.chain.revert(snapshot)
 
 
+def govern(d: Deployed, fn: Any, proposer: LocalAccount | None = None) -> TxReceipt:
+    """Makes the governed call `fn` the only way it can be made: the operator (or `proposer`)
+    schedules it in the timelock, chain time passes the delay, and the proposer executes it."""
+    proposer = proposer or d.actors.operator
+    return GovernanceClient(d.system).enact(proposer, fn)
+
+
 def recent_slot(d: Deployed) -> int:
     """The last slot that has ended: the system's MeterReadings accepts its readings now."""
     epoch, length, _ = d.system.readings.functions.timing().call()
@@ -140,21 +175,22 @@ def recent_slot(d: Deployed) -> int:
 
 
 def certify(d: Deployed, account: str, energy_wh: int, slot: int) -> None:
-    """Gives consumer or prosumer `account` `energy_wh` Wh of slot-`slot` certificates: a new
-    meter of its own signs the export reading the keeper relays. (Other accounts only ever get
-    certificates from the market contract, as settlement's rounding dust.) `slot` must be inside
-    its reading window (`recent_slot`).
+    """Gives consumer or prosumer `account` `energy_wh` Wh of slot-`slot` certificates: one of
+    its own meters (registered with the session deployment, before any slot's gate) signs an
+    export reading the keeper relays. (Other accounts only ever get certificates from the market
+    contract, as settlement's rounding dust.) `slot` must be inside its reading window
+    (`recent_slot`), and at most `CERTIFY_METERS` readings per owner and slot.
     """
-    registry = d.system.registry.functions
-    owner = account
-    device = Account.create()
-    slot_length = d.system.readings.functions.timing().call()[1]
-    capacity_w = -(-energy_wh * 3600 // slot_length)  # export ≤ capacity_w · slot_length / 3600
-    receipt = transact(
-        d.chain, d.actors.operator, registry.registerMeter(device.address, owner, capacity_w)
-    )
-    meter_id = events(d.system.registry, "MeterRegistered", receipt)[0]["args"]["meterId"]
-    reading = Reading(meter_id, slot, 0, energy_wh, 0, energy_wh)
-    signed = sign_reading(device.key, reading, d.chain.chain_id, d.system.readings.address)
+    owner_key = account
     readings = d.system.readings.functions
+    free = [
+        (meter_id, device, int(export))
+        for meter_id, device in d.certify_meters[owner_key]
+        for any_reading, latest, _import, export in [readings.latestReading(meter_id).call()]
+        if not any_reading or latest < slot
+    ]
+    assert free, f"no certify meter of {owner_key} left for slot {slot}"
+    meter_id, device, export = free[0]
+    reading = Reading(meter_id, slot, 0, energy_wh, 0, export + energy_wh)
+    signed = sign_reading(device.key, reading, d.chain.chain_id, d.system.readings.address)
     transact(d.chain, d.actors.keeper, readings.submitOne(signed.as_tuple()))

@@ -117,6 +117,8 @@ interface IEnergyMarket {
     error MarketInvalidConfig();
     /// @notice An outage must name `fromSlot ≤ toSlot`, at most `maxSlots` slots at once.
     error MarketOutageInvalid(uint256 fromSlot, uint256 toSlot, uint256 maxSlots);
+    /// @notice An outage needs a price cap above zero (a cap of 0 marks a normal slot).
+    error MarketOutageCapZero();
 
     // ───────────────────────────── events ─────────────────────────────
 
@@ -218,15 +220,17 @@ interface IEnergyMarket {
     /// part; bids of critical loads are filled before all others (then time order), offers by
     /// limit then time; everything trades at the cap. The clearing description's `marginalBid`
     /// is then the marginal bid class (1 = critical loads, 0 = others). docs/market-rules.md.
-    /// Requirements: caller has OPERATOR_ROLE; every slot's gate is still open; feedIn ≤ cap ≤
-    /// retail; at most 672 slots (a week of 15-minute slots) per call.
+    /// Requirements: caller is the governance timelock (the registry's default admin), so a
+    /// declaration is public for the governance delay first; every slot's gate is still open;
+    /// 0 < cap and feedIn ≤ cap ≤ retail; at most 672 slots (a week of 15-minute slots) per call.
     function declareOutage(uint64 fromSlot, uint64 toSlot, uint32 priceCapPerKWh) external;
 
     /// @notice The price cap of `slot` if the operator declared an outage for it, else 0.
     function outageCap(uint256 slot) external view returns (uint256);
 
     /// @notice Sets the tariffs for orders placed from now on.
-    /// @dev Requirements: caller has OPERATOR_ROLE; feedIn ≤ retail.
+    /// @dev Requirements: caller is the governance timelock (the registry's default admin);
+    /// feedIn ≤ retail.
     function setTariffs(uint32 feedInPerKWh, uint32 retailPerKWh, uint32 networkFeePerKWh) external;
 
     // ───────────────────────────── views ─────────────────────────────

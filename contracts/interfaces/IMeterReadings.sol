@@ -50,15 +50,17 @@ interface IMeterReadings {
     /// @param meterId the meter id
     /// @param slot the slot
     error ReadingsInvalidSignature(uint256 meterId, uint256 slot);
-    /// @notice The signature recovers to `signer`, which is not the meter's current device key
-    /// (a wrong or rotated-out key, or a signature made for another chain id or contract).
+    /// @notice The signature recovers to `signer`, which is not the meter's device key in force
+    /// when the slot's gate closed (`meterKeyTime`): a wrong key, a key rotated out before that
+    /// moment or in only after it, or a signature made for another chain id or contract.
     /// @param meterId the meter id
     /// @param signer the address the signature recovers to
     error ReadingsWrongSigner(uint256 meterId, address signer);
-    /// @notice No meter has id `meterId`.
+    /// @notice No meter had id `meterId` when the slot's gate closed (never registered, or
+    /// registered only after that moment).
     /// @param meterId the meter id
     error ReadingsUnknownMeter(uint256 meterId);
-    /// @notice Meter `meterId` is deactivated.
+    /// @notice Meter `meterId` was deactivated when the slot's gate closed.
     /// @param meterId the meter id
     error ReadingsInactiveMeter(uint256 meterId);
     /// @notice A register went backwards or is inconsistent with the slot's energy.
@@ -180,4 +182,11 @@ interface IMeterReadings {
 
     /// @notice The slot grid: start of slot 0, slot length and reading window, in seconds.
     function timing() external view returns (uint64 epoch, uint32 slotLength, uint32 window);
+
+    /// @notice Seconds before a slot's start at which its gate closes (as in the market).
+    function gateClosure() external view returns (uint32);
+
+    /// @notice The moment whose meter keys and status verify readings of `slot`: just before its
+    /// gate closed (`slotStart − gateClosure − 1`). See the registry's `meterAt`.
+    function meterKeyTime(uint256 slot) external view returns (uint256);
 }

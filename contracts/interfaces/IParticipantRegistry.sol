@@ -28,6 +28,14 @@ interface IParticipantRegistry is IAccessControl {
         bool criticalLoad;
     }
 
+    /// @notice A role granted at construction (the initial staff).
+    /// @param role the role id
+    /// @param account the account that receives it
+    struct RoleGrant {
+        bytes32 role;
+        address account;
+    }
+
     /// @notice A smart meter whose device key signs readings.
     /// @param device the address of the meter's current signing key
     /// @param owner the participant whose import/export the meter measures
@@ -91,15 +99,15 @@ interface IParticipantRegistry is IAccessControl {
     event ParticipantSuspended(address indexed account);
     /// @notice The operator reinstated the suspended `account`.
     event ParticipantReinstated(address indexed account);
-    /// @notice The operator changed the critical-load flag of `account`.
+    /// @notice Governance changed the critical-load flag of `account`.
     event CriticalLoadSet(address indexed account, bool criticalLoad);
     /// @notice The operator registered meter `meterId` for `owner`, signing with `device`.
     event MeterRegistered(
         uint256 indexed meterId, address indexed device, address indexed owner, uint32 capacityW
     );
-    /// @notice The operator replaced the signing key of meter `meterId`.
+    /// @notice Governance replaced the signing key of meter `meterId`.
     event MeterKeyRotated(uint256 indexed meterId, address indexed oldDevice, address indexed newDevice);
-    /// @notice The operator activated (`active`) or deactivated meter `meterId`.
+    /// @notice Governance activated (`active`) or deactivated meter `meterId`.
     event MeterStatusSet(uint256 indexed meterId, bool active);
 
     // ───────────────────────────── operator ─────────────────────────────
@@ -117,8 +125,11 @@ interface IParticipantRegistry is IAccessControl {
     /// @dev Requirements: caller has OPERATOR_ROLE; `account` registered and suspended.
     function reinstateParticipant(address account) external;
 
+    // ───────────────────────────── governance (delayed) ─────────────────────────────
+
     /// @notice Sets whether `account` is a critical load (served first in island mode).
-    /// @dev Requirements: caller has OPERATOR_ROLE; `account` registered.
+    /// @dev Governed: the flag decides who is served first from everyone's island energy.
+    /// Requirements: caller is the governance timelock; `account` registered.
     function setCriticalLoad(address account, bool criticalLoad) external;
 
     /// @notice Registers a meter for `owner` whose readings `device` signs.
@@ -131,14 +142,20 @@ interface IParticipantRegistry is IAccessControl {
         returns (uint256 meterId);
 
     /// @notice Replaces the signing key of meter `meterId` (a lost or compromised device key).
-    /// @dev Requirements: caller has OPERATOR_ROLE; meter exists; `newDevice` non-zero and unused.
+    /// @dev Requirements: caller is the governance timelock; meter exists; `newDevice` non-zero
+    /// and never used by any meter.
     function rotateMeterKey(uint256 meterId, address newDevice) external;
 
     /// @notice Activates or deactivates meter `meterId`.
-    /// @dev Requirements: caller has OPERATOR_ROLE; meter exists and is not already in that state.
+    /// @dev Requirements: caller is the governance timelock; meter exists and is not already in
+    /// that state.
     function setMeterActive(uint256 meterId, bool active) external;
 
     // ───────────────────────────── views ─────────────────────────────
+
+    /// @notice The governance timelock: the single holder of DEFAULT_ADMIN_ROLE, the only caller
+    /// of every delayed function here and in the other contracts.
+    function governance() external view returns (address);
 
     /// @notice The participant record of `account` (kind `None` when unregistered).
     function participant(address account) external view returns (Participant memory);
@@ -148,6 +165,12 @@ interface IParticipantRegistry is IAccessControl {
 
     /// @notice The meter with id `meterId` (zero device when unknown).
     function meter(uint256 meterId) external view returns (Meter memory);
+
+    /// @notice Meter `meterId` as it stood at `timestamp`: its device key and active flag after
+    /// every change made at or before `timestamp` (owner and capacity never change).
+    /// @dev A zero device means the meter was not registered yet at `timestamp` (or never).
+    /// MeterReadings asks for the moment just before a slot's gate closed.
+    function meterAt(uint256 meterId, uint256 timestamp) external view returns (Meter memory);
 
     /// @notice The id of the meter that `device` signs or signed for (0 when never used).
     /// @dev A rotated-out key keeps its meter id; `meter(id).device` is the current key.

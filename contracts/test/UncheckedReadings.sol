@@ -19,15 +19,24 @@ contract UncheckedReadings {
     uint64 private immutable _epoch;
     uint32 private immutable _slotLength;
     uint32 private immutable _window;
+    uint32 private immutable _gateClosure;
 
     mapping(address account => mapping(uint256 slot => uint256[3] energy)) private _energy;
 
-    constructor(IParticipantRegistry registry, IEnergyCertificate certificate, uint64 epoch, uint32 slotLength, uint32 window) {
+    constructor(
+        IParticipantRegistry registry,
+        IEnergyCertificate certificate,
+        uint64 epoch,
+        uint32 slotLength,
+        uint32 window,
+        uint32 gateClosure_
+    ) {
         _registry = registry;
         _certificate = certificate;
         _epoch = epoch;
         _slotLength = slotLength;
         _window = window;
+        _gateClosure = gateClosure_;
     }
 
     /// @notice Records every reading of the batch, signed or not.
@@ -61,5 +70,9 @@ contract UncheckedReadings {
 
     function timing() external view returns (uint64 epoch, uint32 slotLength, uint32 window) {
         return (_epoch, _slotLength, _window);
+    }
+
+    function gateClosure() external view returns (uint32) {
+        return _gateClosure;
     }
 }

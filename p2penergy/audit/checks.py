@@ -7,7 +7,7 @@ at stake, so a failure says exactly what to look at.
 from __future__ import annotations
 
 from collections import Counter, defaultdict
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -190,8 +190,13 @@ def _fill_differences(
             )
 
 
-def check_readings(history: History, chain_id: int, out: Findings) -> None:
-    """Each recorded reading is signed (per its calldata) by the meter key in force then."""
+def check_readings(
+    history: History, chain_id: int, out: Findings, key_time: Callable[[int], int] | None
+) -> None:
+    """Each recorded reading is signed (per its calldata) by the meter key in force at its
+    slot's key time (`key_time(slot)`: the last second before the slot's gate closed, as
+    `MeterReadings.meterKeyTime`), from an active meter. Without `key_time` (the timing could
+    not be read: already a failure) the key in force when the reading was recorded is used."""
     for r in history.readings:
         where = {"slot": r.slot, "party": r.owner, "amount": r.export_wh or r.import_wh}
         where["block"] = r.position[0]
@@ -206,7 +211,11 @@ def check_readings(history: History, chain_id: int, out: Findings) -> None:
             out.add(READINGS, False, f"{label}: event differs from signed {values}", **where)
             continue
         signer = _recover(values, v, sig_r, sig_s, chain_id, history.readings_address)
-        key = history.key_at(r.meter_id, r.position)
+        if key_time is None:
+            key = history.key_at(r.meter_id, r.position)
+            active = history.active_at(r.meter_id, r.position)
+        else:
+            key, active = history.meter_at_time(r.meter_id, key_time(r.slot))
         owner = history.meter_owner.get(r.meter_id)
         if signer is None:
             out.add(READINGS, False, f"{label}: signature invalid or high-s", **where)
@@ -214,7 +223,7 @@ def check_readings(history: History, chain_id: int, out: Findings) -> None:
             out.add(
                 READINGS, False, f"{label}: signed by {signer}, registered key is {key}", **where
             )
-        elif not history.active_at(r.meter_id, r.position):
+        elif not active:
             out.add(READINGS, False, f"{label}: meter {r.meter_id} was inactive", **where)
         elif owner != r.owner:
             out.add(READINGS, False, f"{label}: owner {r.owner} but meter owner {owner}", **where)

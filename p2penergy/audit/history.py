@@ -230,6 +230,21 @@ class History:
             current = device
         return current
 
+    def meter_at_time(self, meter_id: int, timestamp: int) -> tuple[str | None, bool]:
+        """(device key, active) of `meter_id` in force at `timestamp`, as the registry's
+        `meterAt` answers it: the last change made in a block stamped at or before it."""
+        key = None
+        for pos, device in self.meter_keys.get(meter_id, []):
+            if self.block_times.get(pos[0], 0) > timestamp:
+                break
+            key = device
+        active = False
+        for pos, flag in self.meter_active.get(meter_id, []):
+            if self.block_times.get(pos[0], 0) > timestamp:
+                break
+            active = flag
+        return key, active
+
     def active_at(self, meter_id: int, position: Position) -> bool:
         """Whether `meter_id` was registered and active just before `position`."""
         current = False

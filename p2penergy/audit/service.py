@@ -11,6 +11,7 @@ from typing import Any
 
 from eth_utils.address import is_hex_address, to_checksum_address
 from eth_utils.crypto import keccak
+from web3.contract import Contract
 
 from p2penergy.audit.balances import check_balances
 from p2penergy.audit.bytecode import check_bytecode
@@ -18,6 +19,7 @@ from p2penergy.audit.cache import AuditCache
 from p2penergy.audit.checks import (
     CREDITS,
     ESCROW,
+    READINGS,
     Finding,
     Findings,
     SlotView,
@@ -203,17 +205,17 @@ def audit(
         raise AuditFilterError("--slot", slot, "no order, clearing or settlement in this slot")
 
     check_clearing(history, out)
-    check_readings(history, chain.chain_id, out)
+    readings = chain.w3.eth.contract(
+        address=to_checksum_address(addresses["MeterReadings"]),
+        abi=artifacts.load("MeterReadings")["abi"],
+    )
+    check_readings(history, chain.chain_id, out, _key_time(readings, to_block, out))
     check_settlement(history, out)
     supply, market_balance = _balances(chain, deployment, to_block, out)
     check_conservation(history, out, supply, market_balance)
     check_balances(chain, history, to_block, supply, out)
     check_bytecode(chain, addresses, to_block, out)
     check_duplicate_refs(history, out)
-    readings = chain.w3.eth.contract(
-        address=to_checksum_address(addresses["MeterReadings"]),
-        abi=artifacts.load("MeterReadings")["abi"],
-    )
     rules = Policy.load(policy, addresses) if isinstance(policy, Path) else policy
     check_governance(
         history,
@@ -309,6 +311,29 @@ def read(out: Findings, check: str, what: str, fn: Callable[[], Any], **where: A
     except Exception as exc:  # any failed read is a failure of the check, never a pass
         out.could_not_check(check, what, exc, **where)
         return None
+
+
+def _key_time(readings: Contract, to_block: int, out: Findings) -> Callable[[int], int] | None:
+    """`MeterReadings.meterKeyTime` computed from its timing and gate closure (read once): the
+    moment whose meter key and status a slot's readings are verified against."""
+    params = read(
+        out,
+        READINGS,
+        f"MeterReadings.timing() and gateClosure() at block {to_block}",
+        lambda: (
+            readings.functions.timing().call(block_identifier=to_block),
+            readings.functions.gateClosure().call(block_identifier=to_block),
+        ),
+    )
+    if params is None:
+        return None
+    (epoch, length, _window), gate = params
+
+    def key_time(slot: int) -> int:
+        starts = int(epoch) + slot * int(length)
+        return starts - int(gate) - 1 if starts > int(gate) else 0
+
+    return key_time
 
 
 def _balances(

@@ -17,12 +17,14 @@ from p2penergy.chain.connect import Chain
 from p2penergy.chain.tx import deploy, transact
 from p2penergy.exceptions import DeploymentError
 
-# Deployment order: each contract's constructor takes addresses deployed before it, except that
+# Deployment order: each contract's constructor takes addresses deployed before it, except
+# where a constructor needs a later contract's address: that address is predicted from the
+# admin's nonce (`_predicted`), since every deployment is one admin transaction in this order.
 # EnergyCertificate takes the address MeterReadings will have, and CommunityCredit and
-# EnergyCertificate the address EnergyMarket will have: the admin deploys SYSTEM with consecutive
-# nonces, so each is predicted from the admin's nonce, and MeterReadings and EnergyMarket refuse
-# to deploy against a contract bound to another address.
+# EnergyCertificate the address EnergyMarket will have; MeterReadings and EnergyMarket refuse to
+# deploy against a contract bound to another address.
 SYSTEM = (
+    "Governance",
     "ParticipantRegistry",
     "CommunityCredit",
     "EnergyCertificate",
@@ -51,11 +53,18 @@ class MarketConfig:
     network_fee_per_kwh: int = 30_000
     # The most one top-up mint may create, credit base units: 10,000 credits.
     mint_limit: int = 10_000 * 10**6
+    # Seconds every governed change (roles, tariffs, meters, outages) waits in the timelock,
+    # and that a new default admin of the registry waits before accepting.
+    governance_delay: int = 86_400
 
     def __post_init__(self) -> None:
         if self.slot_length not in ALLOWED_SLOT_LENGTHS:
             raise DeploymentError(
                 f"slot length {self.slot_length} s is not one of {ALLOWED_SLOT_LENGTHS}"
+            )
+        if not 0 < self.governance_delay < 2**48:
+            raise DeploymentError(
+                f"governance delay {self.governance_delay} s must be above 0 and below 2^48"
             )
 
     @staticmethod
@@ -66,7 +75,40 @@ class MarketConfig:
 
 # The registry's role names. MARKET_ROLE is never granted: credit and certificate are bound to
 # the market's address at deployment, so the role moves nothing (a grant is still reported).
-ROLE_NAMES = ("OPERATOR_ROLE", "AUDITOR_ROLE", "KEEPER_ROLE", "MARKET_ROLE")
+ROLE_NAMES = ("OPERATOR_ROLE", "AUDITOR_ROLE", "KEEPER_ROLE", "GOVERNOR_ROLE", "MARKET_ROLE")
+
+
+def role_id(name: str) -> bytes:
+    """The bytes32 id of role `name` as contracts/libraries/Roles.sol defines it."""
+    return bytes(32) if name == "DEFAULT_ADMIN_ROLE" else keccak(text=name)
+
+
+@dataclass(frozen=True)
+class Staff:
+    """Who holds which power at deployment: registry roles and the timelock's members."""
+
+    admin: str
+    operator: str
+    guardian: str
+    keepers: tuple[str, ...] = ()
+    auditors: tuple[str, ...] = ()
+
+    @property
+    def proposers(self) -> list[str]:
+        """The timelock's proposers and executors: the admin and the operator."""
+        return list(dict.fromkeys((self.admin, self.operator)))
+
+    def grants(self) -> list[tuple[bytes, str]]:
+        """The registry's initial role grants (RoleGranted events of the deployment block).
+
+        The admin holds OPERATOR_ROLE while it registers the service accounts and renounces it
+        afterwards when the operator is someone else.
+        """
+        pairs = [("OPERATOR_ROLE", a) for a in dict.fromkeys((self.admin, self.operator))]
+        pairs += [("KEEPER_ROLE", k) for k in self.keepers]
+        pairs += [("AUDITOR_ROLE", a) for a in self.auditors]
+        pairs += [("GOVERNOR_ROLE", a) for a in dict.fromkeys((self.admin, self.guardian))]
+        return [(role_id(role), account) for role, account in pairs]
 
 
 @dataclass
@@ -121,6 +163,10 @@ class System:
         return self._contracts[name]
 
     @property
+    def governance(self) -> Contract:
+        return self.contract("Governance")
+
+    @property
     def registry(self) -> Contract:
         return self.contract("ParticipantRegistry")
 
@@ -157,16 +203,22 @@ def deploy_system(
     operator: str | None = None,
     keepers: tuple[str, ...] = (),
     auditors: tuple[str, ...] = (),
+    guardian: str | None = None,
 ) -> System:
-    """Deploys every contract and wires it: system roles, service accounts, staff roles.
+    """Deploys every contract and wires it: governance, staff and system roles, service accounts.
 
-    The fee account (the distribution operator's) and the rounding account default to the admin's
-    account; pass the real ones in production. Both are registered as `Service` participants so
-    they can receive credits.
+    The governance timelock (`Governance`) is the registry's only admin: the admin and the
+    operator propose and execute, the guardian (default: the admin, for development) alone
+    cancels. Staff roles are granted at construction; every later change goes through the
+    timelock with `config.governance_delay`. The fee account (the distribution operator's) and
+    the rounding account default to the admin's account; pass the real ones in production. Both
+    are registered as `Service` participants so they can receive credits.
     """
     config = config or MarketConfig.starting_today(chain.now())
     fee_account = fee_account or admin.address
     rounding_account = rounding_account or admin.address
+    operator = operator or admin.address
+    staff = Staff(admin.address, operator, guardian or admin.address, keepers, auditors)
     addresses: dict[str, str] = {}
     blocks: dict[str, int] = {}
     gas: dict[str, int] = {}
@@ -174,7 +226,7 @@ def deploy_system(
         artifact = artifacts.load(name)
         nonce = chain.w3.eth.get_transaction_count(admin.address, "pending")
         args = _constructor_args(
-            name, admin.address, nonce, addresses, config, fee_account, rounding_account
+            name, admin.address, nonce, addresses, config, fee_account, rounding_account, staff
         )
         address, receipt = deploy(chain, admin, artifact["abi"], artifact["bytecode"], *args)
         addresses[name] = address
@@ -188,10 +240,8 @@ def deploy_system(
         gas_used=gas,
     )
     system = System(chain, deployment)
-    # The admin registers the service accounts with a temporary operator role when the operator
-    # is someone else, so a deployment is complete in one call.
-    operator = operator or admin.address
-    grant_role(system, admin, "OPERATOR_ROLE", admin.address)
+    # The admin holds OPERATOR_ROLE from construction just long enough to register the service
+    # accounts, so a deployment is complete in one call.
     for account in dict.fromkeys((fee_account, rounding_account)):
         transact(
             chain,
@@ -199,16 +249,11 @@ def deploy_system(
             system.registry.functions.registerParticipant(account, SERVICE_KIND, False),
         )
     if operator != admin.address:
-        grant_role(system, admin, "OPERATOR_ROLE", operator)
         transact(
             chain,
             admin,
-            system.registry.functions.renounceRole(system.role("OPERATOR_ROLE"), admin.address),
+            system.registry.functions.renounceRole(role_id("OPERATOR_ROLE"), admin.address),
         )
-    for role, account in [("KEEPER_ROLE", k) for k in keepers] + [
-        ("AUDITOR_ROLE", a) for a in auditors
-    ]:
-        grant_role(system, admin, role, account)
     return system
 
 
@@ -226,9 +271,9 @@ def create_address(sender: str, nonce: int) -> str:
     return to_checksum_address(keccak(bytes([0xC0 + len(payload)]) + payload)[12:])
 
 
-def grant_role(system: System, admin: LocalAccount, role: str, account: str) -> None:
-    """Grants `role` to `account` in the registry (admin only)."""
-    transact(system.chain, admin, system.registry.functions.grantRole(system.role(role), account))
+def _predicted(admin: str, nonce: int, name: str, target: str) -> str:
+    """The address `target` will have, when `name` is deployed by `admin` with nonce `nonce`."""
+    return create_address(admin, nonce + SYSTEM.index(target) - SYSTEM.index(name))
 
 
 def _constructor_args(
@@ -239,20 +284,23 @@ def _constructor_args(
     config: MarketConfig,
     fee_account: str,
     rounding_account: str,
+    staff: Staff,
 ) -> tuple[Any, ...]:
     """The constructor arguments of `name`, deployed by `admin` with transaction nonce `nonce`."""
     registry = addresses.get("ParticipantRegistry")
-
-    def future(later: str) -> str:
-        """The address contract `later` gets: SYSTEM is deployed with consecutive nonces."""
-        return create_address(admin, nonce + SYSTEM.index(later) - SYSTEM.index(name))
-
+    if name == "Governance":
+        delay = config.governance_delay
+        return (delay, staff.proposers, staff.proposers, staff.guardian)
     if name == "ParticipantRegistry":
-        return (admin,)
+        return (addresses["Governance"], config.governance_delay, staff.grants())
     if name == "CommunityCredit":
-        return (registry, future("EnergyMarket"), config.mint_limit)
+        return (registry, _predicted(admin, nonce, name, "EnergyMarket"), config.mint_limit)
     if name == "EnergyCertificate":
-        return (registry, future("MeterReadings"), future("EnergyMarket"))
+        return (
+            registry,
+            _predicted(admin, nonce, name, "MeterReadings"),
+            _predicted(admin, nonce, name, "EnergyMarket"),
+        )
     if name == "MeterReadings":
         return (
             registry,
@@ -260,6 +308,7 @@ def _constructor_args(
             config.epoch,
             config.slot_length,
             config.reading_window,
+            config.gate_closure,
         )
     if name == "EnergyMarket":
         return (

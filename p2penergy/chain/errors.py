@@ -14,6 +14,7 @@ from p2penergy.exceptions import (
     CertificateError,
     ContractRevert,
     CreditError,
+    GovernanceRevert,
     MarketError,
     ReadingsError,
     RegistryError,
@@ -31,6 +32,8 @@ _AREAS: list[tuple[str, type[ContractRevert]]] = [
     ("ERC1155", CertificateError),
     ("Market", MarketError),
     ("Readings", ReadingsError),
+    ("Timelock", GovernanceRevert),
+    ("Governance", GovernanceRevert),
 ]
 
 _ERROR_STRING = bytes.fromhex("08c379a0")  # Error(string)

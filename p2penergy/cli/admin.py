@@ -18,6 +18,7 @@ from p2penergy.cli._options import (
 )
 from p2penergy.cli._utils import console, err_console, json_option, print_json
 from p2penergy.contracts.credit import payment_ref
+from p2penergy.contracts.governance import Operation, Scheduled
 from p2penergy.contracts.registry import KINDS
 from p2penergy.units import format_credits
 from p2penergy.wallet.errors import WalletError
@@ -63,6 +64,29 @@ def _operator(kw: dict[str, Any]) -> Operator:
     return Operator(system, signer)
 
 
+def _scheduled(as_json: bool, what: str, data: dict[str, Any], op: Scheduled) -> None:
+    """Reports a governed change: scheduled, with its operation id and when it may run."""
+    from datetime import UTC, datetime
+
+    eta = datetime.fromtimestamp(op.ready_at, UTC).isoformat()
+    _done(
+        as_json,
+        {**data, "operation_id": op.operation_id, "ready_at": op.ready_at, "eta": eta},
+        f"scheduled in the governance timelock: {what}\n  operation {op.operation_id}\n"
+        f"  executable from {eta} (`p2penergy admin execute {op.operation_id}`); "
+        "the guardian may cancel it until then",
+    )
+
+
+def _operation_data(op: Operation) -> dict[str, Any]:
+    return {
+        "operation_id": op.operation_id,
+        "call": op.description,
+        "state": op.state,
+        "ready_at": op.ready_at,
+    }
+
+
 def _done(as_json: bool, data: dict[str, Any], text: str) -> None:
     if as_json:
         print_json(data)
@@ -75,7 +99,10 @@ def admin_group() -> None:
     """The community operator's console: deploy, register households and meters, tariffs, credits.
 
     Commands sign with a keystore account (--account) that holds the needed role; each shows
-    what it will sign and asks for confirmation (skip with --yes).
+    what it will sign and asks for confirmation (skip with --yes). Governed changes (roles, meter
+    keys and status, tariffs, outages) are scheduled in the governance timelock: they print an
+    operation id and run with `admin execute` once the delay has passed; the guardian may
+    `admin cancel` them meanwhile; `admin pending` lists them.
     """
 
 
@@ -122,6 +149,18 @@ def admin_group() -> None:
 @click.option("--rounding-account", default=None, help="Rounding account (default: deployer).")
 @click.option("--keeper", multiple=True, help="Grant KEEPER_ROLE (repeatable).")
 @click.option("--auditor", multiple=True, help="Grant AUDITOR_ROLE (repeatable).")
+@click.option(
+    "--guardian",
+    default=None,
+    help="Account that may cancel scheduled changes (default: deployer).",
+)
+@click.option(
+    "--governance-delay",
+    type=click.IntRange(min=1),
+    default=86_400,
+    show_default=True,
+    help="Seconds every governed change waits in the timelock before it may run.",
+)
 @click.option("--force", is_flag=True, help="Replace an address book that points at live code.")
 @account_options
 @connection_options
@@ -149,6 +188,7 @@ def admin_deploy(**kw: Any) -> None:
         retail_per_kwh=price_per_kwh(kw["retail"]),
         network_fee_per_kwh=price_per_kwh(kw["network_fee"]),
         mint_limit=_credits(kw["mint_limit"]),
+        governance_delay=kw["governance_delay"],
     )
     if not kw["force"]:
         check_address_book_free(chain, settings.deployments)
@@ -161,7 +201,7 @@ def admin_deploy(**kw: Any) -> None:
         kw["yes"],
     )
     admin = unlock(kw["keystore_dir"], kw["account"], kw["password_file"])
-    roles = ("operator", "fee_account", "rounding_account")
+    roles = ("operator", "fee_account", "rounding_account", "guardian")
     opt = {k: _addr(kw[k], k) if kw[k] else None for k in roles}
     system, path = deploy(
         chain,
@@ -174,6 +214,7 @@ def admin_deploy(**kw: Any) -> None:
         keepers=tuple(_addr(k, "keeper") for k in kw["keeper"]),
         auditors=tuple(_addr(a, "auditor") for a in kw["auditor"]),
         force=kw["force"],
+        guardian=opt["guardian"],
     )
     d = system.deployment
     _done(
@@ -277,15 +318,110 @@ def admin_register_meter(device: str, owner: str, capacity_kw: str, **kw: Any) -
 @json_option
 @handle_errors
 def admin_rotate_meter_key(meter_id: int, new_device: str, **kw: Any) -> None:
-    """Replace the signing key of meter METER_ID by NEW_DEVICE (a lost or replaced meter)."""
+    """Schedule replacing the signing key of meter METER_ID by NEW_DEVICE (governed, delayed).
+
+    Readings of slots whose gate closed before the change still verify with the old key.
+    """
     device = _addr(new_device, "new device")
-    _announce(f"rotate the key of meter #{meter_id} to {device}", kw["yes"])
-    old = _operator(kw).rotate_meter_key(meter_id, device)
-    _done(
+    _announce(f"schedule rotating the key of meter #{meter_id} to {device}", kw["yes"])
+    old, op = _operator(kw).rotate_meter_key(meter_id, device)
+    data = {"meter_id": meter_id, "old_device": old, "new_device": device}
+    _scheduled(kw["as_json"], f"meter #{meter_id} signs with {device} (was {old})", data, op)
+
+
+@admin_group.command("set-meter-active")
+@click.argument("meter_id", type=int)
+@click.option("--inactive", is_flag=True, help="Deactivate the meter instead of activating it.")
+@account_options
+@connection_options
+@yes_option
+@json_option
+@handle_errors
+def admin_set_meter_active(meter_id: int, inactive: bool, **kw: Any) -> None:
+    """Schedule activating (or, with --inactive, deactivating) meter METER_ID (governed)."""
+    state = "inactive" if inactive else "active"
+    _announce(f"schedule making meter #{meter_id} {state}", kw["yes"])
+    op = _operator(kw).set_meter_active(meter_id, not inactive)
+    _scheduled(
         kw["as_json"],
-        {"meter_id": meter_id, "old_device": old, "new_device": device},
-        f"meter #{meter_id} now signs with {device} (was {old})",
+        f"meter #{meter_id} {state}",
+        {"meter_id": meter_id, "active": not inactive},
+        op,
     )
+
+
+@admin_group.command("grant-role")
+@click.argument("role", type=click.Choice(["operator", "keeper", "auditor", "governor"]))
+@click.argument("account")
+@click.option("--revoke", is_flag=True, help="Revoke the role instead of granting it.")
+@account_options
+@connection_options
+@yes_option
+@json_option
+@handle_errors
+def admin_grant_role(role: str, account: str, revoke: bool, **kw: Any) -> None:
+    """Schedule granting (or, with --revoke, revoking) ROLE to ACCOUNT (governed, delayed)."""
+    address = _addr(account, "account")
+    verb = "revoke" if revoke else "grant"
+    role_name = f"{role.upper()}_ROLE"
+    _announce(f"schedule: {verb} {role_name} {'from' if revoke else 'to'} {address}", kw["yes"])
+    op = _operator(kw).grant_role(role_name, address, revoke=revoke)
+    data = {"role": role_name, "account": address, "revoke": revoke}
+    _scheduled(kw["as_json"], f"{verb} {role_name} for {address}", data, op)
+
+
+@admin_group.command("execute")
+@click.argument("operation_id")
+@account_options
+@connection_options
+@yes_option
+@json_option
+@handle_errors
+def admin_execute(operation_id: str, **kw: Any) -> None:
+    """Execute the scheduled governed change OPERATION_ID once its delay has passed."""
+    _announce(f"execute governance operation {operation_id}", kw["yes"])
+    op = _operator(kw).execute(operation_id)
+    _done(kw["as_json"], {**_operation_data(op), "state": "done"}, f"executed {op.description}")
+
+
+@admin_group.command("cancel")
+@click.argument("operation_id")
+@account_options
+@connection_options
+@yes_option
+@json_option
+@handle_errors
+def admin_cancel(operation_id: str, **kw: Any) -> None:
+    """Cancel the pending governed change OPERATION_ID (the guardian's account)."""
+    _announce(f"cancel governance operation {operation_id}", kw["yes"])
+    op = _operator(kw).cancel(operation_id)
+    data = {**_operation_data(op), "state": "cancelled"}
+    _done(kw["as_json"], data, f"cancelled {op.description}")
+
+
+@admin_group.command("pending")
+@connection_options
+@json_option
+@handle_errors
+def admin_pending(**kw: Any) -> None:
+    """List governed changes scheduled and neither executed nor cancelled (no key needed)."""
+    from datetime import UTC, datetime
+
+    from p2penergy.contracts.governance import GovernanceClient
+
+    system = open_system(kw["rpc"], kw["deployments"], kw["chain_id"])
+    ops = GovernanceClient(system).pending()
+    if kw["as_json"]:
+        print_json([_operation_data(op) for op in ops])
+        return
+    if not ops:
+        console.print("no pending governance operations")
+        return
+    for op in ops:
+        eta = datetime.fromtimestamp(op.ready_at, UTC).isoformat()
+        console.print(
+            f"{op.operation_id}  {op.state:<7}  from {eta}  {op.description}", highlight=False
+        )
 
 
 @admin_group.command("set-tariffs")
@@ -298,19 +434,16 @@ def admin_rotate_meter_key(meter_id: int, new_device: str, **kw: Any) -> None:
 @json_option
 @handle_errors
 def admin_set_tariffs(feed_in: str, retail: str, network_fee: str, **kw: Any) -> None:
-    """Set the tariffs for orders placed from now on (open orders keep their fee)."""
+    """Schedule new tariffs (governed): they apply to orders placed after execution."""
     values = price_per_kwh(feed_in), price_per_kwh(retail), price_per_kwh(network_fee)
-    _announce(
-        f"set tariffs: feed-in {format_credits(values[0])}, retail {format_credits(values[1])}, "
-        f"network fee {format_credits(values[2])} per kWh",
-        kw["yes"],
+    text = (
+        f"feed-in {format_credits(values[0])}, retail {format_credits(values[1])}, "
+        f"network fee {format_credits(values[2])} per kWh"
     )
-    _operator(kw).set_tariffs(*values)
-    _done(
-        kw["as_json"],
-        dict(zip(("feed_in", "retail", "network_fee"), values, strict=True)),
-        "tariffs set",
-    )
+    _announce(f"schedule tariffs: {text}", kw["yes"])
+    op = _operator(kw).set_tariffs(*values)
+    data = dict(zip(("feed_in", "retail", "network_fee"), values, strict=True))
+    _scheduled(kw["as_json"], f"tariffs {text}", data, op)
 
 
 @admin_group.command("declare-outage")
@@ -323,23 +456,21 @@ def admin_set_tariffs(feed_in: str, retail: str, network_fee: str, **kw: Any) ->
 @json_option
 @handle_errors
 def admin_declare_outage(first: int, last: int, cap: str, **kw: Any) -> None:
-    """Declare a grid outage: island mode for slots FROM..TO (before their gate closes).
+    """Schedule a grid outage (governed): island mode for slots FROM..TO.
 
-    In those slots critical loads are served first and all local trades happen at the cap;
-    only bids of at least the cap and offers of at most the cap take part.
+    It must be executed before the first slot's gate closes: schedule it at least the
+    governance delay ahead. In those slots critical loads are served first and all local
+    trades happen at the cap; only bids of at least the cap and offers of at most the cap take
+    part.
     """
     value = price_per_kwh(cap)
-    _announce(
-        f"declare an outage for slots {first}..{last}: island mode at {format_credits(value)} "
-        "per kWh, critical loads first",
-        kw["yes"],
+    what = (
+        f"outage for slots {first}..{last}: island mode at {format_credits(value)} per kWh, "
+        "critical loads first"
     )
-    _operator(kw).declare_outage(first, last, value)
-    _done(
-        kw["as_json"],
-        {"from_slot": first, "to_slot": last, "cap": value},
-        f"outage declared for slots {first}..{last}",
-    )
+    _announce(f"schedule an {what}", kw["yes"])
+    op = _operator(kw).declare_outage(first, last, value)
+    _scheduled(kw["as_json"], what, {"from_slot": first, "to_slot": last, "cap": value}, op)
 
 
 @admin_group.command("mint-credit")

@@ -117,11 +117,6 @@ class MarketClient:
         """The slot's outage price cap, or 0 when the grid is up."""
         return int(call(self.contract.functions.outageCap(slot)))
 
-    def declare_outage(self, operator: LocalAccount, first: int, last: int, cap: int) -> TxReceipt:
-        """Declares slots `first..last` outage slots with price cap `cap` (operator only)."""
-        fn = self.contract.functions.declareOutage(first, last, cap)
-        return transact(self.chain, operator, fn)
-
     def submit_clearing(self, account: LocalAccount, slot: int, result: Clearing) -> TxReceipt:
         """Submits a clearing description; the contract verifies it in one pass."""
         fn = self.contract.functions.clear(

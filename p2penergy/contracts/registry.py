@@ -1,4 +1,8 @@
-"""ParticipantRegistry client: who may trade, their meters, and the operator's changes."""
+"""ParticipantRegistry client: who may trade, their meters, and the operator's changes.
+
+Governed changes (roles, meter keys and status, critical loads) are scheduled through
+`p2penergy.contracts.governance`, not sent from here.
+"""
 
 from __future__ import annotations
 
@@ -80,7 +84,3 @@ class RegistryClient:
         fn = self.contract.functions.registerMeter(device, owner, capacity_w)
         receipt = transact(self.chain, operator, fn)
         return int(events(self.contract, "MeterRegistered", receipt)[0]["args"]["meterId"])
-
-    def rotate_meter_key(self, operator: LocalAccount, meter_id: int, device: str) -> TxReceipt:
-        fn = self.contract.functions.rotateMeterKey(meter_id, device)
-        return transact(self.chain, operator, fn)

@@ -1,7 +1,8 @@
 """Who may transact, rebuilt from the participant registry's events.
 
 The registry answers `transactionAllowed(sender, ...)` with: an active participant, or a holder
-of DEFAULT_ADMIN, OPERATOR, AUDITOR or KEEPER role. Besu's local allowlists cannot ask a contract,
+of the OPERATOR, AUDITOR, KEEPER or GOVERNOR role (the registry's admin is the governance
+timelock, a contract, which sends no transactions). Besu's local allowlists cannot ask a contract,
 so this module folds the registry's events (ParticipantRegistered / Suspended / Reinstated,
 RoleGranted / RoleRevoked) into that same set, block range by block range, and checks every
 account it changed against `transactionAllowed` at the same block: a disagreement means the
@@ -21,7 +22,7 @@ from web3.contract import Contract
 from p2penergy.chain.deploy import System
 from p2penergy.network.errors import AddressBookMismatch
 
-STAFF_ROLES = ("DEFAULT_ADMIN_ROLE", "OPERATOR_ROLE", "AUDITOR_ROLE", "KEEPER_ROLE")
+STAFF_ROLES = ("OPERATOR_ROLE", "AUDITOR_ROLE", "KEEPER_ROLE", "GOVERNOR_ROLE")
 EVENTS = (
     "ParticipantRegistered",
     "ParticipantSuspended",

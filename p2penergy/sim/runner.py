@@ -29,6 +29,7 @@ from p2penergy.audit import Report as AuditReport
 from p2penergy.chain.connect import Chain, embedded
 from p2penergy.chain.deploy import MarketConfig, System, deploy_system
 from p2penergy.chain.tx import events, send_value, transact
+from p2penergy.contracts.governance import GovernanceClient
 from p2penergy.contracts.market import MarketClient
 from p2penergy.exceptions import P2PEnergyError
 from p2penergy.keeper.keeper import CLEARED, SETTLED, Action, Keeper
@@ -56,6 +57,9 @@ SERVICE_TOP_UP_BELOW_WEI = 2 * 10**18
 READINGS_PER_BATCH = 64
 GATE_CLOSURE_S = 300
 LEAD_TIME_S = 3600  # the first simulated slot starts this long after the chain's clock
+# Governed changes (the island scenario's outage) wait this long in the timelock: well inside
+# the lead time, so an outage scheduled at setup is executed before the first gate closes.
+GOVERNANCE_DELAY_S = 60
 # Simulation transactions carry a fixed gas limit instead of an estimate: py-evm estimates by
 # binary search (~15 executions per transaction), which was 80% of the run time. Gas *used* is
 # unaffected and is what the report shows.
@@ -374,6 +378,7 @@ def _setup(
         feed_in_per_kwh=t.feed_in,
         retail_per_kwh=t.retail,
         network_fee_per_kwh=t.network_fee,
+        governance_delay=GOVERNANCE_DELAY_S,
     )
     admin = chain.faucet[0]
     keeper = derived_key(seed, "keeper")
@@ -401,9 +406,14 @@ def _setup(
     _fund(result, keeper.address, SERVICE_GAS_WEI)
     _fund(result, relayer.address, SERVICE_GAS_WEI)
     market = system.market.functions
+    governance = GovernanceClient(system)
     for first, last in outage_ranges(community):
-        # The operator declares the outage before the slots' gates close (here: before any order).
-        _tx(result, admin, "declareOutage", market.declareOutage(first, last, t.outage_cap))
+        # The operator schedules the outage in the governance timelock; after the delay it is
+        # executed, still before the slots' gates close (here: before any order).
+        scheduled = governance.schedule(admin, market.declareOutage(first, last, t.outage_cap))
+        _record(result, "schedule (governance)", scheduled.receipt)
+        chain.set_time(scheduled.ready_at)
+        _record(result, "declareOutage", governance.execute(admin, scheduled.operation_id))
     registry, credit = system.registry.functions, system.credit.functions
     mint_limit = int(credit.mintLimit().call())
     for home, account, device, orders in zip(

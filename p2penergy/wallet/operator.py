@@ -1,7 +1,9 @@
-"""The operator's console as services: deploy, register, meters, tariffs, top-ups.
+"""The operator's console as services: deploy, register, meters, tariffs, credits, governance.
 
 Each action is checked before signing (roles, registration, balances) and its reverts are
-translated into sentences that say what to do.
+translated into sentences that say what to do. Governed actions (meter keys, tariffs, outages)
+are not made directly: they are scheduled in the governance timelock and return the operation
+id and the time from which `execute` may run them; the guardian may `cancel` them meanwhile.
 """
 
 from __future__ import annotations
@@ -13,8 +15,9 @@ from eth_account.signers.local import LocalAccount
 
 from p2penergy.chain.connect import Chain
 from p2penergy.chain.deploy import Deployment, MarketConfig, System, deploy_system
-from p2penergy.chain.tx import send_value, transact
+from p2penergy.chain.tx import send_value
 from p2penergy.contracts.credit import CreditClient, describe_ref
+from p2penergy.contracts.governance import GovernanceClient, Operation, Scheduled
 from p2penergy.contracts.registry import RegistryClient
 from p2penergy.exceptions import ContractRevert, DeploymentError
 from p2penergy.units import format_credits
@@ -33,6 +36,7 @@ def deploy(
     keepers: tuple[str, ...],
     auditors: tuple[str, ...],
     force: bool,
+    guardian: str | None = None,
 ) -> tuple[System, Path]:
     """Deploys the system and writes `<folder>/<chainId>.json`; refuses to hide a live one."""
     if not force:
@@ -46,6 +50,7 @@ def deploy(
         operator=operator,
         keepers=keepers,
         auditors=auditors,
+        guardian=guardian,
     )
     return system, system.deployment.save(folder)
 
@@ -89,6 +94,51 @@ class Operator:
                 f"account {self.signer.address} does not hold {role}: ask the admin to grant "
                 "it, or sign with the operator's account (--account)"
             )
+
+    @property
+    def governance(self) -> GovernanceClient:
+        return GovernanceClient(self.system)
+
+    def check_governance(self, role: str = "PROPOSER_ROLE") -> None:
+        """Refuses early when the signer may not schedule/execute (or cancel) governed calls."""
+        timelock = self.system.governance.functions
+        role_id = bytes(getattr(timelock, role)().call())
+        if not timelock.hasRole(role_id, self.signer.address).call():
+            who = "the guardian" if role == "CANCELLER_ROLE" else "a proposer (admin, operator)"
+            raise PreflightError(
+                f"account {self.signer.address} does not hold the timelock's {role}: sign as "
+                f"{who} with --account"
+            )
+
+    def _schedule(self, action: str, fn: object) -> Scheduled:
+        """Schedules the governed call `fn` in the timelock (after the minimum delay)."""
+        self.check_governance()
+        result: list[Scheduled] = []
+        self._do(action, lambda: result.append(self.governance.schedule(self.signer, fn)))  # type: ignore[arg-type]
+        return result[0]
+
+    def execute(self, operation_id: str) -> Operation:
+        """Executes a ready governed call; returns it as it was scheduled."""
+        self.check_governance("EXECUTOR_ROLE")
+        op = self.governance.operation(operation_id)
+        self._do(
+            f"execute {op.description}",
+            lambda: self.governance.execute(self.signer, op.operation_id),
+        )
+        return op
+
+    def cancel(self, operation_id: str) -> Operation:
+        """Cancels a pending governed call (the guardian's action)."""
+        self.check_governance("CANCELLER_ROLE")
+        op = self.governance.operation(operation_id)
+        self._do(
+            f"cancel {op.description}", lambda: self.governance.cancel(self.signer, op.operation_id)
+        )
+        return op
+
+    def pending(self) -> list[Operation]:
+        """The governed calls scheduled and neither executed nor cancelled."""
+        return self.governance.pending()
 
     def _do(self, action: str, run: object) -> None:
         try:
@@ -134,40 +184,59 @@ class Operator:
         )
         return result[0]
 
-    def rotate_meter_key(self, meter_id: int, device: str) -> str:
-        self.check_role()
+    def rotate_meter_key(self, meter_id: int, device: str) -> tuple[str, Scheduled]:
+        """Schedules replacing meter `meter_id`'s key; returns its current key and the op."""
         if not 0 < meter_id <= self.registry.meter_count():
             raise PreflightError(f"there is no meter #{meter_id}: see the registry's meters")
         old = self.registry.meter(meter_id).device
-        self._do(
-            "rotate the key",
-            lambda: self.registry.rotate_meter_key(self.signer, meter_id, device),
-        )
-        return old
+        fn = self.system.registry.functions.rotateMeterKey(meter_id, device)
+        return old, self._schedule("rotate the key", fn)
 
-    def set_tariffs(self, feed_in: int, retail: int, fee: int) -> None:
-        self.check_role()
+    def set_meter_active(self, meter_id: int, active: bool) -> Scheduled:
+        """Schedules (de)activating meter `meter_id`."""
+        if not 0 < meter_id <= self.registry.meter_count():
+            raise PreflightError(f"there is no meter #{meter_id}: see the registry's meters")
+        fn = self.system.registry.functions.setMeterActive(meter_id, active)
+        return self._schedule("change the meter's status", fn)
+
+    def grant_role(self, role: str, account: str, revoke: bool = False) -> Scheduled:
+        """Schedules granting (or revoking) registry role `role` to `account`."""
+        role_id = self.system.role(role)
+        registry = self.system.registry.functions
+        fn = (
+            registry.revokeRole(role_id, account)
+            if revoke
+            else registry.grantRole(role_id, account)
+        )
+        return self._schedule("revoke the role" if revoke else "grant the role", fn)
+
+    def set_tariffs(self, feed_in: int, retail: int, fee: int) -> Scheduled:
+        """Schedules new tariffs (they apply to orders placed after execution)."""
         if feed_in > retail:
             raise PreflightError(
                 f"feed-in {format_credits(feed_in)} is above retail {format_credits(retail)}: "
                 "the feed-in tariff must not exceed the retail tariff"
             )
         fn = self.system.market.functions.setTariffs(feed_in, retail, fee)
-        self._do("set tariffs", lambda: transact(self.system.chain, self.signer, fn))
+        return self._schedule("set tariffs", fn)
 
-    def declare_outage(self, first: int, last: int, cap: int) -> None:
-        """Makes slots `first..last` outage slots (island mode) with price cap `cap`."""
-        self.check_role()
+    def declare_outage(self, first: int, last: int, cap: int) -> Scheduled:
+        """Schedules making slots `first..last` outage slots (island mode) with price cap `cap`.
+
+        The declaration must be executed before the first slot's gate closes, so schedule it
+        at least the governance delay ahead.
+        """
         feed_in, retail, _fee = self.system.market.functions.tariffs().call()
-        if not feed_in <= cap <= retail:
+        if cap == 0 or not feed_in <= cap <= retail:
             raise PreflightError(
-                f"the price cap {format_credits(cap)} must lie between the feed-in tariff "
-                f"{format_credits(feed_in)} and the retail tariff {format_credits(retail)}"
+                f"the price cap {format_credits(cap)} must be above 0 and lie between the "
+                f"feed-in tariff {format_credits(feed_in)} and the retail tariff "
+                f"{format_credits(retail)}"
             )
         if first > last:
             raise PreflightError(f"the outage must start before it ends: slot {first} > {last}")
         fn = self.system.market.functions.declareOutage(first, last, cap)
-        self._do("declare outage", lambda: transact(self.system.chain, self.signer, fn))
+        return self._schedule("declare outage", fn)
 
     def mint(self, account: str, amount: int, ref: bytes) -> None:
         """Mints a top-up. There is no operator burn: a household redeems its own credits."""
@@ -196,6 +265,10 @@ def explain(exc: ContractRevert, action: str) -> ContractRevert:
         "AccessControlUnauthorizedAccount": (
             f"cannot {action}: the signing account lacks the role it needs; "
             "ask the admin to grant it"
+        ),
+        "TimelockUnexpectedOperationState": (
+            f"cannot {action}: the operation is not in the state this needs (not ready yet, "
+            "already executed or cancelled): see `p2penergy admin pending`"
         ),
         "RegistryDeviceInUse": (
             f"cannot {action}: device {args.get('device')} already belongs to meter "

@@ -10,6 +10,7 @@ from p2penergy.contracts.market import OrderInput
 from p2penergy.market import Side
 from p2penergy.oracle.reading import Reading, sign_reading
 
+from ..conftest import govern
 from ..contracts.test_market import open_slot, to_gate_close, to_slot_end
 from .conftest import LEDGER, Day
 
@@ -58,9 +59,7 @@ def test_a_reading_signed_by_a_rotated_key_checks_against_the_key_of_its_block(d
     market.place(seller.account, [OrderInput(slot, Side.OFFER, 500, 100_000)])
     new_device = Account.create()
     registry = d.system.registry.functions
-    transact(
-        d.chain, d.actors.operator, registry.rotateMeterKey(seller.meter_id, new_device.address)
-    )
+    govern(d, registry.rotateMeterKey(seller.meter_id, new_device.address))
     seller.device = new_device
     to_gate_close(d, market, slot)
     market.clear_slot(d.actors.keeper, slot)
@@ -85,7 +84,7 @@ def test_an_island_slot_is_re_cleared_under_the_island_rule_and_audits_green(day
     seller, household = day.sellers[0], day.buyers[0]
     clinic = new_trader(d, CONSUMER, critical=True)
     slot = open_slot(d, ahead=6)
-    market.declare_outage(d.actors.operator, slot, slot, 200_000)
+    govern(d, d.system.market.functions.declareOutage(slot, slot, 200_000))
     market.place(household.account, [OrderInput(slot, Side.BID, 800, 290_000)])
     market.place(seller.account, [OrderInput(slot, Side.OFFER, 1_000, 120_000)])
     market.place(clinic.account, [OrderInput(slot, Side.BID, 600, 250_000)])

@@ -1,7 +1,9 @@
 """Access-control matrix: every state-changing function of every contract, called by every role.
 
 Allowed calls must succeed; the others must revert with the named error. A function added to a
-contract without a row here fails `test_matrix_covers_every_state_changing_function`.
+contract without a row here fails `test_matrix_covers_every_state_changing_function`. The
+caller "governance" is the governance timelock: the call is scheduled by the operator, waits
+the delay and is executed (`govern`); governed functions accept no other caller.
 """
 
 from __future__ import annotations
@@ -24,15 +26,23 @@ from p2penergy.exceptions import (
     ReadingsError,
 )
 
-from ..conftest import CONSUMER, Actors, Deployed, certify, recent_slot, topup_ref
+from ..conftest import CONSUMER, Actors, Deployed, certify, govern, recent_slot, topup_ref
 
-CALLERS = list(Actors.__dataclass_fields__)
+GOVERNANCE = "governance"
+CALLERS = [*Actors.__dataclass_fields__, GOVERNANCE]
+GOVERNED = frozenset({GOVERNANCE})
 EVERYONE = frozenset(CALLERS)
 # `market` is an account granted MARKET_ROLE: the role moves nothing, it is refused as a stranger.
 ACTIVE_HOLDERS = frozenset({"prosumer", "consumer"})
 # Accounts that can hold credits and certificates of their own (suspension freezes transfers,
 # never redemptions or retirements).
 HOLDERS = frozenset({"prosumer", "consumer", "suspended"})
+
+
+def _address(d: Deployed, caller: str) -> str:
+    if caller == GOVERNANCE:
+        return str(d.system.governance.address)
+    return str(getattr(d.actors, caller).address)
 
 
 def _ref() -> bytes:
@@ -93,7 +103,7 @@ def _suspended_fresh(d: Deployed) -> tuple[str]:
 
 def _redeem(d: Deployed, caller: str) -> Any:
     """Every caller redeems 10 of its own credits: only holders have any."""
-    account = getattr(d.actors, caller).address
+    account = _address(d, caller)
     if caller in HOLDERS:
         registry = d.system.registry.functions
         suspended = not registry.isActiveParticipant(account).call()
@@ -123,7 +133,7 @@ def _permit(d: Deployed, _caller: str) -> Any:
 
 def _retire(d: Deployed, caller: str) -> Any:
     """Every caller retires 100 Wh of its own certificates: only holders have any."""
-    account, slot = getattr(d.actors, caller).address, recent_slot(d)
+    account, slot = _address(d, caller), recent_slot(d)
     if caller in HOLDERS:
         certify(d, account, 100, slot)
     return d.system.certificate.functions.retire(slot, 100)
@@ -135,7 +145,7 @@ def _market_move(d: Deployed, _caller: str) -> Any:
     return d.system.certificate.functions.marketMove(slot, [seller], [300], [buyer], [300])
 
 
-STAFF = frozenset({"admin", "operator", "auditor", "keeper"})
+STAFF = frozenset({"admin", "operator", "auditor", "keeper", "guardian"})
 TRADERS = frozenset({"prosumer", "consumer"})
 CLEARERS = TRADERS | {"keeper"}
 # Settlement only applies the stored clearing: suspended participants may trigger it too.
@@ -172,14 +182,18 @@ def _settle(d: Deployed, _caller: str) -> Any:
 MATRIX: list[Row] = [
     _registry(
         "grantRole",
-        frozenset({"admin"}),
+        GOVERNED,
         lambda d: (d.system.role("KEEPER_ROLE"), Account.create().address),
     ),
     _registry(
         "revokeRole",
-        frozenset({"admin"}),
+        GOVERNED,
         lambda d: (d.system.role("KEEPER_ROLE"), d.actors.keeper.address),
     ),
+    _registry("beginDefaultAdminTransfer", GOVERNED, lambda d: (Account.create().address,)),
+    _registry("cancelDefaultAdminTransfer", GOVERNED, lambda d: ()),
+    _registry("changeDefaultAdminDelay", GOVERNED, lambda d: (3_600,)),
+    _registry("rollbackDefaultAdminDelay", GOVERNED, lambda d: ()),
     _registry(
         "registerParticipant",
         frozenset({"operator"}),
@@ -187,7 +201,7 @@ MATRIX: list[Row] = [
     ),
     _registry("suspendParticipant", frozenset({"operator"}), lambda d: (_fresh_participant(d),)),
     _registry("reinstateParticipant", frozenset({"operator"}), _suspended_fresh),
-    _registry("setCriticalLoad", frozenset({"operator"}), lambda d: (_fresh_participant(d), True)),
+    _registry("setCriticalLoad", GOVERNED, lambda d: (_fresh_participant(d), True)),
     _registry(
         "registerMeter",
         frozenset({"operator"}),
@@ -195,10 +209,10 @@ MATRIX: list[Row] = [
     ),
     _registry(
         "rotateMeterKey",
-        frozenset({"operator"}),
+        GOVERNED,
         lambda d: (_fresh_meter(d), Account.create().address),
     ),
-    _registry("setMeterActive", frozenset({"operator"}), lambda d: (_fresh_meter(d), False)),
+    _registry("setMeterActive", GOVERNED, lambda d: (_fresh_meter(d), False)),
     Row(
         "CommunityCredit",
         "mint",
@@ -269,7 +283,7 @@ MATRIX: list[Row] = [
         frozenset(),
         CertificateError,
         lambda d, c: d.system.certificate.functions.safeTransferFrom(
-            getattr(d.actors, c).address, d.actors.consumer.address, 1, 0, b""
+            _address(d, c), d.actors.consumer.address, 1, 0, b""
         ),
     ),
     Row(
@@ -278,7 +292,7 @@ MATRIX: list[Row] = [
         frozenset(),
         CertificateError,
         lambda d, c: d.system.certificate.functions.safeBatchTransferFrom(
-            getattr(d.actors, c).address, d.actors.consumer.address, [], [], b""
+            _address(d, c), d.actors.consumer.address, [], [], b""
         ),
     ),
     Row(
@@ -328,7 +342,7 @@ MATRIX: list[Row] = [
     Row(
         "EnergyMarket",
         "declareOutage",
-        frozenset({"operator"}),
+        GOVERNED,
         AccessDenied,
         lambda d, _c: d.system.market.functions.declareOutage(
             _current_slot(d) + 8, _current_slot(d) + 10, 200_000
@@ -337,14 +351,18 @@ MATRIX: list[Row] = [
     Row(
         "EnergyMarket",
         "setTariffs",
-        frozenset({"operator"}),
+        GOVERNED,
         AccessDenied,
         lambda d, _c: d.system.market.functions.setTariffs(70_000, 310_000, 25_000),
     ),
 ]
 
-# renounceRole is allowed to everyone for their own account; tested on its own below.
-SELF_SERVICE = {("ParticipantRegistry", "renounceRole")}
+# renounceRole is allowed to everyone for their own account; tested on its own below. Only the
+# pending default admin may accept, after the delay (tests/contracts/test_governance.py).
+SELF_SERVICE = {
+    ("ParticipantRegistry", "renounceRole"),
+    ("ParticipantRegistry", "acceptDefaultAdminTransfer"),
+}
 # ERC-1155 transfer functions that EnergyCertificate disables (overridden as `pure` reverts).
 DISABLED = {
     ("EnergyCertificate", "safeTransferFrom"),
@@ -378,13 +396,18 @@ def test_matrix_covers_every_state_changing_function():
 @pytest.mark.parametrize("caller", CALLERS)
 def test_every_role_gets_exactly_its_rights(deployed: Deployed, row: Row, caller: str):
     call = row.build(deployed, caller)
-    account = getattr(deployed.actors, caller)
+
+    def send() -> Any:
+        if caller == GOVERNANCE:
+            return govern(deployed, call)
+        return transact(deployed.chain, getattr(deployed.actors, caller), call)
+
     if caller in row.allowed:
-        receipt = transact(deployed.chain, account, call)
+        receipt = send()
         assert receipt["status"] == 1
     else:
         with pytest.raises(row.denied_error) as info:
-            transact(deployed.chain, account, call)
+            send()
         if row.function == "submitOne" and caller in STAFF | TRADERS:
             assert info.value.name != "ReadingsRelayerNotAllowed"
         elif row.contract == "MeterReadings":
@@ -393,7 +416,7 @@ def test_every_role_gets_exactly_its_rights(deployed: Deployed, row: Row, caller
             assert info.value.name == row.denied_name
         if row.denied_error is AccessDenied:
             assert info.value.name == "AccessControlUnauthorizedAccount"
-            assert info.value.error_args["account"].lower() == account.address.lower()
+            assert info.value.error_args["account"].lower() == _address(deployed, caller).lower()
 
 
 def test_renounce_role_works_only_for_the_callers_own_account(deployed: Deployed):

@@ -8,7 +8,8 @@ import pytest
 
 @pytest.fixture
 def registry(ParticipantRegistry, accounts):
-    return ParticipantRegistry.deploy(accounts[0], {"from": accounts[0]})
+    # accounts[0] stands in for the governance timelock (the single default admin)
+    return ParticipantRegistry.deploy(accounts[0], 1, [], {"from": accounts[0]})
 
 
 def test_brownie_build_uses_the_pinned_compiler(ParticipantRegistry):
@@ -41,6 +42,7 @@ def test_deploy_script_deploys_and_wires_the_system(tmp_path, monkeypatch):
     monkeypatch.setattr(deploy, "DEPLOYMENTS", tmp_path)
     deployment = deploy.main()
     assert set(deployment.addresses) == {
+        "Governance",
         "ParticipantRegistry",
         "CommunityCredit",
         "EnergyCertificate",

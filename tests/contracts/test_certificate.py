@@ -11,7 +11,6 @@ from __future__ import annotations
 from collections import Counter
 
 import pytest
-from eth_account import Account
 from web3.contract import Contract
 
 from p2penergy.chain import artifacts
@@ -171,14 +170,8 @@ def test_holders_cannot_transfer_or_approve_certificates(deployed: Deployed):
 def test_a_verified_export_reading_mints_with_a_transfer_from_zero(deployed: Deployed):
     a, system = deployed.actors, deployed.system
     slot = recent_slot(deployed)
-    device = Account.create()
-    registry = system.registry.functions
-    register = transact(
-        deployed.chain,
-        a.operator,
-        registry.registerMeter(device.address, a.prosumer.address, 4_000),
-    )
-    meter_id = events(system.registry, "MeterRegistered", register)[0]["args"]["meterId"]
+    # a meter registered with the session deployment, before this slot's gate closed
+    meter_id, device = deployed.certify_meters[a.prosumer.address][0]
     reading = Reading(meter_id, slot, 5, 321, 5, 321)
     signed = sign_reading(device.key, reading, deployed.chain.chain_id, system.readings.address)
     receipt = transact(

@@ -14,7 +14,7 @@ from p2penergy.contracts.market import MarketClient, OrderInput
 from p2penergy.exceptions import ContractRevert, MarketError
 from p2penergy.market import Side
 
-from ..conftest import CONSUMER, PROSUMER, Deployed, topup_ref
+from ..conftest import CONSUMER, PROSUMER, Deployed, govern, topup_ref
 from .test_market import (
     CREDITS,
     balances,
@@ -87,7 +87,7 @@ def test_nobody_can_take_escrow_out_of_the_market(
 def test_revoking_keepers_and_suspending_traders_cannot_stop_the_market_paying_out(
     deployed: Deployed, market: MarketClient
 ):
-    d, admin, operator = deployed, deployed.actors.admin, deployed.actors.operator
+    d, operator = deployed, deployed.actors.operator
     seller, buyer, idle = (new_trader(d, kind) for kind in (PROSUMER, CONSUMER, CONSUMER))
     slot, expired = open_slot(d), open_slot(d, ahead=5)
     market.place(seller.account, [OrderInput(slot, Side.OFFER, 1_000, 100_000)])
@@ -98,10 +98,10 @@ def test_revoking_keepers_and_suspending_traders_cannot_stop_the_market_paying_o
     to_slot_end(d, market, slot)
     report(d, slot, {seller: (0, 1_000), buyer: (1_000, 0)})
 
-    # The admin and the operator try to freeze everything: no keeper, no active trader.
+    # Governance and the operator try to freeze everything: no keeper, no active trader.
     registry = d.system.registry.functions
     keeper_role = d.system.role("KEEPER_ROLE")
-    transact(d.chain, admin, registry.revokeRole(keeper_role, d.actors.keeper.address))
+    govern(d, registry.revokeRole(keeper_role, d.actors.keeper.address))
     for trader in (seller, buyer, idle):
         transact(d.chain, operator, registry.suspendParticipant(trader.account.address))
     with pytest.raises(MarketError, match="MarketNotAllowed"):

@@ -19,7 +19,7 @@ from p2penergy.exceptions import CreditError, MarketError
 from p2penergy.market import Side, settle
 from p2penergy.oracle.reading import Reading, sign_reading
 
-from ..conftest import CONSUMER, PROSUMER, Deployed, topup_ref
+from ..conftest import CONSUMER, PROSUMER, Deployed, govern, topup_ref
 
 CREDITS = 50_000_000  # 50 credits each
 
@@ -630,7 +630,7 @@ def test_an_outage_slot_serves_the_critical_load_first_at_the_capped_price(
     household = new_trader(deployed, CONSUMER)
     clinic = new_trader(deployed, CONSUMER, critical=True)
     slot = open_slot(deployed)
-    receipt = market.declare_outage(deployed.actors.operator, slot, slot, 200_000)
+    receipt = govern(deployed, deployed.system.market.functions.declareOutage(slot, slot, 200_000))
     assert (
         events(deployed.system.market, "OutageDeclared", receipt)[0]["args"]["priceCapPerKWh"]
         == 200_000
@@ -660,10 +660,11 @@ def test_an_outage_cannot_be_declared_once_the_gate_closed_or_outside_the_tariff
     deployed: Deployed, market: MarketClient
 ):
     slot = open_slot(deployed)
+    declare = deployed.system.market.functions.declareOutage
     with pytest.raises(MarketError, match="MarketPriceOutOfRange"):
-        market.declare_outage(deployed.actors.operator, slot, slot, 300_001)
+        govern(deployed, declare(slot, slot, 300_001))
     with pytest.raises(MarketError, match="MarketOutageInvalid"):
-        market.declare_outage(deployed.actors.operator, slot + 1, slot, 200_000)
+        govern(deployed, declare(slot + 1, slot, 200_000))
     with pytest.raises(MarketError, match="MarketGateClosed"):
-        market.declare_outage(deployed.actors.operator, slot - 4, slot, 200_000)
+        govern(deployed, declare(slot - 4, slot, 200_000))
     assert market.outage_cap(slot) == 0

@@ -17,7 +17,7 @@ from p2penergy.chain.tx import call, deploy, events, transact
 from p2penergy.exceptions import ReadingsError
 from p2penergy.oracle import Reading, SignedReading, reading_digest, sign_reading
 
-from ..conftest import GAS_MONEY, PROSUMER, Deployed
+from ..conftest import GAS_MONEY, PROSUMER, Deployed, govern
 
 SLOT_LENGTH = 900
 WINDOW = 4 * SLOT_LENGTH
@@ -25,6 +25,7 @@ CAPACITY_W = 4_000  # 1,000 Wh per 15-minute slot
 MAX_WH = CAPACITY_W * SLOT_LENGTH // 3600
 REGISTER_STEP = 10_000  # registers grow by this much per slot: every test reading is consistent
 MAX_SLOT_WH = 2**30 - 1  # an owner's import or export per slot fits 30 bits
+GATE_CLOSURE = 300
 SECP256K1_N = 0xFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFEBAAEDCE6AF48A03BBFD25E8CD0364141
 
 
@@ -156,7 +157,7 @@ def readings_base(deployed_base: Deployed) -> Iterator[Readings]:
     epoch = (d.chain.now() // SLOT_LENGTH - 10) * SLOT_LENGTH
     certificate = _deploy_bound_certificate(d)
     address = _deploy_readings(
-        d, d.system.registry.address, certificate, epoch, SLOT_LENGTH, WINDOW
+        d, d.system.registry.address, certificate, epoch, SLOT_LENGTH, WINDOW, GATE_CLOSURE
     )
     second_prosumer = Account.create()
     d.chain.fund(second_prosumer.address, GAS_MONEY)
@@ -166,6 +167,16 @@ def readings_base(deployed_base: Deployed) -> Iterator[Readings]:
         d.system.registry.functions.registerParticipant(second_prosumer.address, PROSUMER, False),
     )
     a = d.actors
+    meters = {
+        "a": _register_meter(d, a.prosumer.address),
+        "a2": _register_meter(d, a.prosumer.address),
+        "b": _register_meter(d, a.consumer.address),
+        "c": _register_meter(d, second_prosumer.address),
+    }
+    # Readings verify against the meters in force when their slot's gate closed: move on a
+    # window and a slot, so every slot the tests read (from `open_slot` back to the oldest slot
+    # still inside its window) closed its gate after registration.
+    d.chain.set_time(d.chain.now() + WINDOW + 2 * SLOT_LENGTH)
     yield Readings(
         d=d,
         contract=d.chain.w3.eth.contract(
@@ -175,10 +186,7 @@ def readings_base(deployed_base: Deployed) -> Iterator[Readings]:
             address=certificate, abi=artifacts.load("EnergyCertificate")["abi"]
         ),
         epoch=epoch,
-        a=_register_meter(d, a.prosumer.address),
-        a2=_register_meter(d, a.prosumer.address),
-        b=_register_meter(d, a.consumer.address),
-        c=_register_meter(d, second_prosumer.address),
+        **meters,
     )
     d.chain.revert(snapshot)
 
@@ -355,9 +363,10 @@ def _wrong_key(r: Readings, slot: int) -> tuple[SignedReading, str]:
 
 
 def _inactive_meter(r: Readings, slot: int) -> tuple[SignedReading, str]:
-    fn = r.d.system.registry.functions.setMeterActive(r.a.meter_id, False)
-    transact(r.d.chain, r.d.actors.operator, fn)
-    return r.sign(r.a, slot), "ReadingsInactiveMeter"
+    # Deactivated before the gate of slot + 2 closed; `slot` stays inside its window.
+    govern(r.d, r.d.system.registry.functions.setMeterActive(r.a.meter_id, False))
+    r.d.chain.set_time(r.window(slot + 2)[0] + 1)
+    return r.sign(r.a, slot + 2), "ReadingsInactiveMeter"
 
 
 def _unknown_meter(r: Readings, slot: int) -> tuple[SignedReading, str]:
@@ -523,18 +532,43 @@ def test_only_exporting_readings_mint_and_each_mints_its_export(readings: Readin
     ]
 
 
-def test_after_key_rotation_only_the_new_key_signs(readings: Readings):
+def test_a_rotated_key_signs_the_slots_whose_gate_closes_after_the_rotation_only(
+    readings: Readings,
+):
     r = readings
     slot = r.open_slot()
     new_device = Account.create()
-    fn = r.d.system.registry.functions.rotateMeterKey(r.a.meter_id, new_device.address)
-    transact(r.d.chain, r.d.actors.operator, fn)
+    govern(r.d, r.d.system.registry.functions.rotateMeterKey(r.a.meter_id, new_device.address))
+    # `slot`'s gate closed before the rotation: the old key still signs it, the new one cannot
     with pytest.raises(ReadingsError) as info:
-        r.submit_one(r.sign(r.a, slot))
+        r.submit_one(r.sign(r.a, slot, key=new_device))
+    assert info.value.name == "ReadingsWrongSigner"
+    assert info.value.error_args["signer"] == new_device.address.lower()
+    r.submit_one(r.sign(r.a, slot))
+    # two slots on, the gate closed after the rotation: only the new key signs
+    later = slot + 2
+    r.d.chain.set_time(r.window(later)[0] + 1)
+    with pytest.raises(ReadingsError) as info:
+        r.submit_one(r.sign(r.a, later))
     assert info.value.name == "ReadingsWrongSigner"
     assert info.value.error_args["signer"] == r.a.device.address.lower()
-    r.submit_one(r.sign(r.a, slot, key=new_device))
-    assert r.recorded(r.a, slot)
+    r.submit_one(r.sign(r.a, later, key=new_device))
+    assert r.recorded(r.a, slot) and r.recorded(r.a, later)
+
+
+def test_a_meter_counts_from_the_first_slot_whose_gate_closes_after_its_registration(
+    readings: Readings,
+):
+    r = readings
+    slot = r.open_slot()
+    late = _register_meter(r.d, r.a.owner)
+    with pytest.raises(ReadingsError) as info:
+        r.submit_one(r.sign(late, slot))
+    assert info.value.name == "ReadingsUnknownMeter"
+    later = slot + 2
+    r.d.chain.set_time(r.window(later)[0] + 1)
+    r.submit_one(r.sign(late, later))
+    assert r.recorded(late, later)
 
 
 def test_errors_carry_the_offending_values(readings: Readings):
@@ -617,7 +651,7 @@ def test_deployment_rejects_invalid_configuration(
     }.get(fault or "") or _deploy_bound_certificate(deployed)
     registry = zero if fault == "zero registry" else system.registry.address
     with pytest.raises(ReadingsError) as info:
-        _deploy_readings(deployed, registry, certificate, 0, slot_length, window)
+        _deploy_readings(deployed, registry, certificate, 0, slot_length, window, GATE_CLOSURE)
     assert info.value.name == "ReadingsInvalidConfig"
 
 
@@ -628,7 +662,13 @@ def test_deployment_accepts_every_slot_length_with_the_longest_window(
     system = deployed.system
     certificate = _deploy_bound_certificate(deployed)
     address = _deploy_readings(
-        deployed, system.registry.address, certificate, 0, slot_length, 96 * slot_length
+        deployed,
+        system.registry.address,
+        certificate,
+        0,
+        slot_length,
+        96 * slot_length,
+        GATE_CLOSURE,
     )
     contract = deployed.chain.w3.eth.contract(
         address=address, abi=artifacts.load("MeterReadings")["abi"]

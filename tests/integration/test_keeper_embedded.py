@@ -123,9 +123,11 @@ def test_a_stale_uncleared_slot_is_expired_and_refunded(deployed: Deployed):
 def test_a_second_keeper_sees_slots_the_first_handled_as_done(deployed: Deployed):
     d = deployed
     other = d.actors.market  # any funded account with a role may keep
-    from p2penergy.chain.deploy import grant_role
+    from p2penergy.chain.deploy import role_id
 
-    grant_role(d.system, d.actors.admin, "KEEPER_ROLE", other.address)
+    from ..conftest import govern
+
+    govern(d, d.system.registry.functions.grantRole(role_id("KEEPER_ROLE"), other.address))
     market, slot, _ = crossing_slot(d)
     first, second = Keeper(d.system, d.actors.keeper), Keeper(d.system, other)
     advance_to(d.chain, market.slot_times(slot)[1])

@@ -19,8 +19,9 @@ from eth_account import Account
 from eth_account.signers.local import LocalAccount
 
 from p2penergy.chain.connect import rpc
-from p2penergy.chain.deploy import System, deploy_system, grant_role
+from p2penergy.chain.deploy import System, deploy_system, role_id
 from p2penergy.chain.node import free_port
+from p2penergy.contracts.governance import GovernanceClient
 from p2penergy.contracts.registry import RegistryClient
 
 from .fake_besu import FakeBesu
@@ -67,6 +68,12 @@ def world(hardhat_node: str, tmp_path: Path) -> World:
     return World(hardhat_node, system, admin, tmp_path / "deployments")
 
 
+def grant_role(world: World, role: str, account: str) -> None:
+    """Grants `role` the only way there is: through the governance timelock (time moved on)."""
+    grant = world.system.registry.functions.grantRole(role_id(role), account)
+    GovernanceClient(world.system).enact(world.admin, grant)
+
+
 @pytest.fixture
 def nodes(world: World) -> Iterator[list[FakeBesu]]:
     fakes = [FakeBesu(world.url, accounts=(STRANGER, KEPT)).start() for _ in range(2)]
@@ -80,7 +87,7 @@ def test_allowlists_follow_register_suspend_reinstate_and_a_second_run_sends_not
 ):
     household, keeper = Account.create(), Account.create()
     world.registry.register(world.admin, household.address, "consumer", False)
-    grant_role(world.system, world.admin, "KEEPER_ROLE", keeper.address)
+    grant_role(world, "KEEPER_ROLE", keeper.address)
     perm = [fake.url for fake in nodes]
 
     first = world.sync("--keep", KEPT, perm=perm)
@@ -107,7 +114,7 @@ def test_allowlists_follow_register_suspend_reinstate_and_a_second_run_sends_not
     assert sum(f"- {household.address}" in line for line in suspended.stdout.splitlines()) == 2
 
     world.registry.reinstate(world.admin, household.address)
-    grant_role(world.system, world.admin, "AUDITOR_ROLE", STRANGER)
+    grant_role(world, "AUDITOR_ROLE", STRANGER)
     reinstated = world.sync(perm=perm)
     assert reinstated.returncode == 0, reinstated.stderr
     for fake in nodes:

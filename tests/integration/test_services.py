@@ -183,9 +183,11 @@ def test_a_keeper_warns_below_its_threshold_and_stops_before_it_cannot_pay(
 
 
 def transact_role(site: Site, address: str) -> None:
-    from p2penergy.chain.deploy import grant_role
+    from p2penergy.chain.deploy import role_id
+    from p2penergy.contracts.governance import GovernanceClient
 
-    grant_role(site.system, site.admin, "KEEPER_ROLE", address)
+    grant = site.system.registry.functions.grantRole(role_id("KEEPER_ROLE"), address)
+    GovernanceClient(site.system).enact(site.admin, grant)
 
 
 # ───────────────────────────── status ─────────────────────────────

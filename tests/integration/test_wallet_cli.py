@@ -22,7 +22,7 @@ from p2penergy.contracts.market import MarketClient
 from p2penergy.units import format_credits
 from p2penergy.wallet.forecast import forecast_day, load_profile
 from p2penergy.wallet.trading import Wallet
-from tests.integration.wallet_world import World, make_world
+from tests.integration.wallet_world import GOVERNANCE_DELAY, World, make_world
 
 BERLIN = ZoneInfo("Europe/Berlin")
 EXAMPLES = Path(__file__).resolve().parents[2] / "examples"
@@ -150,29 +150,79 @@ def test_a_household_redeems_its_own_credits_once_per_reference_even_suspended(
     world.ok("admin", "mint-credit", jane, "20", "--ref", "topup-3", "-a", "operator")  # back to 50
 
 
-def test_admin_declare_outage_sets_island_mode_and_checks_the_cap(world: World) -> None:
+def _pending(world: World) -> list[dict[str, object]]:
+    """`admin pending --json` (no key needed)."""
+    conn = ["--rpc", world.url, "--deployments", str(world.deployments)]
+    result = world.run("admin", "pending", *conn, "--json")
+    assert result.exit_code == 0, result.output
+    return list(json.loads(result.stdout))
+
+
+def test_admin_declare_outage_is_scheduled_public_and_cancelled_by_the_guardian(
+    world: World,
+) -> None:
     line = err(world, "admin", "declare-outage", "--from-slot", 10**6, "--to-slot", 10**6 + 3,
                "--cap", "0.31", "-a", "operator")  # fmt: skip
-    assert "must lie between the feed-in tariff" in line
+    assert "must be above 0 and lie between the feed-in tariff" in line
     out = world.ok("admin", "declare-outage", "--from-slot", 10**6, "--to-slot", 10**6 + 3,
                    "--cap", "0.2", "-a", "operator")  # fmt: skip
-    assert out == {"from_slot": 10**6, "to_slot": 10**6 + 3, "cap": 200_000}
+    assert {k: out[k] for k in ("from_slot", "to_slot", "cap")} == {
+        "from_slot": 10**6,
+        "to_slot": 10**6 + 3,
+        "cap": 200_000,
+    }
+    assert out["ready_at"] >= world.chain.now() + GOVERNANCE_DELAY - 1
+    op = out["operation_id"]
+    pending = _pending(world)
+    assert [(p["operation_id"], p["state"]) for p in pending] == [(op, "waiting")]
+    assert pending[0]["call"].startswith("EnergyMarket.declareOutage(1000000, 1000003, 200000")
+    line = err(world, "admin", "cancel", op, "-a", "operator")
+    assert (
+        f"account {world.accounts['operator']} does not hold the timelock's CANCELLER_ROLE" in line
+    )
+    cancelled = world.ok("admin", "cancel", op, "-a", "guardian")
+    assert cancelled["state"] == "cancelled"
+    assert _pending(world) == []
+    world.chain.set_time(out["ready_at"] + 1)
+    line = err(world, "admin", "execute", op, "-a", "operator", code=4)
+    assert "not in the state this needs" in line
+    assert MarketClient(world.system()).outage_cap(10**6) == 0
+    line = err(world, "admin", "execute", "0x" + "ab" * 32, "-a", "operator")
+    assert "no scheduled governance operation 0x" + "ab" * 32 in line
 
 
-def test_admin_set_tariffs_and_rotate_meter_key(world: World) -> None:
+def test_admin_set_tariffs_and_rotate_meter_key_are_scheduled_then_executed(
+    world: World,
+) -> None:
     line = err(world, "admin", "set-tariffs", "--feed-in", "0.4", "--retail", "0.3",
                "--network-fee", "0.03", "-a", "operator")  # fmt: skip
     assert "must not exceed the retail tariff" in line
+    # the same tariffs again (later tests price with them): scheduled, executed, re-emitted
     out = world.ok("admin", "set-tariffs", "--feed-in", "0.08", "--retail", "0.30",
                    "--network-fee", "0.03", "-a", "operator")  # fmt: skip
-    assert out == {"feed_in": 80_000, "retail": 300_000, "network_fee": 30_000}
+    assert {k: out[k] for k in ("feed_in", "retail", "network_fee")} == {
+        "feed_in": 80_000,
+        "retail": 300_000,
+        "network_fee": 30_000,
+    }
+    tariffs = out["operation_id"]
+    line = err(world, "admin", "execute", tariffs, "-a", "operator", code=4)
+    assert "not in the state this needs (not ready yet" in line
     from eth_account import Account
 
     new_device = Account.create()
     meter = world.meter_ids["li"]
     out = world.ok("admin", "rotate-meter-key", meter, new_device.address, "-a", "operator")
     assert out["old_device"] == world.devices["li"].address
-    world.devices["li"] = new_device
+    world.chain.set_time(out["ready_at"])
+    for op in (tariffs, out["operation_id"]):
+        assert world.ok("admin", "execute", op, "-a", "operator")["state"] == "done"
+    system = world.system()
+    assert system.market.events.TariffsSet().get_logs(
+        from_block=world.chain.w3.eth.block_number - 1
+    )
+    assert system.registry.functions.meter(meter).call()[0] == new_device.address
+    world.devices["li"] = new_device  # signs every slot whose gate closes from now on
     line = err(world, "admin", "rotate-meter-key", 999, new_device.address, "-a", "operator")
     assert "there is no meter #999" in line
 
@@ -434,7 +484,7 @@ def test_a_traded_slot_shows_in_trades_certificates_and_retire(world: World) -> 
 
 def test_no_secret_appears_in_any_output_or_log(world: World) -> None:
     secrets = world.secrets()
-    assert len(secrets) == 5
+    assert len(secrets) == 6  # operator, jane, li, stranger, guardian keys and the password
     assert LOG.getvalue()  # web3 logged requests at DEBUG level throughout the module
     text = "\n".join([*world.outputs, LOG.getvalue()]).lower()
     assert len(world.outputs) > 40

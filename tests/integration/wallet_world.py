@@ -20,6 +20,7 @@ from p2penergy.wallet.keystore import LIGHT_SCRYPT_N, Keystore
 
 PASSWORD = "household-Pa55word!"
 GAS_WEI = 10**19
+GOVERNANCE_DELAY = 30  # seconds every governed change waits (the tests move chain time past it)
 
 
 @dataclass
@@ -98,14 +99,15 @@ def make_world(url: str, root: Path) -> World:
     )
     world.password_file.write_text(PASSWORD + "\n")
     keystore = Keystore(world.keys, scrypt_n=LIGHT_SCRYPT_N)
-    for name in ("operator", "jane", "li", "stranger"):
+    for name in ("operator", "jane", "li", "stranger", "guardian"):
         entry = keystore.new(PASSWORD, name)
         world.accounts[name] = entry.address
-        if name in ("operator", "stranger"):
+        if name in ("operator", "stranger", "guardian"):
             chain.fund(entry.address, GAS_WEI)
     chain.fund(world.keeper.address, GAS_WEI)
     deployed = world.ok(
         "admin", "deploy", "-a", "operator", "--keeper", world.keeper.address,
+        "--guardian", world.accounts["guardian"], "--governance-delay", GOVERNANCE_DELAY,
     )  # fmt: skip
     assert deployed["chain_id"] == chain.chain_id
     for name, kind in (("jane", "prosumer"), ("li", "consumer")):

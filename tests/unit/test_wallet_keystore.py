@@ -224,7 +224,8 @@ def test_empty_folder_says_how_to_start(env: dict[str, Path]) -> None:
         ["trades"], ["certificates"], ["retire"], ["redeem"], ["admin", "deploy"],
         ["admin", "register"], ["admin", "suspend"], ["admin", "register-meter"],
         ["admin", "rotate-meter-key"], ["admin", "set-tariffs"], ["admin", "mint-credit"],
-        ["admin", "burn-credit"],
+        ["admin", "burn-credit"], ["admin", "declare-outage"], ["admin", "set-meter-active"],
+        ["admin", "grant-role"], ["admin", "execute"], ["admin", "cancel"], ["admin", "pending"],
     ],
 )  # fmt: skip
 def test_every_command_has_help_and_takes_no_secret_as_an_argument(command: list[str]) -> None:
