@@ -93,7 +93,7 @@ contract MeterReadings is IMeterReadings, EIP712 {
     /// @param slotLength seconds per slot: 300, 900, 1800 or 3600
     /// @param window the reading window: seconds after a slot's end during which its readings
     /// are accepted; above 0 and at most `MAX_WINDOW_SLOTS · slotLength`
-    /// @param gateClosure seconds before a slot's start at which the market's gate closes (the
+    /// @param gateClosure_ seconds before a slot's start at which the market's gate closes (the
     /// market's own `gateClosure`): the meter keys and status in force then verify the readings
     constructor(
         IParticipantRegistry registry,
@@ -101,7 +101,7 @@ contract MeterReadings is IMeterReadings, EIP712 {
         uint64 epoch,
         uint32 slotLength,
         uint32 window,
-        uint32 gateClosure
+        uint32 gateClosure_
     ) EIP712("p2penergy MeterReadings", "1") {
         if (address(registry) == address(0) || address(certificate).code.length == 0) {
             revert ReadingsInvalidConfig();
@@ -119,7 +119,7 @@ contract MeterReadings is IMeterReadings, EIP712 {
         _epoch = epoch;
         _slotLength = slotLength;
         _window = window;
-        _gateClosure = gateClosure;
+        _gateClosure = gateClosure_;
     }
 
     // ───────────────────────────── logic ─────────────────────────────

@@ -54,11 +54,11 @@ contract ParticipantRegistry is IParticipantRegistry, AccessControlDefaultAdminR
     uint256 private _meterCount;
     mapping(uint256 meterId => Checkpoints.Trace208) private _meterHistory;
 
-    /// @param governance the governance timelock: the only holder of DEFAULT_ADMIN_ROLE
+    /// @param governance_ the governance timelock: the only holder of DEFAULT_ADMIN_ROLE
     /// @param adminTransferDelay seconds a new default admin must wait before accepting the role
     /// @param staff the initial role grants (operator, keepers, auditors, governors, the market)
-    constructor(address governance, uint48 adminTransferDelay, RoleGrant[] memory staff)
-        AccessControlDefaultAdminRules(adminTransferDelay, governance)
+    constructor(address governance_, uint48 adminTransferDelay, RoleGrant[] memory staff)
+        AccessControlDefaultAdminRules(adminTransferDelay, governance_)
     {
         for (uint256 i = 0; i < staff.length; ++i) {
             if (staff[i].account == address(0)) revert RegistryZeroAddress();

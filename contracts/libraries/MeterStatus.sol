@@ -13,10 +13,10 @@ using MeterStatusLibrary for MeterStatus global;
 library MeterStatusLibrary {
     uint256 private constant _ACTIVE_BIT = 1 << 160;
 
-    /// @notice The status of a meter signing with `device`, active or not.
-    function pack(address device, bool active) internal pure returns (MeterStatus) {
+    /// @notice The status of a meter signing with `deviceKey`, active or not.
+    function pack(address deviceKey, bool isActive) internal pure returns (MeterStatus) {
         // 161 bits: fits in uint208.
-        return MeterStatus.wrap(uint208(uint256(uint160(device)) | (active ? _ACTIVE_BIT : 0)));
+        return MeterStatus.wrap(uint208(uint256(uint160(deviceKey)) | (isActive ? _ACTIVE_BIT : 0)));
     }
 
     /// @notice The device key of `status` (zero when no meter was registered then).
