@@ -15,6 +15,7 @@ from ..conftest import Deployed
 from .oracle_helpers import (
     CONSUMER,
     PROSUMER,
+    advance_to,
     current_slot,
     new_trader,
     slot_start_iso,
@@ -29,6 +30,10 @@ def setup(deployed: Deployed, tmp_path: Path):
     d = deployed
     seller = new_trader(d.chain, d.system, d.actors.operator, PROSUMER)
     buyer = new_trader(d.chain, d.system, d.actors.operator, CONSUMER)
+    # A reading verifies against the meter in force at its slot's gate: start the tests at the
+    # next slot's start, so the gate of the slot after it comes after the meters' registration.
+    epoch, length, _ = d.system.readings.functions.timing().call()
+    advance_to(d.chain, epoch + (current_slot(d.chain, d.system) + 1) * length)
     outbox = Outbox(tmp_path / "outbox.sqlite", d.chain.chain_id, d.system.readings.address)
     relayer = Relayer(d.system, d.actors.keeper, outbox, batch_size=3)
     meters = Oracle.meters_for(d.system, [seller.device, buyer.device])
