@@ -78,4 +78,20 @@ elif ! grep -q "default: hardhat" "$home_config"; then
 fi
 
 .venv/bin/p2penergy compile >&2
+
+# pytest runs in two pytest-xdist workers (pyproject.toml), each loading the brownie project:
+# build it once here so they find it built instead of compiling side by side.
+(cd "$root" && .venv/bin/brownie compile >/dev/null)
+rm -f "$root"/build/tests-*.json
+
+# The simulation report's browser test renders the HTML in Debian's chromium.
+if ! command -v chromium >/dev/null 2>&1; then
+  if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then
+    say "installing Debian's chromium (the report's browser test)"
+    DEBIAN_FRONTEND=noninteractive apt-get update -qq >&2
+    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends chromium >&2
+  else
+    say "warning: chromium is missing; the browser test needs Debian's chromium package"
+  fi
+fi
 say "ready: .venv/bin/p2penergy"

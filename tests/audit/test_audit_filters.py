@@ -24,11 +24,15 @@ def cli_on_embedded(day: Day, monkeypatch: pytest.MonkeyPatch) -> System:
     return day.d.system
 
 
+# A fixed address (never registered): parameter ids must be the same in every pytest-xdist worker.
+STRANGER = "0x000000000000000000000000000000000000dEaD"
+
+
 @pytest.mark.parametrize(
     ("option", "value", "named"),
     [
         ("--participant", "0x123", "not an address"),
-        ("--participant", Account.create().address, "not a registered participant"),
+        ("--participant", STRANGER, "not a registered participant"),
         ("--slot", "7", "no order, clearing or settlement"),
     ],
 )

@@ -17,6 +17,8 @@ from p2penergy.contracts.market import pack_order
 from p2penergy.exceptions import MarketError
 from p2penergy.market import ClearingRejected, Order, Side, clear, clear_island, verify
 
+from ..budget import examples
+
 OWNERS = [Account.create().address for _ in range(8)]
 
 
@@ -56,7 +58,7 @@ def _on_chain(harness, orders: list[Order], description: tuple[int, int, int, in
     return call(harness.functions.verify([pack_order(o) for o in orders], *description))
 
 
-@settings(max_examples=1500, deadline=None, suppress_health_check=list(HealthCheck))
+@settings(max_examples=examples(300), deadline=None, suppress_health_check=list(HealthCheck))
 @given(books)
 def test_python_clearing_is_accepted_on_chain_with_identical_fills_and_price(harness, orders):
     result = clear(orders)
@@ -71,7 +73,7 @@ def test_python_clearing_is_accepted_on_chain_with_identical_fills_and_price(har
     assert list(fills) == [result.fills[o.order_id] for o in orders]
 
 
-@settings(max_examples=400, deadline=None, suppress_health_check=list(HealthCheck))
+@settings(max_examples=examples(100), deadline=None, suppress_health_check=list(HealthCheck))
 @given(books, st.sampled_from(range(8)), st.sampled_from([-1, 1]))
 def test_a_tampered_description_is_rejected_by_both_with_the_same_error(
     harness, orders, field, delta
@@ -153,7 +155,7 @@ def _island_on_chain(harness, orders: list[Order], cap: int, description):
     return call(harness.functions.verifyIsland([pack_order(o) for o in orders], cap, *description))
 
 
-@settings(max_examples=800, deadline=None, suppress_health_check=list(HealthCheck))
+@settings(max_examples=examples(200), deadline=None, suppress_health_check=list(HealthCheck))
 @given(books, st.integers(10, 20))
 def test_island_clearing_agrees_and_serves_critical_loads_first(harness, orders, cap):
     result = clear_island(orders, cap)
@@ -177,7 +179,7 @@ def test_island_clearing_agrees_and_serves_critical_loads_first(harness, orders,
     assert result.price in (0, cap)
 
 
-@settings(max_examples=300, deadline=None, suppress_health_check=list(HealthCheck))
+@settings(max_examples=examples(100), deadline=None, suppress_health_check=list(HealthCheck))
 @given(books, st.integers(10, 20), st.sampled_from(range(4)), st.sampled_from([-1, 1]))
 def test_a_tampered_island_description_is_rejected_by_both_alike(
     harness, orders, cap, field, delta
