@@ -35,7 +35,7 @@ from p2penergy.sim import accounting as accounts
 from p2penergy.sim.accounting import HouseholdLedger as HouseholdLedger
 from p2penergy.sim.accounting import ledgers as ledgers
 from p2penergy.sim.runner import RunResult
-from p2penergy.units import format_credits
+from p2penergy.units import format_credits, format_wh
 
 REPORT_VERSION = 1
 
@@ -466,8 +466,18 @@ def to_html(report: dict[str, Any], images: dict[str, bytes]) -> str:
                 h["kind"] + (" (critical)" if h["critical"] else ""),
                 kwh(h["energy"]["demand_wh"]),
                 kwh(h["energy"]["generation_wh"]),
-                kwh(h["energy"]["bought_local_wh"]),
-                kwh(h["energy"]["sold_local_wh"]),
+                _traded(
+                    h["energy"]["bought_local_wh"],
+                    h["money"]["local_charges"] + h["money"]["network_fees"],
+                    "retail",
+                    h["money"]["retail_value_of_local_purchases"],
+                ),
+                _traded(
+                    h["energy"]["sold_local_wh"],
+                    h["money"]["local_receipts"],
+                    "feed-in",
+                    h["money"]["feed_in_value_of_local_sales"],
+                ),
                 format_credits(h["money"]["baseline_bill"]),
                 format_credits(h["money"]["bill"]),
                 format_credits(h["money"]["saving"]),
@@ -565,8 +575,8 @@ def to_html(report: dict[str, Any], images: dict[str, bytes]) -> str:
         "kind",
         "demand",
         "PV",
-        "bought locally",
-        "sold locally",
+        "bought locally for (incl. fee)",
+        "sold locally for",
         "grid-only bill",
         "bill",
         "saving",
@@ -580,11 +590,25 @@ def to_html(report: dict[str, Any], images: dict[str, bytes]) -> str:
 <body><h1>{title}</h1>
 <p>{e(intro)}</p>
 <table>{facts}</table>{figures}
-<h2>Households</h2><table>{household_head}{rows}</table>
+<h2>Households: statements</h2>
+<p>What each household bought and sold locally, what it paid or received, and what the same
+energy would have cost at retail or earned at feed-in; the bill against the grid-only bill.
+Per period: <code>p2penergy statement --account ADDRESS</code>.</p>
+<table>{household_head}{rows}</table>
 <h2>Appendix</h2>
 <h3>Gas per operation</h3><table>{gas_head}{gas}</table>
 {_audit_html(verdict)}</body></html>
 """
+
+
+def _traded(energy_wh: int, amount: int, tariff: str, at_tariff: int) -> str:
+    """`27.900 kWh for 3.100000 (feed-in 2.232000)`, or `-` when nothing was traded."""
+    if not energy_wh:
+        return "-"
+    return (
+        f"{format_wh(energy_wh)} for {format_credits(amount)} "
+        f"({tariff} {format_credits(at_tariff)})"
+    )
 
 
 def _verdict_line(verdict: dict[str, Any]) -> str:

@@ -242,6 +242,8 @@ def test_the_report_renders_in_headless_chromium_with_the_key_figures_visible(
     import shutil
     import subprocess
 
+    from p2penergy.units import format_credits, format_wh
+
     browser = shutil.which("chromium")
     assert browser, "Debian's chromium package is needed: apt-get install chromium"
     report = build_report(run)
@@ -266,6 +268,14 @@ def test_the_report_renders_in_headless_chromium_with_the_key_figures_visible(
         "Appendix",
     ):
         assert text in rendered, text
+    # the top seller's statement line: what it sold, for how much, and the same at feed-in
+    top = max(report["households"], key=lambda h: h["energy"]["sold_local_wh"])
+    line = (
+        f"{format_wh(top['energy']['sold_local_wh'])} for "
+        f"{format_credits(top['money']['local_receipts'])} (feed-in "
+        f"{format_credits(top['money']['feed_in_value_of_local_sales'])})"
+    )
+    assert line in rendered
     # the headline comes before the appendix, and the gas table sits in the appendix
     assert rendered.index("local sale share") < rendered.index("Appendix")
     assert rendered.index("Appendix") < rendered.index("Gas per operation")
