@@ -25,6 +25,7 @@ import base64
 import html
 import io
 import json
+from collections.abc import Callable
 from dataclasses import fields
 from datetime import date, timedelta
 from pathlib import Path
@@ -35,7 +36,7 @@ from p2penergy.sim import accounting as accounts
 from p2penergy.sim.accounting import HouseholdLedger as HouseholdLedger
 from p2penergy.sim.accounting import ledgers as ledgers
 from p2penergy.sim.runner import RunResult
-from p2penergy.units import format_credits, format_wh
+from p2penergy.units import Currency, format_wh
 
 REPORT_VERSION = 1
 
@@ -151,6 +152,10 @@ def build_report(result: RunResult) -> dict[str, Any]:
             },
             "emission_factor_g_per_kwh": scenario.emission_factor_g_per_kwh,
             "outage_slots": sum(community.outage),
+            "currency": {
+                "code": result.system.deployment.currency,
+                "display_decimals": result.system.deployment.currency_decimals,
+            },
         },
         "community": {
             **totals,
@@ -401,7 +406,7 @@ def plots(report: dict[str, Any]) -> dict[str, bytes]:
         label="clearing price",
     )
     shade(ax)
-    ax.set_ylabel("credits per kWh")
+    ax.set_ylabel(f"{report['scenario']['currency']['code']} per kWh")
     ax.set_xticks(x[::step], labels[::step], rotation=30)
     ax.legend()
     ax.set_title("clearing prices against the tariffs")
@@ -415,7 +420,7 @@ def plots(report: dict[str, Any]) -> dict[str, bytes]:
     bins = min(40, max(5, len(homes) // 4))
     ax.hist(values, bins=bins, stacked=True, label=[f"{k}s" for k in kinds])
     ax.axvline(0, color="black", linewidth=0.8)
-    ax.set_xlabel("saving against the grid-only bill (credits)")
+    ax.set_xlabel(f"saving against the grid-only bill ({report['scenario']['currency']['code']})")
     ax.set_ylabel("households")
     ax.legend()
     ax.set_title("how much each household saved: distribution by kind")
@@ -453,6 +458,8 @@ def to_html(report: dict[str, Any], images: dict[str, bytes]) -> str:
     """One self-contained page: headline figures, the plots inline, the household table."""
     c, s, p = report["community"], report["scenario"], report["prices"]
     e = html.escape
+    currency = Currency(s["currency"]["code"], s["currency"]["display_decimals"])
+    money, price = currency.money, currency.price
 
     def kwh(wh: int) -> str:
         return f"{wh / 1000:,.1f} kWh"
@@ -467,20 +474,22 @@ def to_html(report: dict[str, Any], images: dict[str, bytes]) -> str:
                 kwh(h["energy"]["demand_wh"]),
                 kwh(h["energy"]["generation_wh"]),
                 _traded(
+                    money,
                     h["energy"]["bought_local_wh"],
                     h["money"]["local_charges"] + h["money"]["network_fees"],
                     "retail",
                     h["money"]["retail_value_of_local_purchases"],
                 ),
                 _traded(
+                    money,
                     h["energy"]["sold_local_wh"],
                     h["money"]["local_receipts"],
                     "feed-in",
                     h["money"]["feed_in_value_of_local_sales"],
                 ),
-                format_credits(h["money"]["baseline_bill"]),
-                format_credits(h["money"]["bill"]),
-                format_credits(h["money"]["saving"]),
+                money(h["money"]["baseline_bill"]),
+                money(h["money"]["bill"]),
+                money(h["money"]["saving"]),
             )
         )
         + "</tr>"
@@ -492,12 +501,12 @@ def to_html(report: dict[str, Any], images: dict[str, bytes]) -> str:
 
     vwap = p["volume_weighted_clearing_price"]
     tariffs = ", ".join(
-        f"{label} {format_credits(p[key])}"
+        f"{label} {price(p[key])}"
         for label, key in (("feed-in", "feed_in"), ("retail", "retail"), ("fee", "network_fee"))
     )
     all_in = c["buyers_all_in_price"]
     split = "; ".join(
-        f"{kind}s ({k['households']}): {format_credits(k['saving'])}"
+        f"{kind}s ({k['households']}): {money(k['saving'])}"
         for kind, k in c["saving_by_kind"].items()
     )
     headline = [
@@ -519,19 +528,18 @@ def to_html(report: dict[str, Any], images: dict[str, bytes]) -> str:
             "buyers' all-in local price",
             "n/a"
             if all_in is None
-            else f"{format_credits(all_in)} per kWh (energy + fee) vs retail "
-            f"{format_credits(p['retail'])}",
+            else f"{price(all_in)} (energy + fee) vs retail {price(p['retail'])}",
         ),
-        ("network fee income", format_credits(c["fee_income"]) + " credits"),
+        ("network fee income", money(c["fee_income"])),
         ("grid import avoided", kwh(c["grid_import_avoided_wh"])),
         (
             "CO2 avoided",
             f"{c['co2_avoided_g'] / 1000:,.1f} kg at {s['emission_factor_g_per_kwh']} g/kWh",
         ),
-        ("community saving", format_credits(c["saving"]) + " credits"),
+        ("community saving", money(c["saving"])),
         (
             "clearing price (volume-weighted)",
-            "n/a" if vwap is None else format_credits(vwap) + " per kWh",
+            "n/a" if vwap is None else price(vwap),
         ),
         ("tariffs per kWh", tariffs),
     ]
@@ -541,7 +549,7 @@ def to_html(report: dict[str, Any], images: dict[str, bytes]) -> str:
             (
                 "island mode",
                 f"{island['outage_slots']} outage slots at a price cap of "
-                f"{format_credits(island['price_cap'])} per kWh",
+                f"{price(island['price_cap'])}",
             )
         )
         for name, cls in island["classes"].items():
@@ -601,14 +609,13 @@ Per period: <code>p2penergy statement --account ADDRESS</code>.</p>
 """
 
 
-def _traded(energy_wh: int, amount: int, tariff: str, at_tariff: int) -> str:
-    """`27.900 kWh for 3.100000 (feed-in 2.232000)`, or `-` when nothing was traded."""
+def _traded(
+    money: Callable[[int], str], energy_wh: int, amount: int, tariff: str, at_tariff: int
+) -> str:
+    """`27.900 kWh for 3.10 EUR (feed-in 2.23 EUR)`, or `-` when nothing was traded."""
     if not energy_wh:
         return "-"
-    return (
-        f"{format_wh(energy_wh)} for {format_credits(amount)} "
-        f"({tariff} {format_credits(at_tariff)})"
-    )
+    return f"{format_wh(energy_wh)} for {money(amount)} ({tariff} {money(at_tariff)})"
 
 
 def _verdict_line(verdict: dict[str, Any]) -> str:

@@ -242,7 +242,7 @@ def test_the_report_renders_in_headless_chromium_with_the_key_figures_visible(
     import shutil
     import subprocess
 
-    from p2penergy.units import format_credits, format_wh
+    from p2penergy.units import Currency, format_wh
 
     browser = shutil.which("chromium")
     assert browser, "Debian's chromium package is needed: apt-get install chromium"
@@ -270,10 +270,11 @@ def test_the_report_renders_in_headless_chromium_with_the_key_figures_visible(
         assert text in rendered, text
     # the top seller's statement line: what it sold, for how much, and the same at feed-in
     top = max(report["households"], key=lambda h: h["energy"]["sold_local_wh"])
+    eur = Currency()  # the deployment's default currency
     line = (
         f"{format_wh(top['energy']['sold_local_wh'])} for "
-        f"{format_credits(top['money']['local_receipts'])} (feed-in "
-        f"{format_credits(top['money']['feed_in_value_of_local_sales'])})"
+        f"{eur.money(top['money']['local_receipts'])} (feed-in "
+        f"{eur.money(top['money']['feed_in_value_of_local_sales'])})"
     )
     assert line in rendered
     # the headline comes before the appendix, and the gas table sits in the appendix
