@@ -33,8 +33,12 @@ def _price_json(price: int | None) -> dict[str, int | str] | None:
 
 
 @click.group("market", invoke_without_command=True)
-@click.option("--before", default=2, show_default=True, help="Past slots to show.")
-@click.option("--after", default=4, show_default=True, help="Coming slots to show.")
+@click.option(
+    "--before", type=click.IntRange(0, 96), default=2, show_default=True, help="Past slots."
+)
+@click.option(
+    "--after", type=click.IntRange(0, 96), default=4, show_default=True, help="Coming slots."
+)
 @json_option
 @connection_options
 @click.pass_context

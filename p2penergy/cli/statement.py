@@ -19,8 +19,9 @@ from p2penergy.oracle.sources import SlotGrid
 from p2penergy.units import Currency, energy_json, format_wh, money_json
 
 
-class PeriodError(P2PEnergyError, ValueError):
-    """A `--from`/`--to` bound is neither a slot number nor an ISO date or date-time."""
+class StatementInputError(P2PEnergyError, ValueError):
+    """A statement option is malformed: `--account` not an address, or a `--from`/`--to`
+    bound neither a slot number nor an ISO date or date-time."""
 
 
 _ENERGY = ("imported_wh", "exported_wh", "bought_local_wh", "sold_local_wh")
@@ -41,7 +42,7 @@ def parse_bound(text: str, grid: SlotGrid, *, end: bool) -> int:
             if moment.tzinfo is None:
                 moment = moment.replace(tzinfo=UTC)
     except ValueError:
-        raise PeriodError(
+        raise StatementInputError(
             f"{text!r} is not a slot number, an ISO date (2026-06-21) or date-time"
         ) from None
     offset = int(moment.timestamp()) - grid.epoch
@@ -165,7 +166,7 @@ def statement_command(
     from eth_utils.address import is_hex_address
 
     if not is_hex_address(account):
-        raise PeriodError(f"--account {account}: not an address (0x + 40 hex digits)")
+        raise StatementInputError(f"--account {account}: not an address (0x + 40 hex digits)")
     system = open_system(rpc, deployments, chain_id)
     grid = slot_grid(system)
     first = None if start is None else parse_bound(start, grid, end=False)
