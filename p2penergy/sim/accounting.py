@@ -7,6 +7,7 @@ run's `OrderSettled` events and the meter readings the oracle submitted, exactly
 
 from __future__ import annotations
 
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
 from p2penergy.ledger import (
@@ -19,6 +20,7 @@ from p2penergy.ledger import (
     slot_entries,
     statement,
 )
+from p2penergy.market import Side
 from p2penergy.sim.runner import RunResult
 
 
@@ -182,3 +184,38 @@ def households(result: RunResult) -> list[HouseholdAccount]:
             )
         )
     return out
+
+
+NO_OFFER = "no forecast surplus: placed no offer"
+NOT_MATCHED = "offers not matched: asked more than any buyer bid"
+NOTHING_DELIVERED = "matched, but its meter exported nothing"
+NOTHING_ABSORBED = "matched, but the buyers' meters absorbed nothing"
+
+
+def why_no_sales(result: RunResult, home_index: int) -> str | None:
+    """Why a prosumer sold nothing locally (None for a consumer)."""
+    if result.community.homes[home_index].kind != "prosumer":
+        return None
+    return no_sales_reason(
+        [
+            result.settled.get(oid)
+            for oid, (owner, order) in sorted(result.orders.items())
+            if owner == home_index and order.side == Side.OFFER
+        ]
+    )
+
+
+def no_sales_reason(offers: Sequence[Mapping[str, int] | None]) -> str | None:
+    """The reason a seller sold nothing, from its offers' `OrderSettled` arguments (None for an
+    offer not settled yet); None when one of them did sell."""
+    if not offers:
+        return NO_OFFER
+    settled = [s for s in offers if s is not None]
+    if any(s["certificateWh"] > 0 for s in settled):
+        return None
+    filled = [s for s in settled if s["filledWh"] > 0]
+    if not filled:
+        return NOT_MATCHED
+    if all(s["meteredWh"] == 0 for s in filled):
+        return NOTHING_DELIVERED
+    return NOTHING_ABSORBED

@@ -86,6 +86,9 @@ def build_report(result: RunResult) -> dict[str, Any]:
                 "eagerness_permille": home.eagerness_permille,
                 "energy": energy,
                 "money": money,
+                "why_no_sales": None
+                if energy["sold_local_wh"]
+                else accounts.why_no_sales(result, home.index),
             }
         )
 
@@ -216,6 +219,10 @@ def _manager_figures(households: list[dict[str, Any]], totals: dict[str, int]) -
         "top_seller_share": _ratio(max(sold, default=0), sum(sold)),
         "sellers": sum(1 for wh in sold if wh > 0),
         "prosumers_without_sales": sum(1 for h in prosumers if h["energy"]["sold_local_wh"] == 0),
+        "why_no_sales": {
+            reason: sum(1 for h in prosumers if h["why_no_sales"] == reason)
+            for reason in sorted({h["why_no_sales"] for h in prosumers if h["why_no_sales"]})
+        },
         # what buyers paid per local kWh, energy and network fee (base units per kWh, floor)
         "buyers_all_in_price": paid * 1000 // bought if bought else None,
     }
@@ -522,7 +529,8 @@ def to_html(report: dict[str, Any], images: dict[str, bytes]) -> str:
         (
             "sales concentration",
             f"top seller {c['top_seller_share']:.1%} of local sales; {c['sellers']} sellers; "
-            f"{c['prosumers_without_sales']} prosumers sold nothing",
+            f"{c['prosumers_without_sales']} prosumers sold nothing"
+            + "".join(f"; {n}: {why}" for why, n in c["why_no_sales"].items()),
         ),
         (
             "buyers' all-in local price",

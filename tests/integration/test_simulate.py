@@ -268,6 +268,7 @@ def test_the_report_renders_in_headless_chromium_with_the_key_figures_visible(
         "Appendix",
     ):
         assert text in rendered, text
+    assert sum(c["why_no_sales"].values()) <= c["prosumers_without_sales"]
     # the top seller's statement line: what it sold, for how much, and the same at feed-in
     top = max(report["households"], key=lambda h: h["energy"]["sold_local_wh"])
     eur = Currency()  # the deployment's default currency

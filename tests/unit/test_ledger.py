@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from p2penergy.ledger import Entry, Fill, SlotInput, Tariffs, slot_entries, statements
 from p2penergy.market import Side
+from p2penergy.sim import accounting as a
 from p2penergy.units import Currency, energy_json, money_json
 
 JANE, NEIGHBOUR, OTHER = "0xJANE", "0xneighbour", "0xother"
@@ -72,3 +73,14 @@ def test_currency_renders_money_and_json_keeps_base_units_beside_decimals() -> N
     assert Currency("CHF", 0).money(1_500_000) == "2 CHF"
     assert money_json(-152_000) == {"baseUnits": -152_000, "decimal": "-0.152000"}
     assert energy_json(1_250) == {"wh": 1_250, "kwh": "1.250"}
+
+
+def test_a_prosumer_that_sold_nothing_is_told_why() -> None:
+    def settled(filled: int, metered: int, certificate: int) -> dict[str, int]:
+        return {"filledWh": filled, "meteredWh": metered, "certificateWh": certificate}
+
+    assert a.no_sales_reason([]) == a.NO_OFFER
+    assert a.no_sales_reason([settled(0, 0, 0), None]) == a.NOT_MATCHED
+    assert a.no_sales_reason([settled(500, 0, 0)]) == a.NOTHING_DELIVERED
+    assert a.no_sales_reason([settled(500, 400, 0)]) == a.NOTHING_ABSORBED
+    assert a.no_sales_reason([settled(0, 0, 0), settled(500, 400, 1)]) is None
