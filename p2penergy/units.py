@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from decimal import Decimal, InvalidOperation
 
 CREDIT_DECIMALS = 6
@@ -42,3 +43,63 @@ def _parse_fixed(text: str, decimals: int, what: str) -> int:
     if scaled != scaled.to_integral_value():
         raise ValueError(f"{what} {text!r} has more than {decimals} decimals")
     return int(scaled)
+
+
+# ───────────────────────────── currency ─────────────────────────────
+
+DEFAULT_CURRENCY = "EUR"
+DEFAULT_CURRENCY_DECIMALS = 2
+
+
+@dataclass(frozen=True, slots=True)
+class Currency:
+    """The community's currency: one credit is one unit of it (`code`), shown with `decimals`
+    places to people; amounts stay exact integers of credit base units (6 decimals) inside."""
+
+    code: str = DEFAULT_CURRENCY
+    decimals: int = DEFAULT_CURRENCY_DECIMALS
+
+    def __post_init__(self) -> None:
+        if not 0 <= self.decimals <= CREDIT_DECIMALS:
+            raise ValueError(f"currency decimals {self.decimals} not within 0..{CREDIT_DECIMALS}")
+
+    def money(self, base_units: int) -> str:
+        """`879_958` -> `"0.88 EUR"` (rounded half away from zero to the display decimals)."""
+        return f"{_rounded(base_units, CREDIT_DECIMALS - self.decimals, self.decimals)} {self.code}"
+
+    def price(self, per_kwh: int) -> str:
+        """A price per kWh, two more decimals than money: `65_863` -> `"0.0659 EUR/kWh"`."""
+        shown = min(self.decimals + 2, CREDIT_DECIMALS)
+        return f"{_rounded(per_kwh, CREDIT_DECIMALS - shown, shown)} {self.code}/kWh"
+
+
+def _rounded(value: int, drop: int, decimals: int) -> str:
+    step = 10**drop
+    magnitude = (abs(value) + step // 2) // step
+    whole, frac = divmod(magnitude, 10**decimals)
+    sign = "-" if value < 0 and magnitude else ""
+    return f"{sign}{whole:,}" + (f".{frac:0{decimals}d}" if decimals else "")
+
+
+def decimal_credits(base_units: int) -> str:
+    """The exact decimal string of an amount (no separators): `-152_000` -> `"-0.152000"`."""
+    sign = "-" if base_units < 0 else ""
+    whole, frac = divmod(abs(base_units), BASE_UNITS_PER_CREDIT)
+    return f"{sign}{whole}.{frac:0{CREDIT_DECIMALS}d}"
+
+
+def decimal_kwh(energy_wh: int) -> str:
+    """The exact kWh string of an energy: `1250` -> `"1.250"`."""
+    sign = "-" if energy_wh < 0 else ""
+    whole, frac = divmod(abs(energy_wh), 1000)
+    return f"{sign}{whole}.{frac:03d}"
+
+
+def money_json(base_units: int) -> dict[str, int | str]:
+    """An amount for `--json`: base units and the exact decimal string side by side."""
+    return {"baseUnits": base_units, "decimal": decimal_credits(base_units)}
+
+
+def energy_json(energy_wh: int) -> dict[str, int | str]:
+    """An energy for `--json`: Wh and the exact kWh string side by side."""
+    return {"wh": energy_wh, "kwh": decimal_kwh(energy_wh)}

@@ -10,11 +10,13 @@ import json
 from collections.abc import Callable, Sequence
 from html import escape
 from pathlib import Path
+from typing import Any
 
 from rich.console import Console
 from rich.table import Table
 
 from p2penergy.audit.service import Report
+from p2penergy.units import format_credits
 
 CREDIT_UNIT = 1_000_000  # base units per credit (6 decimals)
 MAX_ROWS = 40  # failures shown in the terminal
@@ -244,7 +246,7 @@ def render_html(report: Report) -> str:
     review = "".join(
         f"<tr><td>{r['block']}</td><td>{escape(str(r['contract']))}</td>"
         f"<td>{escape(str(r['event']))}</td>"
-        f"<td style='text-align:left'>{escape(json.dumps(r['args'], default=str))}</td></tr>"
+        f"<td style='text-align:left'>{escape(describe_args(r['args']))}</td></tr>"
         for r in report.review
     )
     return f"""<!doctype html>
@@ -274,3 +276,33 @@ and sells every exported Wh at feed-in.</p>
 def write_html(report: Report, path: Path) -> None:
     """Writes the self-contained HTML report."""
     path.write_text(render_html(report))
+
+
+_KIND_NAMES = {1: "consumer", 2: "prosumer", 3: "service"}  # the registry's Kind enum
+
+
+def payment_ref_text(ref: str) -> str:
+    """A bytes32 payment reference as people wrote it: its text when it is printable ASCII
+    padded with zero bytes (how `load_topups` encodes text references), else the hex."""
+    raw = bytes.fromhex(ref.removeprefix("0x")) if ref.startswith("0x") else b""
+    text = raw.rstrip(b"\0")
+    if len(raw) == 32 and text and all(32 <= b < 127 for b in text):
+        return f'"{text.decode()}"'
+    return ref
+
+
+def describe_args(args: dict[str, Any]) -> str:
+    """A review event's arguments for people: kinds by name, payment references decoded,
+    amounts as credits; role names stay as the history decoded them."""
+    parts = []
+    for key, value in args.items():
+        if key == "kind" and isinstance(value, int):
+            shown = _KIND_NAMES.get(value, str(value))
+        elif key == "paymentRef" and isinstance(value, str):
+            shown = payment_ref_text(value)
+        elif key == "amount" and isinstance(value, int):
+            shown = f"{format_credits(value)} credits ({value} base units)"
+        else:
+            shown = str(value)
+        parts.append(f"{key}={shown}")
+    return ", ".join(parts)

@@ -33,12 +33,13 @@ from p2penergy.audit.checks import (
 from p2penergy.audit.compare import compare_nodes
 from p2penergy.audit.governance import GOVERNANCE, Policy, check_governance
 from p2penergy.audit.history import History, checksum, replay
+from p2penergy.audit.ledger import slot_inputs
 from p2penergy.audit.signatures import check_signatures
 from p2penergy.chain import artifacts
 from p2penergy.chain.connect import Chain
 from p2penergy.chain.deploy import ROLE_NAMES, Deployment, System
 from p2penergy.exceptions import P2PEnergyError
-from p2penergy.market import Side
+from p2penergy.ledger import statements
 
 
 class AuditError(P2PEnergyError, ValueError):
@@ -244,7 +245,7 @@ def audit(
         ledger = load_topups(topups) if isinstance(topups, Path) else topups
         check_topups(history, {k.lower(): v for k, v in ledger.items()}, out)
 
-    households = _households(history, out)
+    households = _households(history)
     review: list[dict[str, Any]] = [
         {
             "block": e.position[0],
@@ -361,42 +362,22 @@ def _balances(
     return supply, balance
 
 
-def _households(history: History, out: Findings) -> list[Household]:
-    """Per participant: local bill vs grid-only baseline over the settled slots."""
-    people: dict[str, Household] = {}
-    energy = history.energy()
-
-    def person(account: str) -> Household:
-        return people.setdefault(account, Household(account))
-
-    for (owner, slot_), (imp, exp) in energy.items():
-        view = out.slots.get(slot_)
-        tariffs = (view.feed_in, view.retail) if view and view.retail else None
-        if tariffs is None:
-            feed_in, retail, _ = history.tariffs_at((history.to_block + 1, 0))
-        else:
-            feed_in, retail = tariffs
-        h = person(owner)
-        h.imported_wh += imp
-        h.exported_wh += exp
-        h.baseline += _money(imp, retail) - _money(exp, feed_in)
-        bought = sold = 0
-        result = out.settlements.get(slot_)
-        if result is not None:
-            for line in result.lines:
-                if line.owner.lower() != owner:
-                    continue
-                if line.side == Side.BID and result.absorbed_total:
-                    bought += line.delivered_wh * result.traded_wh // result.absorbed_total
-                    h.paid += line.amount + line.fee
-                elif line.side == Side.OFFER and result.delivered_total:
-                    sold += line.delivered_wh * result.traded_wh // result.delivered_total
-                    h.received += line.amount
-        h.bought_wh += bought
-        h.sold_wh += sold
-        h.grid_cost += _money(imp - bought, retail) - _money(exp - sold, feed_in)
-    return sorted(people.values(), key=lambda h: h.account)
-
-
-def _money(energy_wh: int, price_per_kwh: int) -> int:
-    return energy_wh * price_per_kwh // 1000
+def _households(history: History) -> list[Household]:
+    """Per participant: local bill vs grid-only baseline over its slots (the household ledger)."""
+    people = []
+    for account, stmt in statements(slot_inputs(history)).items():
+        t = stmt.total
+        people.append(
+            Household(
+                account,
+                imported_wh=t.imported_wh,
+                exported_wh=t.exported_wh,
+                paid=t.charges + t.fees,
+                received=t.receipts,
+                bought_wh=t.bought_local_wh,
+                sold_wh=t.sold_local_wh,
+                grid_cost=t.utility_bill,
+                baseline=t.baseline_bill,
+            )
+        )
+    return people

@@ -16,6 +16,7 @@ from p2penergy.chain import artifacts
 from p2penergy.chain.connect import Chain
 from p2penergy.chain.tx import deploy, transact
 from p2penergy.exceptions import DeploymentError
+from p2penergy.units import DEFAULT_CURRENCY, DEFAULT_CURRENCY_DECIMALS, Currency
 
 # Deployment order: each contract's constructor takes addresses deployed before it, except
 # where a constructor needs a later contract's address: that address is predicted from the
@@ -120,6 +121,15 @@ class Deployment:
     blocks: dict[str, int]
     admin: str
     gas_used: dict[str, int] = field(default_factory=dict)
+    # The community's currency (one credit is one unit of it) and its display decimals; address
+    # books written before these existed read as the defaults.
+    currency: str = DEFAULT_CURRENCY
+    currency_decimals: int = DEFAULT_CURRENCY_DECIMALS
+
+    @property
+    def money(self) -> Currency:
+        """How amounts of this deployment are shown to people."""
+        return Currency(self.currency, self.currency_decimals)
 
     def save(self, folder: Path) -> Path:
         """Writes `<folder>/<chainId>.json`."""

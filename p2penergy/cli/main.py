@@ -10,9 +10,11 @@ from p2penergy.cli.audit import audit_command
 from p2penergy.cli.dev import compile_command, demo_command, node_command, toolchain_group
 from p2penergy.cli.forecast import forecast_command
 from p2penergy.cli.keeper import keeper_group
+from p2penergy.cli.market import market_group, prices_command
 from p2penergy.cli.network import network_group
 from p2penergy.cli.oracle import meter_group, oracle_group
 from p2penergy.cli.simulate import simulate_command
+from p2penergy.cli.statement import statement_command
 from p2penergy.cli.status import status_command
 from p2penergy.cli.trade import TRADE_COMMANDS
 from p2penergy.cli.wallet import wallet_group
@@ -44,6 +46,9 @@ cli.add_command(audit_command)
 cli.add_command(simulate_command)
 cli.add_command(network_group)
 cli.add_command(status_command)
+cli.add_command(statement_command)
+cli.add_command(market_group)
+cli.add_command(prices_command)
 
 
 def main() -> None:

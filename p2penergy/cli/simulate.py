@@ -127,6 +127,14 @@ def _print_tables(report: dict[str, Any]) -> None:
         ("PV generation, kWh", _kwh(c["generation_wh"])),
         ("traded locally, kWh", _kwh(c["traded_local_wh"])),
         (
+            "prosumers' export sold locally (to the grid, kWh)",
+            f"{c['local_sale_share']:.1%} ({_kwh(c['export_to_grid_wh'])})",
+        ),
+        (
+            "top seller's share of local sales",
+            f"{c['top_seller_share']:.1%} ({c['prosumers_without_sales']} prosumers sold nothing)",
+        ),
+        (
             "self-sufficiency (without market)",
             f"{c['self_sufficiency']:.1%} ({c['self_sufficiency_without_market']:.1%})",
         ),

@@ -29,7 +29,7 @@ from p2penergy.cli.forecast import forecast_day_options
 from p2penergy.contracts.credit import payment_ref
 from p2penergy.contracts.market import OrderInput
 from p2penergy.market import Side
-from p2penergy.units import format_credits, format_wh, parse_credits
+from p2penergy.units import decimal_credits, decimal_kwh, format_credits, format_wh, parse_credits
 from p2penergy.wallet.errors import KeystoreError, WalletError
 from p2penergy.wallet.keystore import Keystore
 from p2penergy.wallet.timeslots import zone
@@ -322,12 +322,17 @@ def balance_command(
                 "account": b.account,
                 "status": status,
                 "credits": b.credits,
+                "credits_decimal": decimal_credits(b.credits),
                 "locked_in_bids": b.locked,
+                "locked_in_bids_decimal": decimal_credits(b.locked),
                 "certificates_wh": b.certificates_wh,
+                "certificates_kwh": decimal_kwh(b.certificates_wh),
                 "gas_wei": b.gas_wei,
+                "currency": wallet.system.deployment.currency,
             }
         )
         return
+    money = wallet.system.deployment.money.money
     from decimal import Decimal
 
     table = Table(title="Balance", show_header=False)
@@ -335,8 +340,8 @@ def balance_command(
     table.add_column("amount", justify="right")
     table.add_row("account", b.account)
     table.add_row("status", status)
-    table.add_row("credits available", format_credits(b.credits))
-    table.add_row("locked in open bids", format_credits(b.locked))
+    table.add_row("credits available", f"{money(b.credits)} ({format_credits(b.credits)})")
+    table.add_row("locked in open bids", f"{money(b.locked)} ({format_credits(b.locked)})")
     table.add_row("certificates held", format_wh(b.certificates_wh))
     table.add_row("gas money", f"{Decimal(b.gas_wei).scaleb(-18).normalize():f} ETH")
     console.print(table)
@@ -401,30 +406,50 @@ def trades_command(
     tz = zone(tz_name)
     wallet = Wallet(open_system(rpc, deployments, chain_id), _address(keystore_dir, account))
     rows = wallet.trades()
+    currency = wallet.system.deployment.money
     if as_json:
-        print_json([vars(r) for r in rows])
+        print_json([_trade_json(vars(r)) for r in rows])
         return
     if not rows:
         console.print("no settled trades yet: see `p2penergy orders` for open ones")
         return
     table = Table(title=f"Settled trades of {wallet.address}")
-    columns = ("slot", "side", "price/kWh", "cleared", "metered", "received", "paid", "fee")
-    for column in (*columns, "refund", "certificates"):
+    columns = ("slot", "side", "price", "cleared", "metered", "traded", "received", "paid", "fee")
+    for column in (*columns, "refund"):
         table.add_column(column)
+    money = currency.money
     for r in rows:
         table.add_row(
             wallet.clock.describe(r.slot, tz) + (" expired" if r.expired else ""),
             r.side,
-            format_credits(r.price),
+            currency.price(r.price),
             format_wh(r.filled_wh),
             format_wh(r.metered_wh),
-            format_credits(r.amount) if r.side == "offer" else "",
-            format_credits(r.amount) if r.side == "bid" else "",
-            format_credits(r.fee) if r.side == "bid" else "",
-            format_credits(r.refund) if r.side == "bid" else "",
             format_wh(r.certificate_wh),
+            money(r.amount) if r.side == "offer" else "",
+            money(r.amount) if r.side == "bid" else "",
+            money(r.fee) if r.side == "bid" else "",
+            money(r.refund) if r.side == "bid" else "",
         )
     console.print(table)
+    console.print(
+        "traded: the energy paid for (sellers) or charged (buyers) and carried by certificates. "
+        "When the buyers absorbed less than the sellers delivered (or the other way round), "
+        "the traded energy is shared pro rata; a seller's metered rest went to the grid at "
+        "the feed-in tariff. `p2penergy statement` adds it all up against the grid tariffs."
+    )
+
+
+_MONEY_FIELDS = ("price", "amount", "fee", "refund")
+
+
+def _trade_json(row: dict[str, Any]) -> dict[str, Any]:
+    """A trade for scripts: amounts in base units with their exact decimal string beside."""
+    out = dict(row)
+    for key in _MONEY_FIELDS:
+        if isinstance(row.get(key), int):
+            out[key + "_decimal"] = decimal_credits(row[key])
+    return out
 
 
 @click.command("certificates")

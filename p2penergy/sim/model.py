@@ -19,6 +19,7 @@ from typing import Any
 
 import numpy as np
 
+from p2penergy.ledger import share_out as share_out
 from p2penergy.sim.scenario import Scenario
 
 STREAM_HOUSEHOLDS, STREAM_WEATHER, STREAM_DEMAND, STREAM_FORECAST = 1, 2, 3, 4
@@ -281,20 +282,6 @@ def dispatch(demand: Sequence[int], generation: Sequence[int], battery: Battery 
         unserved=zeros,
         curtailed=zeros,
     )
-
-
-def share_out(total: int, weights: Sequence[int]) -> list[int]:
-    """Splits `total` Wh in proportion to `weights` exactly (largest remainder, ties by index)."""
-    whole = sum(weights)
-    if whole == 0 or total == 0:
-        return [0] * len(weights)
-    if total >= whole:
-        return list(weights)
-    parts = [w * total // whole for w in weights]
-    remainders = sorted(range(len(weights)), key=lambda i: (-(weights[i] * total % whole), i))
-    for i in remainders[: total - sum(parts)]:
-        parts[i] += 1
-    return parts
 
 
 def island(flows: Sequence[Flows], homes: Sequence[Home], outage: Sequence[bool]) -> list[Flows]:

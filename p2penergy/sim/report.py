@@ -5,8 +5,9 @@ Accounting rules (docs/simulation.md):
   for `d_i·T/D` Wh and charges a buyer for `a_j·T/A` Wh; for the energy accounts these shares
   are made whole Wh by largest remainder (ties by order id), so bought == sold == T exactly.
 - What a meter measured beyond its local trade is the utility's: imports at the retail tariff
-  (which includes the network fee), exports at the feed-in tariff, per household over the whole
-  run, charges rounded up and credits rounded down to a base unit. In outage slots that energy
+  (which includes the network fee), exports at the feed-in tariff, per household and slot,
+  charges rounded up and credits rounded down to a base unit, as the chain rounds settlement
+  (`p2penergy.ledger`, shared with the audit and `p2penergy statement`). In outage slots that energy
   physically came from (went to) neighbours outside the market ("island untraded"); it counts as
   local for self-sufficiency, and the utility, still the balancing party, settles it.
 - Bill = utility charges - utility credits + local charges + network fees - local receipts.
@@ -24,47 +25,20 @@ import base64
 import html
 import io
 import json
-from dataclasses import dataclass
-from datetime import timedelta
+from collections.abc import Callable
+from dataclasses import fields
+from datetime import date, timedelta
 from pathlib import Path
 from typing import Any
 
 from p2penergy.market import Side
-from p2penergy.market._utils import ceil_div
-from p2penergy.sim.model import share_out
+from p2penergy.sim import accounting as accounts
+from p2penergy.sim.accounting import HouseholdLedger as HouseholdLedger
+from p2penergy.sim.accounting import ledgers as ledgers
 from p2penergy.sim.runner import RunResult
-from p2penergy.units import format_credits
+from p2penergy.units import Currency, format_wh
 
 REPORT_VERSION = 1
-
-
-@dataclass(frozen=True)
-class HouseholdLedger:
-    """One household's per-slot local trade (integer Wh), from the settlement events."""
-
-    bought_local: list[int]
-    sold_local: list[int]
-
-
-def ledgers(result: RunResult) -> list[HouseholdLedger]:
-    """Splits each slot's traded energy T over its buyers and sellers (largest remainder)."""
-    n = len(result.community.slots)
-    index = {s: k for k, s in enumerate(result.community.slots)}
-    out = [HouseholdLedger([0] * n, [0] * n) for _ in result.community.homes]
-    by_slot: dict[int, list[int]] = {}
-    for oid in sorted(result.settled):
-        by_slot.setdefault(oid >> 16, []).append(oid)
-    for outcome in result.outcomes:
-        oids = by_slot.get(outcome.slot, [])
-        k = index[outcome.slot]
-        for side in (Side.BID, Side.OFFER):
-            members = [o for o in oids if result.orders[o][1].side == side]
-            shares = share_out(outcome.traded_wh, [result.settled[o]["meteredWh"] for o in members])
-            for oid, wh in zip(members, shares, strict=True):
-                home = result.orders[oid][0]
-                target = out[home].bought_local if side == Side.BID else out[home].sold_local
-                target[k] += wh
-    return out
 
 
 def _ratio(numerator: int, denominator: int) -> float:
@@ -83,72 +57,21 @@ def build_report(result: RunResult) -> dict[str, Any]:
     def add(key: str, value: int) -> None:
         totals[key] = totals.get(key, 0) + value
 
-    for home, flows, book, account in zip(
-        community.homes, community.actual, books, result.actors.households, strict=True
-    ):
-        energy = {
-            "demand_wh": sum(flows.demand),
-            "generation_wh": sum(flows.generation),
-            "self_consumed_wh": sum(flows.self_consumed),
-            "battery_charge_wh": sum(flows.charge),
-            "battery_discharge_wh": sum(flows.discharge),
-            "import_wh": sum(flows.import_wh),
-            "export_wh": sum(flows.export_wh),
-            "bought_local_wh": sum(book.bought_local),
-            "sold_local_wh": sum(book.sold_local),
-            "unserved_wh": sum(flows.unserved),
-            "curtailed_wh": sum(flows.curtailed),
-        }
-        # In outage slots there is no grid: what a meter measured beyond its local trade came
-        # from (or went to) neighbours outside the market; the utility still settles it.
-        down = community.outage
-        energy["island_untraded_in_wh"] = sum(
-            flows.import_wh[k] - book.bought_local[k] for k in range(len(down)) if down[k]
-        )
-        energy["island_untraded_out_wh"] = sum(
-            flows.export_wh[k] - book.sold_local[k] for k in range(len(down)) if down[k]
-        )
-        energy["bought_grid_wh"] = (
-            energy["import_wh"] - energy["bought_local_wh"] - energy["island_untraded_in_wh"]
-        )
-        energy["exported_grid_wh"] = (
-            energy["export_wh"] - energy["sold_local_wh"] - energy["island_untraded_out_wh"]
-        )
-        energy["grid_import_without_market_wh"] = sum(
-            flows.import_wh[k] for k in range(len(down)) if not down[k]
-        )
-        energy["grid_export_without_market_wh"] = sum(
-            flows.export_wh[k] for k in range(len(down)) if not down[k]
-        )
-        billed_import = energy["bought_grid_wh"] + energy["island_untraded_in_wh"]
-        billed_export = energy["exported_grid_wh"] + energy["island_untraded_out_wh"]
-        receipts = charges = fees = 0
-        for oid, args in result.settled.items():
-            owner_home, order = result.orders[oid]
-            if owner_home != home.index:
-                continue
-            if order.side == Side.OFFER:
-                receipts += args["amount"]
-            else:
-                charges += args["amount"]
-                fees += args["fee"]
-        utility = ceil_div(billed_import * t.retail, 1000) - (billed_export * t.feed_in // 1000)
-        baseline = ceil_div(energy["import_wh"] * t.retail, 1000) - (
-            energy["export_wh"] * t.feed_in // 1000
-        )
-        bill = utility + charges + fees - receipts
-        chain_delta = (
-            result.balances_after[account.address] - result.balances_before[account.address]
-        )
+    for home, typed in zip(community.homes, accounts.households(result), strict=True):
+        total = typed.statement.total
+        energy = {f.name: getattr(typed.energy, f.name) for f in fields(typed.energy)}
         money = {
-            "local_receipts": receipts,
-            "local_charges": charges,
-            "network_fees": fees,
-            "utility_bill": utility,
-            "bill": bill,
-            "baseline_bill": baseline,
-            "saving": baseline - bill,
-            "credits_moved": chain_delta,
+            "local_receipts": total.receipts,
+            "local_charges": total.charges,
+            "network_fees": total.fees,
+            "local_refunds": total.refunds,
+            "retail_value_of_local_purchases": total.retail_value,
+            "feed_in_value_of_local_sales": total.feed_in_value,
+            "utility_bill": total.utility_bill,
+            "bill": total.bill,
+            "baseline_bill": total.baseline_bill,
+            "saving": total.saving,
+            "credits_moved": typed.credits_moved,
         }
         for key, value in {**energy, **money}.items():
             add(key, value)
@@ -163,6 +86,9 @@ def build_report(result: RunResult) -> dict[str, Any]:
                 "eagerness_permille": home.eagerness_permille,
                 "energy": energy,
                 "money": money,
+                "why_no_sales": None
+                if energy["sold_local_wh"]
+                else accounts.why_no_sales(result, home.index),
             }
         )
 
@@ -191,6 +117,10 @@ def build_report(result: RunResult) -> dict[str, Any]:
                 if community.outage[k]
                 else sum(f.import_wh[k] for f in community.actual)
                 - sum(b.bought_local[k] for b in books),
+                "grid_export_wh": 0
+                if community.outage[k]
+                else sum(f.export_wh[k] for f in community.actual)
+                - sum(b.sold_local[k] for b in books),
                 "unserved_wh": sum(f.unserved[k] for f in community.actual),
                 "cloud_cover": community.cloud_cover[k],
             }
@@ -225,6 +155,10 @@ def build_report(result: RunResult) -> dict[str, Any]:
             },
             "emission_factor_g_per_kwh": scenario.emission_factor_g_per_kwh,
             "outage_slots": sum(community.outage),
+            "currency": {
+                "code": result.system.deployment.currency,
+                "display_decimals": result.system.deployment.currency_decimals,
+            },
         },
         "community": {
             **totals,
@@ -238,6 +172,7 @@ def build_report(result: RunResult) -> dict[str, Any]:
             "fee_account_received": _delta(result, result.actors.fee_account),
             "rounding_account_received": _delta(result, result.actors.rounding_account),
             "market_escrow_left": result.balances_after[result.system.market.address],
+            **_manager_figures(households, totals),
         },
         "prices": {
             "feed_in": t.feed_in,
@@ -258,6 +193,38 @@ def build_report(result: RunResult) -> dict[str, Any]:
         "households": households,
         "days": _days(result, slots),
         "slots": slots,
+    }
+
+
+def _manager_figures(households: list[dict[str, Any]], totals: dict[str, int]) -> dict[str, Any]:
+    """What a community manager reads first: where the surplus went, who gained, how
+    concentrated the sales are, and the buyers' all-in local price."""
+    sold = [h["energy"]["sold_local_wh"] for h in households]
+    by_kind: dict[str, dict[str, int]] = {}
+    for h in households:
+        k = by_kind.setdefault(h["kind"], {"households": 0, "saving": 0, "bought_wh": 0})
+        k["households"] += 1
+        k["saving"] += h["money"]["saving"]
+        k["bought_wh"] += h["energy"]["bought_local_wh"]
+    prosumers = [h for h in households if h["kind"] == "prosumer"]
+    bought = totals["bought_local_wh"]
+    paid = totals["local_charges"] + totals["network_fees"]
+    return {
+        # share of the prosumers' metered export sold to neighbours (the rest went to the grid
+        # or, in an outage, to neighbours outside the market)
+        "local_sale_share": _ratio(totals["sold_local_wh"], totals["export_wh"]),
+        "export_to_grid_wh": totals["exported_grid_wh"],
+        "fee_income": totals["network_fees"],
+        "saving_by_kind": {kind: by_kind[kind] for kind in sorted(by_kind)},
+        "top_seller_share": _ratio(max(sold, default=0), sum(sold)),
+        "sellers": sum(1 for wh in sold if wh > 0),
+        "prosumers_without_sales": sum(1 for h in prosumers if h["energy"]["sold_local_wh"] == 0),
+        "why_no_sales": {
+            reason: sum(1 for h in prosumers if h["why_no_sales"] == reason)
+            for reason in sorted({h["why_no_sales"] for h in prosumers if h["why_no_sales"]})
+        },
+        # what buyers paid per local kWh, energy and network fee (base units per kWh, floor)
+        "buyers_all_in_price": paid * 1000 // bought if bought else None,
     }
 
 
@@ -396,21 +363,40 @@ def plots(report: dict[str, Any]) -> dict[str, bytes]:
 
     slots = report["slots"]
     x = list(range(len(slots)))
-    labels = [s["time"][-5:] for s in slots]
+    labels = _labels(report)
     step = max(1, len(slots) // 12)
     out: dict[str, bytes] = {}
+
+    def shade(ax: Any) -> None:
+        """Grey bands over the outage slots (island mode), labelled once."""
+        label = "grid outage"
+        k = 0
+        while k < len(slots):
+            if not slots[k]["outage"]:
+                k += 1
+                continue
+            end = k
+            while end + 1 < len(slots) and slots[end + 1]["outage"]:
+                end += 1
+            ax.axvspan(k - 0.5, end + 0.5, color="grey", alpha=0.2, label=label)
+            label = "_nolegend_"
+            k = end + 1
 
     fig, ax = plt.subplots(figsize=(10, 4))
     ax.plot(x, [s["demand_wh"] / 1000 for s in slots], label="demand")
     ax.plot(x, [s["generation_wh"] / 1000 for s in slots], label="PV generation")
     ax.bar(x, [s["traded_wh"] / 1000 for s in slots], label="traded locally", alpha=0.5)
     ax.plot(x, [s["grid_import_wh"] / 1000 for s in slots], label="bought from grid")
+    ax.plot(x, [s["grid_export_wh"] / 1000 for s in slots], label="exported to grid")
     if any(s["unserved_wh"] for s in slots):
         ax.bar(x, [s["unserved_wh"] / 1000 for s in slots], label="unserved", color="red")
+    shade(ax)
     ax.set_ylabel("kWh per slot")
-    ax.set_xticks(x[::step], labels[::step])
+    ax.set_xticks(x[::step], labels[::step], rotation=30)
     ax.legend()
-    ax.set_title(f"{report['scenario']['name']}: community energy per slot")
+    ax.set_title(
+        f"{report['scenario']['name']}: community energy per slot from {report['scenario']['date']}"
+    )
     out["energy.png"] = _png(fig)
 
     fig, ax = plt.subplots(figsize=(10, 4))
@@ -426,32 +412,42 @@ def plots(report: dict[str, Any]) -> dict[str, bytes]:
         "o",
         label="clearing price",
     )
-    ax.set_ylabel("credits per kWh")
-    ax.set_xticks(x[::step], labels[::step])
+    shade(ax)
+    ax.set_ylabel(f"{report['scenario']['currency']['code']} per kWh")
+    ax.set_xticks(x[::step], labels[::step], rotation=30)
     ax.legend()
     ax.set_title("clearing prices against the tariffs")
     out["prices.png"] = _png(fig)
 
+    # savings as a distribution per kind: readable at 1,000 households, unlike one bar each
     homes = report["households"]
     fig, ax = plt.subplots(figsize=(10, 4))
-    hx = list(range(len(homes)))
-    ax.bar(
-        [i - 0.2 for i in hx],
-        [h["money"]["baseline_bill"] / 1e6 for h in homes],
-        0.4,
-        label="grid only",
-    )
-    ax.bar(
-        [i + 0.2 for i in hx],
-        [h["money"]["bill"] / 1e6 for h in homes],
-        0.4,
-        label="with local market",
-    )
-    ax.set_xticks(hx, [h["name"] for h in homes], rotation=90)
-    ax.set_ylabel("credits")
+    kinds = sorted({h["kind"] for h in homes})
+    values = [[h["money"]["saving"] / 1e6 for h in homes if h["kind"] == k] for k in kinds]
+    bins = min(40, max(5, len(homes) // 4))
+    ax.hist(values, bins=bins, stacked=True, label=[f"{k}s" for k in kinds])
+    ax.axvline(0, color="black", linewidth=0.8)
+    ax.set_xlabel(f"saving against the grid-only bill ({report['scenario']['currency']['code']})")
+    ax.set_ylabel("households")
     ax.legend()
-    ax.set_title("each household's bill: grid only vs with the local market")
+    ax.set_title("how much each household saved: distribution by kind")
     out["bills.png"] = _png(fig)
+    return out
+
+
+def _labels(report: dict[str, Any]) -> list[str]:
+    """Slot start labels: the time of day, with the date when the run spans several days."""
+    scenario = report["scenario"]
+    spd = 86_400 // scenario["slot_seconds"]
+    slots = report["slots"]
+    first_day = slots[0]["slot"] // spd if slots else 0
+    start = date.fromisoformat(scenario["date"])
+    many = len({s["slot"] // spd for s in slots}) > 1
+    out = []
+    for s in slots:
+        day = start + timedelta(days=s["slot"] // spd - first_day)
+        clock = s["time"][-5:]
+        out.append(f"{day:%m-%d} {clock}" if many else clock)
     return out
 
 
@@ -469,6 +465,8 @@ def to_html(report: dict[str, Any], images: dict[str, bytes]) -> str:
     """One self-contained page: headline figures, the plots inline, the household table."""
     c, s, p = report["community"], report["scenario"], report["prices"]
     e = html.escape
+    currency = Currency(s["currency"]["code"], s["currency"]["display_decimals"])
+    money, price = currency.money, currency.price
 
     def kwh(wh: int) -> str:
         return f"{wh / 1000:,.1f} kWh"
@@ -482,11 +480,23 @@ def to_html(report: dict[str, Any], images: dict[str, bytes]) -> str:
                 h["kind"] + (" (critical)" if h["critical"] else ""),
                 kwh(h["energy"]["demand_wh"]),
                 kwh(h["energy"]["generation_wh"]),
-                kwh(h["energy"]["bought_local_wh"]),
-                kwh(h["energy"]["sold_local_wh"]),
-                format_credits(h["money"]["baseline_bill"]),
-                format_credits(h["money"]["bill"]),
-                format_credits(h["money"]["saving"]),
+                _traded(
+                    money,
+                    h["energy"]["bought_local_wh"],
+                    h["money"]["local_charges"] + h["money"]["network_fees"],
+                    "retail",
+                    h["money"]["retail_value_of_local_purchases"],
+                ),
+                _traded(
+                    money,
+                    h["energy"]["sold_local_wh"],
+                    h["money"]["local_receipts"],
+                    "feed-in",
+                    h["money"]["feed_in_value_of_local_sales"],
+                ),
+                money(h["money"]["baseline_bill"]),
+                money(h["money"]["bill"]),
+                money(h["money"]["saving"]),
             )
         )
         + "</tr>"
@@ -498,22 +508,46 @@ def to_html(report: dict[str, Any], images: dict[str, bytes]) -> str:
 
     vwap = p["volume_weighted_clearing_price"]
     tariffs = ", ".join(
-        f"{label} {format_credits(p[key])}"
+        f"{label} {price(p[key])}"
         for label, key in (("feed-in", "feed_in"), ("retail", "retail"), ("fee", "network_fee"))
+    )
+    all_in = c["buyers_all_in_price"]
+    split = "; ".join(
+        f"{kind}s ({k['households']}): {money(k['saving'])}"
+        for kind, k in c["saving_by_kind"].items()
     )
     headline = [
         ("energy traded locally", kwh(c["traded_local_wh"])),
+        (
+            "local sale share",
+            f"{c['local_sale_share']:.1%} of the prosumers' export sold to neighbours; "
+            f"{kwh(c['export_to_grid_wh'])} exported to the grid",
+        ),
         ("self-sufficiency", with_without("self_sufficiency")),
         ("self-consumption", with_without("self_consumption")),
+        ("saving by kind", split),
+        (
+            "sales concentration",
+            f"top seller {c['top_seller_share']:.1%} of local sales; {c['sellers']} sellers; "
+            f"{c['prosumers_without_sales']} prosumers sold nothing"
+            + "".join(f"; {n}: {why}" for why, n in c["why_no_sales"].items()),
+        ),
+        (
+            "buyers' all-in local price",
+            "n/a"
+            if all_in is None
+            else f"{price(all_in)} (energy + fee) vs retail {price(p['retail'])}",
+        ),
+        ("network fee income", money(c["fee_income"])),
         ("grid import avoided", kwh(c["grid_import_avoided_wh"])),
         (
             "CO2 avoided",
             f"{c['co2_avoided_g'] / 1000:,.1f} kg at {s['emission_factor_g_per_kwh']} g/kWh",
         ),
-        ("community saving", format_credits(c["saving"]) + " credits"),
+        ("community saving", money(c["saving"])),
         (
             "clearing price (volume-weighted)",
-            "n/a" if vwap is None else format_credits(vwap) + " per kWh",
+            "n/a" if vwap is None else price(vwap),
         ),
         ("tariffs per kWh", tariffs),
     ]
@@ -523,7 +557,7 @@ def to_html(report: dict[str, Any], images: dict[str, bytes]) -> str:
             (
                 "island mode",
                 f"{island['outage_slots']} outage slots at a price cap of "
-                f"{format_credits(island['price_cap'])} per kWh",
+                f"{price(island['price_cap'])}",
             )
         )
         for name, cls in island["classes"].items():
@@ -557,8 +591,8 @@ def to_html(report: dict[str, Any], images: dict[str, bytes]) -> str:
         "kind",
         "demand",
         "PV",
-        "bought locally",
-        "sold locally",
+        "bought locally for (incl. fee)",
+        "sold locally for",
         "grid-only bill",
         "bill",
         "saving",
@@ -572,10 +606,24 @@ def to_html(report: dict[str, Any], images: dict[str, bytes]) -> str:
 <body><h1>{title}</h1>
 <p>{e(intro)}</p>
 <table>{facts}</table>{figures}
-<h2>Households</h2><table>{household_head}{rows}</table>
-<h2>Gas per operation</h2><table>{gas_head}{gas}</table>
+<h2>Households: statements</h2>
+<p>What each household bought and sold locally, what it paid or received, and what the same
+energy would have cost at retail or earned at feed-in; the bill against the grid-only bill.
+Per period: <code>p2penergy statement --account ADDRESS</code>.</p>
+<table>{household_head}{rows}</table>
+<h2>Appendix</h2>
+<h3>Gas per operation</h3><table>{gas_head}{gas}</table>
 {_audit_html(verdict)}</body></html>
 """
+
+
+def _traded(
+    money: Callable[[int], str], energy_wh: int, amount: int, tariff: str, at_tariff: int
+) -> str:
+    """`27.900 kWh for 3.10 EUR (feed-in 2.23 EUR)`, or `-` when nothing was traded."""
+    if not energy_wh:
+        return "-"
+    return f"{format_wh(energy_wh)} for {money(amount)} ({tariff} {money(at_tariff)})"
 
 
 def _verdict_line(verdict: dict[str, Any]) -> str:
@@ -599,7 +647,7 @@ def _audit_html(verdict: dict[str, Any] | None) -> str:
         else ""
     )
     return (
-        f"<h2>Audit: {html.escape(_verdict_line(verdict))}</h2>"
+        f"<h3>Audit: {html.escape(_verdict_line(verdict))}</h3>"
         f"<table>{head}{rows}</table>{listing}\n"
     )
 

@@ -1,6 +1,6 @@
 """Trading strategies: what each household offers or bids a day ahead, and at which limit price.
 
-The `linear` strategy (the only one so far):
+The `linear` strategy:
 - a household with a forecast surplus in a slot offers it; one with a forecast deficit bids it
   (one order per account and slot, as the contract demands; nothing when the forecast is 0);
 - the spread runs from the feed-in tariff `F` to `C = retail - network fee`, the most a buyer can
@@ -10,6 +10,13 @@ The `linear` strategy (the only one so far):
   `bid_range[0]` to `bid_range[1]` and `o` falling from `offer_range[1]` to `offer_range[0]`
   (an eager buyer bids high, an eager seller asks little). Integer arithmetic, rounded down.
 Critical loads bid at `C`. All limits stay inside `[feed-in, retail]`, the contract's range.
+
+The `adaptive` strategy responds to scarcity (after gsy-e's rates that move toward the other
+side): per slot it takes the community's forecast balance, the scarcity
+`r = forecast import / (forecast import + forecast export)` in ‰, and moves each household's
+linear bid and offer fractions halfway toward `r` (`(b + r) / 2`, `(o + r) / 2`). On a sunny
+day (much export, `r` low) both sides ask and bid less, on a grey day (little export, `r` high)
+more, so the clearing price follows scarcity; limits stay within `[feed-in, retail - fee]`.
 
 Island mode (outage slots, docs/market-rules.md): only bids at or above the slot's price cap and
 offers at or below it take part, and everything trades at the cap. Every household wants to be
@@ -26,7 +33,7 @@ from p2penergy.market import Side
 from p2penergy.sim.model import PERMILLE, Community, Home
 from p2penergy.sim.scenario import Scenario, ScenarioError
 
-STRATEGIES = ("linear",)
+STRATEGIES = ("linear", "adaptive")
 
 
 @dataclass(frozen=True)
@@ -40,8 +47,11 @@ class PlannedOrder:
     limit_price: int
 
 
-def limit_prices(scenario: Scenario, home: Home) -> tuple[int, int]:
-    """(bid limit, offer limit) of `home` under the scenario's strategy."""
+def limit_prices(
+    scenario: Scenario, home: Home, scarcity_permille: int | None = None
+) -> tuple[int, int]:
+    """(bid limit, offer limit) of `home` under the scenario's strategy; the `adaptive` one
+    moves both toward `scarcity_permille` (the slot's forecast import share, default 500)."""
     config = scenario.strategy
     if config.name not in STRATEGIES:
         raise ScenarioError(f"unknown strategy {config.name!r}; known: {', '.join(STRATEGIES)}")
@@ -55,6 +65,10 @@ def limit_prices(scenario: Scenario, home: Home) -> tuple[int, int]:
     o_lo, o_hi = (round(x * PERMILLE) for x in config.offer_range)
     bid_fraction = b_lo + (b_hi - b_lo) * e // PERMILLE
     offer_fraction = o_hi - (o_hi - o_lo) * e // PERMILLE
+    if config.name == "adaptive":
+        r = PERMILLE // 2 if scarcity_permille is None else scarcity_permille
+        bid_fraction = (bid_fraction + r) // 2
+        offer_fraction = (offer_fraction + r) // 2
     bid = floor + spread * bid_fraction // PERMILLE
     offer = floor + spread * offer_fraction // PERMILLE
     return bid, offer
@@ -64,12 +78,13 @@ def day_ahead_orders(community: Community) -> list[list[PlannedOrder]]:
     """Every household's orders, one list per household, from its forecast import and export."""
     scenario = community.scenario
     cap = scenario.tariffs.outage_cap
+    scarcity = scarcity_permille(community)
     result = []
     for home, forecast in zip(community.homes, community.forecast, strict=True):
-        bid_limit, offer_limit = limit_prices(scenario, home)
-        island_bid, island_offer = max(bid_limit, cap), min(offer_limit, cap)
         orders = []
         for k, slot in enumerate(community.slots):
+            bid_limit, offer_limit = limit_prices(scenario, home, scarcity[k])
+            island_bid, island_offer = max(bid_limit, cap), min(offer_limit, cap)
             exported, imported = forecast.export_wh[k], forecast.import_wh[k]
             down = community.outage[k]
             if exported > 0 and home.kind == "prosumer":
@@ -80,6 +95,18 @@ def day_ahead_orders(community: Community) -> list[list[PlannedOrder]]:
                 orders.append(PlannedOrder(home.index, slot, Side.BID, imported, limit))
         result.append(orders)
     return result
+
+
+def scarcity_permille(community: Community) -> list[int]:
+    """Per slot, the community's forecast import as a share of import + export (‰; 500 when
+    nothing is forecast): high when energy is scarce, low when PV is plentiful."""
+    out = []
+    for k in range(len(community.slots)):
+        imported = sum(f.import_wh[k] for f in community.forecast)
+        exported = sum(f.export_wh[k] for f in community.forecast)
+        total = imported + exported
+        out.append(imported * PERMILLE // total if total else PERMILLE // 2)
+    return out
 
 
 def to_inputs(orders: list[PlannedOrder], chain_slot_offset: int) -> list[OrderInput]:

@@ -233,3 +233,52 @@ def test_a_run_across_midnight_places_the_next_days_batch_in_time():
     assert batches == 6  # one batch per household and day, through its wallet
     assert all(o.orders > 0 for o in run.outcomes)
     assert build_report(run)["community"]["market_escrow_left"] == 0
+
+
+def test_the_report_renders_in_headless_chromium_with_the_key_figures_visible(
+    run: RunResult, tmp_path: Path
+):
+    """Debian's `chromium` renders the page; the manager's headline figures are in its text."""
+    import shutil
+    import subprocess
+
+    from p2penergy.units import Currency, format_wh
+
+    browser = shutil.which("chromium")
+    assert browser, "Debian's chromium package is needed: apt-get install chromium"
+    report = build_report(run)
+    page = tmp_path / "report.html"
+    page.write_text(to_html(report, plots(report)))
+    rendered = subprocess.run(
+        [browser, "--headless", "--no-sandbox", "--disable-gpu", "--dump-dom", page.as_uri()],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=True,
+    ).stdout
+    c = report["community"]
+    for text in (
+        "local sale share",
+        f"{c['local_sale_share']:.1%} of the prosumers' export sold to neighbours",
+        "self-sufficiency",
+        f"{c['self_sufficiency']:.1%}",
+        "network fee income",
+        "sales concentration",
+        "saving by kind",
+        "Appendix",
+    ):
+        assert text in rendered, text
+    assert sum(c["why_no_sales"].values()) <= c["prosumers_without_sales"]
+    # the top seller's statement line: what it sold, for how much, and the same at feed-in
+    top = max(report["households"], key=lambda h: h["energy"]["sold_local_wh"])
+    eur = Currency()  # the deployment's default currency
+    line = (
+        f"{format_wh(top['energy']['sold_local_wh'])} for "
+        f"{eur.money(top['money']['local_receipts'])} (feed-in "
+        f"{eur.money(top['money']['feed_in_value_of_local_sales'])})"
+    )
+    assert line in rendered
+    # the headline comes before the appendix, and the gas table sits in the appendix
+    assert rendered.index("local sale share") < rendered.index("Appendix")
+    assert rendered.index("Appendix") < rendered.index("Gas per operation")
+    assert rendered.count("data:image/png;base64,") == 3
