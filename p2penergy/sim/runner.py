@@ -409,8 +409,11 @@ def _setup(
     governance = GovernanceClient(system)
     for first, last in outage_ranges(community):
         # The operator schedules the outage in the governance timelock; after the delay it is
-        # executed, still before the slots' gates close (here: before any order).
-        scheduled = governance.schedule(admin, market.declareOutage(first, last, t.outage_cap))
+        # executed, still before the slots' gates close (here: before any order). The salt comes
+        # from the seed like the keys: a random one changes the calldata's gas from run to run.
+        salt = keccak(text=f"p2penergy-sim/{seed}/outage/{first}-{last}")
+        fn = market.declareOutage(first, last, t.outage_cap)
+        scheduled = governance.schedule(admin, fn, salt=salt)
         _record(result, "schedule (governance)", scheduled.receipt)
         chain.set_time(scheduled.ready_at)
         _record(result, "declareOutage", governance.execute(admin, scheduled.operation_id))
