@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-import ast
 from typing import TYPE_CHECKING, Any
 
 from eth_account.signers.local import LocalAccount
+from eth_tester.exceptions import TransactionFailed as EmbeddedFailure
 from web3.contract import Contract
 from web3.contract.contract import ContractFunction
 from web3.exceptions import ContractCustomError, ContractLogicError, Web3RPCError
@@ -38,12 +38,11 @@ def revert_from(exc: Exception, contract: str | None = None) -> ContractRevert |
         if isinstance(data, str) and data.startswith("0x"):
             return decode_revert(data, contract)
         return decode_revert(b"", contract)
-    if type(exc).__name__ == "TransactionFailed":  # eth-tester (embedded chain)
-        message = str(exc.args[0]) if exc.args else ""
-        raw_repr = message.removeprefix("execution reverted: ")
-        if raw_repr.startswith(("b'", 'b"')):
-            return decode_revert(ast.literal_eval(raw_repr), contract)
-        return decode_revert(b"", contract) if raw_repr == message else None
+    if isinstance(exc, EmbeddedFailure):  # eth-tester (embedded chain)
+        from p2penergy.chain._embedded import revert_data
+
+        raw_bytes = revert_data(exc)
+        return None if raw_bytes is None else decode_revert(raw_bytes, contract)
     if isinstance(exc, Web3RPCError):
         payload = exc.rpc_response.get("error", {}) if exc.rpc_response else {}
         raw = payload.get("data") if isinstance(payload, dict) else None

@@ -95,7 +95,7 @@ def keeper_run(
     """
     from p2penergy._retry import Backoff, GasWatch, Stopped, connect_system_retrying
     from p2penergy.chain.config import resolve
-    from p2penergy.keeper.keeper import REFUSED, RETRYING, Action, Keeper
+    from p2penergy.keeper.keeper import Action, Keeper, Outcome
 
     warn_below = parse_ether(warn_balance)
     account = load_one_key(key, password_file)
@@ -120,7 +120,7 @@ def keeper_run(
 
     def on_action(action: Action) -> None:
         detail = f" ({action.detail})" if action.detail else ""
-        out = err_console if action.outcome in (REFUSED, RETRYING) else console
+        out = err_console if action.outcome in (Outcome.REFUSED, Outcome.RETRYING) else console
         out.print(
             f"slot {action.slot}: {action.outcome}{detail}",
             markup=False,

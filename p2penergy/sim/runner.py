@@ -32,7 +32,7 @@ from p2penergy.chain.tx import events, send_value, transact
 from p2penergy.contracts.governance import GovernanceClient
 from p2penergy.contracts.market import MarketClient
 from p2penergy.exceptions import P2PEnergyError
-from p2penergy.keeper.keeper import CLEARED, SETTLED, Action, Keeper
+from p2penergy.keeper.keeper import Action, Keeper, Outcome
 from p2penergy.market import Order, Side, escrow_for
 from p2penergy.oracle.outbox import REJECTED, Outbox
 from p2penergy.oracle.reading import Reading, SignedReading
@@ -274,7 +274,7 @@ class Services:
             )
         return sum(len(events(result.system.readings, "ReadingRecorded", r)) for r in done)
 
-    def step(self, result: RunResult, slot: int, op: str, want: str) -> list[TxReceipt]:
+    def step(self, result: RunResult, slot: int, op: str, want: Outcome) -> list[TxReceipt]:
         """One keeper step for `slot` that must end in `want`; returns its receipts."""
         actions: list[Action] = []
         receipts = self._blocks(result, op, lambda: actions.append(self.keeper.step(slot)))
@@ -321,7 +321,7 @@ def _run_slots(
         _top_up_services(result)
         start, gate, _ = market.slot_times(slot)
         chain.set_time(gate)
-        cleared = services.step(result, slot, "clear", CLEARED)
+        cleared = services.step(result, slot, "clear", Outcome.CLEARED)
         [event] = [e for r in cleared for e in events(market.contract, "SlotCleared", r)]
         chain.set_time(start + scenario.slot_seconds)
         future = signing[k]
@@ -334,7 +334,7 @@ def _run_slots(
                 f"slot {slot}: the readings contract skipped {len(signed) - accepted} of "
                 f"{len(signed)} meter readings (see its ReadingSkipped events)"
             )
-        receipts = services.step(result, slot, "settle", SETTLED)
+        receipts = services.step(result, slot, "settle", Outcome.SETTLED)
         traded = _record_settlement(result, slot, receipts)
         outcome = SlotOutcome(
             slot=slot,
