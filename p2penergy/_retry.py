@@ -19,6 +19,7 @@ from p2penergy.exceptions import (
     GasBalanceTooLow,
     NodeUnreachable,
     OutboxWriteFailed,
+    Stopped,
     WrongChain,
 )
 
@@ -27,10 +28,6 @@ MAX_BACKOFF_S = 30.0
 
 
 T = TypeVar("T")
-
-
-class Stopped(Exception):
-    """The stop event was set while waiting for the node."""
 
 
 def is_transient(exc: BaseException) -> bool:
@@ -224,9 +221,9 @@ def connect_system_retrying(
     settings: Settings,
     stop: threading.Event,
     backoff: Backoff,
-    on_retry: Callable[[BaseException, float], None] | None = None,
-    prepare: Callable[[System], T] | None = None,
-) -> tuple[System, Anchor, T | None]:
+    on_retry: Callable[[BaseException, float], None] | None,
+    prepare: Callable[[System], T],
+) -> tuple[System, Anchor, T]:
     """`chain.config.connect_system`, but waits for an unreachable node instead of failing;
     checks that the address book's contracts are there (DeploymentGone otherwise) and that the
     chain id is `settings.chain_id` (WrongChain); `prepare(system)` (start-up reads) runs
@@ -241,7 +238,7 @@ def connect_system_retrying(
             deployment = Deployment.load(settings.deployments, chain.chain_id)
             system = System(chain, deployment)
             anchor = Anchor.take(system)
-            prepared = prepare(system) if prepare is not None else None
+            prepared = prepare(system)
         except Exception as exc:
             if not is_transient(exc):
                 raise

@@ -251,7 +251,8 @@ def admin_register(
         wei = int(Decimal(gas_money) * 10**18)
     except InvalidOperation:
         raise WalletError(f"--gas-money {gas_money!r} is not a number of ETH") from None
-    assert kind in KINDS
+    if kind not in KINDS:
+        raise WalletError(f"--kind {kind!r} is not one of {', '.join(KINDS)}")
     _announce(
         f"register {account} as a {kind}{' with critical load' if critical_load else ''}"
         + (f" and send it {gas_money} ETH for gas" if wei else ""),

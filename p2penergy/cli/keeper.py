@@ -93,8 +93,9 @@ def keeper_run(
     30 s); a chain that is not the one it started on (reset, empty, another chain id) or an
     account that cannot pay gas stops it with exit 12, 13 or 14 (docs/oracle.md).
     """
-    from p2penergy._retry import Backoff, GasWatch, Stopped, connect_system_retrying
+    from p2penergy._retry import Backoff, GasWatch, connect_system_retrying
     from p2penergy.chain.config import resolve
+    from p2penergy.exceptions import Stopped
     from p2penergy.keeper.keeper import Action, Keeper, Outcome
 
     warn_below = parse_ether(warn_balance)
@@ -114,7 +115,6 @@ def keeper_run(
     except Stopped:
         console.print("stopped before the node answered")
         return
-    assert keeper is not None
     console.print(f"keeper {account.address} on {settings.rpc}")
     gas_watch = GasWatch(system.chain, account.address, warn_below, KEEPER_RESERVE_GAS)
 

@@ -20,14 +20,8 @@ from eth_utils.address import to_checksum_address
 
 from p2penergy.chain.connect import Chain, rpc
 from p2penergy.chain.deploy import Deployment, System
-from p2penergy.exceptions import ChainError, DeploymentError
-from p2penergy.network.errors import (
-    AddressBookMismatch,
-    NetworkError,
-    NodeUnreachable,
-    PermRequestFailed,
-    WrongChain,
-)
+from p2penergy.exceptions import DeploymentError, NodeUnreachable
+from p2penergy.network.errors import AddressBookMismatch, NetworkError, PermRequestFailed
 from p2penergy.network.perm import PermNode
 from p2penergy.network.registry_replay import RegistryReplay
 
@@ -48,17 +42,13 @@ class Change:
 
 
 def connect_registry(url: str, deployments: Path, chain_id: int | None) -> System:
-    """The deployment on the chain at `url`; a missing or stale address book is a mismatch."""
-    try:
-        chain: Chain = rpc(url, expected_chain_id=chain_id, timeout=SYNC_RPC_TIMEOUT)
-    except ChainError as exc:
-        if "unreachable" in str(exc):
-            raise NodeUnreachable(url, "no answer") from None
-        raise WrongChain(str(exc)) from None
+    """The deployment on the chain at `url`; a missing or stale address book is a mismatch.
+    A node that does not answer raises NodeUnreachable, another chain id WrongChain."""
+    chain: Chain = rpc(url, expected_chain_id=chain_id, timeout=SYNC_RPC_TIMEOUT)
     try:
         deployment = Deployment.load(deployments, chain.chain_id)
     except DeploymentError as exc:
-        raise AddressBookMismatch(str(exc)) from None
+        raise AddressBookMismatch(str(exc)) from exc
     system = System(chain, deployment)
     _check_code(system)
     return system

@@ -325,7 +325,8 @@ def _run_slots(
         [event] = [e for r in cleared for e in events(market.contract, "SlotCleared", r)]
         chain.set_time(start + scenario.slot_seconds)
         future = signing[k]
-        assert future is not None
+        if future is None:
+            raise SimulationError(f"slot {slot}: its readings were relayed already")
         signed = future.result()
         signing[k] = None  # relayed: the outbox has them, memory need not (long runs)
         accepted = services.relay(result, slot, signed)

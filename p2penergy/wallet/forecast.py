@@ -106,7 +106,6 @@ def load_profile(path: Path) -> HouseholdProfile:
     if unknown:
         raise ProfileError(f"{path}: unknown key {unknown[0]!r}; known: {', '.join(sorted(_KEYS))}")
     where = _section(raw, "location", path, required=True)
-    assert where is not None
     zone_name = str(where.get("timezone", "UTC"))
     try:
         ZoneInfo(zone_name)

@@ -14,9 +14,8 @@ _FORMATS = ("%Y-%m-%d %H:%M", "%Y-%m-%dT%H:%M", "%Y-%m-%d %H:%M:%S", "%Y-%m-%dT%
 def zone(name: str | None) -> tzinfo:
     """The time zone `name` (IANA, e.g. Europe/Berlin), or the system's local zone."""
     if not name:
-        local = datetime.now().astimezone().tzinfo
-        assert local is not None
-        return local
+        # astimezone() always attaches the system zone; UTC only satisfies the type
+        return datetime.now().astimezone().tzinfo or UTC
     try:
         return ZoneInfo(name)
     except (ZoneInfoNotFoundError, ValueError):
