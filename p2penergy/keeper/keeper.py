@@ -18,7 +18,7 @@ from eth_account.signers.local import LocalAccount
 from web3.contract.contract import ContractFunction
 from web3.types import TxReceipt
 
-from p2penergy._retry import Backoff, explain, is_transient, next_block_time
+from p2penergy._retry import RETRIED, Backoff, next_block_time
 from p2penergy.chain.deploy import System
 from p2penergy.chain.tx import call, events, transact
 from p2penergy.contracts.market import MarketClient
@@ -67,6 +67,17 @@ class Action:
         return self.outcome in _DONE or (
             self.outcome is Outcome.DONE_BY_OTHER and self.slot_status == "settled"
         )
+
+
+def after_race(slot: int, before: str, now: str, why: str) -> Action:
+    """What a refused or reverted step means once the slot is read again: its status moved
+    from `before` to `now` (another keeper did it), or not. `why` is the revert's name, or
+    "reverted on chain" for a transaction mined as failed."""
+    if now != before:
+        return Action(slot, Outcome.DONE_BY_OTHER, f"{why}; slot is {now}", slot_status=now)
+    if why == _DEADLINE_PASSED:
+        return Action(slot, Outcome.WAITING, why)  # expire on the next pass
+    return Action(slot, Outcome.RETRYING, f"{why} but the slot is still {now}")
 
 
 class Keeper:
@@ -139,15 +150,7 @@ class Keeper:
             return self._reread(slot, status, _REVERTED_ON_CHAIN)
 
     def _reread(self, slot: int, status: str, why: str) -> Action:
-        """`why` is the revert's name (or `_REVERTED_ON_CHAIN`); the slot's status decides."""
-        now_status = self.market.clearing(slot).status
-        if now_status != status:
-            return Action(
-                slot, Outcome.DONE_BY_OTHER, f"{why}; slot is {now_status}", slot_status=now_status
-            )
-        if why == _DEADLINE_PASSED:
-            return Action(slot, Outcome.WAITING, why)  # expire on the next pass
-        return Action(slot, Outcome.RETRYING, f"{why} but the slot is still {now_status}")
+        return after_race(slot, status, self.market.clearing(slot).status, why)
 
     def _clear(self, slot: int) -> Action:
         result = self.market.compute_clearing(slot)
@@ -210,20 +213,15 @@ class Keeper:
         backs off while the node is unreachable. `health()` runs before each pass: it raises to
         stop the keeper (the chain is not the one it was started for, gas money ran out)."""
         backoff = backoff or Backoff()
+
+        def one_pass() -> list[Action]:
+            if health is not None:
+                health()
+            return self.run_once(on_action)
+
         while not stop.is_set():
-            try:
-                if health is not None:
-                    health()
-                self.run_once(on_action)
-            except Exception as exc:
-                if not is_transient(exc):
-                    explain(exc, health)
-                    raise
-                if on_retry is not None:
-                    on_retry(exc, backoff.delay)
-                backoff.failed(exc, stop)
+            if backoff.attempt(one_pass, stop, on_retry=on_retry, health=health) is RETRIED:
                 continue
-            backoff.succeeded()
             if once:
                 return
             stop.wait(interval)
