@@ -13,10 +13,13 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
-from eth_abi.abi import decode
-from eth_utils.address import to_checksum_address
+from eth_abi.abi import default_codec as _CODEC
+from eth_utils.abi import event_abi_to_log_topic
+from eth_utils.address import is_address, to_checksum_address
 from eth_utils.crypto import keccak
 from web3 import Web3
+from web3._utils.events import get_event_data
+from web3.exceptions import LogTopicError
 
 from p2penergy.audit.cache import AuditCache, RawLog, RawTx
 from p2penergy.chain import artifacts
@@ -30,43 +33,39 @@ Position = tuple[int, int]
 
 
 def _event_table(abi: list[dict[str, Any]]) -> dict[str, dict[str, Any]]:
-    table = {}
-    for item in abi:
-        if item.get("type") != "event":
-            continue
-        types = ",".join(_abi_type(i) for i in item["inputs"])
-        table["0x" + keccak(text=f"{item['name']}({types})").hex()] = item
-    return table
-
-
-def _abi_type(item: dict[str, Any]) -> str:
-    kind = str(item["type"])
-    if kind.startswith("tuple"):
-        inner = ",".join(_abi_type(c) for c in item["components"])
-        return f"({inner}){kind[5:]}"
-    return kind
+    return {
+        "0x" + event_abi_to_log_topic(item).hex(): {"anonymous": False, **item}  # type: ignore[arg-type]
+        for item in abi
+        if item.get("type") == "event"
+    }
 
 
 def decode_log(table: dict[str, dict[str, Any]], log: RawLog) -> tuple[str, dict[str, Any]] | None:
-    """(event name, arguments) of `log` under an event table, or None when not in it."""
+    """(event name, arguments) of `log` under an event table, or None when not in it; decoded
+    by web3's `get_event_data`, addresses in lower case as everywhere in the audit."""
     if not log.topics:
         return None
     item = table.get(log.topics[0])
     if item is None:
         return None
-    indexed = [i for i in item["inputs"] if i.get("indexed")]
-    plain = [i for i in item["inputs"] if not i.get("indexed")]
-    if len(indexed) != len(log.topics) - 1:
+    entry = {
+        "topics": [bytes.fromhex(topic[2:]) for topic in log.topics],
+        "data": bytes.fromhex(log.data[2:]),
+        "logIndex": log.log_index,
+        "transactionIndex": log.tx_index,
+        "transactionHash": log.tx_hash,
+        "address": log.address,
+        "blockHash": None,
+        "blockNumber": log.block,
+    }
+    try:
+        event = get_event_data(_CODEC, item, entry)
+    except LogTopicError:
         return None  # same signature, different indexing (e.g. ERC-721 Transfer)
-    args: dict[str, Any] = {}
-    for inp, topic in zip(indexed, log.topics[1:], strict=True):
-        (args[inp["name"]],) = decode([_abi_type(inp)], bytes.fromhex(topic[2:]))
-    values = decode([_abi_type(i) for i in plain], bytes.fromhex(log.data[2:]))
-    for inp, value in zip(plain, values, strict=True):
-        args[inp["name"]] = value
-    for key, value in args.items():
-        if isinstance(value, str) and value.startswith("0x") and len(value) == 42:
-            args[key] = value.lower()
+    args = {
+        key: value.lower() if isinstance(value, str) and is_address(value) else value
+        for key, value in event["args"].items()
+    }
     return str(item["name"]), args
 
 
