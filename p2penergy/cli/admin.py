@@ -19,11 +19,12 @@ from p2penergy.cli._options import (
 from p2penergy.cli._utils import console, err_console, json_option, print_json
 from p2penergy.contracts.credit import payment_ref
 from p2penergy.contracts.governance import Operation, Scheduled
-from p2penergy.contracts.registry import KINDS
+from p2penergy.domain.participants import KINDS
+from p2penergy.domain.slots import SlotGrid, epoch_at_midnight
 from p2penergy.units import format_credits
 from p2penergy.wallet.errors import WalletError
 from p2penergy.wallet.operator import Operator, check_address_book_free, deploy
-from p2penergy.wallet.timeslots import SlotClock, parse_local_time, zone
+from p2penergy.wallet.timeslots import parse_local_time, zone
 from p2penergy.wallet.trading import price_per_kwh
 
 
@@ -177,8 +178,7 @@ def admin_deploy(**kw: Any) -> None:
     if kw["epoch"]:
         epoch = parse_local_time(kw["epoch"], zone(kw["tz_name"]))
     else:
-        now = chain.now()
-        epoch = now - now % 86_400
+        epoch = epoch_at_midnight(chain.now())
     config = MarketConfig(
         epoch=epoch,
         slot_length=int(kw["slot_length"]),
@@ -192,7 +192,7 @@ def admin_deploy(**kw: Any) -> None:
     )
     if not kw["force"]:
         check_address_book_free(chain, settings.deployments)
-    clock = SlotClock(config.epoch, config.slot_length, config.gate_closure)
+    clock = SlotGrid(config.epoch, config.slot_length, config.gate_closure)
     _announce(
         f"deploy p2penergy to chain {chain.chain_id} at {settings.rpc}: slot 0 = "
         f"{clock.describe(0, zone(kw['tz_name']))}, {config.slot_length // 60}-min slots, gate "

@@ -170,12 +170,13 @@ def oracle_run(
     """
     from p2penergy._retry import Backoff, GasWatch, connect_system_retrying
     from p2penergy.chain.config import resolve
+    from p2penergy.domain.slots import SlotGrid
     from p2penergy.exceptions import Stopped
     from p2penergy.oracle.identity import load_key
     from p2penergy.oracle.outbox import Outbox
     from p2penergy.oracle.relayer import Relayer, RelayResult, grid_of, submit_gas_limit
     from p2penergy.oracle.service import IntakeResult, Oracle
-    from p2penergy.oracle.sources import Batch, CsvSource, FolderSource, SlotGrid, Source
+    from p2penergy.oracle.sources import Batch, CsvSource, FolderSource, Source
 
     warn_below = parse_ether(warn_balance)
     specs = [_parse_source(s) for s in sources]

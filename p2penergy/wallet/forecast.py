@@ -26,11 +26,12 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 import yaml
 
 from p2penergy.contracts.market import OrderInput
+from p2penergy.domain.slots import SlotGrid
 from p2penergy.market import Side
 from p2penergy.sim.scenario import Location
 from p2penergy.units import parse_kwh
 from p2penergy.wallet.errors import WalletError
-from p2penergy.wallet.timeslots import SlotClock
+from p2penergy.wallet.timeslots import slot_starting_at
 from p2penergy.wallet.trading import price_per_kwh
 
 PERMILLE = 1000
@@ -269,7 +270,7 @@ def forecast_orders(
     forecast: list[SlotForecast],
     side: Side,
     limit_price: int,
-    clock: SlotClock,
+    clock: SlotGrid,
     now: int,
     min_wh: int = 10,
 ) -> ForecastOrders:
@@ -284,7 +285,7 @@ def forecast_orders(
         if f.start < clock.epoch:  # before the market opened: long closed
             closed += 1
             continue
-        slot = clock.slot_starting_at(f.start, _shown(f.start))
+        slot = slot_starting_at(clock, f.start, _shown(f.start))
         if not clock.is_open(slot, now):
             closed += 1
         elif wh < min_wh:
@@ -297,7 +298,7 @@ def forecast_orders(
 def plan_day(
     path: Path,
     side: Side,
-    clock: SlotClock,
+    clock: SlotGrid,
     now: int,
     *,
     date: str | None = None,
