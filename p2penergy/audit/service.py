@@ -36,7 +36,8 @@ from p2penergy.audit.history import History, checksum, replay
 from p2penergy.audit.signatures import check_signatures
 from p2penergy.chain import artifacts
 from p2penergy.chain.connect import Chain
-from p2penergy.chain.deploy import ROLE_NAMES, Deployment, System
+from p2penergy.chain.deploy import Deployment, System
+from p2penergy.domain.participants import ROLE_NAMES
 from p2penergy.exceptions import P2PEnergyError
 from p2penergy.market import Side
 

@@ -19,7 +19,7 @@ from p2penergy.cli._options import (
 from p2penergy.cli._utils import console, err_console, json_option, print_json
 from p2penergy.contracts.credit import payment_ref
 from p2penergy.contracts.governance import Operation, Scheduled
-from p2penergy.domain.participants import KINDS
+from p2penergy.domain.participants import HOUSEHOLD_KINDS, KINDS
 from p2penergy.domain.slots import SlotGrid, epoch_at_midnight
 from p2penergy.units import format_credits
 from p2penergy.wallet.errors import WalletError
@@ -227,7 +227,7 @@ def admin_deploy(**kw: Any) -> None:
 
 @admin_group.command("register")
 @click.argument("household")
-@click.option("--kind", type=click.Choice(["consumer", "prosumer"]), required=True)
+@click.option("--kind", type=click.Choice(HOUSEHOLD_KINDS), required=True)
 @click.option("--critical-load", is_flag=True, help="Critical load (priority in island mode).")
 @click.option(
     "--gas-money",

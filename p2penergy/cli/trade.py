@@ -27,7 +27,7 @@ from p2penergy.cli._options import (
 from p2penergy.cli._utils import console, err_console, json_option, print_json
 from p2penergy.cli.forecast import forecast_day_options
 from p2penergy.contracts.credit import payment_ref
-from p2penergy.contracts.market import OrderInput
+from p2penergy.domain.orders import OrderInput
 from p2penergy.exceptions import KeystoreError
 from p2penergy.market import Side
 from p2penergy.units import format_credits, format_wh, parse_credits

@@ -19,9 +19,10 @@ from eth_account.signers.local import LocalAccount
 
 from p2penergy._retry import RETRIED, Backoff
 from p2penergy.chain.deploy import System
+from p2penergy.domain.readings import Reading
 from p2penergy.exceptions import OracleError
 from p2penergy.oracle.outbox import Outbox, ReadingConflict
-from p2penergy.oracle.reading import Reading, sign_reading
+from p2penergy.oracle.reading import sign_reading
 from p2penergy.oracle.relayer import Relayer, RelayResult
 from p2penergy.oracle.sources import Batch, Problem, Source
 

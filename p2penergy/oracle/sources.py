@@ -17,8 +17,8 @@ from datetime import datetime
 from pathlib import Path
 from typing import Protocol
 
+from p2penergy.domain.readings import InvalidReading, Reading
 from p2penergy.domain.slots import SlotGrid
-from p2penergy.oracle.reading import InvalidReading, Reading
 
 # CSV columns, in the documented order (docs/oracle.md); the header row names them.
 CSV_COLUMNS = (

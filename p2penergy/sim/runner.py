@@ -31,11 +31,14 @@ from p2penergy.chain.deploy import MarketConfig, System, deploy_system
 from p2penergy.chain.tx import events, send_value, transact
 from p2penergy.contracts.governance import GovernanceClient
 from p2penergy.contracts.market import MarketClient
+from p2penergy.domain.orders import slot_of
+from p2penergy.domain.participants import Kind
+from p2penergy.domain.readings import Reading
 from p2penergy.exceptions import P2PEnergyError
 from p2penergy.keeper.keeper import Action, Keeper, Outcome
 from p2penergy.market import Order, Side, escrow_for
 from p2penergy.oracle.outbox import REJECTED, Outbox
-from p2penergy.oracle.reading import Reading, SignedReading
+from p2penergy.oracle.reading import SignedReading
 from p2penergy.oracle.relayer import Relayer
 from p2penergy.oracle.sources import SimulatedMeters
 from p2penergy.sim import model
@@ -45,7 +48,6 @@ from p2penergy.sim.scenario import Scenario
 from p2penergy.sim.strategy import PlannedOrder, day_ahead_orders, to_inputs
 from p2penergy.wallet.trading import Wallet
 
-CONSUMER, PROSUMER = 1, 2
 GAS_MONEY_WEI = 10**18
 # The keeper and the relayer are service accounts with keys of their own (as in production):
 # each starts with SERVICE_GAS_WEI and is topped up by the operator to it whenever it falls
@@ -421,7 +423,7 @@ def _setup(
         community.homes, actors.households, actors.meters, plans, strict=True
     ):
         _fund(result, account.address)
-        kind = PROSUMER if home.kind == "prosumer" else CONSUMER
+        kind = Kind.PROSUMER if home.kind == "prosumer" else Kind.CONSUMER
         _tx(
             result,
             admin,
@@ -488,7 +490,7 @@ def _place_day(
         _record(result, "placeOrdersWithPermit" if plan.escrow else "placeOrders", receipt)
         for event in events(market.contract, "OrderPlaced", receipt):
             a = event["args"]
-            result.home_orders[home.index][int(a["orderId"]) >> 16] = int(a["orderId"])
+            result.home_orders[home.index][slot_of(int(a["orderId"]))] = int(a["orderId"])
             result.orders[int(a["orderId"])] = (
                 home.index,
                 Order(
@@ -506,7 +508,7 @@ def _place_day(
 def _book(result: RunResult) -> dict[int, list[Order]]:
     book: dict[int, list[Order]] = defaultdict(list)
     for oid in sorted(result.orders):
-        book[oid >> 16].append(result.orders[oid][1])
+        book[slot_of(oid)].append(result.orders[oid][1])
     return dict(book)
 
 

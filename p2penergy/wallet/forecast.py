@@ -25,7 +25,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import yaml
 
-from p2penergy.contracts.market import OrderInput
+from p2penergy.domain.orders import OrderInput
 from p2penergy.domain.slots import SlotGrid
 from p2penergy.market import Side
 from p2penergy.sim.scenario import Location

@@ -21,8 +21,10 @@ from p2penergy.chain.deploy import System
 from p2penergy.chain.tx import call, events, transact
 from p2penergy.contracts.certificate import CertificateClient
 from p2penergy.contracts.credit import CreditClient, describe_ref
-from p2penergy.contracts.market import MarketClient, OrderInput, slot_of
+from p2penergy.contracts.market import MarketClient
 from p2penergy.contracts.registry import Participant, RegistryClient
+from p2penergy.domain.orders import OrderInput, slot_of
+from p2penergy.domain.participants import HOUSEHOLD_KINDS
 from p2penergy.domain.slots import SlotGrid
 from p2penergy.exceptions import ContractRevert
 from p2penergy.market import Side, escrow_for
@@ -202,7 +204,7 @@ class Wallet:
             raise PreflightError(
                 f"account {self.address} is suspended: ask the operator to reinstate it"
             )
-        if p.kind not in ("consumer", "prosumer"):
+        if p.kind not in HOUSEHOLD_KINDS:
             raise PreflightError(f"account {self.address} is a {p.kind} account and cannot trade")
         if Side.OFFER in sides and p.kind != "prosumer":
             raise PreflightError(
