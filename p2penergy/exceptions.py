@@ -28,7 +28,7 @@ here; an area's own refusals live beside its code and derive from a class here:
     ├── market.models.MarketInputError, market.clearing.ClearingRejected (also ValueError)
     ├── oracle.reading.InvalidReading (also ValueError)
     ├── audit.service.AuditError ── AuditFilterError; audit.governance.PolicyError
-    └── sim.runner.SimulationError, sim.scenario.ScenarioError
+    └── sim.runner.SimulationError, energy.scenario.ScenarioError
 """
 
 from __future__ import annotations

@@ -66,7 +66,7 @@ def simulate_command(
     The auditor checks the whole run at the end. The report compares every bill with the
     grid-only baseline.
     """
-    from p2penergy.sim import scenario as scenarios
+    from p2penergy.energy import scenario as scenarios
     from p2penergy.sim.report import build_report, write
     from p2penergy.sim.runner import SlotOutcome, simulate
 

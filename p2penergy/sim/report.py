@@ -29,9 +29,9 @@ from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
+from p2penergy.energy.model import share_out
 from p2penergy.market import Side
 from p2penergy.market._utils import ceil_div
-from p2penergy.sim.model import share_out
 from p2penergy.sim.runner import RunResult
 from p2penergy.units import format_credits
 

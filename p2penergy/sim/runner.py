@@ -34,6 +34,9 @@ from p2penergy.contracts.market import MarketClient
 from p2penergy.domain.orders import slot_of
 from p2penergy.domain.participants import Kind
 from p2penergy.domain.readings import Reading
+from p2penergy.energy import model
+from p2penergy.energy.model import Community, Home
+from p2penergy.energy.scenario import Scenario
 from p2penergy.exceptions import P2PEnergyError
 from p2penergy.keeper.keeper import Action, Keeper, Outcome
 from p2penergy.market import Order, Side, escrow_for
@@ -41,10 +44,7 @@ from p2penergy.oracle.outbox import REJECTED, Outbox
 from p2penergy.oracle.reading import SignedReading
 from p2penergy.oracle.relayer import Relayer
 from p2penergy.oracle.sources import SimulatedMeters
-from p2penergy.sim import model
 from p2penergy.sim.meters import MeterFleet, domain_separator
-from p2penergy.sim.model import Community, Home
-from p2penergy.sim.scenario import Scenario
 from p2penergy.sim.strategy import PlannedOrder, day_ahead_orders, to_inputs
 from p2penergy.wallet.trading import Wallet
 

@@ -19,7 +19,7 @@ from typing import Any
 
 import numpy as np
 
-from p2penergy.sim.scenario import Scenario
+from p2penergy.energy.scenario import Scenario
 
 STREAM_HOUSEHOLDS, STREAM_WEATHER, STREAM_DEMAND, STREAM_FORECAST = 1, 2, 3, 4
 CRITICAL_NAMES = ("clinic", "water-pump")
