@@ -20,7 +20,7 @@ from p2penergy.cli._utils import console, err_console, json_option, print_json
 from p2penergy.contracts.credit import payment_ref
 from p2penergy.contracts.governance import Operation, Scheduled
 from p2penergy.domain.participants import HOUSEHOLD_KINDS, KINDS
-from p2penergy.domain.slots import SlotGrid, epoch_at_midnight
+from p2penergy.domain.slots import ALLOWED_SLOT_SECONDS, SlotGrid, epoch_at_midnight
 from p2penergy.units import format_credits
 from p2penergy.wallet.errors import WalletError
 from p2penergy.wallet.operator import Operator, check_address_book_free, deploy
@@ -110,7 +110,7 @@ def admin_group() -> None:
 @admin_group.command("deploy")
 @click.option(
     "--slot-length",
-    type=click.Choice(["300", "900", "1800", "3600"]),
+    type=click.Choice([str(s) for s in ALLOWED_SLOT_SECONDS]),
     default="900",
     show_default=True,
     help="Slot length in seconds.",
