@@ -17,7 +17,7 @@ import os
 import resource
 import time
 
-from p2penergy.sim import scenario as scenarios
+from p2penergy.energy import scenario as scenarios
 from p2penergy.sim.report import build_report
 from p2penergy.sim.runner import SlotOutcome, simulate
 

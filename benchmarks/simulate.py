@@ -19,7 +19,7 @@ import pstats
 import resource
 import time
 
-from p2penergy.sim import scenario as scenarios
+from p2penergy.energy import scenario as scenarios
 from p2penergy.sim.runner import RunResult, simulate
 
 

@@ -1,6 +1,7 @@
-"""Shared by the long-running services (oracle, keeper): what counts as "the node did not
-answer" (retry), what means "this is no longer the chain we were started for" (stop), the gas
-money watch, and connecting to a deployment while the node may still be down."""
+"""Shared by the long-running services (oracle, keeper, permission sync): what counts as "the
+node did not answer" (retry), what means "this is no longer the chain we were started for"
+(stop), the one retry loop with back-off (`Backoff.attempt`), the gas money watch, and
+connecting to a deployment while the node may still be down."""
 
 from __future__ import annotations
 
@@ -8,7 +9,8 @@ import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import TypeVar
+from enum import Enum
+from typing import Final, TypeVar
 
 from p2penergy.chain.config import Settings
 from p2penergy.chain.connect import Chain, rpc
@@ -19,6 +21,7 @@ from p2penergy.exceptions import (
     GasBalanceTooLow,
     NodeUnreachable,
     OutboxWriteFailed,
+    Stopped,
     WrongChain,
 )
 
@@ -27,10 +30,6 @@ MAX_BACKOFF_S = 30.0
 
 
 T = TypeVar("T")
-
-
-class Stopped(Exception):
-    """The stop event was set while waiting for the node."""
 
 
 def is_transient(exc: BaseException) -> bool:
@@ -179,15 +178,57 @@ class GasWatch:
         )
 
 
-class Backoff:
-    """1 s doubling to `maximum`; `give_up_after` seconds of failures in a row raise
-    NodeUnreachable."""
+class Retried(Enum):
+    """What `Backoff.attempt` returns when the work failed transiently and was waited out."""
 
-    def __init__(self, maximum: float = MAX_BACKOFF_S, give_up_after: float | None = None) -> None:
+    RETRIED = "retried"
+
+
+RETRIED: Final = Retried.RETRIED
+
+
+class Backoff:
+    """`initial` seconds doubling to `maximum`; `give_up_after` seconds of failures in a row
+    raise NodeUnreachable."""
+
+    def __init__(
+        self,
+        maximum: float = MAX_BACKOFF_S,
+        give_up_after: float | None = None,
+        *,
+        initial: float = 1.0,
+    ) -> None:
         self.maximum = maximum
         self.give_up_after = give_up_after
-        self.delay = 1.0
+        self.initial = min(initial, maximum)
+        self.delay = self.initial
         self._since: float | None = None
+
+    def attempt(
+        self,
+        work: Callable[[], T],
+        stop: threading.Event,
+        *,
+        on_retry: Callable[[BaseException, float], None] | None = None,
+        health: Callable[[], None] | None = None,
+        transient: Callable[[BaseException], bool] | None = None,
+    ) -> T | Retried:
+        """Runs `work` once: its value on success (the back-off resets); RETRIED after a
+        transient failure (`on_retry(exc, delay)` is told, then the delay is waited, shorter if
+        `stop` is set). Any other failure propagates, after `explain` checked whether the chain
+        changed under the service (`health`)."""
+        try:
+            value = work()
+        except Exception as exc:
+            if not (transient or is_transient)(exc):
+                explain(exc, health)
+                raise
+            if on_retry is not None:
+                on_retry(exc, self.delay)
+            self.failed(exc, stop)
+            return RETRIED
+        self.succeeded()
+        return value
 
     def failed(self, exc: BaseException, stop: threading.Event) -> float:
         """Waits before the next attempt (returns early if `stop` is set); returns the wait."""
@@ -203,7 +244,7 @@ class Backoff:
         return delay
 
     def succeeded(self) -> None:
-        self.delay = 1.0
+        self.delay = self.initial
         self._since = None
 
 
@@ -224,30 +265,22 @@ def connect_system_retrying(
     settings: Settings,
     stop: threading.Event,
     backoff: Backoff,
-    on_retry: Callable[[BaseException, float], None] | None = None,
-    prepare: Callable[[System], T] | None = None,
-) -> tuple[System, Anchor, T | None]:
+    on_retry: Callable[[BaseException, float], None] | None,
+    prepare: Callable[[System], T],
+) -> tuple[System, Anchor, T]:
     """`chain.config.connect_system`, but waits for an unreachable node instead of failing;
     checks that the address book's contracts are there (DeploymentGone otherwise) and that the
     chain id is `settings.chain_id` (WrongChain); `prepare(system)` (start-up reads) runs
     inside the same retry."""
-    while True:
-        if stop.is_set():
-            raise Stopped
-        try:
-            chain = rpc(
-                settings.rpc, expected_chain_id=settings.chain_id, timeout=SERVICE_RPC_TIMEOUT
-            )
-            deployment = Deployment.load(settings.deployments, chain.chain_id)
-            system = System(chain, deployment)
-            anchor = Anchor.take(system)
-            prepared = prepare(system) if prepare is not None else None
-        except Exception as exc:
-            if not is_transient(exc):
-                raise
-            if on_retry is not None:
-                on_retry(exc, backoff.delay)
-            backoff.failed(exc, stop)
-            continue
-        backoff.succeeded()
-        return system, anchor, prepared
+
+    def connect() -> tuple[System, Anchor, T]:
+        chain = rpc(settings.rpc, expected_chain_id=settings.chain_id, timeout=SERVICE_RPC_TIMEOUT)
+        system = System(chain, Deployment.load(settings.deployments, chain.chain_id))
+        anchor = Anchor.take(system)
+        return system, anchor, prepare(system)
+
+    while not stop.is_set():
+        connected = backoff.attempt(connect, stop, on_retry=on_retry)
+        if connected is not RETRIED:
+            return connected
+    raise Stopped

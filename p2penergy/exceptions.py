@@ -1,4 +1,35 @@
-"""The exception tree: one root, a subclass per area, contract reverts decoded by name."""
+"""The exception tree: one root, a subclass per area, contract reverts decoded by name.
+
+Every error p2penergy raises on purpose derives from `P2PEnergyError`; callers decide by type
+and by the data the exception carries, never by its message. The cross-cutting classes live
+here; an area's own refusals live beside its code and derive from a class here:
+
+    P2PEnergyError
+    ├── ToolchainError
+    ├── ChainError
+    │   ├── DeploymentError ── DeploymentGone
+    │   ├── NodeUnreachable, WrongChain, TransactionFailed, GasBalanceTooLow
+    │   ├── chain.supervisor.RpcError
+    │   └── chain.gateway.UndecodableTransaction (also ValueError)
+    ├── ContractRevert (decoded by `chain.errors.decode_revert`)
+    │   ├── AccessDenied ── SenderNotAuthorized
+    │   ├── RegistryError, CreditError, CertificateError, MarketError, ReadingsError
+    │   ├── GovernanceRevert (also GovernanceError)
+    │   └── UnknownRevert
+    ├── GovernanceError ── UnknownOperation
+    ├── OracleError ── SourceUnreadable, OutboxWriteFailed, oracle.identity.DeviceKeyError,
+    │                  oracle.outbox.OutboxMismatch, oracle.outbox.ReadingConflict
+    ├── KeeperError
+    ├── Stopped (a service's stop event was set while it waited for the node)
+    ├── KeystoreError ── WrongPassword (key files: `chain.keyfile`)
+    ├── wallet.errors.WalletError ── PreflightError, wallet.forecast.ProfileError
+    ├── network.errors.NetworkError ── InvalidNetworkInput, OutputNotEmpty, OutputNotWritable,
+    │                                  PermApiDisabled, AddressBookMismatch, PermRequestFailed
+    ├── market.models.MarketInputError, market.clearing.ClearingRejected (also ValueError)
+    ├── oracle.reading.InvalidReading (also ValueError)
+    ├── audit.service.AuditError ── AuditFilterError; audit.governance.PolicyError
+    └── sim.runner.SimulationError, energy.scenario.ScenarioError
+"""
 
 from __future__ import annotations
 
@@ -169,3 +200,15 @@ class OutboxWriteFailed(OracleError):
 
 class KeeperError(P2PEnergyError):
     """The keeper could not clear, settle or expire a slot."""
+
+
+class KeystoreError(P2PEnergyError):
+    """A key file (keystore, raw key, password file) is missing, unreadable or corrupted."""
+
+
+class WrongPassword(KeystoreError, PermissionError):
+    """The password does not decrypt the keystore (its MAC does not match)."""
+
+
+class Stopped(P2PEnergyError):
+    """A service's stop event was set while it waited for the node."""

@@ -15,6 +15,8 @@ from eth_account import Account
 from eth_keys.exceptions import BadSignature
 
 from p2penergy.audit.history import ZERO, Event, History, OrderRecord
+from p2penergy.domain.orders import slot_of
+from p2penergy.domain.readings import InvalidReading, Reading
 from p2penergy.market import (
     Clearing,
     MarketInputError,
@@ -26,7 +28,7 @@ from p2penergy.market import (
     settle,
 )
 from p2penergy.market.settlement import Settlement
-from p2penergy.oracle.reading import InvalidReading, Reading, reading_digest
+from p2penergy.oracle.reading import reading_digest
 
 SECP256K1_HALF_N = 0x7FFFFFFFFFFFFFFFFFFFFFFFFFFFFFFF5D576E7357A4501DDFE92F46681B20A0
 
@@ -270,7 +272,7 @@ def check_settlement(history: History, out: Findings) -> None:
                 False,
                 f"OrderSettled for order {oid} emitted by {e.contract}, not the deployed market "
                 f"(pays {e.args['amount']} + refund {e.args['refund']})",
-                slot=oid >> 16,
+                slot=slot_of(oid),
                 party=e.args["owner"],
                 amount=e.args["amount"] + e.args["refund"],
                 block=e.position[0],
@@ -414,7 +416,7 @@ def _escrow(history: History, out: Findings, market_balance: int | None) -> None
     settled: dict[int, list[Event]] = defaultdict(list)
     for e in history.order_settled:
         if e.contract == "EnergyMarket":
-            settled[e.args["orderId"] >> 16].append(e)
+            settled[slot_of(e.args["orderId"])].append(e)
     total_held = 0
     for record in history.orders.values():
         _check_order(history, record, out)
@@ -482,7 +484,7 @@ def check_payments(history: History, out: Findings) -> None:
         if e.contract != "EnergyMarket":
             continue
         a = e.args
-        slots[e.tx_hash] = a["orderId"] >> 16
+        slots[e.tx_hash] = slot_of(a["orderId"])
         paid = a["amount"] if history.orders[a["orderId"]].side == Side.OFFER else a["refund"]
         if paid:
             expected[e.tx_hash][(a["owner"], paid)] += 1

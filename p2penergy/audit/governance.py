@@ -22,7 +22,7 @@ from eth_utils.crypto import keccak
 from p2penergy.audit.checks import INFO, WARNING, Findings
 from p2penergy.audit.history import Event, History
 from p2penergy.chain import artifacts
-from p2penergy.chain.deploy import ROLE_NAMES
+from p2penergy.domain.participants import ROLE_NAMES
 from p2penergy.exceptions import P2PEnergyError
 
 GOVERNANCE = "governance"

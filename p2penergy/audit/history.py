@@ -9,14 +9,17 @@ certificates like one.
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
-from eth_abi.abi import decode
-from eth_utils.address import to_checksum_address
+from eth_abi.abi import default_codec as _CODEC
+from eth_utils.abi import event_abi_to_log_topic
+from eth_utils.address import is_address, to_checksum_address
 from eth_utils.crypto import keccak
 from web3 import Web3
+from web3._utils.events import get_event_data
+from web3.exceptions import LogTopicError
 
 from p2penergy.audit.cache import AuditCache, RawLog, RawTx
 from p2penergy.chain import artifacts
@@ -30,43 +33,39 @@ Position = tuple[int, int]
 
 
 def _event_table(abi: list[dict[str, Any]]) -> dict[str, dict[str, Any]]:
-    table = {}
-    for item in abi:
-        if item.get("type") != "event":
-            continue
-        types = ",".join(_abi_type(i) for i in item["inputs"])
-        table["0x" + keccak(text=f"{item['name']}({types})").hex()] = item
-    return table
-
-
-def _abi_type(item: dict[str, Any]) -> str:
-    kind = str(item["type"])
-    if kind.startswith("tuple"):
-        inner = ",".join(_abi_type(c) for c in item["components"])
-        return f"({inner}){kind[5:]}"
-    return kind
+    return {
+        "0x" + event_abi_to_log_topic(item).hex(): {"anonymous": False, **item}  # type: ignore[arg-type]
+        for item in abi
+        if item.get("type") == "event"
+    }
 
 
 def decode_log(table: dict[str, dict[str, Any]], log: RawLog) -> tuple[str, dict[str, Any]] | None:
-    """(event name, arguments) of `log` under an event table, or None when not in it."""
+    """(event name, arguments) of `log` under an event table, or None when not in it; decoded
+    by web3's `get_event_data`, addresses in lower case as everywhere in the audit."""
     if not log.topics:
         return None
     item = table.get(log.topics[0])
     if item is None:
         return None
-    indexed = [i for i in item["inputs"] if i.get("indexed")]
-    plain = [i for i in item["inputs"] if not i.get("indexed")]
-    if len(indexed) != len(log.topics) - 1:
+    entry = {
+        "topics": [bytes.fromhex(topic[2:]) for topic in log.topics],
+        "data": bytes.fromhex(log.data[2:]),
+        "logIndex": log.log_index,
+        "transactionIndex": log.tx_index,
+        "transactionHash": log.tx_hash,
+        "address": log.address,
+        "blockHash": None,
+        "blockNumber": log.block,
+    }
+    try:
+        event = get_event_data(_CODEC, item, entry)
+    except LogTopicError:
         return None  # same signature, different indexing (e.g. ERC-721 Transfer)
-    args: dict[str, Any] = {}
-    for inp, topic in zip(indexed, log.topics[1:], strict=True):
-        (args[inp["name"]],) = decode([_abi_type(inp)], bytes.fromhex(topic[2:]))
-    values = decode([_abi_type(i) for i in plain], bytes.fromhex(log.data[2:]))
-    for inp, value in zip(plain, values, strict=True):
-        args[inp["name"]] = value
-    for key, value in args.items():
-        if isinstance(value, str) and value.startswith("0x") and len(value) == 42:
-            args[key] = value.lower()
+    args = {
+        key: value.lower() if isinstance(value, str) and is_address(value) else value
+        for key, value in event["args"].items()
+    }
     return str(item["name"]), args
 
 
@@ -405,6 +404,19 @@ def _tuple(value: Any) -> tuple[Any, ...]:
     return tuple(value)
 
 
+@dataclass(frozen=True)
+class _Replay:
+    """What a handler needs to fold one event into the history."""
+
+    h: History
+    e: Event
+    log: RawLog
+    cache: AuditCache
+    tx_calls: dict[str, list[Any]]
+    readings_fns: Any
+    market_fns: Any
+
+
 def _apply(
     h: History,
     e: Event,
@@ -414,99 +426,156 @@ def _apply(
     readings_fns: Any,
     market_fns: Any,
 ) -> None:
-    a = e.args
-    n = e.name
-    canonical_market = e.contract == "EnergyMarket"
-    if n == "RoleGranted" and a["role"] == bytes.fromhex(MARKET_ROLE[2:]):
-        h.markets.add(a["account"])
-    elif n == "ParticipantRegistered":
-        h.participants.add(a["account"])
-    elif n == "MeterRegistered":
-        h.meter_keys.setdefault(a["meterId"], []).append((e.position, a["device"]))
-        h.meter_owner[a["meterId"]] = a["owner"]
-        h.meter_active.setdefault(a["meterId"], []).append((e.position, True))
-    elif n == "MeterStatusSet":
-        h.meter_active.setdefault(a["meterId"], []).append((e.position, a["active"]))
-    elif n == "MeterKeyRotated":
-        h.meter_keys.setdefault(a["meterId"], []).append((e.position, a["newDevice"]))
-    elif n == "TariffsSet" and canonical_market and not h.tariffs:
-        h.tariffs.append((e.position, a["feedInPerKWh"], a["retailPerKWh"], a["networkFeePerKWh"]))
-        _market_accounts(h, cache.transaction(e.tx_hash))
-    elif n == "TariffsSet" and canonical_market:
-        h.tariffs.append((e.position, a["feedInPerKWh"], a["retailPerKWh"], a["networkFeePerKWh"]))
-    elif n == "OutageDeclared" and canonical_market:
-        h.outages[a["slot"]] = a["priceCapPerKWh"]
-    elif n == "OrderPlaced" and canonical_market:
-        h.orders[a["orderId"]] = OrderRecord(
-            a["orderId"],
-            a["owner"],
-            a["slot"],
-            a["side"],
-            a["energyWh"],
-            a["limitPricePerKWh"],
-            a["feePerKWh"],
-            a["critical"],
-            a["escrow"],
-            log.block,
-            log_index=log.log_index,
-        )
-    elif n == "OrderCancelled" and canonical_market:
-        order = h.orders.get(a["orderId"])
-        if order is not None:
-            order.cancel_refund = a["refund"]
-            order.cancel_tx = e.tx_hash
-    elif n == "SlotCleared" and canonical_market:
-        h.cleared[a["slot"]] = e
-        for fn_name, params in _calls(cache, e.tx_hash, h.market, market_fns, tx_calls):
-            if fn_name == "clear" and int(params["slot"]) == a["slot"]:
-                h.clear_calls[a["slot"]] = (
-                    int(params["marginalBid"]),
-                    int(params["marginalOffer"]),
-                    int(params["bidMarginalWh"]),
-                    int(params["offerMarginalWh"]),
-                )
-    elif n == "SettlementStarted" and canonical_market:
-        h.started[a["slot"]] = e
-    elif n == "OrderSettled":
-        h.order_settled.append(e)
-    elif n == "SlotSettled" and canonical_market:
-        h.slot_settled[a["slot"]] = e
-    elif n == "ReadingRecorded" and e.contract == "MeterReadings":
-        calls = _calls(cache, e.tx_hash, h.readings_address, readings_fns, tx_calls)
-        record = ReadingRecord(
-            a["meterId"],
-            a["slot"],
-            a["owner"],
-            a["importWh"],
-            a["exportWh"],
-            e.position,
-            e.tx_hash,
-            _signed_reading(calls, a["meterId"], a["slot"]),
-        )
-        if (record.meter_id, record.slot) in h.recorded:
-            h.duplicate_readings.append(record)
-        h.recorded.add((record.meter_id, record.slot))
-        h.readings.append(record)
-    elif n == "ReadingSkipped" and e.contract == "MeterReadings":
-        calls = _calls(cache, e.tx_hash, h.readings_address, readings_fns, tx_calls)
-        e.args["signed"] = _signed_reading(calls, a["meterId"], a["slot"])
-        h.skipped.append(e)
-    elif n == "Transfer" and e.contract == "CommunityCredit":
-        h.credit_transfers.append(e)
-    elif n == "CreditMinted" and e.contract == "CommunityCredit":
-        h.credit_mints.append(e)
-    elif "paymentRef" in a and e.contract == "CommunityCredit":  # burns, redemptions
+    """Folds `e` into `h` with the handler for its name (and contract, where only the shipped
+    contract counts); credit burns and redemptions are known by their payment reference."""
+    replay = _Replay(h, e, log, cache, tx_calls, readings_fns, market_fns)
+    handler = _HANDLERS.get((e.name, e.contract)) or _HANDLERS.get((e.name, None))
+    if handler is not None:
+        handler(replay)
+    elif "paymentRef" in e.args and e.contract == "CommunityCredit":
         h.credit_burns.append(e)
-    elif n == "TransferSingle" and e.contract == "EnergyCertificate":
-        h.certificate_transfers.append(e)
-    elif n == "TransferBatch" and e.contract == "EnergyCertificate":
-        for token_id, value in zip(a["ids"], a["values"], strict=True):
-            split = dict(a, id=token_id, value=value)
-            h.certificate_transfers.append(
-                Event(e.contract, "TransferSingle", split, e.position, e.tx_hash)
+
+
+def _role_granted(r: _Replay) -> None:
+    if r.e.args["role"] == bytes.fromhex(MARKET_ROLE[2:]):
+        r.h.markets.add(r.e.args["account"])
+
+
+def _meter_registered(r: _Replay) -> None:
+    a, position = r.e.args, r.e.position
+    r.h.meter_keys.setdefault(a["meterId"], []).append((position, a["device"]))
+    r.h.meter_owner[a["meterId"]] = a["owner"]
+    r.h.meter_active.setdefault(a["meterId"], []).append((position, True))
+
+
+def _tariffs_set(r: _Replay) -> None:
+    a = r.e.args
+    first = not r.h.tariffs
+    r.h.tariffs.append((r.e.position, a["feedInPerKWh"], a["retailPerKWh"], a["networkFeePerKWh"]))
+    if first:
+        _market_accounts(r.h, r.cache.transaction(r.e.tx_hash))
+
+
+def _order_placed(r: _Replay) -> None:
+    a = r.e.args
+    r.h.orders[a["orderId"]] = OrderRecord(
+        a["orderId"],
+        a["owner"],
+        a["slot"],
+        a["side"],
+        a["energyWh"],
+        a["limitPricePerKWh"],
+        a["feePerKWh"],
+        a["critical"],
+        a["escrow"],
+        r.log.block,
+        log_index=r.log.log_index,
+    )
+
+
+def _order_cancelled(r: _Replay) -> None:
+    order = r.h.orders.get(r.e.args["orderId"])
+    if order is not None:
+        order.cancel_refund = r.e.args["refund"]
+        order.cancel_tx = r.e.tx_hash
+
+
+def _slot_cleared(r: _Replay) -> None:
+    slot = r.e.args["slot"]
+    r.h.cleared[slot] = r.e
+    for fn_name, params in _calls(r.cache, r.e.tx_hash, r.h.market, r.market_fns, r.tx_calls):
+        if fn_name == "clear" and int(params["slot"]) == slot:
+            r.h.clear_calls[slot] = (
+                int(params["marginalBid"]),
+                int(params["marginalOffer"]),
+                int(params["bidMarginalWh"]),
+                int(params["offerMarginalWh"]),
             )
-    elif n == "CertificateRetired":
-        h.retirements.append(e)
+
+
+def _reading_calls(r: _Replay) -> list[Any]:
+    return _calls(r.cache, r.e.tx_hash, r.h.readings_address, r.readings_fns, r.tx_calls)
+
+
+def _reading_recorded(r: _Replay) -> None:
+    a = r.e.args
+    record = ReadingRecord(
+        a["meterId"],
+        a["slot"],
+        a["owner"],
+        a["importWh"],
+        a["exportWh"],
+        r.e.position,
+        r.e.tx_hash,
+        _signed_reading(_reading_calls(r), a["meterId"], a["slot"]),
+    )
+    if (record.meter_id, record.slot) in r.h.recorded:
+        r.h.duplicate_readings.append(record)
+    r.h.recorded.add((record.meter_id, record.slot))
+    r.h.readings.append(record)
+
+
+def _reading_skipped(r: _Replay) -> None:
+    a = r.e.args
+    a["signed"] = _signed_reading(_reading_calls(r), a["meterId"], a["slot"])
+    r.h.skipped.append(r.e)
+
+
+def _transfer_batch(r: _Replay) -> None:
+    a, e = r.e.args, r.e
+    for token_id, value in zip(a["ids"], a["values"], strict=True):
+        split = dict(a, id=token_id, value=value)
+        r.h.certificate_transfers.append(
+            Event(e.contract, "TransferSingle", split, e.position, e.tx_hash)
+        )
+
+
+def _append_to(attribute: str) -> Callable[[_Replay], None]:
+    def handler(r: _Replay) -> None:
+        getattr(r.h, attribute).append(r.e)
+
+    return handler
+
+
+def _keep_by_slot(attribute: str) -> Callable[[_Replay], None]:
+    def handler(r: _Replay) -> None:
+        getattr(r.h, attribute)[r.e.args["slot"]] = r.e
+
+    return handler
+
+
+def _outage_declared(r: _Replay) -> None:
+    r.h.outages[r.e.args["slot"]] = r.e.args["priceCapPerKWh"]
+
+
+# (event name, contract): the handler. A contract of None takes the event from any contract;
+# market events count only from the shipped EnergyMarket.
+_HANDLERS: dict[tuple[str, str | None], Callable[[_Replay], None]] = {
+    ("RoleGranted", None): _role_granted,
+    ("ParticipantRegistered", None): lambda r: r.h.participants.add(r.e.args["account"]),
+    ("MeterRegistered", None): _meter_registered,
+    ("MeterStatusSet", None): lambda r: r.h.meter_active.setdefault(r.e.args["meterId"], []).append(
+        (r.e.position, r.e.args["active"])
+    ),
+    ("MeterKeyRotated", None): lambda r: r.h.meter_keys.setdefault(r.e.args["meterId"], []).append(
+        (r.e.position, r.e.args["newDevice"])
+    ),
+    ("TariffsSet", "EnergyMarket"): _tariffs_set,
+    ("OutageDeclared", "EnergyMarket"): _outage_declared,
+    ("OrderPlaced", "EnergyMarket"): _order_placed,
+    ("OrderCancelled", "EnergyMarket"): _order_cancelled,
+    ("SlotCleared", "EnergyMarket"): _slot_cleared,
+    ("SettlementStarted", "EnergyMarket"): _keep_by_slot("started"),
+    ("OrderSettled", None): _append_to("order_settled"),
+    ("SlotSettled", "EnergyMarket"): _keep_by_slot("slot_settled"),
+    ("ReadingRecorded", "MeterReadings"): _reading_recorded,
+    ("ReadingSkipped", "MeterReadings"): _reading_skipped,
+    ("Transfer", "CommunityCredit"): _append_to("credit_transfers"),
+    ("CreditMinted", "CommunityCredit"): _append_to("credit_mints"),
+    ("TransferSingle", "EnergyCertificate"): _append_to("certificate_transfers"),
+    ("TransferBatch", "EnergyCertificate"): _transfer_batch,
+    ("CertificateRetired", None): _append_to("retirements"),
+}
 
 
 # EnergyMarket's constructor arguments are all static: 8 words and a 3-word tuple, at the end of

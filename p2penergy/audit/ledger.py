@@ -12,9 +12,9 @@ from collections import defaultdict
 from p2penergy.audit.cache import AuditCache
 from p2penergy.audit.history import History, replay
 from p2penergy.chain.deploy import System
+from p2penergy.domain.slots import SlotGrid
 from p2penergy.ledger import Fill, SlotInput, Statement, Tariffs, statement, statements
 from p2penergy.market import Side
-from p2penergy.oracle.sources import SlotGrid
 
 
 def slot_inputs(
@@ -103,4 +103,4 @@ def read_statement(
 def slot_grid(system: System) -> SlotGrid:
     """The deployment's slot grid (`MeterReadings.timing()`)."""
     epoch, length, window = system.readings.functions.timing().call()
-    return SlotGrid(int(epoch), int(length), int(window))
+    return SlotGrid(int(epoch), int(length), window=int(window))

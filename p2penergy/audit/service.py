@@ -37,7 +37,8 @@ from p2penergy.audit.ledger import slot_inputs
 from p2penergy.audit.signatures import check_signatures
 from p2penergy.chain import artifacts
 from p2penergy.chain.connect import Chain
-from p2penergy.chain.deploy import ROLE_NAMES, Deployment, System
+from p2penergy.chain.deploy import Deployment, System
+from p2penergy.domain.participants import ROLE_NAMES
 from p2penergy.exceptions import P2PEnergyError
 from p2penergy.ledger import statements
 

@@ -78,9 +78,11 @@ class Chain:
 def embedded() -> Chain:
     """A fresh in-process chain (Cancun rules, as the Hardhat node is configured)."""
     from eth.vm.forks.cancun import CancunVM
-    from eth_tester import EthereumTester, PyEVMBackend
+    from eth_tester import EthereumTester
 
-    backend = PyEVMBackend(vm_configuration=((0, CancunVM),))
+    from p2penergy.chain._embedded import RevertDataBackend
+
+    backend = RevertDataBackend(vm_configuration=((0, CancunVM),))
     tester = EthereumTester(backend)
     w3 = Web3(EthereumTesterProvider(tester))
     faucet = [Account.from_key(key.to_bytes()) for key in backend.account_keys]

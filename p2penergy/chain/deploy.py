@@ -15,6 +15,8 @@ from web3.contract import Contract
 from p2penergy.chain import artifacts
 from p2penergy.chain.connect import Chain
 from p2penergy.chain.tx import deploy, transact
+from p2penergy.domain.participants import Kind
+from p2penergy.domain.slots import ALLOWED_SLOT_SECONDS, epoch_at_midnight
 from p2penergy.exceptions import DeploymentError
 from p2penergy.units import DEFAULT_CURRENCY, DEFAULT_CURRENCY_DECIMALS, Currency
 
@@ -32,8 +34,6 @@ SYSTEM = (
     "MeterReadings",
     "EnergyMarket",
 )
-SERVICE_KIND = 3
-ALLOWED_SLOT_LENGTHS = (300, 900, 1800, 3600)
 
 
 @dataclass(frozen=True)
@@ -59,9 +59,9 @@ class MarketConfig:
     governance_delay: int = 86_400
 
     def __post_init__(self) -> None:
-        if self.slot_length not in ALLOWED_SLOT_LENGTHS:
+        if self.slot_length not in ALLOWED_SLOT_SECONDS:
             raise DeploymentError(
-                f"slot length {self.slot_length} s is not one of {ALLOWED_SLOT_LENGTHS}"
+                f"slot length {self.slot_length} s is not one of {ALLOWED_SLOT_SECONDS}"
             )
         if not 0 < self.governance_delay < 2**48:
             raise DeploymentError(
@@ -71,12 +71,7 @@ class MarketConfig:
     @staticmethod
     def starting_today(now: int, **overrides: int) -> MarketConfig:
         """A config whose slot 0 starts at the UTC midnight before `now`."""
-        return MarketConfig(epoch=now - now % 86_400, **overrides)
-
-
-# The registry's role names. MARKET_ROLE is never granted: credit and certificate are bound to
-# the market's address at deployment, so the role moves nothing (a grant is still reported).
-ROLE_NAMES = ("OPERATOR_ROLE", "AUDITOR_ROLE", "KEEPER_ROLE", "GOVERNOR_ROLE", "MARKET_ROLE")
+        return MarketConfig(epoch=epoch_at_midnight(now), **overrides)
 
 
 def role_id(name: str) -> bytes:
@@ -256,7 +251,7 @@ def deploy_system(
         transact(
             chain,
             admin,
-            system.registry.functions.registerParticipant(account, SERVICE_KIND, False),
+            system.registry.functions.registerParticipant(account, int(Kind.SERVICE), False),
         )
     if operator != admin.address:
         transact(

@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 from functools import cache
-from typing import Any
 
 from eth_abi.abi import decode as abi_decode
+from eth_utils.abi import collapse_if_tuple
 from eth_utils.crypto import keccak
 
 from p2penergy.chain import artifacts
@@ -40,14 +40,6 @@ _ERROR_STRING = bytes.fromhex("08c379a0")  # Error(string)
 _PANIC = bytes.fromhex("4e487b71")  # Panic(uint256)
 
 
-def _type_string(param: dict[str, Any]) -> str:
-    kind: str = param["type"]
-    if kind.startswith("tuple"):
-        inner = ",".join(_type_string(c) for c in param["components"])
-        return f"({inner}){kind[5:]}"
-    return kind
-
-
 @cache
 def _selectors() -> dict[bytes, tuple[str, list[str], list[str]]]:
     table: dict[bytes, tuple[str, list[str], list[str]]] = {}
@@ -55,7 +47,7 @@ def _selectors() -> dict[bytes, tuple[str, list[str], list[str]]]:
         for item in abi:
             if item.get("type") != "error":
                 continue
-            types = [_type_string(p) for p in item["inputs"]]
+            types = [collapse_if_tuple(p) for p in item["inputs"]]
             signature = f"{item['name']}({','.join(types)})"
             names = [p["name"] or f"arg{i}" for i, p in enumerate(item["inputs"])]
             table[keccak(text=signature)[:4]] = (item["name"], types, names)

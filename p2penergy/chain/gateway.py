@@ -33,6 +33,7 @@ from eth_utils.address import to_checksum_address
 from eth_utils.crypto import keccak
 
 from p2penergy.chain.node import CHAIN_ID
+from p2penergy.exceptions import ChainError
 
 log = logging.getLogger("p2penergy.gateway")
 
@@ -89,7 +90,7 @@ class TransactionRequest:
     data: bytes
 
 
-class UndecodableTransaction(ValueError):
+class UndecodableTransaction(ChainError, ValueError):
     """A raw transaction whose fields or signer cannot be read."""
 
 

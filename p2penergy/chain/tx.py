@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
-import ast
-from typing import TYPE_CHECKING, Any
+from typing import Any, Protocol
 
 from eth_account.signers.local import LocalAccount
+from eth_tester.exceptions import TransactionFailed as EmbeddedFailure
+from web3 import Web3
 from web3.contract import Contract
 from web3.contract.contract import ContractFunction
 from web3.exceptions import ContractCustomError, ContractLogicError, Web3RPCError
@@ -20,8 +21,17 @@ from p2penergy.exceptions import (
     TransactionFailed,
 )
 
-if TYPE_CHECKING:
-    from p2penergy.chain.connect import Chain
+
+class ChainLike(Protocol):
+    """What sending needs of a connection (`chain.connect.Chain` is one); a protocol, so that
+    this module does not import the connection that uses it to fund accounts."""
+
+    w3: Web3
+    kind: str
+
+    @property
+    def chain_id(self) -> int: ...
+
 
 SENDER_NOT_AUTHORIZED = -32007  # the permissioning error of Besu and of our gateway
 GAS_HEADROOM_NUM = 6  # gas limit = estimate * 6 / 5
@@ -38,12 +48,11 @@ def revert_from(exc: Exception, contract: str | None = None) -> ContractRevert |
         if isinstance(data, str) and data.startswith("0x"):
             return decode_revert(data, contract)
         return decode_revert(b"", contract)
-    if type(exc).__name__ == "TransactionFailed":  # eth-tester (embedded chain)
-        message = str(exc.args[0]) if exc.args else ""
-        raw_repr = message.removeprefix("execution reverted: ")
-        if raw_repr.startswith(("b'", 'b"')):
-            return decode_revert(ast.literal_eval(raw_repr), contract)
-        return decode_revert(b"", contract) if raw_repr == message else None
+    if isinstance(exc, EmbeddedFailure):  # eth-tester (embedded chain)
+        from p2penergy.chain._embedded import revert_data
+
+        raw_bytes = revert_data(exc)
+        return None if raw_bytes is None else decode_revert(raw_bytes, contract)
     if isinstance(exc, Web3RPCError):
         payload = exc.rpc_response.get("error", {}) if exc.rpc_response else {}
         raw = payload.get("data") if isinstance(payload, dict) else None
@@ -54,7 +63,7 @@ def revert_from(exc: Exception, contract: str | None = None) -> ContractRevert |
     return None
 
 
-def fees(chain: Chain) -> dict[str, int]:
+def fees(chain: ChainLike) -> dict[str, int]:
     """EIP-1559 fee fields: twice the latest base fee plus a 1 gwei tip (no tip at zero base
     fee, as on a permissioned network)."""
     block = chain.w3.eth.get_block("latest")
@@ -83,7 +92,7 @@ def call(fn: ContractFunction, sender: str | None = None) -> Any:
 
 
 def transact(
-    chain: Chain, account: LocalAccount, fn: ContractFunction, gas: int | None = None
+    chain: ChainLike, account: LocalAccount, fn: ContractFunction, gas: int | None = None
 ) -> TxReceipt:
     """Estimates, signs with `account`, sends and waits; raises the decoded revert on failure."""
     params: dict[str, Any] = {"from": account.address, **fees(chain)}
@@ -101,7 +110,7 @@ def transact(
     return send_signed(chain, account, tx)
 
 
-def _gas_limit(chain: Chain, fn: ContractFunction, params: dict[str, Any]) -> int:
+def _gas_limit(chain: ChainLike, fn: ContractFunction, params: dict[str, Any]) -> int:
     """The gas limit to send with; raises the decoded revert if the call would fail.
 
     On the embedded chain one `eth_call` replaces py-evm's estimate (a binary search that runs
@@ -128,7 +137,7 @@ def _estimate(fn: ContractFunction, params: dict[str, Any]) -> int:
         return int(fn.estimate_gas(params))  # type: ignore[arg-type]
 
 
-def send_value(chain: Chain, account: LocalAccount, to: str, wei: int) -> TxReceipt:
+def send_value(chain: ChainLike, account: LocalAccount, to: str, wei: int) -> TxReceipt:
     """Sends plain ether (gas money) from `account` to `to`."""
     tx: dict[str, Any] = {
         "to": to,
@@ -141,7 +150,7 @@ def send_value(chain: Chain, account: LocalAccount, to: str, wei: int) -> TxRece
     return send_signed(chain, account, tx)
 
 
-def send_signed(chain: Chain, account: LocalAccount, tx: dict[str, Any]) -> TxReceipt:
+def send_signed(chain: ChainLike, account: LocalAccount, tx: dict[str, Any]) -> TxReceipt:
     """Signs `tx`, submits it and waits for a successful receipt."""
     signed = account.sign_transaction(tx)
     try:
@@ -160,7 +169,7 @@ def send_signed(chain: Chain, account: LocalAccount, tx: dict[str, Any]) -> TxRe
 
 
 def deploy(
-    chain: Chain, account: LocalAccount, abi: list[dict[str, Any]], bytecode: str, *args: Any
+    chain: ChainLike, account: LocalAccount, abi: list[dict[str, Any]], bytecode: str, *args: Any
 ) -> tuple[str, TxReceipt]:
     """Deploys a contract; returns its address and the receipt."""
     factory = chain.w3.eth.contract(abi=abi, bytecode=bytecode)

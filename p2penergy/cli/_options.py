@@ -12,10 +12,16 @@ from eth_account.signers.local import LocalAccount
 from p2penergy.chain.config import Settings
 from p2penergy.chain.connect import Chain
 from p2penergy.chain.deploy import System
+from p2penergy.chain.keyfile import LIGHT_SCRYPT_N, STANDARD_SCRYPT_N
 from p2penergy.cli._utils import handle_errors as _utils_handle_errors
-from p2penergy.exceptions import ChainError, DeploymentError, NodeUnreachable, WrongChain
-from p2penergy.wallet.errors import KeystoreError
-from p2penergy.wallet.keystore import LIGHT_SCRYPT_N, STANDARD_SCRYPT_N, Keystore
+from p2penergy.exceptions import (
+    ChainError,
+    DeploymentError,
+    KeystoreError,
+    NodeUnreachable,
+    WrongChain,
+)
+from p2penergy.wallet.keystore import Keystore
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -88,15 +94,12 @@ def read_password(
 ) -> str:
     """The password from `--password-file` (first line) or a hidden prompt; never from argv."""
     if password_file is not None:
-        try:
-            lines = password_file.read_text().splitlines()
-        except OSError as exc:
-            raise KeystoreError(
-                f"cannot read the password file {password_file}: {exc.strerror}"
-            ) from None
-        if not lines or not lines[0]:
+        from p2penergy.chain.keyfile import read_password_file
+
+        password = read_password_file(password_file)
+        if not password:
             raise KeystoreError(f"the password file {password_file} is empty")
-        return lines[0]
+        return password
     value = click.prompt(prompt, hide_input=True, confirmation_prompt=confirm, err=True)
     if not value:
         raise KeystoreError("an empty password is not allowed")

@@ -45,7 +45,8 @@ def password_option(func: F) -> F:
 
 def password_for(paths: list[Path], password_file: Path | None) -> str | None:
     """The keystore password: from the file, or asked once when any of `paths` is a keystore."""
-    from p2penergy.oracle.identity import is_keystore, read_password_file
+    from p2penergy.chain.keyfile import read_password_file
+    from p2penergy.oracle.identity import is_keystore
 
     if password_file is not None:
         return read_password_file(password_file)

@@ -19,11 +19,12 @@ from p2penergy.cli._options import (
 from p2penergy.cli._utils import console, err_console, json_option, print_json
 from p2penergy.contracts.credit import payment_ref
 from p2penergy.contracts.governance import Operation, Scheduled
-from p2penergy.contracts.registry import KINDS
+from p2penergy.domain.participants import HOUSEHOLD_KINDS, KINDS
+from p2penergy.domain.slots import ALLOWED_SLOT_SECONDS, SlotGrid, epoch_at_midnight
 from p2penergy.units import format_credits
 from p2penergy.wallet.errors import WalletError
 from p2penergy.wallet.operator import Operator, check_address_book_free, deploy
-from p2penergy.wallet.timeslots import SlotClock, parse_local_time, zone
+from p2penergy.wallet.timeslots import parse_local_time, zone
 from p2penergy.wallet.trading import price_per_kwh
 
 
@@ -109,7 +110,7 @@ def admin_group() -> None:
 @admin_group.command("deploy")
 @click.option(
     "--slot-length",
-    type=click.Choice(["300", "900", "1800", "3600"]),
+    type=click.Choice([str(s) for s in ALLOWED_SLOT_SECONDS]),
     default="900",
     show_default=True,
     help="Slot length in seconds.",
@@ -177,8 +178,7 @@ def admin_deploy(**kw: Any) -> None:
     if kw["epoch"]:
         epoch = parse_local_time(kw["epoch"], zone(kw["tz_name"]))
     else:
-        now = chain.now()
-        epoch = now - now % 86_400
+        epoch = epoch_at_midnight(chain.now())
     config = MarketConfig(
         epoch=epoch,
         slot_length=int(kw["slot_length"]),
@@ -192,7 +192,7 @@ def admin_deploy(**kw: Any) -> None:
     )
     if not kw["force"]:
         check_address_book_free(chain, settings.deployments)
-    clock = SlotClock(config.epoch, config.slot_length, config.gate_closure)
+    clock = SlotGrid(config.epoch, config.slot_length, config.gate_closure)
     _announce(
         f"deploy p2penergy to chain {chain.chain_id} at {settings.rpc}: slot 0 = "
         f"{clock.describe(0, zone(kw['tz_name']))}, {config.slot_length // 60}-min slots, gate "
@@ -227,7 +227,7 @@ def admin_deploy(**kw: Any) -> None:
 
 @admin_group.command("register")
 @click.argument("household")
-@click.option("--kind", type=click.Choice(["consumer", "prosumer"]), required=True)
+@click.option("--kind", type=click.Choice(HOUSEHOLD_KINDS), required=True)
 @click.option("--critical-load", is_flag=True, help="Critical load (priority in island mode).")
 @click.option(
     "--gas-money",
@@ -251,7 +251,8 @@ def admin_register(
         wei = int(Decimal(gas_money) * 10**18)
     except InvalidOperation:
         raise WalletError(f"--gas-money {gas_money!r} is not a number of ETH") from None
-    assert kind in KINDS
+    if kind not in KINDS:
+        raise WalletError(f"--kind {kind!r} is not one of {', '.join(KINDS)}")
     _announce(
         f"register {account} as a {kind}{' with critical load' if critical_load else ''}"
         + (f" and send it {gas_money} ETH for gas" if wei else ""),

@@ -93,9 +93,10 @@ def keeper_run(
     30 s); a chain that is not the one it started on (reset, empty, another chain id) or an
     account that cannot pay gas stops it with exit 12, 13 or 14 (docs/oracle.md).
     """
-    from p2penergy._retry import Backoff, GasWatch, Stopped, connect_system_retrying
+    from p2penergy._retry import Backoff, GasWatch, connect_system_retrying
     from p2penergy.chain.config import resolve
-    from p2penergy.keeper.keeper import REFUSED, RETRYING, Action, Keeper
+    from p2penergy.exceptions import Stopped
+    from p2penergy.keeper.keeper import Action, Keeper, Outcome
 
     warn_below = parse_ether(warn_balance)
     account = load_one_key(key, password_file)
@@ -114,13 +115,12 @@ def keeper_run(
     except Stopped:
         console.print("stopped before the node answered")
         return
-    assert keeper is not None
     console.print(f"keeper {account.address} on {settings.rpc}")
     gas_watch = GasWatch(system.chain, account.address, warn_below, KEEPER_RESERVE_GAS)
 
     def on_action(action: Action) -> None:
         detail = f" ({action.detail})" if action.detail else ""
-        out = err_console if action.outcome in (REFUSED, RETRYING) else console
+        out = err_console if action.outcome in (Outcome.REFUSED, Outcome.RETRYING) else console
         out.print(
             f"slot {action.slot}: {action.outcome}{detail}",
             markup=False,

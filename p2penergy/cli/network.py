@@ -244,7 +244,7 @@ def sync_permissions_command(
 
     def fault(exc: BaseException, delay: float) -> None:
         err_console.print(
-            f"sync-permissions: {exc if isinstance(exc, NetworkError) else type(exc).__name__}; "
+            f"sync-permissions: {exc if isinstance(exc, P2PEnergyError) else type(exc).__name__}; "
             f"retrying in {delay:.0f} s",
             markup=False,
             highlight=False,

@@ -76,7 +76,8 @@ def meter_new(out: Path | None, raw: bool, password_file: Path | None, as_json: 
     from eth_account import Account
 
     from p2penergy.chain.config import user_data_dir
-    from p2penergy.oracle.identity import new_key_file, new_keystore, read_password_file
+    from p2penergy.chain.keyfile import read_password_file
+    from p2penergy.oracle.identity import new_key_file, new_keystore
 
     account = Account.create()
     path = out or user_data_dir() / "meters" / f"{account.address}{'.key' if raw else '.json'}"
@@ -167,13 +168,15 @@ def oracle_run(
     one it started on, or a relayer that cannot pay gas, stops it with 12, 13 or 14
     (docs/oracle.md).
     """
-    from p2penergy._retry import Backoff, GasWatch, Stopped, connect_system_retrying
+    from p2penergy._retry import Backoff, GasWatch, connect_system_retrying
     from p2penergy.chain.config import resolve
+    from p2penergy.domain.slots import SlotGrid
+    from p2penergy.exceptions import Stopped
     from p2penergy.oracle.identity import load_key
     from p2penergy.oracle.outbox import Outbox
-    from p2penergy.oracle.relayer import Relayer, grid_of, submit_gas_limit
-    from p2penergy.oracle.service import Oracle
-    from p2penergy.oracle.sources import CsvSource, FolderSource, SlotGrid, Source
+    from p2penergy.oracle.relayer import Relayer, RelayResult, grid_of, submit_gas_limit
+    from p2penergy.oracle.service import IntakeResult, Oracle
+    from p2penergy.oracle.sources import Batch, CsvSource, FolderSource, Source
 
     warn_below = parse_ether(warn_balance)
     specs = [_parse_source(s) for s in sources]
@@ -198,7 +201,6 @@ def oracle_run(
     except Stopped:
         console.print("stopped before the node answered")
         return
-    assert prepared is not None
     chain_id_, grid, meters = prepared
     with Outbox(outbox or _default_outbox(), chain_id_, system.readings.address) as store:
         relayer = Relayer(system, relayer_account, store, batch_size=batch_size, grid=grid)
@@ -217,11 +219,7 @@ def oracle_run(
             f"{_counts_line(store.counts())}"
         )
 
-        def on_intake(batch: object, result: object) -> None:
-            from p2penergy.oracle.service import IntakeResult
-            from p2penergy.oracle.sources import Batch
-
-            assert isinstance(batch, Batch) and isinstance(result, IntakeResult)
+        def on_intake(batch: Batch, result: IntakeResult) -> None:
             for problem in result.problems:
                 err_console.print(
                     f"skipped {problem}", markup=False, highlight=False, soft_wrap=True
@@ -234,10 +232,7 @@ def oracle_run(
                 soft_wrap=True,
             )
 
-        def on_relay(result: object) -> None:
-            from p2penergy.oracle.relayer import RelayResult
-
-            assert isinstance(result, RelayResult)
+        def on_relay(result: RelayResult) -> None:
             reasons = ", ".join(f"{k}: {n}" for k, n in sorted(result.reasons.items()))
             console.print(
                 f"relayed: {result.submitted} submitted, {result.rejected} rejected"

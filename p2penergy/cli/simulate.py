@@ -10,6 +10,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from rich.table import Table
 
 from p2penergy.cli._utils import console, handle_errors, json_option, print_json
+from p2penergy.domain.slots import ALLOWED_SLOT_SECONDS
 from p2penergy.units import format_credits
 
 
@@ -35,7 +36,7 @@ def _money(base_units: int) -> str:
 @click.option(
     "--slot",
     "slot_seconds",
-    type=click.Choice(["300", "900", "1800", "3600"]),
+    type=click.Choice([str(s) for s in ALLOWED_SLOT_SECONDS]),
     help="Slot length in seconds.",
 )
 @click.option("--seed", type=int, help="Override the scenario's seed (same seed, same report).")
@@ -66,7 +67,7 @@ def simulate_command(
     The auditor checks the whole run at the end. The report compares every bill with the
     grid-only baseline.
     """
-    from p2penergy.sim import scenario as scenarios
+    from p2penergy.energy import scenario as scenarios
     from p2penergy.sim.report import build_report, write
     from p2penergy.sim.runner import SlotOutcome, simulate
 

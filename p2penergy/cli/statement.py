@@ -13,9 +13,9 @@ from rich.table import Table
 from p2penergy.audit.ledger import read_statement, slot_grid
 from p2penergy.cli._options import connection_options, handle_errors, open_system
 from p2penergy.cli._utils import console, json_option, print_json
+from p2penergy.domain.slots import SlotGrid
 from p2penergy.exceptions import P2PEnergyError
 from p2penergy.ledger import Entry, Statement
-from p2penergy.oracle.sources import SlotGrid
 from p2penergy.units import Currency, energy_json, format_wh, money_json
 
 

@@ -27,10 +27,11 @@ from p2penergy.cli._options import (
 from p2penergy.cli._utils import console, err_console, json_option, print_json
 from p2penergy.cli.forecast import forecast_day_options
 from p2penergy.contracts.credit import payment_ref
-from p2penergy.contracts.market import OrderInput
+from p2penergy.domain.orders import OrderInput
+from p2penergy.exceptions import KeystoreError
 from p2penergy.market import Side
 from p2penergy.units import decimal_credits, decimal_kwh, format_credits, format_wh, parse_credits
-from p2penergy.wallet.errors import KeystoreError, WalletError
+from p2penergy.wallet.errors import WalletError
 from p2penergy.wallet.keystore import Keystore
 from p2penergy.wallet.timeslots import zone
 from p2penergy.wallet.trading import (

@@ -17,7 +17,7 @@ from p2penergy.cli._options import (
     scrypt_n,
 )
 from p2penergy.cli._utils import console, json_option, print_json
-from p2penergy.wallet.errors import KeystoreError
+from p2penergy.exceptions import KeystoreError
 from p2penergy.wallet.keystore import Keystore, KeystoreEntry
 
 

@@ -11,24 +11,12 @@ from web3.types import TxReceipt
 
 from p2penergy.chain.deploy import System
 from p2penergy.chain.tx import call, events, transact
+from p2penergy.domain.orders import OrderInput, OrderWord, order_id
 from p2penergy.market import Clearing, Order, Side, clear, escrow_for
 
 MAX_UINT256 = 2**256 - 1
 SLOT_STATUS = ("open", "cleared", "settling", "settled")
 BOOK_PAGE = 1_000  # order words per `orderWords` call (the default per-slot cap: one call)
-
-
-@dataclass(frozen=True)
-class OrderInput:
-    """One order to place (the contract's `OrderInput`)."""
-
-    slot: int
-    side: Side
-    energy_wh: int
-    limit_price: int
-
-    def as_tuple(self) -> tuple[int, int, int, int]:
-        return (self.slot, int(self.side), self.energy_wh, self.limit_price)
 
 
 @dataclass(frozen=True)
@@ -42,16 +30,6 @@ class SlotClearing:
     bid_marginal_wh: int
     offer_marginal_wh: int
     volume_wh: int
-
-
-def order_id(slot: int, index: int) -> int:
-    """Order ids are `slot << 16 | index` (index = time order within the slot)."""
-    return (slot << 16) | index
-
-
-def slot_of(order_id_: int) -> int:
-    """The slot an order id belongs to."""
-    return order_id_ >> 16
 
 
 class MarketClient:
@@ -163,22 +141,28 @@ class MarketClient:
 
 
 def pack_order(order: Order, *, cancelled: bool = False) -> int:
-    """The contract's one-word order encoding (contracts/libraries/UniformPriceClearing.sol)."""
-    word = int(order.owner, 16) & ((1 << 160) - 1)
-    word |= order.energy_wh << 160 | order.limit_price << 192 | order.fee_per_kwh << 224
-    word |= int(order.side) << 248 | int(cancelled) << 249 | int(order.critical) << 250
-    return word
+    """The contract's one-word order encoding (`domain.orders.OrderWord`)."""
+    return OrderWord(
+        owner=int(order.owner, 16),
+        side=order.side,
+        energy_wh=order.energy_wh,
+        limit_price=order.limit_price,
+        fee_per_kwh=order.fee_per_kwh,
+        cancelled=cancelled,
+        critical=order.critical,
+    ).pack()
 
 
 def unpack_order(order_id_: int, word: int) -> tuple[Order, bool]:
     """`pack_order` undone: order `order_id_` stored as `word`, and its cancelled bit."""
+    fields = OrderWord.unpack(word)
     order = Order(
         order_id=order_id_,
-        owner=to_checksum_address((word & ((1 << 160) - 1)).to_bytes(20, "big")),
-        side=Side(word >> 248 & 1),
-        energy_wh=word >> 160 & 0xFFFFFFFF,
-        limit_price=word >> 192 & 0xFFFFFFFF,
-        fee_per_kwh=word >> 224 & 0xFFFFFF,
-        critical=bool(word >> 250 & 1),
+        owner=to_checksum_address(fields.owner.to_bytes(20, "big")),
+        side=fields.side,
+        energy_wh=fields.energy_wh,
+        limit_price=fields.limit_price,
+        fee_per_kwh=fields.fee_per_kwh,
+        critical=fields.critical,
     )
-    return order, bool(word >> 249 & 1)
+    return order, fields.cancelled

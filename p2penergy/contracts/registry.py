@@ -13,9 +13,7 @@ from web3.types import TxReceipt
 
 from p2penergy.chain.deploy import System
 from p2penergy.chain.tx import call, events, transact
-
-KINDS = {"consumer": 1, "prosumer": 2, "service": 3}
-KIND_NAMES = {value: name for name, value in KINDS.items()}
+from p2penergy.domain.participants import KIND_NAMES, KINDS
 
 
 @dataclass(frozen=True)

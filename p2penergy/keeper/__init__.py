@@ -1,5 +1,5 @@
 """The keeper: watches slots, submits clearing after gate closure and settlement after delivery."""
 
-from p2penergy.keeper.keeper import Action, Keeper
+from p2penergy.keeper.keeper import Action, Keeper, Outcome
 
-__all__ = ["Action", "Keeper"]
+__all__ = ["Action", "Keeper", "Outcome"]

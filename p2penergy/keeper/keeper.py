@@ -12,12 +12,13 @@ import logging
 import threading
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
+from enum import StrEnum
 
 from eth_account.signers.local import LocalAccount
 from web3.contract.contract import ContractFunction
 from web3.types import TxReceipt
 
-from p2penergy._retry import Backoff, explain, is_transient, next_block_time
+from p2penergy._retry import RETRIED, Backoff, next_block_time
 from p2penergy.chain.deploy import System
 from p2penergy.chain.tx import call, events, transact
 from p2penergy.contracts.market import MarketClient
@@ -27,28 +28,56 @@ log = logging.getLogger(__name__)
 
 LOG_RANGE = 5_000  # blocks per eth_getLogs request
 
-# What `step` did to a slot.
-CLEARED, SETTLED, EXPIRED, DONE_BY_OTHER, WAITING, FINISHED, RETRYING, REFUSED = (
-    "cleared",
-    "settled",
-    "expired",
-    "done by another keeper",
-    "waiting",
-    "finished",
-    "retrying",
-    "refused",
-)
+
+class Outcome(StrEnum):
+    """What `step` did to a slot (the value is the word the CLI prints)."""
+
+    CLEARED = "cleared"
+    SETTLED = "settled"
+    EXPIRED = "expired"
+    DONE_BY_OTHER = "done by another keeper"
+    WAITING = "waiting"
+    FINISHED = "finished"
+    RETRYING = "retrying"
+    REFUSED = "refused"
+
+
 # Errors that mean "not yet": the keeper's view of time is a block behind, or readings are due.
 _NOT_YET = ("MarketGateOpen", "MarketSettlementTooEarly")
+# Errors that mean "someone else changed the slot": re-read it.
+_RACED = ("MarketWrongSlotStatus", "MarketClearingDeadlinePassed")
+_DEADLINE_PASSED = "MarketClearingDeadlinePassed"
+_REVERTED_ON_CHAIN = "reverted on chain"
+_DONE = frozenset({Outcome.FINISHED, Outcome.SETTLED, Outcome.EXPIRED})
 
 
 @dataclass(frozen=True)
 class Action:
-    """What the keeper did (or found) for one slot in one pass."""
+    """What the keeper did (or found) for one slot in one pass; `slot_status` is the slot's
+    status on chain when the outcome depends on it (done by another keeper)."""
 
     slot: int
-    outcome: str
+    outcome: Outcome
     detail: str = ""
+    slot_status: str | None = None
+
+    @property
+    def finished(self) -> bool:
+        """True when nothing is left to do for the slot: the keeper stops watching it."""
+        return self.outcome in _DONE or (
+            self.outcome is Outcome.DONE_BY_OTHER and self.slot_status == "settled"
+        )
+
+
+def after_race(slot: int, before: str, now: str, why: str) -> Action:
+    """What a refused or reverted step means once the slot is read again: its status moved
+    from `before` to `now` (another keeper did it), or not. `why` is the revert's name, or
+    "reverted on chain" for a transaction mined as failed."""
+    if now != before:
+        return Action(slot, Outcome.DONE_BY_OTHER, f"{why}; slot is {now}", slot_status=now)
+    if why == _DEADLINE_PASSED:
+        return Action(slot, Outcome.WAITING, why)  # expire on the next pass
+    return Action(slot, Outcome.RETRYING, f"{why} but the slot is still {now}")
 
 
 class Keeper:
@@ -95,15 +124,15 @@ class Keeper:
         state = self.market.clearing(slot)
         start, gate, deadline = self.market.slot_times(slot)
         if state.status == "settled":
-            return Action(slot, FINISHED)
+            return Action(slot, Outcome.FINISHED)
         if state.status == "open":
             if now < gate:
-                return Action(slot, WAITING, f"gate closes at {gate}")
+                return Action(slot, Outcome.WAITING, f"gate closes at {gate}")
             if now < deadline:
                 return self._guarded(slot, "open", self._clear)
             return self._guarded(slot, "open", self._settle)  # never cleared: expire
         if state.volume_wh and now < start + self._length:
-            return Action(slot, WAITING, f"delivery ends at {start + self._length}")
+            return Action(slot, Outcome.WAITING, f"delivery ends at {start + self._length}")
         return self._guarded(slot, state.status, self._settle)
 
     def _guarded(self, slot: int, status: str, act: Callable[[int], Action]) -> Action:
@@ -111,27 +140,22 @@ class Keeper:
             return act(slot)
         except MarketError as exc:
             if exc.name in _NOT_YET:
-                return Action(slot, WAITING, exc.name)
-            if exc.name in ("MarketWrongSlotStatus", "MarketClearingDeadlinePassed"):
+                return Action(slot, Outcome.WAITING, exc.name)
+            if exc.name in _RACED:
                 return self._reread(slot, status, exc.name)
             raise
         except TransactionFailed:
             # Our transaction passed estimation but reverted when mined: another keeper's
             # landed first in the same block. The chain says what happened.
-            return self._reread(slot, status, "reverted on chain")
+            return self._reread(slot, status, _REVERTED_ON_CHAIN)
 
     def _reread(self, slot: int, status: str, why: str) -> Action:
-        now_status = self.market.clearing(slot).status
-        if now_status != status:
-            return Action(slot, DONE_BY_OTHER, f"{why}; slot is {now_status}")
-        if why == "MarketClearingDeadlinePassed":
-            return Action(slot, WAITING, why)  # expire on the next pass
-        return Action(slot, RETRYING, f"{why} but the slot is still {now_status}")
+        return after_race(slot, status, self.market.clearing(slot).status, why)
 
     def _clear(self, slot: int) -> Action:
         result = self.market.compute_clearing(slot)
         self._send(self.system.market.functions.clear(slot, *result.description))
-        return Action(slot, CLEARED, f"{result.volume_wh} Wh at {result.price}")
+        return Action(slot, Outcome.CLEARED, f"{result.volume_wh} Wh at {result.price}")
 
     def _settle(self, slot: int) -> Action:
         contract = self.system.market
@@ -142,7 +166,8 @@ class Keeper:
             done = events(contract, "SlotSettled", receipt)
             if done:
                 expired = bool(done[0]["args"]["expired"])
-                return Action(slot, EXPIRED if expired else SETTLED, f"{transactions} tx")
+                outcome = Outcome.EXPIRED if expired else Outcome.SETTLED
+                return Action(slot, outcome, f"{transactions} tx")
 
     def _send(self, fn: ContractFunction) -> TxReceipt:
         """Sends `fn`; with a fixed gas limit there is no pre-flight call, so a node that mines
@@ -165,13 +190,11 @@ class Keeper:
             except ContractRevert as exc:
                 # One slot the contract refuses (a bug, a changed rule) must not stop the
                 # keeper from serving the others; it is reported and tried again next pass.
-                action = Action(slot, REFUSED, str(exc))
-            if action.outcome in (FINISHED, SETTLED, EXPIRED) or (
-                action.outcome == DONE_BY_OTHER and action.detail.endswith("settled")
-            ):
+                action = Action(slot, Outcome.REFUSED, str(exc))
+            if action.finished:
                 self.watched.discard(slot)
             actions.append(action)
-            if on_action is not None and action.outcome != WAITING:
+            if on_action is not None and action.outcome is not Outcome.WAITING:
                 on_action(action)
         return actions
 
@@ -190,20 +213,15 @@ class Keeper:
         backs off while the node is unreachable. `health()` runs before each pass: it raises to
         stop the keeper (the chain is not the one it was started for, gas money ran out)."""
         backoff = backoff or Backoff()
+
+        def one_pass() -> list[Action]:
+            if health is not None:
+                health()
+            return self.run_once(on_action)
+
         while not stop.is_set():
-            try:
-                if health is not None:
-                    health()
-                self.run_once(on_action)
-            except Exception as exc:
-                if not is_transient(exc):
-                    explain(exc, health)
-                    raise
-                if on_retry is not None:
-                    on_retry(exc, backoff.delay)
-                backoff.failed(exc, stop)
+            if backoff.attempt(one_pass, stop, on_retry=on_retry, health=health) is RETRIED:
                 continue
-            backoff.succeeded()
             if once:
                 return
             stop.wait(interval)

@@ -10,6 +10,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from types import MappingProxyType
+from typing import Protocol
 
 from p2penergy.exceptions import P2PEnergyError
 from p2penergy.market._utils import ceil_div, in_id_order
@@ -50,6 +51,60 @@ def escrow_for(energy_wh: int, limit_price: int, fee_per_kwh: int) -> int:
     return ceil_div(energy_wh * limit_price, 1000) + ceil_div(energy_wh * fee_per_kwh, 1000)
 
 
+# (marginal bid, marginal offer, bid marginal Wh, offer marginal Wh), as `clear` takes it.
+Description = tuple[int, int, int, int]
+
+
+class ClearingRule(Protocol):
+    """How a slot clears: the competitive outcome, the fills a description implies, and the
+    contract's acceptance of a description."""
+
+    def clear(self, orders: Sequence[Order]) -> Clearing: ...
+
+    def fills(self, orders: Sequence[Order], description: Description) -> dict[int, int]: ...
+
+    def verify(self, orders: Sequence[Order], description: Description) -> Clearing: ...
+
+
+@dataclass(frozen=True)
+class NormalRule:
+    """A normal slot: a uniform-price double auction over bids and offers."""
+
+    def clear(self, orders: Sequence[Order]) -> Clearing:
+        return _clear_normal(orders)
+
+    def fills(self, orders: Sequence[Order], description: Description) -> dict[int, int]:
+        return dict(_fill_pass(in_id_order(orders), *description).fills)
+
+    def verify(self, orders: Sequence[Order], description: Description) -> Clearing:
+        return _verify_normal(orders, description)
+
+
+@dataclass(frozen=True)
+class IslandRule:
+    """An outage slot (island mode): one price, the `cap`, critical loads served first."""
+
+    cap: int
+
+    def clear(self, orders: Sequence[Order]) -> Clearing:
+        return clear_island(orders, self.cap)
+
+    def fills(self, orders: Sequence[Order], description: Description) -> dict[int, int]:
+        return dict(_island_walk(orders, self.cap, *description).fills)
+
+    def verify(self, orders: Sequence[Order], description: Description) -> Clearing:
+        return verify_island(orders, self.cap, *description)
+
+
+NORMAL = NormalRule()
+
+
+def rule_for(outage_cap: int | None) -> ClearingRule:
+    """The island rule for a slot with an outage price cap, the normal rule otherwise (the only
+    place the choice is made)."""
+    return IslandRule(outage_cap) if outage_cap else NORMAL
+
+
 def clear(orders: Sequence[Order], *, outage_cap: int | None = None) -> Clearing:
     """Compute the slot's clearing: match the best bid with the best offer while they cross.
 
@@ -60,8 +115,10 @@ def clear(orders: Sequence[Order], *, outage_cap: int | None = None) -> Clearing
     bid's and offer's; what remains can no longer trade, which is the maximality the contract
     checks. Volume 0 is described as `(0, 0, 0, 0)`.
     """
-    if outage_cap:
-        return clear_island(orders, outage_cap)
+    return rule_for(outage_cap).clear(orders)
+
+
+def _clear_normal(orders: Sequence[Order]) -> Clearing:
     ordered = in_id_order(orders)
     bids = sorted((o for o in ordered if o.side == Side.BID), key=bid_rank)
     offers = sorted((o for o in ordered if o.side == Side.OFFER), key=offer_rank)
@@ -118,9 +175,7 @@ def fills_for(
     description = (marginal_bid, marginal_offer, bid_marginal_wh, offer_marginal_wh)
     if min(description) < 0:
         raise MarketInputError(f"clearing description must be non-negative, got {description}")
-    if outage_cap:
-        return dict(_island_walk(orders, outage_cap, *description).fills)
-    return dict(_fill_pass(in_id_order(orders), *description).fills)
+    return rule_for(outage_cap).fills(orders, description)
 
 
 def verify(
@@ -141,11 +196,12 @@ def verify(
     3. `MarketClearingUnbalanced`: bid fills and offer fills differ;
     4. `MarketClearingNotMaximal`: a bid with energy left still crosses an offer with energy left.
     """
-    if outage_cap:
-        return verify_island(
-            orders, outage_cap, marginal_bid, marginal_offer, bid_marginal_wh, offer_marginal_wh
-        )
     description = (marginal_bid, marginal_offer, bid_marginal_wh, offer_marginal_wh)
+    return rule_for(outage_cap).verify(orders, description)
+
+
+def _verify_normal(orders: Sequence[Order], description: Description) -> Clearing:
+    marginal_bid, marginal_offer, bid_marginal_wh, offer_marginal_wh = description
     trades = bid_marginal_wh != 0 or offer_marginal_wh != 0
     if (
         min(description) < 0

@@ -2,22 +2,17 @@
 
 from __future__ import annotations
 
-import enum
 from collections.abc import Mapping
 from dataclasses import dataclass
 
+from p2penergy.domain.orders import Side
 from p2penergy.exceptions import P2PEnergyError
+
+__all__ = ["Clearing", "MarketInputError", "Order", "Side"]
 
 
 class MarketInputError(P2PEnergyError, ValueError):
     """The orders, clearing or readings handed to the market maths are malformed."""
-
-
-class Side(enum.IntEnum):
-    """Which side of the book an order is on (values match the contract's enum)."""
-
-    BID = 0
-    OFFER = 1
 
 
 @dataclass(frozen=True, slots=True)

@@ -1,12 +1,13 @@
 """Errors of the network tooling: bad `network init` input and faults while syncing allowlists.
 
 Each class names the exit code the CLI documents for it, so scripts can tell a typo from a node
-that is down from a node that was started without the PERM API.
+that is down from a node that was started without the PERM API. A node that does not answer or
+serves another chain raises `p2penergy.exceptions.NodeUnreachable` / `WrongChain` (exit 3).
 """
 
 from __future__ import annotations
 
-from p2penergy.exceptions import ChainError, P2PEnergyError
+from p2penergy.exceptions import P2PEnergyError
 
 
 class NetworkError(P2PEnergyError):
@@ -33,23 +34,6 @@ class OutputNotWritable(NetworkError, PermissionError):
     exit_code = 7
 
 
-class NodeUnreachable(NetworkError, ChainError):
-    """A node did not answer its JSON-RPC endpoint (down, wrong URL, timeout)."""
-
-    exit_code = 3
-
-    def __init__(self, url: str, reason: str) -> None:
-        self.url = url
-        self.reason = reason
-        super().__init__(f"node at {url} is unreachable ({reason})")
-
-
-class WrongChain(NetworkError, ChainError):
-    """The node serves another chain than --chain-id."""
-
-    exit_code = 3
-
-
 class PermApiDisabled(NetworkError):
     """The node does not serve the PERM methods, or its account allowlist is not enabled."""
 
@@ -66,7 +50,8 @@ class PermApiDisabled(NetworkError):
 
 
 class AddressBookMismatch(NetworkError):
-    """The address book does not describe the chain the node serves (no registry there)."""
+    """The address book does not describe the chain the node serves (no registry there, no
+    address book for its chain id, or a chain that went back: it was reset)."""
 
     exit_code = 9
 

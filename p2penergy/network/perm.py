@@ -14,7 +14,8 @@ from typing import Any
 import requests
 from eth_utils.address import is_address, to_checksum_address
 
-from p2penergy.network.errors import NodeUnreachable, PermApiDisabled, PermRequestFailed
+from p2penergy.exceptions import NodeUnreachable
+from p2penergy.network.errors import PermApiDisabled, PermRequestFailed
 
 GET_ACCOUNTS = "perm_getAccountsAllowlist"
 ADD_ACCOUNTS = "perm_addAccountsToAllowlist"

@@ -18,16 +18,11 @@ from pathlib import Path
 
 from eth_utils.address import to_checksum_address
 
+from p2penergy._retry import RETRIED, Backoff, is_transient
 from p2penergy.chain.connect import Chain, rpc
 from p2penergy.chain.deploy import Deployment, System
-from p2penergy.exceptions import ChainError, DeploymentError
-from p2penergy.network.errors import (
-    AddressBookMismatch,
-    NetworkError,
-    NodeUnreachable,
-    PermRequestFailed,
-    WrongChain,
-)
+from p2penergy.exceptions import DeploymentError, NodeUnreachable
+from p2penergy.network.errors import AddressBookMismatch, NetworkError, PermRequestFailed
 from p2penergy.network.perm import PermNode
 from p2penergy.network.registry_replay import RegistryReplay
 
@@ -48,17 +43,13 @@ class Change:
 
 
 def connect_registry(url: str, deployments: Path, chain_id: int | None) -> System:
-    """The deployment on the chain at `url`; a missing or stale address book is a mismatch."""
-    try:
-        chain: Chain = rpc(url, expected_chain_id=chain_id, timeout=SYNC_RPC_TIMEOUT)
-    except ChainError as exc:
-        if "unreachable" in str(exc):
-            raise NodeUnreachable(url, "no answer") from None
-        raise WrongChain(str(exc)) from None
+    """The deployment on the chain at `url`; a missing or stale address book is a mismatch.
+    A node that does not answer raises NodeUnreachable, another chain id WrongChain."""
+    chain: Chain = rpc(url, expected_chain_id=chain_id, timeout=SYNC_RPC_TIMEOUT)
     try:
         deployment = Deployment.load(deployments, chain.chain_id)
     except DeploymentError as exc:
-        raise AddressBookMismatch(str(exc)) from None
+        raise AddressBookMismatch(str(exc)) from exc
     system = System(chain, deployment)
     _check_code(system)
     return system
@@ -117,8 +108,6 @@ class PermissionSync:
 def is_fault(exc: BaseException) -> bool:
     """A failure the daemon waits out (node down, a concurrent edit), as opposed to a wrong
     setup (PERM disabled, address book mismatch) that no retry can fix."""
-    from p2penergy._retry import is_transient
-
     if isinstance(exc, (NodeUnreachable, PermRequestFailed)):
         return True
     if isinstance(exc, NetworkError):
@@ -135,16 +124,11 @@ def wait_for(
     max_backoff: float = 60.0,
 ) -> PermissionSync | None:
     """`connect()` once the node answers (faults back off); None when stopped first."""
-    delay = interval
+    backoff = _backoff(interval, max_backoff)
     while not stop.is_set():
-        try:
-            return connect()
-        except Exception as exc:
-            if not is_fault(exc):
-                raise
-            delay = min(max(delay, interval) * 2, max_backoff)
-            on_fault(exc, delay)
-        stop.wait(delay)
+        sync = backoff.attempt(connect, stop, on_retry=on_fault, transient=is_fault)
+        if sync is not RETRIED:
+            return sync
     return None
 
 
@@ -159,18 +143,23 @@ def follow(
 ) -> None:
     """Syncs at every new block until `stop` is set; faults back off (doubling, capped) and
     setup errors propagate."""
-    delay = interval
+    backoff = _backoff(interval, max_backoff)
     last = -1
+
+    def one_pass() -> int:
+        head = sync.head()
+        if head != last:
+            on_changes(sync.run_once(head))
+        return head
+
     while not stop.is_set():
-        try:
-            head = sync.head()
-            if head != last:
-                on_changes(sync.run_once(head))
-                last = head
-            delay = interval
-        except Exception as exc:
-            if not is_fault(exc):
-                raise
-            delay = min(max(delay, interval) * 2, max_backoff)
-            on_fault(exc, delay)
-        stop.wait(delay)
+        head = backoff.attempt(one_pass, stop, on_retry=on_fault, transient=is_fault)
+        if head is RETRIED:
+            continue
+        last = head
+        stop.wait(interval)
+
+
+def _backoff(interval: float, max_backoff: float) -> Backoff:
+    """Twice the polling interval after a first fault, doubling up to `max_backoff`."""
+    return Backoff(max_backoff, initial=2 * interval)

@@ -2,12 +2,10 @@
 folder, simulated meters), the SQLite outbox, the relayer and the oracle service that ties them.
 """
 
+from p2penergy.domain.readings import READING_TYPE, InvalidReading, Reading
 from p2penergy.oracle.reading import (
     DOMAIN_NAME,
     DOMAIN_VERSION,
-    READING_TYPE,
-    InvalidReading,
-    Reading,
     SignedReading,
     reading_digest,
     sign_reading,

@@ -7,25 +7,18 @@ through argv: keystore passwords come from a hidden prompt or a password file.
 from __future__ import annotations
 
 import json
-import os
 import stat
 from pathlib import Path
 
 from eth_account import Account
 from eth_account.signers.local import LocalAccount
 
-from p2penergy.exceptions import OracleError
+from p2penergy.chain.keyfile import decrypt_keyfile, encrypt, is_v3, write_private
+from p2penergy.exceptions import KeystoreError, OracleError
 
 
 class DeviceKeyError(OracleError):
     """A device key file is missing, unreadable, too widely readable or has a wrong password."""
-
-
-def _write_private(path: Path, text: str) -> None:
-    # O_EXCL: never overwrite an existing key; 0600 from creation, not chmod'ed afterwards.
-    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-    with os.fdopen(fd, "w") as handle:
-        handle.write(text)
 
 
 def new_keystore(path: Path, password: str, account: LocalAccount | None = None) -> LocalAccount:
@@ -33,10 +26,10 @@ def new_keystore(path: Path, password: str, account: LocalAccount | None = None)
     if not password:
         raise DeviceKeyError("a keystore needs a non-empty password")
     account = account or Account.create()
-    encrypted = Account.encrypt(account.key, password)
+    encrypted = encrypt(account, password)
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
-        _write_private(path, json.dumps(encrypted) + "\n")
+        write_private(path, json.dumps(encrypted) + "\n")
     except FileExistsError:
         raise DeviceKeyError(f"{path} already exists: refusing to overwrite a key") from None
     return account
@@ -47,7 +40,7 @@ def new_key_file(path: Path, account: LocalAccount | None = None) -> LocalAccoun
     account = account or Account.create()
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
-        _write_private(path, account.key.hex() + "\n")
+        write_private(path, account.key.hex() + "\n")
     except FileExistsError:
         raise DeviceKeyError(f"{path} already exists: refusing to overwrite a key") from None
     return account
@@ -71,10 +64,16 @@ def load_key(path: Path, password: str | None = None) -> LocalAccount:
         if password is None:
             raise DeviceKeyError(f"{path} is a keystore: a password is needed")
         try:
-            key = Account.decrypt(json.loads(text), password)
+            data = json.loads(text)
         except ValueError:
-            raise DeviceKeyError(f"{path}: wrong password or damaged keystore") from None
-        return Account.from_key(key)  # type: ignore[no-any-return]
+            data = None
+        damaged = DeviceKeyError(f"{path}: wrong password or damaged keystore")
+        if not is_v3(data):
+            raise damaged
+        try:
+            return decrypt_keyfile(data, password, str(path))
+        except KeystoreError:
+            raise damaged from None
     mode = stat.S_IMODE(path.stat().st_mode)
     if mode & 0o077:
         raise DeviceKeyError(f"{path} is readable by others (mode {mode:o}): chmod 600 it")
@@ -107,12 +106,3 @@ def load_keys(folder: Path, password: str | None = None) -> list[LocalAccount]:
         raise DeviceKeyError(f"key folder {folder} does not exist")
     paths = sorted(p for p in folder.iterdir() if p.suffix in (".json", ".key") and p.is_file())
     return [load_key(p, password) for p in paths]
-
-
-def read_password_file(path: Path) -> str:
-    """The first line of a password file (trailing newline stripped)."""
-    try:
-        lines = path.read_text().splitlines()
-    except OSError as exc:
-        raise DeviceKeyError(f"cannot read password file {path}: {exc.strerror}") from None
-    return lines[0] if lines else ""

@@ -17,8 +17,9 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
+from p2penergy.domain.readings import Reading
 from p2penergy.exceptions import OracleError, OutboxWriteFailed
-from p2penergy.oracle.reading import Reading, SignedReading
+from p2penergy.oracle.reading import SignedReading
 
 PENDING, SUBMITTED, REJECTED = "pending", "submitted", "rejected"
 STATES = (PENDING, SUBMITTED, REJECTED)

@@ -18,9 +18,9 @@ from p2penergy._retry import next_block_time
 from p2penergy.chain.deploy import System
 from p2penergy.chain.errors import decode_revert
 from p2penergy.chain.tx import call, events, transact
+from p2penergy.domain.slots import SlotGrid
 from p2penergy.exceptions import TransactionFailed
 from p2penergy.oracle.outbox import PENDING, REJECTED, SUBMITTED, Entry, Outbox
-from p2penergy.oracle.sources import SlotGrid
 
 log = logging.getLogger(__name__)
 
@@ -46,7 +46,7 @@ def submit_gas_limit(readings: int, block_gas_limit: int) -> int:
 def grid_of(system: System) -> SlotGrid:
     """The deployment's slot grid, read from MeterReadings.timing()."""
     epoch, length, window = system.readings.functions.timing().call()
-    return SlotGrid(int(epoch), int(length), int(window))
+    return SlotGrid(int(epoch), int(length), window=int(window))
 
 
 def reason_name(selector: bytes) -> str:

@@ -17,11 +17,12 @@ from dataclasses import dataclass, field
 
 from eth_account.signers.local import LocalAccount
 
-from p2penergy._retry import Backoff, explain, is_transient
+from p2penergy._retry import RETRIED, Backoff
 from p2penergy.chain.deploy import System
+from p2penergy.domain.readings import Reading
 from p2penergy.exceptions import OracleError
 from p2penergy.oracle.outbox import Outbox, ReadingConflict
-from p2penergy.oracle.reading import Reading, sign_reading
+from p2penergy.oracle.reading import sign_reading
 from p2penergy.oracle.relayer import Relayer, RelayResult
 from p2penergy.oracle.sources import Batch, Problem, Source
 
@@ -180,34 +181,34 @@ class Oracle:
         backoff = backoff or Backoff()
         summary = RunSummary()
         unstored: list[Batch] = []
+
+        def one_pass() -> RelayResult:
+            for source in sources:
+                unstored.extend(source.poll())
+            while unstored:
+                batch = unstored[0]
+                result = self.ingest(batch)
+                unstored.pop(0)
+                summary.count(result)
+                if on_intake is not None:
+                    on_intake(batch, result)
+            if health is not None:
+                health()
+            return self.relayer.relay(on_batch=on_relay)
+
         while not stop.is_set():
-            try:
-                for source in sources:
-                    unstored.extend(source.poll())
-                while unstored:
-                    batch = unstored[0]
-                    result = self.ingest(batch)
-                    unstored.pop(0)
-                    summary.count(result)
-                    if on_intake is not None:
-                        on_intake(batch, result)
-                if health is not None:
-                    health()
-                relayed = self.relayer.relay(on_batch=on_relay)
-            except Exception as exc:
-                if not is_transient(exc):
-                    explain(exc, health)
-                    raise
-                if on_retry is not None:
-                    on_retry(exc, backoff.delay)
-                else:
-                    log.warning("%s; retrying in %.0f s", type(exc).__name__, backoff.delay)
-                backoff.failed(exc, stop)
+            relayed = backoff.attempt(
+                one_pass, stop, on_retry=on_retry or _log_retry, health=health
+            )
+            if relayed is RETRIED:
                 continue
-            backoff.succeeded()
             summary.readings_rejected += relayed.rejected
             if once and not relayed.transactions:
                 return summary  # nothing left that is due
             if not once:
                 stop.wait(interval)
         return summary
+
+
+def _log_retry(exc: BaseException, delay: float) -> None:
+    log.warning("%s; retrying in %.0f s", type(exc).__name__, delay)

@@ -17,7 +17,8 @@ from datetime import datetime
 from pathlib import Path
 from typing import Protocol
 
-from p2penergy.oracle.reading import InvalidReading, Reading
+from p2penergy.domain.readings import InvalidReading, Reading
+from p2penergy.domain.slots import SlotGrid
 
 # CSV columns, in the documented order (docs/oracle.md); the header row names them.
 CSV_COLUMNS = (
@@ -29,35 +30,6 @@ CSV_COLUMNS = (
     "export_register_wh",
 )
 _WH_COLUMNS = CSV_COLUMNS[2:]
-
-
-@dataclass(frozen=True, slots=True)
-class SlotGrid:
-    """The slot grid of a deployment (`MeterReadings.timing()`): unix seconds."""
-
-    epoch: int
-    slot_length: int
-    window: int
-
-    def slot_at(self, start: int) -> int:
-        """The slot that starts at `start`; raises ValueError off the grid or before slot 0."""
-        offset = start - self.epoch
-        if offset < 0:
-            raise ValueError(f"{start} is before slot 0 (epoch {self.epoch})")
-        if offset % self.slot_length:
-            raise ValueError(f"is not a slot start ({self.slot_length} s grid from {self.epoch})")
-        return offset // self.slot_length
-
-    def start(self, slot: int) -> int:
-        return self.epoch + slot * self.slot_length
-
-    def opens_at(self, slot: int) -> int:
-        """First second the slot's reading is accepted (the slot's end)."""
-        return self.start(slot + 1)
-
-    def closes_at(self, slot: int) -> int:
-        """First second the slot's reading is no longer accepted."""
-        return self.opens_at(slot) + self.window
 
 
 @dataclass(frozen=True, slots=True)

@@ -10,10 +10,9 @@ from eth_account.signers.local import LocalAccount
 from p2penergy.chain.connect import Chain
 from p2penergy.chain.deploy import System, deploy_system
 from p2penergy.chain.tx import events, transact
+from p2penergy.domain.participants import KIND_NAMES, Kind
 
 GAS_MONEY_WEI = 10**18
-CONSUMER, PROSUMER, SERVICE = 1, 2, 3
-KIND_NAMES = {CONSUMER: "consumer", PROSUMER: "prosumer", SERVICE: "service"}
 
 
 @dataclass(frozen=True)
@@ -43,11 +42,11 @@ class Member:
 
 
 DEMO_HOUSEHOLDS = (
-    HouseholdSpec("Jane (rooftop PV)", PROSUMER, False, 6_000, 20_000_000),
-    HouseholdSpec("Omar (rooftop PV + battery)", PROSUMER, False, 8_000, 20_000_000),
-    HouseholdSpec("Li (flat)", CONSUMER, False, 12_000, 50_000_000),
-    HouseholdSpec("Ada (family home)", CONSUMER, False, 15_000, 50_000_000),
-    HouseholdSpec("Street clinic", CONSUMER, True, 20_000, 100_000_000),
+    HouseholdSpec("Jane (rooftop PV)", Kind.PROSUMER, False, 6_000, 20_000_000),
+    HouseholdSpec("Omar (rooftop PV + battery)", Kind.PROSUMER, False, 8_000, 20_000_000),
+    HouseholdSpec("Li (flat)", Kind.CONSUMER, False, 12_000, 50_000_000),
+    HouseholdSpec("Ada (family home)", Kind.CONSUMER, False, 15_000, 50_000_000),
+    HouseholdSpec("Street clinic", Kind.CONSUMER, True, 20_000, 100_000_000),
 )
 
 

@@ -13,14 +13,8 @@ from concurrent.futures import Future, ProcessPoolExecutor
 from eth_account import Account
 from eth_utils.crypto import keccak
 
-from p2penergy.oracle.reading import (
-    _EIP712_DOMAIN_TYPE,
-    DOMAIN_NAME,
-    DOMAIN_VERSION,
-    READING_TYPE,
-    Reading,
-    SignedReading,
-)
+from p2penergy.domain.readings import READING_TYPE, Reading
+from p2penergy.oracle.reading import _EIP712_DOMAIN_TYPE, DOMAIN_NAME, DOMAIN_VERSION, SignedReading
 
 _DOMAIN_TYPEHASH = keccak(
     text="EIP712Domain(" + ",".join(f"{t} {n}" for n, t in _EIP712_DOMAIN_TYPE) + ")"

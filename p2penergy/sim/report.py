@@ -31,6 +31,7 @@ from datetime import date, timedelta
 from pathlib import Path
 from typing import Any
 
+from p2penergy.domain.orders import slot_of
 from p2penergy.market import Side
 from p2penergy.sim import accounting as accounts
 from p2penergy.sim.accounting import HouseholdLedger as HouseholdLedger
@@ -296,7 +297,7 @@ def _island(result: RunResult) -> dict[str, Any]:
                 c["needed_wh"] += flows.import_wh[k] + flows.unserved[k]
                 c["served_wh"] += flows.import_wh[k]
     for oid, (home_index, order) in sorted(result.orders.items()):
-        if order.side != Side.BID or oid >> 16 not in down_slots:
+        if order.side != Side.BID or slot_of(oid) not in down_slots:
             continue
         c = classes[_class(community.homes[home_index].critical)]
         c["bid_wh"] += order.energy_wh

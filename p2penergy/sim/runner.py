@@ -31,21 +31,23 @@ from p2penergy.chain.deploy import MarketConfig, System, deploy_system
 from p2penergy.chain.tx import events, send_value, transact
 from p2penergy.contracts.governance import GovernanceClient
 from p2penergy.contracts.market import MarketClient
+from p2penergy.domain.orders import slot_of
+from p2penergy.domain.participants import Kind
+from p2penergy.domain.readings import Reading
+from p2penergy.energy import model
+from p2penergy.energy.model import Community, Home
+from p2penergy.energy.scenario import Scenario
 from p2penergy.exceptions import P2PEnergyError
-from p2penergy.keeper.keeper import CLEARED, SETTLED, Action, Keeper
+from p2penergy.keeper.keeper import Action, Keeper, Outcome
 from p2penergy.market import Order, Side, escrow_for
 from p2penergy.oracle.outbox import REJECTED, Outbox
-from p2penergy.oracle.reading import Reading, SignedReading
+from p2penergy.oracle.reading import SignedReading
 from p2penergy.oracle.relayer import Relayer
 from p2penergy.oracle.sources import SimulatedMeters
-from p2penergy.sim import model
 from p2penergy.sim.meters import MeterFleet, domain_separator
-from p2penergy.sim.model import Community, Home
-from p2penergy.sim.scenario import Scenario
 from p2penergy.sim.strategy import PlannedOrder, day_ahead_orders, to_inputs
 from p2penergy.wallet.trading import Wallet
 
-CONSUMER, PROSUMER = 1, 2
 GAS_MONEY_WEI = 10**18
 # The keeper and the relayer are service accounts with keys of their own (as in production):
 # each starts with SERVICE_GAS_WEI and is topped up by the operator to it whenever it falls
@@ -274,7 +276,7 @@ class Services:
             )
         return sum(len(events(result.system.readings, "ReadingRecorded", r)) for r in done)
 
-    def step(self, result: RunResult, slot: int, op: str, want: str) -> list[TxReceipt]:
+    def step(self, result: RunResult, slot: int, op: str, want: Outcome) -> list[TxReceipt]:
         """One keeper step for `slot` that must end in `want`; returns its receipts."""
         actions: list[Action] = []
         receipts = self._blocks(result, op, lambda: actions.append(self.keeper.step(slot)))
@@ -321,11 +323,12 @@ def _run_slots(
         _top_up_services(result)
         start, gate, _ = market.slot_times(slot)
         chain.set_time(gate)
-        cleared = services.step(result, slot, "clear", CLEARED)
+        cleared = services.step(result, slot, "clear", Outcome.CLEARED)
         [event] = [e for r in cleared for e in events(market.contract, "SlotCleared", r)]
         chain.set_time(start + scenario.slot_seconds)
         future = signing[k]
-        assert future is not None
+        if future is None:
+            raise SimulationError(f"slot {slot}: its readings were relayed already")
         signed = future.result()
         signing[k] = None  # relayed: the outbox has them, memory need not (long runs)
         accepted = services.relay(result, slot, signed)
@@ -334,7 +337,7 @@ def _run_slots(
                 f"slot {slot}: the readings contract skipped {len(signed) - accepted} of "
                 f"{len(signed)} meter readings (see its ReadingSkipped events)"
             )
-        receipts = services.step(result, slot, "settle", SETTLED)
+        receipts = services.step(result, slot, "settle", Outcome.SETTLED)
         traded = _record_settlement(result, slot, receipts)
         outcome = SlotOutcome(
             slot=slot,
@@ -423,7 +426,7 @@ def _setup(
         community.homes, actors.households, actors.meters, plans, strict=True
     ):
         _fund(result, account.address)
-        kind = PROSUMER if home.kind == "prosumer" else CONSUMER
+        kind = Kind.PROSUMER if home.kind == "prosumer" else Kind.CONSUMER
         _tx(
             result,
             admin,
@@ -490,7 +493,7 @@ def _place_day(
         _record(result, "placeOrdersWithPermit" if plan.escrow else "placeOrders", receipt)
         for event in events(market.contract, "OrderPlaced", receipt):
             a = event["args"]
-            result.home_orders[home.index][int(a["orderId"]) >> 16] = int(a["orderId"])
+            result.home_orders[home.index][slot_of(int(a["orderId"]))] = int(a["orderId"])
             result.orders[int(a["orderId"])] = (
                 home.index,
                 Order(
@@ -508,7 +511,7 @@ def _place_day(
 def _book(result: RunResult) -> dict[int, list[Order]]:
     book: dict[int, list[Order]] = defaultdict(list)
     for oid in sorted(result.orders):
-        book[oid >> 16].append(result.orders[oid][1])
+        book[slot_of(oid)].append(result.orders[oid][1])
     return dict(book)
 
 

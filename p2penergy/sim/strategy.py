@@ -28,10 +28,10 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from p2penergy.contracts.market import OrderInput
+from p2penergy.domain.orders import OrderInput
+from p2penergy.energy.model import PERMILLE, Community, Home
+from p2penergy.energy.scenario import Scenario, ScenarioError
 from p2penergy.market import Side
-from p2penergy.sim.model import PERMILLE, Community, Home
-from p2penergy.sim.scenario import Scenario, ScenarioError
 
 STRATEGIES = ("linear", "adaptive")
 

@@ -9,14 +9,6 @@ class WalletError(P2PEnergyError):
     """A wallet operation cannot go ahead; the message says what to do instead."""
 
 
-class KeystoreError(WalletError):
-    """A keystore file is missing, unreadable, corrupted or the password is wrong."""
-
-
-class WrongPassword(KeystoreError, PermissionError):
-    """The password does not decrypt the keystore (MAC mismatch)."""
-
-
 class PreflightError(WalletError):
     """A check made before signing failed (gate closed, not enough credits, not registered)."""
 

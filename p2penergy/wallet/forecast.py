@@ -6,7 +6,7 @@ cloud cover it expects, and optionally the limit prices it trades at. The foreca
 simulation's physics for one household without the random parts: demand is the BDEW H0
 standard load profile scaled to the annual consumption, PV is pvlib's clear-sky irradiance on
 the module plane derated for the expected cloud cover, and the battery covers the home's own
-deficit from its own surplus first (`p2penergy.sim.model.dispatch`). What is left in a slot is
+deficit from its own surplus first (`p2penergy.energy.model.dispatch`). What is left in a slot is
 what the household offers (surplus) or bids for (deficit). Floats stay inside the physics;
 each series becomes integer Wh once (`to_wh`).
 
@@ -25,12 +25,13 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import yaml
 
-from p2penergy.contracts.market import OrderInput
+from p2penergy.domain.orders import OrderInput
+from p2penergy.domain.slots import SlotGrid
+from p2penergy.energy.scenario import Location
 from p2penergy.market import Side
-from p2penergy.sim.scenario import Location
 from p2penergy.units import parse_kwh
 from p2penergy.wallet.errors import WalletError
-from p2penergy.wallet.timeslots import SlotClock
+from p2penergy.wallet.timeslots import slot_starting_at
 from p2penergy.wallet.trading import price_per_kwh
 
 PERMILLE = 1000
@@ -106,7 +107,6 @@ def load_profile(path: Path) -> HouseholdProfile:
     if unknown:
         raise ProfileError(f"{path}: unknown key {unknown[0]!r}; known: {', '.join(sorted(_KEYS))}")
     where = _section(raw, "location", path, required=True)
-    assert where is not None
     zone_name = str(where.get("timezone", "UTC"))
     try:
         ZoneInfo(zone_name)
@@ -206,8 +206,8 @@ def forecast_day(
     """The household's slots over 24 hours from local midnight of `date` (integer Wh)."""
     import numpy as np
 
-    from p2penergy.sim import model
-    from p2penergy.sim import scenario as sc
+    from p2penergy.energy import model
+    from p2penergy.energy import scenario as sc
 
     cover = profile.cloud_cover if cloud_cover is None else cloud_cover
     if not 0 <= cover <= 1:
@@ -270,7 +270,7 @@ def forecast_orders(
     forecast: list[SlotForecast],
     side: Side,
     limit_price: int,
-    clock: SlotClock,
+    clock: SlotGrid,
     now: int,
     min_wh: int = 10,
 ) -> ForecastOrders:
@@ -285,7 +285,7 @@ def forecast_orders(
         if f.start < clock.epoch:  # before the market opened: long closed
             closed += 1
             continue
-        slot = clock.slot_starting_at(f.start, _shown(f.start))
+        slot = slot_starting_at(clock, f.start, _shown(f.start))
         if not clock.is_open(slot, now):
             closed += 1
         elif wh < min_wh:
@@ -298,7 +298,7 @@ def forecast_orders(
 def plan_day(
     path: Path,
     side: Side,
-    clock: SlotClock,
+    clock: SlotGrid,
     now: int,
     *,
     date: str | None = None,

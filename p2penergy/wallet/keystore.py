@@ -15,19 +15,23 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
 
 from eth_account import Account
 from eth_account.signers.local import LocalAccount
 from eth_utils.address import is_address, to_checksum_address
 
 from p2penergy.chain.config import user_data_dir
-from p2penergy.wallet.errors import KeystoreError, WrongPassword
+from p2penergy.chain.keyfile import (
+    STANDARD_SCRYPT_N,
+    decrypt_keyfile,
+    encrypt,
+    keyfile_address,
+    read_keyfile,
+    write_private,
+)
+from p2penergy.exceptions import KeystoreError
 
 NAMES_FILE = "names.json"
-# geth's default scrypt cost (N = 2^18, r = 8, p = 1); `light` is geth's --lightkdf (N = 2^12).
-STANDARD_SCRYPT_N = 262_144
-LIGHT_SCRYPT_N = 4_096
 _NAME_RE = re.compile(r"^[A-Za-z][A-Za-z0-9_.-]{0,39}$")
 
 
@@ -51,63 +55,6 @@ def geth_file_name(address: str, when: datetime | None = None) -> str:
     when = when or datetime.now(UTC)
     stamp = when.strftime("%Y-%m-%dT%H-%M-%S.") + f"{when.microsecond * 1000:09d}Z"
     return f"UTC--{stamp}--{address.lower().removeprefix('0x')}"
-
-
-def read_keyfile(path: Path) -> dict[str, Any]:
-    """Reads and checks the shape of a v3 keystore file (without decrypting it)."""
-    try:
-        data = json.loads(path.read_text())
-    except FileNotFoundError:
-        raise KeystoreError(f"keystore file {path} does not exist") from None
-    except (OSError, UnicodeDecodeError, json.JSONDecodeError):
-        raise KeystoreError(
-            f"keystore file {path} is corrupted (not JSON): restore it from a backup"
-        ) from None
-    crypto = data.get("crypto", data.get("Crypto")) if isinstance(data, dict) else None
-    if (
-        not isinstance(data, dict)
-        or data.get("version") != 3
-        or not isinstance(crypto, dict)
-        or not {"cipher", "ciphertext", "cipherparams", "kdf", "kdfparams", "mac"} <= set(crypto)
-    ):
-        raise KeystoreError(
-            f"keystore file {path} is corrupted (not a version 3 keystore): restore it from a "
-            "backup"
-        )
-    return data
-
-
-def keyfile_address(data: dict[str, Any]) -> str | None:
-    """The checksummed address a keystore declares (geth always writes one), if any."""
-    raw = data.get("address")
-    if isinstance(raw, str) and is_address("0x" + raw.lower().removeprefix("0x")):
-        return str(to_checksum_address("0x" + raw.lower().removeprefix("0x")))
-    return None
-
-
-def decrypt_keyfile(data: dict[str, Any], password: str, where: str) -> LocalAccount:
-    """The account inside `data`; WrongPassword or KeystoreError otherwise (no secrets shown)."""
-    try:
-        key = Account.decrypt(data, password)
-    except ValueError as exc:
-        if "MAC mismatch" in str(exc):
-            raise WrongPassword(
-                f"wrong password for {where}: try again (passwords are case sensitive)"
-            ) from None
-        raise KeystoreError(
-            f"keystore {where} is corrupted ({type(exc).__name__}): restore it from a backup"
-        ) from None
-    except Exception as exc:  # malformed fields: hex, kdf params, unsupported cipher
-        raise KeystoreError(
-            f"keystore {where} is corrupted ({type(exc).__name__}): restore it from a backup"
-        ) from None
-    account: LocalAccount = Account.from_key(key)
-    declared = keyfile_address(data)
-    if declared is not None and declared != account.address:
-        raise KeystoreError(
-            f"keystore {where} is corrupted (its key does not match its address {declared})"
-        )
-    return account
 
 
 class Keystore:
@@ -183,13 +130,11 @@ class Keystore:
             self._check_new_name(name)
         if any(e.address == account.address for e in self.entries()):
             raise KeystoreError(f"{account.address} is already in {self.folder}")
-        data = Account.encrypt(account.key, password, kdf="scrypt", iterations=self.scrypt_n)
+        data = encrypt(account, password, self.scrypt_n)
         self.folder.mkdir(parents=True, exist_ok=True, mode=0o700)
         path = self.folder / geth_file_name(account.address)
         # 0600 from the start, like geth: the file never exists readable by others.
-        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-        with os.fdopen(fd, "w") as handle:
-            json.dump(data, handle)
+        write_private(path, json.dumps(data))
         if name is not None:
             names = self._names()
             names[name] = account.address
@@ -223,16 +168,12 @@ class Keystore:
         data = read_keyfile(entry.path)
         account = decrypt_keyfile(data, password, ref)
         if new_password is not None:
-            data = Account.encrypt(
-                account.key, new_password, kdf="scrypt", iterations=self.scrypt_n
-            )
+            data = encrypt(account, new_password, self.scrypt_n)
         if out.is_dir():
             out = out / entry.path.name
         if out.exists():
             raise KeystoreError(f"{out} already exists: choose another file")
-        fd = os.open(out, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-        with os.fdopen(fd, "w") as handle:
-            json.dump(data, handle)
+        write_private(out, json.dumps(data))
         return out
 
     def rename(self, ref: str, new_name: str) -> KeystoreEntry:

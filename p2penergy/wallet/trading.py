@@ -21,13 +21,16 @@ from p2penergy.chain.deploy import System
 from p2penergy.chain.tx import call, events, transact
 from p2penergy.contracts.certificate import CertificateClient
 from p2penergy.contracts.credit import CreditClient, describe_ref
-from p2penergy.contracts.market import MarketClient, OrderInput, slot_of
+from p2penergy.contracts.market import MarketClient
 from p2penergy.contracts.registry import Participant, RegistryClient
+from p2penergy.domain.orders import OrderInput, slot_of
+from p2penergy.domain.participants import HOUSEHOLD_KINDS
+from p2penergy.domain.slots import SlotGrid
 from p2penergy.exceptions import ContractRevert
 from p2penergy.market import Side, escrow_for
 from p2penergy.units import format_credits, format_wh, parse_credits, parse_kwh
 from p2penergy.wallet.errors import PreflightError, RefusedByContract, WalletError
-from p2penergy.wallet.timeslots import SlotClock, parse_local_time
+from p2penergy.wallet.timeslots import parse_local_time, slot_starting_at
 
 UINT32_MAX = 2**32 - 1
 PERMIT_LIFETIME = 3600  # seconds a permit signature stays valid
@@ -100,7 +103,7 @@ class OrderPlan:
     fee_per_kwh: int
     tariffs: tuple[int, int, int]
 
-    def as_json(self, clock: SlotClock) -> dict[str, Any]:
+    def as_json(self, clock: SlotGrid) -> dict[str, Any]:
         return {
             "account": self.account,
             "escrow": self.escrow,
@@ -169,7 +172,7 @@ class Wallet:
     credit: CreditClient = field(init=False)
     registry: RegistryClient = field(init=False)
     certificates: CertificateClient = field(init=False)
-    clock: SlotClock = field(init=False)
+    clock: SlotGrid = field(init=False)
 
     def __post_init__(self) -> None:
         self.market = MarketClient(self.system)
@@ -178,7 +181,7 @@ class Wallet:
         self.certificates = CertificateClient(self.system)
         epoch, slot_length, _ = call(self.system.readings.functions.timing())
         gate_closure, _ = call(self.system.market.functions.rules())
-        self.clock = SlotClock(int(epoch), int(slot_length), int(gate_closure))
+        self.clock = SlotGrid(int(epoch), int(slot_length), int(gate_closure))
 
     @property
     def _from_block(self) -> int:
@@ -187,7 +190,7 @@ class Wallet:
     # ── planning and checks ──
 
     def slot_at(self, text: str, tz: tzinfo) -> int:
-        return self.clock.slot_starting_at(parse_local_time(text, tz), text)
+        return slot_starting_at(self.clock, parse_local_time(text, tz), text)
 
     def check_trader(self, sides: set[Side]) -> Participant:
         """Refuses accounts the market would refuse, with what to do about it."""
@@ -201,7 +204,7 @@ class Wallet:
             raise PreflightError(
                 f"account {self.address} is suspended: ask the operator to reinstate it"
             )
-        if p.kind not in ("consumer", "prosumer"):
+        if p.kind not in HOUSEHOLD_KINDS:
             raise PreflightError(f"account {self.address} is a {p.kind} account and cannot trade")
         if Side.OFFER in sides and p.kind != "prosumer":
             raise PreflightError(

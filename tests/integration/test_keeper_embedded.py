@@ -6,16 +6,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from p2penergy.contracts.market import MarketClient, OrderInput
-from p2penergy.keeper.keeper import (
-    CLEARED,
-    DONE_BY_OTHER,
-    EXPIRED,
-    FINISHED,
-    REFUSED,
-    SETTLED,
-    Action,
-    Keeper,
-)
+from p2penergy.keeper.keeper import Action, Keeper, Outcome
 from p2penergy.market import Side, settle
 from p2penergy.oracle.outbox import SUBMITTED, Outbox
 from p2penergy.oracle.relayer import Relayer
@@ -67,7 +58,7 @@ def test_orders_readings_clearing_and_settlement_match_the_python_engine(
     advance_to(d.chain, market.slot_times(slot)[1])
     orders = market.slot_orders(slot)
     [action] = keeper.run_once()
-    assert action.outcome == CLEARED
+    assert action.outcome == Outcome.CLEARED
     assert keeper.run_once()[0].outcome == "waiting"  # delivery not over
 
     meters = SimulatedMeters()
@@ -93,7 +84,7 @@ def test_orders_readings_clearing_and_settlement_match_the_python_engine(
     before = balances(d, everyone)
     # every filled trader reported: settlement need not wait for the reading window
     [action] = keeper.run_once()
-    assert action.outcome == SETTLED
+    assert action.outcome == Outcome.SETTLED
     assert keeper.watched == set()
     expected = settle(
         orders, market.compute_clearing(slot), {t.account.address: usage[t] for t in usage}
@@ -116,7 +107,7 @@ def test_a_stale_uncleared_slot_is_expired_and_refunded(deployed: Deployed):
     market, slot, buyer = crossing_slot(d)
     advance_to(d.chain, market.slot_times(slot)[2])  # the clearing deadline passed
     [action] = Keeper(d.system, d.actors.keeper).run_once()
-    assert action.outcome == EXPIRED
+    assert action.outcome == Outcome.EXPIRED
     assert balances(d, [buyer]) == [50_000_000]
 
 
@@ -134,16 +125,16 @@ def test_a_second_keeper_sees_slots_the_first_handled_as_done(deployed: Deployed
     # both computed the clearing; the first submits, the second's submission is refused by
     # status and reported as done, never as a failure
     result = second.market.compute_clearing(slot)
-    assert first.run_once()[0].outcome == CLEARED
+    assert first.run_once()[0].outcome == Outcome.CLEARED
     action = second._guarded(
         slot,
         "open",
         lambda s: (second.market.submit_clearing(other, s, result), None)[1],  # type: ignore[arg-type, return-value]
     )
-    assert action.outcome == DONE_BY_OTHER
+    assert action.outcome == Outcome.DONE_BY_OTHER
     advance_to(d.chain, d.system.readings.functions.readingWindow(slot).call()[1])
-    assert first.run_once()[0].outcome == SETTLED
-    assert second.run_once()[0].outcome == FINISHED
+    assert first.run_once()[0].outcome == Outcome.SETTLED
+    assert second.run_once()[0].outcome == Outcome.FINISHED
     assert market.clearing(slot).status == "settled"
 
 
@@ -153,11 +144,11 @@ def test_a_slot_the_contract_refuses_is_reported_and_the_keeper_carries_on(deplo
     advance_to(d.chain, market.slot_times(slot)[1])
     [action] = Keeper(d.system, d.actors.stranger).run_once()  # not allowed to clear
     assert (action.outcome, action.detail) == (
-        REFUSED,
+        Outcome.REFUSED,
         f"MarketNotAllowed(account={d.actors.stranger.address})",
     )
     assert market.clearing(slot).status == "open"
-    assert Keeper(d.system, d.actors.keeper).run_once()[0].outcome == CLEARED
+    assert Keeper(d.system, d.actors.keeper).run_once()[0].outcome == Outcome.CLEARED
 
 
 def test_with_a_fixed_gas_limit_refusals_and_lost_races_are_still_named(deployed: Deployed):
@@ -172,14 +163,14 @@ def test_with_a_fixed_gas_limit_refusals_and_lost_races_are_still_named(deployed
     block = d.chain.w3.eth.block_number
     [action] = stranger.run_once()
     assert (action.outcome, action.detail) == (
-        REFUSED,
+        Outcome.REFUSED,
         f"MarketNotAllowed(account={d.actors.stranger.address})",
     )
     assert d.chain.w3.eth.block_number == block + 1  # the failed transaction, nothing else
     assert market.clearing(slot).status == "open"
     keeper = Keeper(d.system, d.actors.keeper, gas_limit=2_000_000)
     result = keeper.market.compute_clearing(slot)
-    assert keeper.run_once()[0].outcome == CLEARED
+    assert keeper.run_once()[0].outcome == Outcome.CLEARED
 
     def late(s: int) -> Action:
         keeper._send(d.system.market.functions.clear(s, *result.description))
@@ -187,8 +178,8 @@ def test_with_a_fixed_gas_limit_refusals_and_lost_races_are_still_named(deployed
 
     action = keeper._guarded(slot, "open", late)
     assert (action.outcome, action.detail) == (
-        DONE_BY_OTHER,
+        Outcome.DONE_BY_OTHER,
         "MarketWrongSlotStatus; slot is cleared",
     )
     advance_to(d.chain, d.system.readings.functions.readingWindow(slot).call()[1])
-    assert keeper.run_once()[0].outcome == SETTLED
+    assert keeper.run_once()[0].outcome == Outcome.SETTLED

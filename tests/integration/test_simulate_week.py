@@ -8,8 +8,8 @@ from datetime import date, timedelta
 
 import pytest
 
+from p2penergy.energy import scenario as scenarios
 from p2penergy.sim import runner
-from p2penergy.sim import scenario as scenarios
 from p2penergy.sim.report import build_report
 
 DAYS = 7

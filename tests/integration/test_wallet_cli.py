@@ -346,7 +346,7 @@ def test_offer_and_bid_a_day_from_the_household_forecast(world: World) -> None:
     for name, path in (("jane", PROSUMER_PROFILE), ("li", CONSUMER_PROFILE)):
         slots = forecast_day(load_profile(path), date.fromisoformat(day), 900, cloud_cover=0.0)
         planned[name] = {
-            wallet.clock.slot_starting_at(f.start, ""): f.import_wh if name == "li" else f.export_wh
+            wallet.clock.slot_at(f.start): f.import_wh if name == "li" else f.export_wh
             for f in slots
         }
     offered = world.ok("offer", "-a", "jane", "--forecast", PROSUMER_PROFILE, "--date", day,

@@ -13,10 +13,11 @@ from eth_account.signers.local import LocalAccount
 
 from p2penergy.chain.connect import Chain, rpc
 from p2penergy.chain.deploy import Deployment, System
+from p2penergy.chain.keyfile import LIGHT_SCRYPT_N
 from p2penergy.chain.tx import transact
 from p2penergy.cli.main import cli
 from p2penergy.oracle.reading import Reading, sign_reading
-from p2penergy.wallet.keystore import LIGHT_SCRYPT_N, Keystore
+from p2penergy.wallet.keystore import Keystore
 
 PASSWORD = "household-Pa55word!"
 GAS_WEI = 10**19

@@ -6,12 +6,12 @@ import os
 import time
 from pathlib import Path
 
+from p2penergy.domain.slots import SlotGrid
 from p2penergy.oracle.reading import Reading
 from p2penergy.oracle.sources import (
     CSV_COLUMNS,
     FolderSource,
     SimulatedMeters,
-    SlotGrid,
     parse_csv,
 )
 

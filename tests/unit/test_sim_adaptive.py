@@ -10,9 +10,9 @@ from __future__ import annotations
 import dataclasses
 import statistics
 
+from p2penergy.energy import scenario as scenarios
+from p2penergy.energy.model import Community, build
 from p2penergy.market import Order, clear
-from p2penergy.sim import scenario as scenarios
-from p2penergy.sim.model import Community, build
 from p2penergy.sim.strategy import day_ahead_orders, scarcity_permille
 
 

@@ -10,9 +10,9 @@ from pathlib import Path
 import pytest
 import yaml
 
+from p2penergy.domain.slots import SlotGrid
 from p2penergy.market import Side
 from p2penergy.wallet import forecast as fc
-from p2penergy.wallet.timeslots import SlotClock
 
 EXAMPLES = Path(__file__).resolve().parents[2] / "examples"
 PROSUMER = EXAMPLES / "household-prosumer.yaml"
@@ -113,7 +113,7 @@ def test_clouds_take_pv_away_and_a_consumer_bids_its_whole_demand():
 def test_orders_follow_the_forecast_and_leave_out_closed_gates_and_crumbs():
     slots = fc.forecast_day(fc.load_profile(PROSUMER), MIDSUMMER, 900)
     epoch = slots[0].start - 1000 * 900  # the market opened 1,000 slots before that midnight
-    clock = SlotClock(epoch, 900, 300)
+    clock = SlotGrid(epoch, 900, 300)
     sunny = [k for k, s in enumerate(slots) if s.export_wh > 0]
     now = slots[sunny[3]].start - 300  # the first four sunny slots' gates have closed
     planned = fc.forecast_orders(slots, Side.OFFER, 120_000, clock, now, min_wh=100)
@@ -129,7 +129,7 @@ def test_orders_follow_the_forecast_and_leave_out_closed_gates_and_crumbs():
 
 def test_a_market_grid_that_does_not_meet_local_midnight_is_refused():
     slots = fc.forecast_day(fc.load_profile(CONSUMER), MIDSUMMER, 900)
-    clock = SlotClock(slots[0].start - 450, 900, 300)  # slots start at :07:30
+    clock = SlotGrid(slots[0].start - 450, 900, 300)  # slots start at :07:30
     with pytest.raises(fc.WalletError, match="is not the start of a slot"):
         fc.forecast_orders(slots, Side.BID, 220_000, clock, 0)
 

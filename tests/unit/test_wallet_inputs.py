@@ -11,26 +11,27 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from p2penergy.contracts.credit import payment_ref
+from p2penergy.domain.slots import SlotGrid
 from p2penergy.wallet.errors import WalletError
 from p2penergy.wallet.keystore import Keystore
-from p2penergy.wallet.timeslots import SlotClock, parse_local_time
+from p2penergy.wallet.timeslots import parse_local_time, slot_starting_at
 from p2penergy.wallet.trading import energy_wh, price_per_kwh, read_schedule
 
 BERLIN = ZoneInfo("Europe/Berlin")
 EPOCH = 1_795_305_600  # 2026-11-22 00:00 UTC
-CLOCK = SlotClock(epoch=EPOCH, slot_length=900, gate_closure=300)
+CLOCK = SlotGrid(epoch=EPOCH, slot_length=900, gate_closure=300)
 FIXTURE = Path(__file__).parent.parent / "fixtures" / "keystores" / "geth-keystore.json"
 
 
 def test_a_local_time_maps_to_its_slot_in_the_given_zone() -> None:
     # 14:15 in Berlin in November (CET, UTC+1) is 13:15 UTC: slot 13 * 4 + 1 = 53.
-    assert CLOCK.slot_starting_at(parse_local_time("2026-11-22 14:15", BERLIN), "x") == 53
-    assert CLOCK.slot_starting_at(parse_local_time("2026-11-22T14:15", ZoneInfo("UTC")), "") == 57
+    assert slot_starting_at(CLOCK, parse_local_time("2026-11-22 14:15", BERLIN), "x") == 53
+    assert slot_starting_at(CLOCK, parse_local_time("2026-11-22T14:15", ZoneInfo("UTC")), "") == 57
 
 
 def test_a_time_off_the_grid_is_refused_with_the_neighbouring_starts() -> None:
     with pytest.raises(WalletError, match="not the start of a slot: slots are 15 min long"):
-        CLOCK.slot_starting_at(parse_local_time("2026-11-22 14:20", BERLIN), "14:20")
+        slot_starting_at(CLOCK, parse_local_time("2026-11-22 14:20", BERLIN), "14:20")
 
 
 def test_a_time_skipped_by_daylight_saving_is_refused() -> None:

@@ -11,8 +11,9 @@ import pytest
 from click.testing import CliRunner, Result
 from eth_account import Account
 
+from p2penergy.chain.keyfile import LIGHT_SCRYPT_N
 from p2penergy.cli.main import cli
-from p2penergy.wallet.keystore import LIGHT_SCRYPT_N, Keystore
+from p2penergy.wallet.keystore import Keystore
 
 FIXTURE = Path(__file__).parent.parent / "fixtures" / "keystores" / "geth-keystore.json"
 FIXTURE_KEY = "4c0883a69102937d6231471b5dbb6204fe5129617082792ae468d01a3f362318"

@@ -10,11 +10,11 @@ from typing import Any
 
 import yaml
 
+from p2penergy.domain.slots import ALLOWED_SLOT_SECONDS
 from p2penergy.exceptions import P2PEnergyError
 
 SCENARIO_DIR = Path(__file__).resolve().parents[2] / "scenarios"
 DEFAULT_SCENARIO = "suburban-summer"
-ALLOWED_SLOT_SECONDS = (300, 900, 1800, 3600)
 
 
 class ScenarioError(P2PEnergyError, ValueError):

@@ -19,8 +19,8 @@ from typing import Any
 
 import numpy as np
 
+from p2penergy.energy.scenario import Scenario
 from p2penergy.ledger import share_out as share_out
-from p2penergy.sim.scenario import Scenario
 
 STREAM_HOUSEHOLDS, STREAM_WEATHER, STREAM_DEMAND, STREAM_FORECAST = 1, 2, 3, 4
 CRITICAL_NAMES = ("clinic", "water-pump")
