@@ -7,13 +7,13 @@ through argv: keystore passwords come from a hidden prompt or a password file.
 from __future__ import annotations
 
 import json
-import os
 import stat
 from pathlib import Path
 
 from eth_account import Account
 from eth_account.signers.local import LocalAccount
 
+from p2penergy._atomic import write_private
 from p2penergy.exceptions import OracleError
 
 
@@ -22,10 +22,9 @@ class DeviceKeyError(OracleError):
 
 
 def _write_private(path: Path, text: str) -> None:
-    # O_EXCL: never overwrite an existing key; 0600 from creation, not chmod'ed afterwards.
-    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-    with os.fdopen(fd, "w") as handle:
-        handle.write(text)
+    # Never overwrites an existing key; 0600 from creation, not chmod'ed afterwards; atomic
+    # (fsync + link): a crash never leaves a partial key file.
+    write_private(path, text)
 
 
 def new_keystore(path: Path, password: str, account: LocalAccount | None = None) -> LocalAccount:

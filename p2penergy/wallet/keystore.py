@@ -21,6 +21,7 @@ from eth_account import Account
 from eth_account.signers.local import LocalAccount
 from eth_utils.address import is_address, to_checksum_address
 
+from p2penergy._atomic import write_private
 from p2penergy.chain.config import user_data_dir
 from p2penergy.wallet.errors import KeystoreError, WrongPassword
 
@@ -133,7 +134,8 @@ class Keystore:
 
     def _write_names(self, names: dict[str, str]) -> None:
         self.folder.mkdir(parents=True, exist_ok=True)
-        (self.folder / NAMES_FILE).write_text(json.dumps(names, indent=2, sort_keys=True) + "\n")
+        text = json.dumps(names, indent=2, sort_keys=True) + "\n"
+        write_private(self.folder / NAMES_FILE, text, replace=True)
 
     def _files(self) -> Iterator[tuple[str, Path]]:
         if not self.folder.is_dir():
@@ -186,10 +188,9 @@ class Keystore:
         data = Account.encrypt(account.key, password, kdf="scrypt", iterations=self.scrypt_n)
         self.folder.mkdir(parents=True, exist_ok=True, mode=0o700)
         path = self.folder / geth_file_name(account.address)
-        # 0600 from the start, like geth: the file never exists readable by others.
-        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-        with os.fdopen(fd, "w") as handle:
-            json.dump(data, handle)
+        # 0600 from the start, like geth: the file never exists readable by others; written
+        # atomically (fsync + link): a crash never leaves a partial keystore.
+        write_private(path, json.dumps(data))
         if name is not None:
             names = self._names()
             names[name] = account.address
@@ -230,9 +231,7 @@ class Keystore:
             out = out / entry.path.name
         if out.exists():
             raise KeystoreError(f"{out} already exists: choose another file")
-        fd = os.open(out, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-        with os.fdopen(fd, "w") as handle:
-            json.dump(data, handle)
+        write_private(out, json.dumps(data))
         return out
 
     def rename(self, ref: str, new_name: str) -> KeystoreEntry:
