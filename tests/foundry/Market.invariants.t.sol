@@ -11,7 +11,7 @@ import {InvariantTest} from "./Vm.sol";
 /// @notice forge drives MarketHandler's bounded actions in random sequences and checks every
 /// `invariant_*` function after each call. Profiles: foundry.toml (default: CI; `long`).
 contract MarketInvariants is InvariantTest {
-    MarketHandler internal h;
+    MarketHandler public h;
 
     function setUp() public {
         h = new MarketHandler();

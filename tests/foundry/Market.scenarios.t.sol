@@ -5,22 +5,34 @@ import {IEnergyMarket} from "../../contracts/interfaces/IEnergyMarket.sol";
 
 import {MarketHandler} from "./MarketHandler.sol";
 import {MarketInvariants} from "./Market.invariants.t.sol";
+import {Cheats} from "./Vm.sol";
 
 /// @title Fixed sequences through the handler: the campaign's paths exist, and every
 /// counterexample the campaigns found is kept here as a regression test.
-contract MarketScenarios is MarketInvariants {
+/// @dev Holds the invariants as a separate contract (not inherited), so forge runs no campaign
+/// here: only the fixed sequences, each followed by every invariant.
+contract MarketScenarios is Cheats {
+    MarketInvariants internal inv;
+    MarketHandler internal h;
+
+    function setUp() public {
+        inv = new MarketInvariants();
+        inv.setUp();
+        h = inv.h();
+    }
+
     function _all() internal {
-        invariant_handlerExpectationsHold();
-        invariant_escrowHeldEqualsLockedPlusUnpaid();
-        invariant_creditSupplyIsMintedMinusBurnedIsSumOfBalances();
-        invariant_noFillBeyondLimits();
-        invariant_settledSlotPaysOutItsEscrowExactly();
-        invariant_certificatesAreVerifiedExportMinusRetired();
-        invariant_settledSlotNeverChanges();
-        invariant_suspendedAccountOnlyWithdrawsItsOwn();
-        invariant_everyEscrowedCreditHasAPathBack();
-        invariant_orderIdsUniqueAndIncreasing();
-        invariant_noReadingRecordedTwice();
+        inv.invariant_handlerExpectationsHold();
+        inv.invariant_escrowHeldEqualsLockedPlusUnpaid();
+        inv.invariant_creditSupplyIsMintedMinusBurnedIsSumOfBalances();
+        inv.invariant_noFillBeyondLimits();
+        inv.invariant_settledSlotPaysOutItsEscrowExactly();
+        inv.invariant_certificatesAreVerifiedExportMinusRetired();
+        inv.invariant_settledSlotNeverChanges();
+        inv.invariant_suspendedAccountOnlyWithdrawsItsOwn();
+        inv.invariant_everyEscrowedCreditHasAPathBack();
+        inv.invariant_orderIdsUniqueAndIncreasing();
+        inv.invariant_noReadingRecordedTwice();
     }
 
     /// @notice An offer and a bid in one slot trade: cleared, metered, settled in chunks, paid.
@@ -100,7 +112,13 @@ contract MarketScenarios is MarketInvariants {
 /// @title Contract bugs found by the campaigns that are not fixed yet. Each test states the
 /// correct behaviour and FAILS today; tests/proofs/test_invariants.py requires exactly that, so
 /// the fix turns it into a failure there and the test moves into MarketScenarios.
-contract PendingFixes is MarketInvariants {
+contract PendingFixes is Cheats {
+    MarketHandler internal h;
+
+    function setUp() public {
+        h = new MarketHandler();
+    }
+
     /// @notice CommunityCredit lets any active participant `transfer` credits to the market
     /// contract (its `_mayHold` admits the market as a receiver for everyone, not only for the
     /// market's own `transferFrom`). Such credits belong to no order: no cancel, settlement or
