@@ -49,7 +49,7 @@ if changed pip pyproject.toml constraints.txt || [ ! -x .venv/bin/p2penergy ]; t
   [ -f "$stamps/pip.new" ] && done_stamp pip
 fi
 
-if changed npm package-lock.json || [ ! -d node_modules/solc ] || [ ! -d node_modules/@foundry-rs/anvil ]; then
+if changed npm package-lock.json || [ ! -d node_modules/solc ] || [ ! -d node_modules/@foundry-rs/anvil ] || [ ! -d node_modules/@foundry-rs/forge ]; then
   say "installing npm packages (npm ci)"
   npm ci --no-audit --no-fund --loglevel=error
   [ -f "$stamps/npm.new" ] && done_stamp npm

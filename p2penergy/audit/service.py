@@ -140,7 +140,7 @@ def load_topups(path: Path) -> dict[str, tuple[str, int]]:
                 if ref.lower() in ledger:
                     raise AuditError(f"{path}:{line}: payment_ref {ref} appears twice")
                 ledger[ref.lower()] = (account, int(amount))
-    except (OSError, ValueError) as exc:
+    except (OSError, ValueError, csv.Error) as exc:
         if isinstance(exc, AuditError):
             raise
         raise AuditError(f"cannot read the top-up ledger {path}: {exc}") from exc

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import hmac
 import json
-import os
 from pathlib import Path
 from typing import Any
 
@@ -20,14 +19,6 @@ from p2penergy.exceptions import KeystoreError, WrongPassword
 STANDARD_SCRYPT_N = 262_144
 LIGHT_SCRYPT_N = 4_096
 _CRYPTO_FIELDS = {"cipher", "ciphertext", "cipherparams", "kdf", "kdfparams", "mac"}
-
-
-def write_private(path: Path, text: str) -> None:
-    """Creates `path` readable by its owner only (0600 from creation, never chmod'ed after);
-    raises FileExistsError rather than overwrite a key."""
-    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-    with os.fdopen(fd, "w") as handle:
-        handle.write(text)
 
 
 def encrypt(account: LocalAccount, password: str, scrypt_n: int = STANDARD_SCRYPT_N) -> Any:

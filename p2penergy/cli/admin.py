@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 import click
-from eth_utils.address import is_address, to_checksum_address
+from eth_utils.address import is_address, is_checksum_address, to_checksum_address
 
 from p2penergy.cli._options import (
     account_options,
@@ -27,11 +27,24 @@ from p2penergy.wallet.operator import Operator, check_address_book_free, deploy
 from p2penergy.wallet.timeslots import parse_local_time, zone
 from p2penergy.wallet.trading import price_per_kwh
 
+# The registry's MAX_CAPACITY_W (50 MW) in kW.
+MAX_CAPACITY_KW = 50_000
+# Slots are uint64 on chain.
+SLOT_RANGE = click.IntRange(0, 2**64 - 1)
+
 
 def _addr(value: str, what: str) -> str:
     if not is_address(value):
         raise WalletError(f"{what} {value!r} is not an address (0x + 40 hex digits)")
+    if not _checksum_ok(value):
+        raise WalletError(f"{what} {value!r} has a wrong EIP-55 checksum (mixed case): mistyped?")
     return str(to_checksum_address(value))
+
+
+def _checksum_ok(value: str) -> bool:
+    """All-lowercase and all-uppercase hex carry no checksum; mixed case must be EIP-55."""
+    digits = value.removeprefix("0x").removeprefix("0X")
+    return digits.lower() == digits or digits.upper() == digits or is_checksum_address(value)
 
 
 def _credits(text: str) -> int:
@@ -301,6 +314,10 @@ def admin_register_meter(device: str, owner: str, capacity_kw: str, **kw: Any) -
         capacity_w = parse_kwh(capacity_kw)  # kW -> W has the same 3 decimals as kWh -> Wh
     except ValueError:
         raise WalletError(f"capacity {capacity_kw!r} is not a number of kW (3 decimals)") from None
+    if not 0 < capacity_w <= MAX_CAPACITY_KW * 1000:
+        raise WalletError(
+            f"capacity {capacity_kw!r} kW must be above 0 and at most {MAX_CAPACITY_KW:,}"
+        )
     _announce(f"register meter {device_addr} of {owner_addr}, {capacity_kw} kW", kw["yes"])
     meter_id = _operator(kw).register_meter(device_addr, owner_addr, capacity_w)
     _done(
@@ -353,16 +370,17 @@ def admin_set_meter_active(meter_id: int, inactive: bool, **kw: Any) -> None:
 
 @admin_group.command("grant-role")
 @click.argument("role", type=click.Choice(["operator", "keeper", "auditor", "governor"]))
-@click.argument("account")
+# Not named "account": that is --account, the signer (the same name would overwrite it).
+@click.argument("grantee", metavar="ACCOUNT")
 @click.option("--revoke", is_flag=True, help="Revoke the role instead of granting it.")
 @account_options
 @connection_options
 @yes_option
 @json_option
 @handle_errors
-def admin_grant_role(role: str, account: str, revoke: bool, **kw: Any) -> None:
+def admin_grant_role(role: str, grantee: str, revoke: bool, **kw: Any) -> None:
     """Schedule granting (or, with --revoke, revoking) ROLE to ACCOUNT (governed, delayed)."""
-    address = _addr(account, "account")
+    address = _addr(grantee, "account")
     verb = "revoke" if revoke else "grant"
     role_name = f"{role.upper()}_ROLE"
     _announce(f"schedule: {verb} {role_name} {'from' if revoke else 'to'} {address}", kw["yes"])
@@ -448,8 +466,8 @@ def admin_set_tariffs(feed_in: str, retail: str, network_fee: str, **kw: Any) ->
 
 
 @admin_group.command("declare-outage")
-@click.option("--from-slot", "first", type=int, required=True, help="First outage slot.")
-@click.option("--to-slot", "last", type=int, required=True, help="Last outage slot.")
+@click.option("--from-slot", "first", type=SLOT_RANGE, required=True, help="First outage slot.")
+@click.option("--to-slot", "last", type=SLOT_RANGE, required=True, help="Last outage slot.")
 @click.option("--cap", required=True, help="Price cap per kWh (between feed-in and retail).")
 @account_options
 @connection_options

@@ -106,7 +106,11 @@ def demo_command(as_json: bool) -> None:
     help="Where the chain is kept [default: ~/.local/share/p2penergy/node].",
 )
 @click.option(
-    "--port", type=int, default=8545, show_default=True, help="Port on 127.0.0.1 for clients."
+    "--port",
+    type=click.IntRange(1, 65535),
+    default=8545,
+    show_default=True,
+    help="Port on 127.0.0.1 for clients.",
 )
 @click.option(
     "--block-time",

@@ -68,7 +68,7 @@ def simulate_command(
     grid-only baseline.
     """
     from p2penergy.energy import scenario as scenarios
-    from p2penergy.sim.report import build_report, write
+    from p2penergy.sim.report import build_report, check_writable, write
     from p2penergy.sim.runner import SlotOutcome, simulate
 
     scenario = scenarios.load(scenario_name).with_overrides(
@@ -77,6 +77,7 @@ def simulate_command(
         slot_seconds=None if slot_seconds is None else int(slot_seconds),
         seed=seed,
     )
+    check_writable(out_dir)  # before minutes of simulating, not after
     total = len(scenario.slots)
     with Progress(
         TextColumn("[bold]{task.description}"),

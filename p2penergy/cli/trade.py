@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 import click
-from eth_utils.address import is_address, to_checksum_address
+from eth_utils.address import is_address, is_checksum_address, to_checksum_address
 from rich.table import Table
 
 from p2penergy.cli._options import (
@@ -54,7 +54,10 @@ tz_option = click.option(
 
 
 def slot_options(func: F) -> F:
-    func = click.option("--slot", type=int, default=None, help="Slot number instead of --at.")(func)
+    slot_range = click.IntRange(0, 2**64 - 1)
+    func = click.option(
+        "--slot", type=slot_range, default=None, help="Slot number instead of --at."
+    )(func)
     return click.option(
         "--at",
         "at",
@@ -66,6 +69,10 @@ def slot_options(func: F) -> F:
 def _address(keystore_dir: Path | None, account: str | None) -> str:
     """The account to read: a keystore name/address, or any address (no password needed)."""
     if account and is_address(account):
+        digits = account[2:]
+        mixed = digits not in (digits.lower(), digits.upper())
+        if mixed and not is_checksum_address(account):
+            raise WalletError(f"address {account!r} has a wrong EIP-55 checksum (mixed case)")
         return str(to_checksum_address(account))
     keystore = Keystore(keystore_dir)
     return keystore.find(pick_account(keystore, account)).address
@@ -283,7 +290,8 @@ def cancel_command(
 ) -> None:
     """Cancel ORDER_ID before its gate closes; a bid gets its escrow back."""
     tz = zone(tz_name)
-    wallet = Wallet(open_system(rpc, deployments, chain_id), _address(keystore_dir, account))
+    who = _address(keystore_dir, account)  # checked before connecting
+    wallet = Wallet(open_system(rpc, deployments, chain_id), who)
     view = wallet.cancel_refund(order_id, tz)
     err_console.print(
         f"cancel order {order_id}: {view.side} {format_wh(view.energy_wh)} for "
@@ -314,7 +322,8 @@ def balance_command(
     as_json: bool,
 ) -> None:
     """Credits (free and locked in bids), certificates and gas money of your account."""
-    wallet = Wallet(open_system(rpc, deployments, chain_id), _address(keystore_dir, account))
+    who = _address(keystore_dir, account)  # checked before connecting
+    wallet = Wallet(open_system(rpc, deployments, chain_id), who)
     b = wallet.balance()
     status = b.participant.kind + ("" if b.participant.active else " (suspended)")
     if as_json:
@@ -366,7 +375,8 @@ def orders_command(
 ) -> None:
     """Your orders and where each stands (open, cancelled, cleared, settled)."""
     tz = zone(tz_name)
-    wallet = Wallet(open_system(rpc, deployments, chain_id), _address(keystore_dir, account))
+    who = _address(keystore_dir, account)  # checked before connecting
+    wallet = Wallet(open_system(rpc, deployments, chain_id), who)
     rows = wallet.orders()
     if as_json:
         print_json([vars(r) for r in rows])
@@ -405,7 +415,8 @@ def trades_command(
 ) -> None:
     """Your settled trades: clearing price, energy cleared and metered, paid/received, refunds."""
     tz = zone(tz_name)
-    wallet = Wallet(open_system(rpc, deployments, chain_id), _address(keystore_dir, account))
+    who = _address(keystore_dir, account)  # checked before connecting
+    wallet = Wallet(open_system(rpc, deployments, chain_id), who)
     rows = wallet.trades()
     currency = wallet.system.deployment.money
     if as_json:
@@ -471,7 +482,8 @@ def certificates_command(
 ) -> None:
     """Your renewable-energy certificates per slot (held and retired)."""
     tz = zone(tz_name)
-    wallet = Wallet(open_system(rpc, deployments, chain_id), _address(keystore_dir, account))
+    who = _address(keystore_dir, account)  # checked before connecting
+    wallet = Wallet(open_system(rpc, deployments, chain_id), who)
     held = wallet.certificates.holdings(wallet.address)
     retired = wallet.certificates.retired(wallet.address)
     slots = sorted(set(held) | set(retired))
@@ -515,7 +527,8 @@ def retire_command(
 ) -> None:
     """Retire certificates of a slot (claim the renewable energy; cannot be undone)."""
     tz = zone(tz_name)
-    wallet = Wallet(open_system(rpc, deployments, chain_id), _address(keystore_dir, account))
+    who = _address(keystore_dir, account)  # checked before connecting
+    wallet = Wallet(open_system(rpc, deployments, chain_id), who)
     target = _slot(wallet, at, slot, tz)
     wh = energy_wh(kwh)
     held = wallet.certificates.balance(wallet.address, target)
@@ -571,7 +584,8 @@ def redeem_command(
         raise WalletError(f"{exc}: write amounts in credits, e.g. 12.50") from None
     if value <= 0:
         raise WalletError(f"amount {amount} must be above 0")
-    wallet = Wallet(open_system(rpc, deployments, chain_id), _address(keystore_dir, account))
+    who = _address(keystore_dir, account)  # checked before connecting
+    wallet = Wallet(open_system(rpc, deployments, chain_id), who)
     wallet.redeem_check(value, reference)
     err_console.print(
         f"redeem {format_credits(value)} credits of {wallet.address} (ref {ref}): they are burned "

@@ -209,6 +209,10 @@ def load(name_or_path: str | Path | None = None) -> Scenario:
     path = resolve(name_or_path)
     try:
         data = yaml.safe_load(path.read_text())
+    except OSError as exc:
+        raise ScenarioError(f"cannot read the scenario {path}: {exc.strerror}") from None
+    except UnicodeDecodeError as exc:
+        raise ScenarioError(f"{path}: not UTF-8 text ({exc.reason})") from None
     except yaml.YAMLError as exc:
         raise ScenarioError(f"{path}: not valid YAML ({exc})") from None
     if not isinstance(data, dict):

@@ -13,7 +13,8 @@ from pathlib import Path
 from eth_account import Account
 from eth_account.signers.local import LocalAccount
 
-from p2penergy.chain.keyfile import decrypt_keyfile, encrypt, is_v3, write_private
+from p2penergy._atomic import write_private
+from p2penergy.chain.keyfile import decrypt_keyfile, encrypt, is_v3
 from p2penergy.exceptions import KeystoreError, OracleError
 
 

@@ -32,6 +32,7 @@ from pathlib import Path
 from typing import Any
 
 from p2penergy.domain.orders import slot_of
+from p2penergy.exceptions import P2PEnergyError
 from p2penergy.market import Side
 from p2penergy.sim import accounting as accounts
 from p2penergy.sim.accounting import HouseholdLedger as HouseholdLedger
@@ -661,6 +662,23 @@ _CSS = (
 
 def _row(*values: object, cell: str = "td") -> str:
     return "<tr>" + "".join(f"<{cell}>{html.escape(str(v))}</{cell}>" for v in values) + "</tr>"
+
+
+class ReportNotWritable(P2PEnergyError, OSError):
+    """The report folder cannot be created or written."""
+
+
+def check_writable(folder: Path) -> None:
+    """Creates `folder` if needed and proves a file can be written in it (checked before a long
+    simulation, not after); raises `ReportNotWritable` otherwise."""
+    import tempfile
+
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+        with tempfile.NamedTemporaryFile(dir=folder, prefix=".write-check-"):
+            pass
+    except OSError as exc:
+        raise ReportNotWritable(f"--out {folder} is not writable: {exc.strerror or exc}") from None
 
 
 def write(report: dict[str, Any], folder: Path, *, with_plots: bool = True) -> list[Path]:

@@ -99,6 +99,8 @@ def load_profile(path: Path) -> HouseholdProfile:
         raw = yaml.safe_load(Path(path).read_text())
     except OSError as exc:
         raise ProfileError(f"cannot read the household profile {path}: {exc.strerror}") from None
+    except UnicodeDecodeError as exc:
+        raise ProfileError(f"{path} is not UTF-8 text ({exc.reason})") from None
     except yaml.YAMLError as exc:
         raise ProfileError(f"{path} is not valid YAML: {exc}") from None
     if not isinstance(raw, dict):

@@ -20,6 +20,7 @@ from eth_account import Account
 from eth_account.signers.local import LocalAccount
 from eth_utils.address import is_address, to_checksum_address
 
+from p2penergy._atomic import write_private
 from p2penergy.chain.config import user_data_dir
 from p2penergy.chain.keyfile import (
     STANDARD_SCRYPT_N,
@@ -27,7 +28,6 @@ from p2penergy.chain.keyfile import (
     encrypt,
     keyfile_address,
     read_keyfile,
-    write_private,
 )
 from p2penergy.exceptions import KeystoreError
 
@@ -80,7 +80,8 @@ class Keystore:
 
     def _write_names(self, names: dict[str, str]) -> None:
         self.folder.mkdir(parents=True, exist_ok=True)
-        (self.folder / NAMES_FILE).write_text(json.dumps(names, indent=2, sort_keys=True) + "\n")
+        text = json.dumps(names, indent=2, sort_keys=True) + "\n"
+        write_private(self.folder / NAMES_FILE, text, replace=True)
 
     def _files(self) -> Iterator[tuple[str, Path]]:
         if not self.folder.is_dir():
@@ -133,7 +134,8 @@ class Keystore:
         data = encrypt(account, password, self.scrypt_n)
         self.folder.mkdir(parents=True, exist_ok=True, mode=0o700)
         path = self.folder / geth_file_name(account.address)
-        # 0600 from the start, like geth: the file never exists readable by others.
+        # 0600 from the start, like geth: the file never exists readable by others; written
+        # atomically (fsync + link): a crash never leaves a partial keystore.
         write_private(path, json.dumps(data))
         if name is not None:
             names = self._names()

@@ -84,6 +84,10 @@ def read_schedule(path: Path) -> list[ScheduleRow]:
             ]
     except OSError as exc:
         raise WalletError(f"cannot read {path}: {exc.strerror}") from None
+    except UnicodeDecodeError as exc:
+        raise WalletError(f"{path} is not UTF-8 text ({exc.reason}): a CSV schedule?") from None
+    except csv.Error as exc:
+        raise WalletError(f"{path} is not a readable CSV: {exc}") from None
     if not rows:
         raise WalletError(f"{path} has no orders (rows with kWh above 0)")
     return rows

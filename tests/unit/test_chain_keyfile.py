@@ -9,12 +9,12 @@ from pathlib import Path
 import pytest
 from eth_account import Account
 
+from p2penergy._atomic import write_private
 from p2penergy.chain.keyfile import (
     LIGHT_SCRYPT_N,
     decrypt_keyfile,
     encrypt,
     read_password_file,
-    write_private,
 )
 from p2penergy.exceptions import KeystoreError, WrongPassword
 

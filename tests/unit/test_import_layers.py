@@ -17,6 +17,7 @@ PACKAGE = Path(__file__).resolve().parents[2] / "p2penergy"
 # or sideways within a layer as long as that makes no cycle.
 LAYERS: dict[str, int] = {
     "exceptions": 0,
+    "_atomic": 0,  # crash-safe private files
     "units": 1,
     "domain": 1,
     "market": 2,  # clearing and settlement maths
@@ -36,7 +37,7 @@ LAYERS: dict[str, int] = {
     "__main__": 7,
 }
 # The pure layers import nothing chain-related.
-PURE = ("exceptions", "units", "domain", "market", "energy", "ledger")
+PURE = ("exceptions", "_atomic", "units", "domain", "market", "energy", "ledger")
 CHAIN_LIBRARIES = ("web3", "eth_account", "eth_tester", "brownie")
 
 

@@ -1,0 +1,58 @@
+"""Keystores, device keys and the names file are written atomically with mode 0600: a writer
+killed with SIGKILL at random points never leaves a partial file under a real name."""
+
+from __future__ import annotations
+
+import json
+import random
+import signal
+import stat
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+from p2penergy.chain.keyfile import LIGHT_SCRYPT_N
+from p2penergy.oracle.identity import new_keystore
+from p2penergy.wallet.keystore import NAMES_FILE, Keystore
+
+# Writes files of 2 MB (a wide window for the kill) named f0, f1, ... until killed.
+WRITER = """
+import sys
+from pathlib import Path
+from p2penergy._atomic import write_private
+folder = Path(sys.argv[1])
+start = int(sys.argv[2])
+for i in range(start, start + 10_000):
+    write_private(folder / f"f{i}", str(i) * (2_000_000 // len(str(i))) + "END")
+"""
+
+
+def test_a_writer_killed_at_random_points_never_leaves_a_partial_file(tmp_path: Path) -> None:
+    rng = random.Random(14)
+    complete = 0
+    for round_ in range(8):
+        first = str(round_ * 10_000)
+        writer = subprocess.Popen([sys.executable, "-c", WRITER, str(tmp_path), first])
+        time.sleep(rng.uniform(0.2, 0.8))
+        writer.send_signal(signal.SIGKILL)
+        writer.wait()
+        for path in tmp_path.iterdir():
+            if path.name.startswith("."):
+                continue  # a temporary file of the killed write
+            text = path.read_text()
+            assert text.endswith("END"), f"{path.name} is partial ({len(text)} chars)"
+            assert stat.S_IMODE(path.stat().st_mode) == 0o600
+            complete += 1
+    assert complete > 0  # the kills did come after some complete writes
+
+
+def test_keystores_device_keys_and_names_are_private(tmp_path: Path) -> None:
+    keystore = Keystore(tmp_path / "keys", scrypt_n=LIGHT_SCRYPT_N)
+    entry = keystore.new("pw", name="alice")
+    key = tmp_path / "device.json"
+    new_keystore(key, "pw")
+    for path in (entry.path, tmp_path / "keys" / NAMES_FILE, key):
+        assert stat.S_IMODE(path.stat().st_mode) == 0o600, path
+        json.loads(path.read_text())
+    assert not [p for p in (tmp_path / "keys").iterdir() if p.name.endswith(".tmp")]
