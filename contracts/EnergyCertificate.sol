@@ -26,8 +26,14 @@ contract EnergyCertificate is IEnergyCertificate, ERC1155 {
     IMeterReadings private immutable _readings;
     address private immutable _market;
 
-    /// @dev Per slot and holder: received − given − retired, in Wh. Never below −(its export).
-    mapping(uint256 slot => mapping(address account => int256 adjustmentWh)) private _adjustments;
+    /// @dev Per holder, four slots a word: a signed 64-bit lane per slot (lane `slot % 4`) holding
+    /// received − given − retired, in Wh; never below −(its export). A household that trades in
+    /// consecutive slots writes one fresh word every four slots instead of one per slot.
+    mapping(address account => mapping(uint256 slotGroup => uint256 lanes)) private _adjustments;
+
+    uint256 private constant _SLOTS_PER_WORD = 4;
+    uint256 private constant _LANE_BITS = 64;
+    uint256 private constant _LANE_MASK = type(uint64).max;
 
     /// @param registry_ the community's participant registry
     /// @param readings_ the MeterReadings contract: the only minter and the source of export
@@ -89,7 +95,7 @@ contract EnergyCertificate is IEnergyCertificate, ERC1155 {
         for (uint256 j = 0; j < buyers.length; ++j) {
             if (buyerWh[j] == 0) continue;
             inWh += buyerWh[j];
-            _adjustments[slot][buyers[j]] += SafeCast.toInt256(buyerWh[j]);
+            _credit(buyers[j], slot, buyerWh[j]);
             emit TransferSingle(msg.sender, address(0), buyers[j], slot, buyerWh[j]);
         }
         if (outWh != inWh) revert CertificateMoveUnbalanced(outWh, inWh);
@@ -107,7 +113,7 @@ contract EnergyCertificate is IEnergyCertificate, ERC1155 {
     /// @notice `account`'s certificates of slot `id`: its verified export plus what it received,
     /// minus what it gave and retired.
     function balanceOf(address account, uint256 id) public view override returns (uint256) {
-        return _balance(account, id, _adjustments[id][account]);
+        return _balance(account, id, _adjustment(account, id));
     }
 
     /// @dev Holders cannot move certificates themselves: a certificate follows the energy.
@@ -131,11 +137,32 @@ contract EnergyCertificate is IEnergyCertificate, ERC1155 {
 
     /// @dev Takes `energyWh` of slot `slot` from `account`, which must hold them.
     function _take(address account, uint256 slot, uint256 energyWh) private {
-        int256 adjustment = _adjustments[slot][account];
+        int256 adjustment = _adjustment(account, slot);
         uint256 balance = _balance(account, slot, adjustment);
         if (balance < energyWh) revert ERC1155InsufficientBalance(account, balance, energyWh, slot);
         // energyWh ≤ balance < 2^255, so the conversion is exact; the balance stays ≥ 0.
-        _adjustments[slot][account] = adjustment - int256(energyWh);
+        _setAdjustment(account, slot, adjustment - int256(energyWh));
+    }
+
+    /// @dev Adds `energyWh` received from the market to `account`'s lane of `slot`.
+    function _credit(address account, uint256 slot, uint256 energyWh) private {
+        _setAdjustment(account, slot, _adjustment(account, slot) + SafeCast.toInt256(energyWh));
+    }
+
+    /// @dev The signed adjustment of `account` in `slot` (its 64-bit lane, sign-extended).
+    function _adjustment(address account, uint256 slot) private view returns (int256) {
+        uint256 shift = (slot % _SLOTS_PER_WORD) * _LANE_BITS;
+        return int64(uint64(_adjustments[account][slot / _SLOTS_PER_WORD] >> shift));
+    }
+
+    /// @dev Stores `value` in the lane of `account` and `slot`; reverts if it leaves int64 (a
+    /// slot's Wh are bounded by one order's uint32 energy and a 2^30 Wh export, far inside).
+    function _setAdjustment(address account, uint256 slot, int256 value) private {
+        uint256 shift = (slot % _SLOTS_PER_WORD) * _LANE_BITS;
+        uint256 lane = uint64(SafeCast.toInt64(value));
+        mapping(uint256 => uint256) storage words = _adjustments[account];
+        uint256 group = slot / _SLOTS_PER_WORD;
+        words[group] = (words[group] & ~(_LANE_MASK << shift)) | (lane << shift);
     }
 
     function _balance(address account, uint256 slot, int256 adjustment)

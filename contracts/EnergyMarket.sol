@@ -13,7 +13,9 @@ import {IMeterReadings} from "./interfaces/IMeterReadings.sol";
 import {IParticipantRegistry} from "./interfaces/IParticipantRegistry.sol";
 import {UniformPriceClearing} from "./libraries/UniformPriceClearing.sol";
 import {MarketMath} from "./libraries/MarketMath.sol";
+import {OrderWord, OrderWords} from "./libraries/OrderWord.sol";
 import {Roles} from "./libraries/Roles.sol";
+import {Settlement} from "./libraries/Settlement.sol";
 
 /// @title EnergyMarket
 /// @notice Per-slot order books with escrow, verified uniform-price clearing and min-of-two pool
@@ -59,11 +61,7 @@ contract EnergyMarket is IEnergyMarket, ReentrancyGuardTransient {
         uint64 fees;
     }
 
-    uint256 private constant _OWNER_MASK = UniformPriceClearing.OWNER_MASK;
     uint256 private constant _MAX_FEE = UniformPriceClearing.MAX_FEE;
-    uint256 private constant _SIDE_BIT = UniformPriceClearing.SIDE_BIT;
-    uint256 private constant _CANCELLED_BIT = UniformPriceClearing.CANCELLED_BIT;
-    uint256 private constant _CRITICAL_BIT = UniformPriceClearing.CRITICAL_BIT;
     uint256 private constant _MAX_OUTAGE_SLOTS = 672;
     /// @dev Orders one account may place in one slot (its first and up to three re-places).
     uint256 private constant _MAX_PLACEMENTS = 4;
@@ -87,7 +85,7 @@ contract EnergyMarket is IEnergyMarket, ReentrancyGuardTransient {
     address private immutable _roundingAccount;
 
     Tariffs private _tariffs;
-    mapping(uint256 orderId => uint256 packed) private _orders;
+    mapping(uint256 orderId => OrderWord packed) private _orders;
     /// @dev Ids handed out per slot (placed orders, cancelled ones included), 16 bits each.
     mapping(uint256 slotGroup => uint256 counts) private _orderCounts;
     /// @dev Cancelled orders per slot, 16 bits each: live = placed − cancelled.
@@ -165,20 +163,19 @@ contract EnergyMarket is IEnergyMarket, ReentrancyGuardTransient {
 
     /// @inheritdoc IEnergyMarket
     function cancelOrder(uint256 orderId) external nonReentrant {
-        uint256 packed = _orders[orderId];
-        if (packed == 0) revert MarketUnknownOrder(orderId);
-        Order memory o = _unpack(packed);
-        if (o.owner != msg.sender) revert MarketNotOrderOwner(orderId, msg.sender);
-        if (o.cancelled) revert MarketOrderCancelled(orderId);
-        uint256 slot = orderId >> 16;
+        OrderWord packed = _orders[orderId];
+        if (packed.isEmpty()) revert MarketUnknownOrder(orderId);
+        if (packed.owner() != msg.sender) revert MarketNotOrderOwner(orderId, msg.sender);
+        if (packed.isCancelled()) revert MarketOrderCancelled(orderId);
+        uint256 slot = OrderWords.slotOf(orderId);
         uint256 gateClosesAt = _gateClosesAt(slot);
         if (block.timestamp >= gateClosesAt) revert MarketGateClosed(slot, gateClosesAt);
 
-        _orders[orderId] = packed | _CANCELLED_BIT;
+        _orders[orderId] = packed.cancelled();
         _placements[msg.sender][slot >> 6] &= ~(_LIVE_BIT << ((slot & 63) * 4));
         // cancelled ≤ placed ≤ 65,535: no carry into the next slot's count
         _cancelCounts[slot >> 4] += uint256(1) << ((slot & 15) * 16);
-        uint256 refund = o.side == Side.Bid ? uint256(o.energyWh).escrow(o.limitPricePerKWh, o.feePerKWh) : 0;
+        uint256 refund = packed.isOffer() ? 0 : packed.energyWh().escrow(packed.limitPerKWh(), packed.feePerKWh());
         emit OrderCancelled(orderId, msg.sender, refund);
         if (refund > 0) _pay(msg.sender, refund);
     }
@@ -192,8 +189,7 @@ contract EnergyMarket is IEnergyMarket, ReentrancyGuardTransient {
         uint32 marginalOffer,
         uint64 bidMarginalWh,
         uint64 offerMarginalWh
-    ) external {
-        _checkKeeperOrParticipant();
+    ) external onlyKeeperOrParticipant {
         SlotState storage state = _slots[slot];
         if (state.status != SlotStatus.Open) revert MarketWrongSlotStatus(slot, state.status);
         (, uint256 gateClosesAt, uint256 deadline) = _slotTimes(slot);
@@ -220,15 +216,19 @@ contract EnergyMarket is IEnergyMarket, ReentrancyGuardTransient {
     function _loadOrders(uint256 slot) private view returns (uint256[] memory orders) {
         orders = new uint256[](orderCount(slot));
         for (uint256 i = 0; i < orders.length; ++i) {
-            orders[i] = _orders[(slot << 16) | i];
+            orders[i] = OrderWord.unwrap(_orders[OrderWords.id(slot, i)]);
         }
     }
 
     // ───────────────────────────── settlement ─────────────────────────────
 
     /// @inheritdoc IEnergyMarket
-    function settle(uint256 slot, uint256 maxOrders) external nonReentrant returns (bool done) {
-        _checkKeeperOrRegistered();
+    function settle(uint256 slot, uint256 maxOrders)
+        external
+        nonReentrant
+        onlyKeeperOrRegistered
+        returns (bool done)
+    {
         SlotState storage state = _slots[slot];
         SlotStatus status = state.status;
         if (status == SlotStatus.Settled) revert MarketWrongSlotStatus(slot, status);
@@ -239,26 +239,32 @@ contract EnergyMarket is IEnergyMarket, ReentrancyGuardTransient {
             state.expired = true;
             status = SlotStatus.Cleared;
         }
+        // The first call meters every filled order; its chunk reuses those amounts (the
+        // readings cannot change within one transaction), later chunks read them again.
+        uint256[] memory metered;
         if (status == SlotStatus.Cleared) {
-            _startSettlement(slot, state);
+            metered = _startSettlement(slot, state);
             // Settling early (every filled trader reported, window still open): a later reading
             // could change a metered amount between chunks, so the whole slot settles now.
             (, uint256 windowClosesAt) = _readings.readingWindow(slot);
             if (block.timestamp < windowClosesAt) maxOrders = 0;
         }
-        return _settleChunk(slot, state, maxOrders);
+        return _settleChunk(slot, state, maxOrders, metered);
     }
 
     /// @dev Phase 1 (first call): the pool totals D, A, T and S (sellers' certificate Wh).
-    function _startSettlement(uint256 slot, SlotState storage state) private {
+    function _startSettlement(uint256 slot, SlotState storage state) private returns (uint256[] memory metered) {
         uint256 n = orderCount(slot);
-        (uint256[] memory metered, uint256 delivered, uint256 absorbed) = _meterAll(slot, state, n);
+        uint256 delivered;
+        uint256 absorbed;
+        (metered, delivered, absorbed) = _meterAll(slot, state, n);
         uint256 traded = delivered < absorbed ? delivered : absorbed;
         uint256 certificates;
         if (traded > 0) {
             for (uint256 i = 0; i < n; ++i) {
-                if (_orders[(slot << 16) | i] & _SIDE_BIT == 0 || metered[i] == 0) continue;
-                certificates += metered[i] * traded / delivered;
+                if (metered[i] == 0 || !_orders[OrderWords.id(slot, i)].isOffer()) continue;
+                (, uint256 given) = Settlement.seller(metered[i], traded, delivered, 0);
+                certificates += given;
             }
         }
         state.status = SlotStatus.Settling;
@@ -278,32 +284,35 @@ contract EnergyMarket is IEnergyMarket, ReentrancyGuardTransient {
     {
         metered = new uint256[](n);
         if (state.expired || state.volumeWh == 0) return (metered, 0, 0);
-        (, uint256 windowClosesAt) = _readings.readingWindow(slot);
-        bool windowClosed = block.timestamp >= windowClosesAt;
-        uint256 bidBudget = state.bidMarginalWh;
-        uint256 offerBudget = state.offerMarginalWh;
+        (, uint256 openWindowClosesAt) = _readings.readingWindow(slot);
+        if (block.timestamp >= openWindowClosesAt) openWindowClosesAt = 0; // closed: no check
+        Totals memory t; // only the budgets and the cap are used here
+        t.bidBudget = state.bidMarginalWh;
+        t.offerBudget = state.offerMarginalWh;
+        t.cap = state.outageCap;
+        UniformPriceClearing.Description memory d = _description(state);
         for (uint256 i = 0; i < n; ++i) {
-            uint256 packed = _orders[(slot << 16) | i];
+            OrderWord packed = _orders[OrderWords.id(slot, i)];
             uint256 fill;
-            (fill, bidBudget, offerBudget) = _fillAt(state, packed, bidBudget, offerBudget);
+            (fill, t.bidBudget, t.offerBudget) = _fillAt(d, t.cap, packed, t.bidBudget, t.offerBudget);
             if (fill == 0) continue;
-            metered[i] = _metered(slot, packed, fill, windowClosed ? 0 : windowClosesAt);
-            if (packed & _SIDE_BIT == 0) absorbed += metered[i];
-            else delivered += metered[i];
+            metered[i] = _metered(slot, packed, fill, openWindowClosesAt);
+            if (packed.isOffer()) delivered += metered[i];
+            else absorbed += metered[i];
         }
     }
 
     /// @dev min(fill, the owner's metered import (bid) or export (offer)). While the reading
     /// window is open (`openWindowClosesAt` > 0) the owner must have reported.
-    function _metered(uint256 slot, uint256 packed, uint256 fill, uint256 openWindowClosesAt)
+    function _metered(uint256 slot, OrderWord packed, uint256 fill, uint256 openWindowClosesAt)
         private
         view
         returns (uint256)
     {
-        address owner = address(uint160(packed));
+        address owner = packed.owner();
         (uint256 importWh, uint256 exportWh, uint256 reports) = _readings.energyOf(owner, slot);
         if (openWindowClosesAt != 0 && reports == 0) revert MarketSettlementTooEarly(slot, openWindowClosesAt, owner);
-        uint256 measured = packed & _SIDE_BIT == 0 ? importWh : exportWh;
+        uint256 measured = packed.isOffer() ? exportWh : importWh;
         return fill < measured ? fill : measured;
     }
 
@@ -315,7 +324,10 @@ contract EnergyMarket is IEnergyMarket, ReentrancyGuardTransient {
     // CommunityCredit and EnergyCertificate (fixed at construction, no hooks into other code)
     // and `settle` is nonReentrant (docs/security.md).
     // slither-disable-next-line reentrancy-no-eth
-    function _settleChunk(uint256 slot, SlotState storage state, uint256 maxOrders) private returns (bool) {
+    function _settleChunk(uint256 slot, SlotState storage state, uint256 maxOrders, uint256[] memory metered)
+        private
+        returns (bool)
+    {
         uint256 n = orderCount(slot);
         Totals memory t = Totals({
             price: state.price,
@@ -329,11 +341,14 @@ contract EnergyMarket is IEnergyMarket, ReentrancyGuardTransient {
             charges: 0,
             receipts: 0,
             sellerCertificates: 0,
-            buyerCertificates: 0
+            buyerCertificates: 0,
+            cap: state.outageCap,
+            metered: metered
         });
         t.traded = t.delivered < t.absorbed ? t.delivered : t.absorbed;
         bool trades = !state.expired && state.volumeWh > 0;
         uint256 limit = maxOrders == 0 || maxOrders > n ? n : maxOrders;
+        UniformPriceClearing.Description memory d = _description(state);
         Moves memory m = Moves({
             sellers: new address[](limit),
             sellerWh: new uint256[](limit),
@@ -343,7 +358,7 @@ contract EnergyMarket is IEnergyMarket, ReentrancyGuardTransient {
         });
         uint256 position = state.cursor;
         for (; position < 2 * n && m.settled < limit; ++position) {
-            _settleAt(slot, state, position, n, trades, t, m);
+            _settleAt(slot, d, position, n, trades, t, m);
         }
         // Step over what the next call would skip anyway, so the last call is never empty.
         while (position < 2 * n && _skipped(slot, position, n)) ++position;
@@ -394,14 +409,14 @@ contract EnergyMarket is IEnergyMarket, ReentrancyGuardTransient {
     /// @dev True when sweep position `position` holds nothing to settle (cancelled or other side).
     function _skipped(uint256 slot, uint256 position, uint256 n) private view returns (bool) {
         bool offerSweep = position < n;
-        uint256 packed = _orders[(slot << 16) | (offerSweep ? position : position - n)];
-        return packed & _CANCELLED_BIT != 0 || (packed & _SIDE_BIT != 0) != offerSweep;
+        OrderWord packed = _orders[OrderWords.id(slot, offerSweep ? position : position - n)];
+        return packed.isCancelled() || packed.isOffer() != offerSweep;
     }
 
     /// @dev Settles the order at sweep position `position` if it belongs to that sweep.
     function _settleAt(
         uint256 slot,
-        SlotState storage state,
+        UniformPriceClearing.Description memory d,
         uint256 position,
         uint256 n,
         bool trades,
@@ -411,11 +426,16 @@ contract EnergyMarket is IEnergyMarket, ReentrancyGuardTransient {
         // cancelled orders were refunded when cancelled; each side has its own sweep
         if (_skipped(slot, position, n)) return;
         bool offerSweep = position < n;
-        uint256 orderId = (slot << 16) | (offerSweep ? position : position - n);
-        uint256 packed = _orders[orderId];
+        uint256 index = offerSweep ? position : position - n;
+        uint256 orderId = OrderWords.id(slot, index);
+        OrderWord packed = _orders[orderId];
         uint256 fill;
-        if (trades) (fill, t.bidBudget, t.offerBudget) = _fillAt(state, packed, t.bidBudget, t.offerBudget);
-        (address holder, uint256 wh) = _settleOrder(slot, orderId, packed, fill, t);
+        if (trades) (fill, t.bidBudget, t.offerBudget) = _fillAt(d, t.cap, packed, t.bidBudget, t.offerBudget);
+        uint256 metered;
+        if (fill > 0 && t.traded > 0) {
+            metered = t.metered.length > 0 ? t.metered[index] : _metered(slot, packed, fill, 0);
+        }
+        (address holder, uint256 wh) = _settleOrder(orderId, packed, fill, metered, t);
         if (offerSweep) (m.sellers[m.settled], m.sellerWh[m.settled]) = (holder, wh);
         else (m.buyers[m.settled], m.buyerWh[m.settled]) = (holder, wh);
         ++m.settled;
@@ -435,58 +455,57 @@ contract EnergyMarket is IEnergyMarket, ReentrancyGuardTransient {
         uint256 receipts;
         uint256 sellerCertificates;
         uint256 buyerCertificates;
+        uint256 cap; // the outage price cap, 0 in a normal slot
+        uint256[] metered; // per index, when metered in this transaction; else empty
     }
 
     /// @dev Settles one order; returns its owner and the certificate Wh it gives (offers) or
     /// receives (bids), or (0, 0) when it moves none.
-    function _settleOrder(uint256 slot, uint256 orderId, uint256 packed, uint256 fill, Totals memory t)
+    /// `metered` is 0 unless the order filled and the slot traded (T > 0).
+    function _settleOrder(uint256 orderId, OrderWord packed, uint256 fill, uint256 metered, Totals memory t)
         private
-        returns (address buyer, uint256 certificateWh)
+        returns (address holder, uint256 certificateWh)
     {
-        Order memory o = _unpack(packed);
-        uint256 metered;
-        if (fill > 0 && t.traded > 0) metered = _metered(slot, packed, fill, 0);
-        if (o.side == Side.Offer) {
+        address owner = packed.owner();
+        if (packed.isOffer()) {
             uint256 receipt;
             if (metered > 0) {
-                receipt = metered * t.traded * t.price / (t.delivered * 1000);
-                certificateWh = metered * t.traded / t.delivered;
+                (receipt, certificateWh) = Settlement.seller(metered, t.traded, t.delivered, t.price);
                 t.receipts += receipt;
                 t.sellerCertificates += certificateWh;
             }
-            emit OrderSettled(orderId, o.owner, fill, metered, certificateWh, receipt, 0, 0);
-            if (receipt > 0) _pay(o.owner, receipt);
-            return (certificateWh > 0 ? o.owner : address(0), certificateWh);
+            emit OrderSettled(orderId, owner, fill, metered, certificateWh, receipt, 0, 0);
+            if (receipt > 0) _pay(owner, receipt);
+            return (certificateWh > 0 ? owner : address(0), certificateWh);
         }
-        uint256 escrow = uint256(o.energyWh).escrow(o.limitPricePerKWh, o.feePerKWh);
+        uint256 escrow = packed.energyWh().escrow(packed.limitPerKWh(), packed.feePerKWh());
         uint256 charge;
         uint256 fee;
         if (metered > 0) {
-            uint256 denominator = t.absorbed * 1000;
-            charge = (metered * t.traded * t.price).ceilDiv(denominator);
-            fee = (metered * t.traded * o.feePerKWh).ceilDiv(denominator);
-            certificateWh = metered * t.certificates / t.absorbed;
+            (charge, fee, certificateWh) =
+                Settlement.buyer(metered, t.traded, t.absorbed, t.price, packed.feePerKWh(), t.certificates);
             t.charges += charge;
             t.fees += fee;
             t.buyerCertificates += certificateWh;
         }
         uint256 refund = escrow - charge - fee; // price ≤ limit and T ≤ A: charge + fee ≤ escrow
-        emit OrderSettled(orderId, o.owner, fill, metered, certificateWh, charge, fee, refund);
-        if (refund > 0) _pay(o.owner, refund);
-        return (certificateWh > 0 ? o.owner : address(0), certificateWh);
+        emit OrderSettled(orderId, owner, fill, metered, certificateWh, charge, fee, refund);
+        if (refund > 0) _pay(owner, refund);
+        return (certificateWh > 0 ? owner : address(0), certificateWh);
     }
 
     // ───────────────────────────── governance (delayed) ─────────────────────────────
 
     /// @inheritdoc IEnergyMarket
-    function setTariffs(uint32 feedInPerKWh, uint32 retailPerKWh, uint32 networkFeePerKWh) external {
-        _checkGovernance();
+    function setTariffs(uint32 feedInPerKWh, uint32 retailPerKWh, uint32 networkFeePerKWh)
+        external
+        onlyGovernance
+    {
         _setTariffs(feedInPerKWh, retailPerKWh, networkFeePerKWh);
     }
 
     /// @inheritdoc IEnergyMarket
-    function declareOutage(uint64 fromSlot, uint64 toSlot, uint32 priceCapPerKWh) external {
-        _checkGovernance();
+    function declareOutage(uint64 fromSlot, uint64 toSlot, uint32 priceCapPerKWh) external onlyGovernance {
         // A cap of 0 would read as "no outage" (outageCap 0 marks a normal slot).
         if (priceCapPerKWh == 0) revert MarketOutageCapZero();
         if (fromSlot > toSlot || toSlot - fromSlot >= _MAX_OUTAGE_SLOTS) {
@@ -514,9 +533,9 @@ contract EnergyMarket is IEnergyMarket, ReentrancyGuardTransient {
 
     /// @inheritdoc IEnergyMarket
     function order(uint256 orderId) external view returns (Order memory) {
-        uint256 packed = _orders[orderId];
-        if (packed == 0) revert MarketUnknownOrder(orderId);
-        return _unpack(packed);
+        OrderWord packed = _orders[orderId];
+        if (packed.isEmpty()) revert MarketUnknownOrder(orderId);
+        return packed.unpack();
     }
 
     /// @inheritdoc IEnergyMarket
@@ -526,7 +545,7 @@ contract EnergyMarket is IEnergyMarket, ReentrancyGuardTransient {
         if (count > n - start) count = n - start;
         words = new uint256[](count);
         for (uint256 i = 0; i < count; ++i) {
-            words[i] = _orders[(slot << 16) | (start + i)];
+            words[i] = OrderWord.unwrap(_orders[OrderWords.id(slot, start + i)]);
         }
     }
 
@@ -601,13 +620,11 @@ contract EnergyMarket is IEnergyMarket, ReentrancyGuardTransient {
         bool trader = p.kind == IParticipantRegistry.Kind.Consumer || p.kind == IParticipantRegistry.Kind.Prosumer;
         if (!p.active || !trader) revert MarketNotAllowed(msg.sender);
         Tariffs memory tariff = _tariffs;
-        uint256 ownerBits = uint256(uint160(msg.sender)) | (p.criticalLoad ? _CRITICAL_BIT : 0)
-            | (uint256(tariff.networkFeePerKWh) << 224);
         uint256 totalEscrow;
         orderIds = new uint256[](orders.length);
         for (uint256 k = 0; k < orders.length; ++k) {
             uint256 escrow;
-            (orderIds[k], escrow) = _placeOne(orders[k], p, tariff, ownerBits);
+            (orderIds[k], escrow) = _placeOne(orders[k], p, tariff);
             totalEscrow += escrow;
         }
         if (totalEscrow > 0) {
@@ -620,12 +637,15 @@ contract EnergyMarket is IEnergyMarket, ReentrancyGuardTransient {
     function _placeOne(
         OrderInput calldata input,
         IParticipantRegistry.Participant memory p,
-        Tariffs memory tariff,
-        uint256 ownerBits
+        Tariffs memory tariff
     ) private returns (uint256 orderId, uint256 escrow) {
         _checkOrder(input, p.kind, tariff);
-        orderId = _appendOrder(input.slot, input, ownerBits);
+        // Offers carry no fee; a bid snapshots the fee in force.
         uint256 fee = input.side == Side.Bid ? tariff.networkFeePerKWh : 0;
+        orderId = _appendOrder(
+            input.slot,
+            OrderWords.pack(msg.sender, input.side, input.energyWh, input.limitPricePerKWh, fee, p.criticalLoad)
+        );
         if (input.side == Side.Bid) escrow = uint256(input.energyWh).escrow(input.limitPricePerKWh, fee);
         emit OrderPlaced(
             orderId, msg.sender, input.slot, input.side, input.energyWh, input.limitPricePerKWh, fee, p.criticalLoad, escrow
@@ -648,10 +668,7 @@ contract EnergyMarket is IEnergyMarket, ReentrancyGuardTransient {
     }
 
     /// @dev Stores the order as one word, bumps the slot's count, marks the owner's placement.
-    function _appendOrder(uint256 slot, OrderInput calldata input, uint256 ownerBits)
-        private
-        returns (uint256 orderId)
-    {
+    function _appendOrder(uint256 slot, OrderWord packed) private returns (uint256 orderId) {
         uint256 nibbleShift = (slot & 63) * 4;
         uint256 word = _placements[msg.sender][slot >> 6];
         uint256 nibble = (word >> nibbleShift) & 15;
@@ -670,38 +687,28 @@ contract EnergyMarket is IEnergyMarket, ReentrancyGuardTransient {
         if (index >= _idCap) revert MarketSlotExhausted(slot, _idCap);
         _orderCounts[slot >> 4] = counts + (uint256(1) << shift); // index < idCap ≤ 65,535: no carry
 
-        orderId = (slot << 16) | index;
-        uint256 sideBits = input.side == Side.Offer ? _SIDE_BIT : 0;
-        // Offers carry no fee: clear the fee bits that ownerBits holds for bids.
-        uint256 base = input.side == Side.Offer ? ownerBits & ~(_MAX_FEE << 224) : ownerBits;
-        _orders[orderId] =
-            base | sideBits | (uint256(input.energyWh) << 160) | (uint256(input.limitPricePerKWh) << 192);
+        orderId = OrderWords.id(slot, index);
+        _orders[orderId] = packed;
     }
 
     /// @dev The fill of the order `packed` under the slot's description, consuming the budgets.
-    function _fillAt(SlotState storage state, uint256 packed, uint256 bidBudget, uint256 offerBudget)
-        private
-        view
-        returns (uint256, uint256, uint256)
-    {
-        UniformPriceClearing.Description memory d =
-            UniformPriceClearing.Description(state.marginalBid, state.marginalOffer, state.bidMarginalWh, state.offerMarginalWh);
-        uint256 cap = state.outageCap;
+    function _fillAt(
+        UniformPriceClearing.Description memory d,
+        uint256 cap,
+        OrderWord packed,
+        uint256 bidBudget,
+        uint256 offerBudget
+    ) private pure returns (uint256, uint256, uint256) {
         return cap == 0
-            ? UniformPriceClearing.fillOf(packed, d, bidBudget, offerBudget)
-            : UniformPriceClearing.fillOfIsland(packed, d, cap, bidBudget, offerBudget);
+            ? UniformPriceClearing.fillOf(OrderWord.unwrap(packed), d, bidBudget, offerBudget)
+            : UniformPriceClearing.fillOfIsland(OrderWord.unwrap(packed), d, cap, bidBudget, offerBudget);
     }
 
-    function _unpack(uint256 packed) private pure returns (Order memory) {
-        return Order({
-            owner: address(uint160(packed & _OWNER_MASK)),
-            side: packed & _SIDE_BIT == 0 ? Side.Bid : Side.Offer,
-            cancelled: packed & _CANCELLED_BIT != 0,
-            critical: packed & _CRITICAL_BIT != 0,
-            energyWh: uint32(packed >> 160),
-            limitPricePerKWh: uint32(packed >> 192),
-            feePerKWh: uint32((packed >> 224) & _MAX_FEE)
-        });
+    /// @dev The slot's stored clearing description.
+    function _description(SlotState storage state) private view returns (UniformPriceClearing.Description memory) {
+        return UniformPriceClearing.Description(
+            state.marginalBid, state.marginalOffer, state.bidMarginalWh, state.offerMarginalWh
+        );
     }
 
     function _setTariffs(uint32 feedIn, uint32 retail, uint32 fee) private {
@@ -724,30 +731,36 @@ contract EnergyMarket is IEnergyMarket, ReentrancyGuardTransient {
         (, gateClosesAt,) = _slotTimes(slot);
     }
 
-    /// @dev The one governance check: the caller must be the registry's default admin (the
-    /// governance timelock).
-    function _checkGovernance() private view {
+    // ───────────────────────────── access ─────────────────────────────
+    // Every role check of the market is one of these three modifiers; the roles live in the
+    // registry (docs/security.md).
+
+    /// @dev The caller must be the registry's default admin (the governance timelock).
+    modifier onlyGovernance() {
         if (!_registry.hasRole(_GOVERNANCE_ROLE, msg.sender)) {
             revert IAccessControl.AccessControlUnauthorizedAccount(msg.sender, _GOVERNANCE_ROLE);
         }
+        _;
     }
 
-    function _checkKeeperOrParticipant() private view {
-        if (!_registry.hasRole(Roles.KEEPER, msg.sender) && !_registry.isActiveParticipant(msg.sender)) {
-            revert MarketNotAllowed(msg.sender);
-        }
+    /// @dev Clearing: a keeper (the operator's service) or any active participant.
+    modifier onlyKeeperOrParticipant() {
+        if (!_isKeeper(msg.sender) && !_registry.isActiveParticipant(msg.sender)) revert MarketNotAllowed(msg.sender);
+        _;
     }
 
     /// @dev Settlement only applies the stored clearing and the readings, so every registered
     /// account may trigger it, suspended ones included: revoking the keepers and suspending the
     /// traders cannot keep escrow locked in the market.
-    function _checkKeeperOrRegistered() private view {
-        if (
-            !_registry.hasRole(Roles.KEEPER, msg.sender)
-                && _registry.participant(msg.sender).kind == IParticipantRegistry.Kind.None
-        ) {
+    modifier onlyKeeperOrRegistered() {
+        if (!_isKeeper(msg.sender) && _registry.participant(msg.sender).kind == IParticipantRegistry.Kind.None) {
             revert MarketNotAllowed(msg.sender);
         }
+        _;
+    }
+
+    function _isKeeper(address account) private view returns (bool) {
+        return _registry.hasRole(Roles.KEEPER, account);
     }
 
     function _checkBound(address boundMarket, address token) private view {

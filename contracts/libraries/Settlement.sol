@@ -1,0 +1,40 @@
+// SPDX-License-Identifier: MIT
+pragma solidity ^0.8.24;
+
+import {MarketMath} from "./MarketMath.sol";
+
+/// @title Settlement
+/// @notice The per-order arithmetic of min-of-two pool settlement (docs/market-rules.md,
+/// "Settlement"), shared by EnergyMarket and nothing else, so that the rounding of each amount
+/// is stated once. D = delivered, A = absorbed, T = min(D, A) traded, S = sellers' certificates.
+library Settlement {
+    using MarketMath for uint256;
+
+    /// @notice A seller's receipt floor(d·T·P / (D·1000)) and certificates given floor(d·T / D).
+    /// @dev Called only with delivered > 0 (d > 0 implies D ≥ d).
+    function seller(uint256 metered, uint256 traded, uint256 delivered, uint256 price)
+        internal
+        pure
+        returns (uint256 receipt, uint256 certificateWh)
+    {
+        receipt = metered * traded * price / (delivered * 1000);
+        certificateWh = metered * traded / delivered;
+    }
+
+    /// @notice A buyer's charge ceil(a·T·P / (A·1000)), fee ceil(a·T·fee / (A·1000)) and
+    /// certificates received floor(a·S / A).
+    /// @dev Called only with absorbed > 0 (a > 0 implies A ≥ a).
+    function buyer(
+        uint256 metered,
+        uint256 traded,
+        uint256 absorbed,
+        uint256 price,
+        uint256 feePerKWh,
+        uint256 certificates
+    ) internal pure returns (uint256 charge, uint256 fee, uint256 certificateWh) {
+        uint256 denominator = absorbed * 1000;
+        charge = (metered * traded * price).ceilDiv(denominator);
+        fee = (metered * traded * feePerKWh).ceilDiv(denominator);
+        certificateWh = metered * certificates / absorbed;
+    }
+}
