@@ -39,9 +39,9 @@ from p2penergy.chain.connect import Chain, embedded
 from p2penergy.chain.deploy import System, deploy_system
 from p2penergy.chain.tx import transact
 from p2penergy.contracts.market import MarketClient, OrderInput
+from p2penergy.energy import scenario as scenarios
 from p2penergy.market import Side
 from p2penergy.oracle.reading import Reading, sign_reading
-from p2penergy.sim import scenario as scenarios
 from p2penergy.sim.runner import simulate
 
 SNAPSHOT = Path(__file__).with_name("gas-snapshot.json")

@@ -108,7 +108,11 @@ contract CommunityCredit is ICommunityCredit, ERC20, ERC20Permit {
                 if (to != _market && !_isRegistered(to)) revert CreditAccountNotAllowed(to);
             } else {
                 if (from != address(0) && !_mayHold(from)) revert CreditAccountNotAllowed(from);
-                if (!_mayHold(to)) revert CreditAccountNotAllowed(to);
+                // Only the market moves credits into its escrow (placement): credits sent there
+                // by anyone else would belong to no order, with no way back.
+                if (to == _market || !_registry.isActiveParticipant(to)) {
+                    revert CreditAccountNotAllowed(to);
+                }
             }
         }
         super._update(from, to, value);

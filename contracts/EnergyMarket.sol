@@ -432,9 +432,9 @@ contract EnergyMarket is IEnergyMarket, ReentrancyGuardTransient {
         uint256 fill;
         if (trades) (fill, t.bidBudget, t.offerBudget) = _fillAt(d, t.cap, packed, t.bidBudget, t.offerBudget);
         uint256 metered;
-        if (fill > 0 && t.traded > 0) {
-            metered = t.metered.length > 0 ? t.metered[index] : _metered(slot, packed, fill, 0);
-        }
+        // metered even when nothing traded (T = 0): OrderSettled reports each order's metered
+        // energy as the rules define it, whatever the pools (the payments are 0 then)
+        if (fill > 0) metered = t.metered.length > 0 ? t.metered[index] : _metered(slot, packed, fill, 0);
         (address holder, uint256 wh) = _settleOrder(orderId, packed, fill, metered, t);
         if (offerSweep) (m.sellers[m.settled], m.sellerWh[m.settled]) = (holder, wh);
         else (m.buyers[m.settled], m.buyerWh[m.settled]) = (holder, wh);

@@ -107,24 +107,10 @@ contract MarketScenarios is Cheats {
         h.redeem(2, 1e6);
         _all();
     }
-}
 
-/// @title Contract bugs found by the campaigns that are not fixed yet. Each test states the
-/// correct behaviour and FAILS today; tests/proofs/test_invariants.py requires exactly that, so
-/// the fix turns it into a failure there and the test moves into MarketScenarios.
-contract PendingFixes is Cheats {
-    MarketHandler internal h;
-
-    function setUp() public {
-        h = new MarketHandler();
-    }
-
-    /// @notice CommunityCredit lets any active participant `transfer` credits to the market
-    /// contract (its `_mayHold` admits the market as a receiver for everyone, not only for the
-    /// market's own `transferFrom`). Such credits belong to no order: no cancel, settlement or
-    /// expiry ever returns them, and the escrow identity (held == Σ locked + unpaid) — the one
-    /// `p2penergy audit` checks — fails for good: one base unit from anyone breaks every audit.
-    /// Fix: in `_update`, refuse `to == _market` unless the market itself moves the credits.
+    /// @notice Found by the campaigns: a participant's plain
+    /// `transfer` to the market contract stranded the credits outside every order and broke the
+    /// escrow identity the audit checks. CommunityCredit now refuses it.
     function test_plainTransferToTheMarketIsRefused() public {
         address actor = h.actors(0);
         address market = address(h.market());

@@ -284,11 +284,17 @@ contract MarketHandler is Cheats {
     function transfer(uint256 fromSeed, uint256 toSeed, uint256 amount, bool toMarket) external {
         (, address from) = _actor(fromSeed);
         (, address to) = _actor(toSeed);
-        // Sending credits to the market contract outside an order would strand them (no path
-        // back): the campaign tries it only with an amount of 0.
-        if (toMarket) (to, amount) = (address(market), 0);
         uint256 balance = credit.balanceOf(from);
         amount = _bound(amount, 0, balance);
+        // Credits sent to the market contract outside an order would belong to no order: only
+        // the market itself may move credits there, any amount from anyone else is refused.
+        if (toMarket) {
+            vm.prank(from);
+            try credit.transfer(address(market), amount) {
+                _violation("credits were sent to the market outside an order");
+            } catch {}
+            return;
+        }
         bool fromActive = _active(from);
         vm.prank(from);
         try credit.transfer(to, amount) {

@@ -102,20 +102,6 @@ def test_every_invariant_holds_over_the_profile_campaign() -> None:
     print(f"\n{len(invariants)} invariants, {total_runs} runs at depth {DEPTH}: {elapsed:.0f} s")
 
 
-def test_pending_contract_fixes_still_fail() -> None:
-    """Contract bugs the campaigns found and that are not fixed yet (tests/foundry,
-    `PendingFixes`): each test states the correct behaviour and must fail today. Once a fix
-    lands this test fails: move the fixed test into MarketScenarios."""
-    code, results, _ = forge_test("--match-contract", "^PendingFixes$")
-    expected = {"test_plainTransferToTheMarketIsRefused()"}
-    assert set(results) == expected
-    for name in expected:
-        assert results[name]["status"] == "Failure", (
-            f"{name} passes now: move it to MarketScenarios"
-        )
-    assert code != 0
-
-
 @pytest.mark.parametrize("name", INVARIANTS)
 def test_invariant_is_documented(name: str) -> None:
     """docs/proofs.md names every invariant the campaign checks."""
