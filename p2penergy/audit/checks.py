@@ -311,10 +311,9 @@ def check_settlement(history: History, out: Findings) -> None:
             dust, fees, cert_dust = result.dust, result.fees_total, result.certificate_dust_wh
             expected = {}
             for line in result.lines:
-                metered = line.delivered_wh if result.traded_wh else 0
                 expected[line.order_id] = (
                     line.filled_wh if ev["volumeWh"] else 0,
-                    metered,
+                    line.delivered_wh,  # min(fill, metered) even when nothing traded, as the chain
                     line.energy_wh,
                     line.amount,
                     line.fee,
