@@ -95,20 +95,22 @@ def wrong_checksums(draw: st.DrawFn) -> str:
     raw = draw(st.binary(min_size=20, max_size=20))
     good = to_checksum_address(raw)
     letters = [i for i, c in enumerate(good) if i >= 2 and c.isalpha()]
-    if not letters:
-        raw = b"\xab" + raw[1:]
+    if len(letters) < 2:  # one letter cannot be mixed case: give the address a few more
+        raw = b"\xab\xcd" + raw[2:]
         good = to_checksum_address(raw)
         letters = [i for i, c in enumerate(good) if i >= 2 and c.isalpha()]
     flips = draw(st.sets(st.sampled_from(letters), min_size=1))
     chars = list(good)
     for i in flips:
         chars[i] = chars[i].swapcase()
-    bad = "".join(chars)
-    digits = bad[2:]
+    digits = "".join(chars[2:])
     if digits in (digits.lower(), digits.upper()):  # flipped into one case: no checksum at all
-        chars[2 + next(i for i, c in enumerate(digits) if c.isalpha())] = "a"
-        chars[2 + next(i for i, c in enumerate(digits) if c.isalpha())] = "A"
-        bad = "".join(chars)
+        # turn back one letter that was not flipped (or another flipped one): a flipped letter
+        # still differs from the checksum, and the address is mixed case again
+        kept = min(flips)
+        other = next(i for i in letters if i != kept)
+        chars[other] = chars[other].swapcase()
+    bad = "".join(chars)
     return bad
 
 
