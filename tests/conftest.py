@@ -18,7 +18,7 @@ from p2penergy.chain.tx import events, transact
 from p2penergy.contracts.governance import GovernanceClient
 from p2penergy.oracle import Reading, sign_reading
 
-from . import budget  # noqa: F401  (loads the hypothesis profile P2PENERGY_TESTS names)
+from .budget import PROFILE  # noqa: F401  (loads the hypothesis profile P2PENERGY_TESTS names)
 
 GAS_MONEY = 10**20
 GOVERNANCE_DELAY = 10  # seconds: tests move chain time past it
