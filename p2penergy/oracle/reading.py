@@ -76,7 +76,9 @@ def typed_data(reading: Reading, chain_id: int, contract: str) -> dict[str, Any]
     """The full eth_signTypedData_v4 JSON object a meter signs for `reading`.
 
     `contract` is the MeterReadings address and `chain_id` the chain's id: a signature is only
-    valid for that one deployment.
+    valid for that one deployment. The uint64 fields are decimal strings, as JavaScript signers
+    need them above 2^53 (a double loses them); EIP-712 encoders (eth-account, ethers,
+    MetaMask's) hash a decimal string and the number alike, so the signature does not change.
     """
     if not isinstance(reading, Reading):
         raise InvalidReading(f"reading must be a Reading, got {type(reading).__name__}")
@@ -87,7 +89,7 @@ def typed_data(reading: Reading, chain_id: int, contract: str) -> dict[str, Any]
         },
         "primaryType": "Reading",
         "domain": _domain(chain_id, contract),
-        "message": reading.as_message(),
+        "message": {name: str(value) for name, value in reading.as_message().items()},
     }
 
 

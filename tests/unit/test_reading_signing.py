@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import subprocess
 
 import pytest
 from eth_abi.abi import encode
@@ -10,6 +11,7 @@ from eth_account import Account
 from eth_account.messages import encode_typed_data
 from eth_utils.crypto import keccak
 
+from p2penergy.chain.toolchain import repo_root
 from p2penergy.exceptions import P2PEnergyError
 from p2penergy.oracle import (
     InvalidReading,
@@ -24,6 +26,7 @@ CHAIN_ID = 31337
 CONTRACT = "0x5FbDB2315678afecb367f032d93F642f64180aa3"
 KEY = Account.from_key("0x" + "11" * 32)
 READING = Reading(7, 1_234, 250, 1_000, 98_765, 43_210)
+BIG = Reading(2**64 - 1, 2**53 + 1, 1, 2**63, 2**64 - 2, 2**53 + 3)  # not exact as doubles
 SECP256K1_N = 0xFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFEBAAEDCE6AF48A03BBFD25E8CD0364141
 
 
@@ -86,20 +89,58 @@ def test_typed_data_is_the_eth_sign_typed_data_v4_json_and_round_trips():
         "chainId",
         "verifyingContract",
     ]
+    # uint64 fields are decimal strings: a JavaScript double loses them above 2^53
     assert data["message"] == {
-        "meterId": 7,
-        "slot": 1_234,
-        "importWh": 250,
-        "exportWh": 1_000,
-        "importRegisterWh": 98_765,
-        "exportRegisterWh": 43_210,
+        "meterId": "7",
+        "slot": "1234",
+        "importWh": "250",
+        "exportWh": "1000",
+        "importRegisterWh": "98765",
+        "exportRegisterWh": "43210",
     }
     again = json.loads(json.dumps(data))
     assert again == data
     assert Reading.from_message(again["message"]) == READING
-    # JavaScript signers send uint64 values as decimal strings (they do not fit a double)
-    as_strings = {k: str(v) for k, v in data["message"].items()}
-    assert Reading.from_message(as_strings) == READING
+    assert Reading.from_message(READING.as_message()) == READING  # numbers are accepted too
+
+
+def test_decimal_string_fields_sign_exactly_as_the_numbers_did():
+    """The strings change the JSON, not the signature: eth-account encodes both alike."""
+    as_numbers = {**typed_data(BIG, CHAIN_ID, CONTRACT), "message": BIG.as_message()}
+    signed = sign_reading(KEY.key, BIG, CHAIN_ID, CONTRACT)
+    by_numbers = Account.sign_typed_data(KEY.key, full_message=as_numbers)
+    assert (signed.v, signed.r, signed.s) == (by_numbers.v, by_numbers.r, by_numbers.s)
+    assert reading_digest(BIG, CHAIN_ID, CONTRACT) == _independent_digest(BIG, CHAIN_ID, CONTRACT)
+
+
+_ETHERS_DIGEST = """
+const { _TypedDataEncoder } = require("@ethersproject/hash");
+const data = JSON.parse(require("fs").readFileSync(0, "utf8"));
+const types = { ...data.types };
+delete types.EIP712Domain;
+process.stdout.write(_TypedDataEncoder.hash(data.domain, types, data.message));
+"""
+
+
+def test_ethers_hashes_the_json_above_2_53_to_the_contracts_digest():
+    """ethers (the encoder wallets and dApps use) reads the JSON as a browser would."""
+    digest = "0x" + _independent_digest(BIG, CHAIN_ID, CONTRACT).hex()
+    data = typed_data(BIG, CHAIN_ID, CONTRACT)
+    assert _ethers_digest(data).stdout == digest
+    # the same JSON with numbers: JSON.parse rounds them to doubles and ethers refuses them
+    as_numbers = _ethers_digest({**data, "message": BIG.as_message()})
+    assert as_numbers.returncode != 0 and as_numbers.stdout != digest
+
+
+def _ethers_digest(data: dict[str, object]) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        ["node", "-e", _ETHERS_DIGEST],
+        input=json.dumps(data),
+        cwd=repo_root(),
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
 
 
 def test_signature_recovers_to_the_device_key_and_is_canonical():
