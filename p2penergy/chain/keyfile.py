@@ -1,10 +1,17 @@
 """Key files, once for every service: Web3 Secret Storage (v3) keystores, 0600 private files
-and password files. The wallet's keystore folder and the oracle's device keys build on this."""
+and password files. The wallet's keystore folder and the oracle's device keys build on this.
+
+Passwords are UTF-8 after Unicode NFKC normalisation, as ethers v6 does when it encrypts and
+decrypts: "Ångström" typed with a composed Å or an A plus a combining ring opens the same file.
+A file written before (the password's UTF-8 as typed, as geth does) still opens: decryption
+tries the normalised password first, then the password as typed.
+"""
 
 from __future__ import annotations
 
 import hmac
 import json
+import unicodedata
 from pathlib import Path
 from typing import Any
 
@@ -22,8 +29,22 @@ _CRYPTO_FIELDS = {"cipher", "ciphertext", "cipherparams", "kdf", "kdfparams", "m
 
 
 def encrypt(account: LocalAccount, password: str, scrypt_n: int = STANDARD_SCRYPT_N) -> Any:
-    """`account`'s key as a v3 keystore document (scrypt with cost `scrypt_n`)."""
-    return Account.encrypt(account.key, password, kdf="scrypt", iterations=scrypt_n)
+    """`account`'s key as a v3 keystore document (scrypt with cost `scrypt_n`), under the
+    NFKC-normalised `password`."""
+    return Account.encrypt(account.key, _nfkc(password), kdf="scrypt", iterations=scrypt_n)
+
+
+def _nfkc(password: str) -> str:
+    return unicodedata.normalize("NFKC", password)
+
+
+def password_candidates(password: str) -> tuple[bytes, ...]:
+    """The byte strings a keystore's password may have been derived from, in the order tried:
+    the NFKC-normalised UTF-8 (ethers v6, and every file written here now), then the UTF-8 as
+    typed (geth, and the files written here before normalisation) when it differs."""
+    normalised = _nfkc(password).encode()
+    typed = password.encode()
+    return (normalised,) if typed == normalised else (normalised, typed)
 
 
 def read_keyfile(path: Path) -> dict[str, Any]:
@@ -85,21 +106,26 @@ def decrypt_keyfile(data: dict[str, Any], password: str, where: str) -> LocalAcc
 
 
 def _decrypt_v3(data: dict[str, Any], password: str) -> bytes:
-    """eth_keyfile's v3 decoder, with the MAC check raising a type: derive the key once, compare
-    the MAC (keccak of the key's second half and the ciphertext), then decrypt."""
+    """eth_keyfile's v3 decoder, with the MAC check raising a type: derive the key for each
+    password candidate, compare the MAC (keccak of the key's second half and the ciphertext),
+    then decrypt. The password goes to the KDF as UTF-8 bytes: given a str, eth_keyfile's scrypt
+    would encode it as Latin-1 (and fail on any other character), unlike Account.encrypt."""
     from eth_keyfile.keyfile import _derive_pbkdf_key, _derive_scrypt_key, decrypt_aes_ctr
 
     crypto = data.get("crypto", data.get("Crypto"))
     if not isinstance(crypto, dict) or crypto.get("cipher") != "aes-128-ctr":
         raise TypeError("unsupported cipher")
     derive = {"scrypt": _derive_scrypt_key, "pbkdf2": _derive_pbkdf_key}[crypto["kdf"]]
-    derived: bytes = derive(crypto["kdfparams"], password)
     ciphertext = bytes.fromhex(str(crypto["ciphertext"]).removeprefix("0x"))
     mac = bytes.fromhex(str(crypto["mac"]).removeprefix("0x"))
-    if not hmac.compare_digest(keccak(derived[16:32] + ciphertext), mac):
-        raise WrongPassword("MAC mismatch")
-    iv = int.from_bytes(bytes.fromhex(str(crypto["cipherparams"]["iv"]).removeprefix("0x")))
-    return bytes(decrypt_aes_ctr(ciphertext, derived[:16], iv))
+    for candidate in password_candidates(password):
+        # eth_keyfile annotates str but hands the password to hashlib / pycryptodome, which
+        # take bytes as they are
+        derived: bytes = derive(crypto["kdfparams"], candidate)  # type: ignore[arg-type]
+        if hmac.compare_digest(keccak(derived[16:32] + ciphertext), mac):
+            iv = int.from_bytes(bytes.fromhex(str(crypto["cipherparams"]["iv"]).removeprefix("0x")))
+            return bytes(decrypt_aes_ctr(ciphertext, derived[:16], iv))
+    raise WrongPassword("MAC mismatch")
 
 
 def read_password_file(path: Path) -> str:

@@ -14,6 +14,7 @@ from p2penergy.chain.keyfile import (
     LIGHT_SCRYPT_N,
     decrypt_keyfile,
     encrypt,
+    password_candidates,
     read_password_file,
 )
 from p2penergy.exceptions import KeystoreError, WrongPassword
@@ -62,3 +63,45 @@ def test_a_password_file_gives_its_first_line(tmp_path: Path):
     assert read_password_file(path) == ""
     with pytest.raises(KeystoreError, match="cannot read the password file"):
         read_password_file(tmp_path / "missing")
+
+
+COMPOSED = "\u00c5ngstr\u00f6m"  # Å and ö as one code point each (NFC)
+DECOMPOSED = "A\u030angstro\u0308m"  # A + combining ring, o + combining diaeresis (NFD)
+
+
+def test_a_password_opens_its_file_typed_composed_or_decomposed():
+    """Passwords are NFKC-normalised as ethers v6 does, when encrypting and decrypting."""
+    assert COMPOSED != DECOMPOSED
+    for written, typed in ((COMPOSED, DECOMPOSED), (DECOMPOSED, COMPOSED), (COMPOSED, COMPOSED)):
+        data = encrypt(ACCOUNT, written, LIGHT_SCRYPT_N)
+        assert decrypt_keyfile(data, typed, "k").address == ACCOUNT.address
+    # NFKC, not NFC: compatibility forms (full-width letters, ligatures) fold too
+    data = encrypt(ACCOUNT, "\uff30\uff41\uff53\uff53-\ufb01", LIGHT_SCRYPT_N)
+    assert decrypt_keyfile(data, "Pass-fi", "k").address == ACCOUNT.address
+
+
+def test_the_file_holds_the_key_under_the_normalised_utf8_password():
+    """What ethers v6 derives from: the NFKC form's UTF-8 bytes (eth-account decrypts it)."""
+    data = encrypt(ACCOUNT, DECOMPOSED, LIGHT_SCRYPT_N)
+    assert Account.decrypt(data, COMPOSED.encode()) == ACCOUNT.key
+    assert password_candidates(DECOMPOSED) == (COMPOSED.encode(), DECOMPOSED.encode())
+    assert password_candidates("right") == (b"right",)  # ASCII: one derivation, as before
+
+
+def test_a_file_written_before_normalisation_still_opens_with_the_password_as_typed():
+    legacy = Account.encrypt(ACCOUNT.key, DECOMPOSED, kdf="scrypt", iterations=LIGHT_SCRYPT_N)
+    assert decrypt_keyfile(legacy, DECOMPOSED, "k").address == ACCOUNT.address
+    with pytest.raises(WrongPassword):
+        decrypt_keyfile(legacy, "Angstrom", "k")
+
+
+def test_passwords_beyond_latin1_and_pbkdf2_files_open():
+    """The KDF gets UTF-8 bytes: a str would reach eth_keyfile's scrypt as Latin-1 (Ω cannot be
+    encoded: the file read as damaged) and its PBKDF2 not at all."""
+    greek = "\u03a9mega-\u00e9t\u00e9"
+    data = encrypt(ACCOUNT, greek, LIGHT_SCRYPT_N)
+    assert decrypt_keyfile(data, greek, "k").address == ACCOUNT.address
+    pbkdf2 = Account.encrypt(ACCOUNT.key, COMPOSED, kdf="pbkdf2", iterations=1_000)
+    assert decrypt_keyfile(pbkdf2, DECOMPOSED, "k").address == ACCOUNT.address
+    with pytest.raises(WrongPassword):
+        decrypt_keyfile(data, "\u03a9mega-ete", "k")
