@@ -67,6 +67,10 @@ class Currency:
     decimals: int = DEFAULT_CURRENCY_DECIMALS
 
     def __post_init__(self) -> None:
+        if not _is_currency_code(self.code):
+            raise ValueError(
+                f"currency code {self.code!r} is not three capital letters (ISO 4217, e.g. EUR)"
+            )
         if not 0 <= self.decimals <= CREDIT_DECIMALS:
             raise ValueError(f"currency decimals {self.decimals} not within 0..{CREDIT_DECIMALS}")
 
@@ -78,6 +82,10 @@ class Currency:
         """A price per kWh, two more decimals than money: `65_863` -> `"0.0659 EUR/kWh"`."""
         shown = min(self.decimals + 2, CREDIT_DECIMALS)
         return f"{_rounded(per_kwh, CREDIT_DECIMALS - shown, shown)} {self.code}/kWh"
+
+
+def _is_currency_code(code: object) -> bool:
+    return isinstance(code, str) and len(code) == 3 and all("A" <= c <= "Z" for c in code)
 
 
 def _rounded(value: int, drop: int, decimals: int) -> str:

@@ -21,7 +21,13 @@ from p2penergy.contracts.credit import payment_ref
 from p2penergy.contracts.governance import Operation, Scheduled
 from p2penergy.domain.participants import HOUSEHOLD_KINDS, KINDS
 from p2penergy.domain.slots import ALLOWED_SLOT_SECONDS, SlotGrid, epoch_at_midnight
-from p2penergy.units import format_credits
+from p2penergy.units import (
+    CREDIT_DECIMALS,
+    DEFAULT_CURRENCY,
+    DEFAULT_CURRENCY_DECIMALS,
+    Currency,
+    format_credits,
+)
 from p2penergy.wallet.errors import WalletError
 from p2penergy.wallet.operator import Operator, check_address_book_free, deploy
 from p2penergy.wallet.timeslots import parse_local_time, zone
@@ -57,6 +63,13 @@ def _credits(text: str) -> int:
     if amount <= 0:
         raise WalletError(f"amount {text} must be above 0")
     return amount
+
+
+def _currency(code: str, decimals: int) -> Currency:
+    try:
+        return Currency(code, decimals)
+    except ValueError as exc:
+        raise WalletError(f"{exc}: pass --currency CODE --currency-decimals N") from None
 
 
 def _ref(text: str) -> bytes:
@@ -158,6 +171,20 @@ def admin_group() -> None:
     show_default=True,
     help="Most credits one top-up mint may create (fixed at deployment).",
 )
+@click.option(
+    "--currency",
+    "currency_code",
+    default=DEFAULT_CURRENCY,
+    show_default=True,
+    help="The community's currency (ISO 4217 code): one credit is one unit of it.",
+)
+@click.option(
+    "--currency-decimals",
+    type=int,
+    default=DEFAULT_CURRENCY_DECIMALS,
+    show_default=True,
+    help=f"Decimals money is shown with to people (0 to {CREDIT_DECIMALS}; amounts stay exact).",
+)
 @click.option("--operator", default=None, help="Operator account (default: the deployer).")
 @click.option("--fee-account", default=None, help="Network fee account (default: deployer).")
 @click.option("--rounding-account", default=None, help="Rounding account (default: deployer).")
@@ -203,6 +230,7 @@ def admin_deploy(**kw: Any) -> None:
         mint_limit=_credits(kw["mint_limit"]),
         governance_delay=kw["governance_delay"],
     )
+    currency = _currency(kw["currency_code"], kw["currency_decimals"])
     if not kw["force"]:
         check_address_book_free(chain, settings.deployments)
     clock = SlotGrid(config.epoch, config.slot_length, config.gate_closure)
@@ -210,7 +238,8 @@ def admin_deploy(**kw: Any) -> None:
         f"deploy p2penergy to chain {chain.chain_id} at {settings.rpc}: slot 0 = "
         f"{clock.describe(0, zone(kw['tz_name']))}, {config.slot_length // 60}-min slots, gate "
         f"closes {config.gate_closure} s before; tariffs {kw['feed_in']}/{kw['retail']} per kWh, "
-        f"network fee {kw['network_fee']}; address book {settings.deployments}",
+        f"network fee {kw['network_fee']}; money in {currency.code} shown with "
+        f"{currency.decimals} decimals; address book {settings.deployments}",
         kw["yes"],
     )
     admin = unlock(kw["keystore_dir"], kw["account"], kw["password_file"])
@@ -228,12 +257,18 @@ def admin_deploy(**kw: Any) -> None:
         auditors=tuple(_addr(a, "auditor") for a in kw["auditor"]),
         force=kw["force"],
         guardian=opt["guardian"],
+        currency=currency,
     )
     d = system.deployment
     _done(
         kw["as_json"],
-        {"chain_id": d.chain_id, "contracts": d.addresses, "address_book": str(path)},
-        f"deployed on chain {d.chain_id}; address book written to {path}\n"
+        {
+            "chain_id": d.chain_id,
+            "contracts": {name: to_checksum_address(a) for name, a in d.addresses.items()},
+            "currency": {"code": d.currency, "decimals": d.currency_decimals},
+            "address_book": str(path),
+        },
+        f"deployed on chain {d.chain_id}; money in {d.currency}; address book written to {path}\n"
         + "\n".join(f"  {name:<20} {address}" for name, address in d.addresses.items()),
     )
 

@@ -295,7 +295,7 @@ def oracle_status(outbox: Path | None, limit: int, as_json: bool) -> None:
     with Outbox(path) as store:
         counts = store.counts()
         rejected = store.entries(REJECTED)
-        meta = store.meta()
+        bound = store.binding()
     rows = [
         {
             "meter_id": e.signed.reading.meter_id,
@@ -307,9 +307,17 @@ def oracle_status(outbox: Path | None, limit: int, as_json: bool) -> None:
         for e in rejected
     ]
     if as_json:
-        print_json({"outbox": str(path), **meta, "counts": counts, "rejected": rows})
+        print_json(
+            {
+                "outbox": str(path),
+                "chain_id": bound.chain_id,
+                "contract": bound.contract,
+                "counts": counts,
+                "rejected": rows,
+            }
+        )
         return
-    console.print(f"outbox {path} (chain {meta.get('chain_id', '?')}, {meta.get('contract', '?')})")
+    console.print(f"outbox {path} (chain {bound.chain_id or '?'}, {bound.contract or '?'})")
     table = Table()
     for state in counts:
         table.add_column(state, justify="right")

@@ -23,6 +23,7 @@ from p2penergy.chain.deploy import System
 from p2penergy.chain.tx import call, events, transact
 from p2penergy.contracts.market import MarketClient
 from p2penergy.exceptions import ContractRevert, MarketError, TransactionFailed
+from p2penergy.units import format_wh
 
 log = logging.getLogger(__name__)
 
@@ -155,7 +156,9 @@ class Keeper:
     def _clear(self, slot: int) -> Action:
         result = self.market.compute_clearing(slot)
         self._send(self.system.market.functions.clear(slot, *result.description))
-        return Action(slot, Outcome.CLEARED, f"{result.volume_wh} Wh at {result.price}")
+        # in the deployment's currency, as `balance` and `statement` show money
+        price = self.system.deployment.money.price(result.price)
+        return Action(slot, Outcome.CLEARED, f"{format_wh(result.volume_wh)} at {price}")
 
     def _settle(self, slot: int) -> Action:
         contract = self.system.market

@@ -17,6 +17,8 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
+from eth_utils.address import to_checksum_address
+
 from p2penergy.domain.readings import Reading
 from p2penergy.exceptions import OracleError, OutboxWriteFailed
 from p2penergy.oracle.reading import SignedReading
@@ -94,6 +96,15 @@ def _entry(row: sqlite3.Row) -> Entry:
     )
 
 
+@dataclass(frozen=True, slots=True)
+class Binding:
+    """The (chain id, MeterReadings address) an outbox holds readings for, typed as every
+    `--json` output carries them: the chain id a number, the address checksummed."""
+
+    chain_id: int | None
+    contract: str | None
+
+
 class Outbox:
     """The outbox file of one oracle, bound to one (chain id, MeterReadings address)."""
 
@@ -157,8 +168,14 @@ class Outbox:
                     )
                 db.execute("INSERT OR IGNORE INTO meta VALUES (?, ?)", (key, value))
 
-    def meta(self) -> dict[str, str]:
-        return dict(self._db.execute("SELECT key, value FROM meta").fetchall())
+    def binding(self) -> Binding:
+        """The deployment this outbox is bound to (None parts for a file no oracle ran on)."""
+        meta = dict(self._db.execute("SELECT key, value FROM meta").fetchall())
+        chain_id, contract = meta.get("chain_id"), meta.get("contract")
+        return Binding(
+            chain_id=None if chain_id is None else int(chain_id),
+            contract=None if contract is None else str(to_checksum_address(contract)),
+        )
 
     # ── writing ──
 

@@ -8,7 +8,7 @@ id and the time from which `execute` may run them; the guardian may `cancel` the
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 from eth_account.signers.local import LocalAccount
@@ -20,7 +20,7 @@ from p2penergy.contracts.credit import CreditClient, describe_ref
 from p2penergy.contracts.governance import GovernanceClient, Operation, Scheduled
 from p2penergy.contracts.registry import RegistryClient
 from p2penergy.exceptions import ContractRevert, DeploymentError
-from p2penergy.units import format_credits
+from p2penergy.units import Currency, format_credits
 from p2penergy.wallet.errors import PreflightError, RefusedByContract
 
 
@@ -37,8 +37,10 @@ def deploy(
     auditors: tuple[str, ...],
     force: bool,
     guardian: str | None = None,
+    currency: Currency | None = None,
 ) -> tuple[System, Path]:
-    """Deploys the system and writes `<folder>/<chainId>.json`; refuses to hide a live one."""
+    """Deploys the system and writes `<folder>/<chainId>.json` naming the community's
+    `currency` (default EUR with 2 display decimals); refuses to hide a live one."""
     if not force:
         check_address_book_free(chain, folder)
     system = deploy_system(
@@ -51,6 +53,10 @@ def deploy(
         keepers=keepers,
         auditors=auditors,
         guardian=guardian,
+    )
+    money = currency or Currency()
+    system.deployment = replace(
+        system.deployment, currency=money.code, currency_decimals=money.decimals
     )
     return system, system.deployment.save(folder)
 

@@ -3,8 +3,10 @@ settlement; balances and certificates match `p2penergy.market.settle` exactly.""
 
 from __future__ import annotations
 
+from dataclasses import replace
 from pathlib import Path
 
+from p2penergy.chain.deploy import System
 from p2penergy.contracts.market import MarketClient, OrderInput
 from p2penergy.keeper.keeper import Action, Keeper, Outcome
 from p2penergy.market import Side, settle
@@ -12,6 +14,7 @@ from p2penergy.oracle.outbox import SUBMITTED, Outbox
 from p2penergy.oracle.relayer import Relayer
 from p2penergy.oracle.service import Oracle
 from p2penergy.oracle.sources import SimulatedMeters
+from p2penergy.units import Currency, format_wh
 
 from ..conftest import Deployed
 from .oracle_helpers import CONSUMER, PROSUMER, advance_to, current_slot, new_trader, to_slot_end
@@ -51,7 +54,9 @@ def test_orders_readings_clearing_and_settlement_match_the_python_engine(
         buyers, [(1_001, 250_009), (703, 199_999), (600, 110_001)], strict=True
     ):
         market.place(trader.account, [OrderInput(slot, Side.BID, energy, limit)])
-    keeper = Keeper(d.system, d.actors.keeper, chunk=2)
+    # a deployment in Swiss francs with 3 display decimals: the keeper's log says so
+    chf = System(d.chain, replace(d.system.deployment, currency="CHF", currency_decimals=3))
+    keeper = Keeper(chf, d.actors.keeper, chunk=2)
     assert keeper.run_once() and keeper.watched == {slot}  # found from OrderPlaced, waiting
     assert market.clearing(slot).status == "open"
 
@@ -59,6 +64,10 @@ def test_orders_readings_clearing_and_settlement_match_the_python_engine(
     orders = market.slot_orders(slot)
     [action] = keeper.run_once()
     assert action.outcome == Outcome.CLEARED
+    cleared = market.clearing(slot)
+    price = Currency("CHF", 3).price(cleared.price)
+    assert action.detail == f"{format_wh(cleared.volume_wh)} at {price}"
+    assert price.endswith(" CHF/kWh") and "Wh at " in action.detail
     assert keeper.run_once()[0].outcome == "waiting"  # delivery not over
 
     meters = SimulatedMeters()

@@ -16,10 +16,13 @@ from pathlib import Path
 from zoneinfo import ZoneInfo
 
 import pytest
+from eth_utils.address import is_checksum_address
 
+from p2penergy.chain.deploy import Deployment
 from p2penergy.chain.node import free_port
 from p2penergy.contracts.market import MarketClient
-from p2penergy.units import format_credits
+from p2penergy.oracle.outbox import Outbox
+from p2penergy.units import Currency, format_credits
 from p2penergy.wallet.forecast import forecast_day, load_profile
 from p2penergy.wallet.trading import Wallet
 from tests.integration.wallet_world import GOVERNANCE_DELAY, World, make_world
@@ -82,6 +85,42 @@ def test_admin_deploy_wrote_the_address_book(world: World) -> None:
     book = json.loads((world.deployments / "31337.json").read_text())
     assert set(book["addresses"]) >= {"EnergyMarket", "CommunityCredit", "ParticipantRegistry"}
     assert book["admin"] == world.accounts["operator"]
+
+
+def test_admin_deploy_json_and_oracle_status_json_name_the_deployment_alike(
+    world: World, tmp_path: Path
+) -> None:
+    """Both carry the chain id as a number and checksummed addresses, so a script can compare
+    them as they are; the deployment's currency is in the JSON and the address book."""
+    deployed = world.deployed
+    assert type(deployed["chain_id"]) is int
+    assert all(is_checksum_address(a) for a in deployed["contracts"].values())
+    assert deployed["currency"] == {"code": "CHF", "decimals": 2}
+    assert Deployment.load(world.deployments, world.chain.chain_id).money == Currency("CHF", 2)
+    readings = deployed["contracts"]["MeterReadings"]
+    outbox = tmp_path / "outbox.sqlite"
+    Outbox(outbox, world.chain.chain_id, readings.lower()).close()  # as `oracle run` binds it
+    status = world.run("oracle", "status", "--outbox", outbox, "--json")
+    assert status.exit_code == 0, status.output
+    bound = json.loads(status.stdout)
+    assert (bound["chain_id"], bound["contract"]) == (deployed["chain_id"], readings)
+    human = world.run("balance", "-a", "li", *world.conn())
+    assert " CHF (" in human.stdout  # money in the deployment's currency
+
+
+@pytest.mark.parametrize(
+    ("option", "value", "says"),
+    [
+        ("--currency", "euro", "currency code 'euro' is not three capital letters"),
+        ("--currency-decimals", "7", "currency decimals 7 not within 0..6"),
+    ],
+)
+def test_admin_deploy_refuses_a_malformed_currency_before_signing(
+    world: World, option: str, value: str, says: str
+) -> None:
+    line = err(world, "admin", "deploy", "-a", "operator", "--force", option, value)
+    assert says in line
+    assert Deployment.load(world.deployments, world.chain.chain_id).currency == "CHF"
 
 
 def test_admin_deploy_refuses_to_hide_a_live_deployment(world: World) -> None:

@@ -22,6 +22,7 @@ from p2penergy.wallet.keystore import Keystore
 PASSWORD = "household-Pa55word!"
 GAS_WEI = 10**19
 GOVERNANCE_DELAY = 30  # seconds every governed change waits (the tests move chain time past it)
+CURRENCY = "CHF"  # not the default, so a test sees the address book's currency reach the output
 
 
 @dataclass
@@ -40,6 +41,7 @@ class World:
     registers: dict[str, list[int]] = field(default_factory=dict)
     keeper: LocalAccount = field(default_factory=Account.create)
     outputs: list[str] = field(default_factory=list)
+    deployed: dict[str, Any] = field(default_factory=dict)  # `admin deploy --json`'s answer
 
     def conn(self) -> list[str]:
         return [
@@ -109,8 +111,10 @@ def make_world(url: str, root: Path) -> World:
     deployed = world.ok(
         "admin", "deploy", "-a", "operator", "--keeper", world.keeper.address,
         "--guardian", world.accounts["guardian"], "--governance-delay", GOVERNANCE_DELAY,
+        "--currency", CURRENCY, "--currency-decimals", 2,
     )  # fmt: skip
     assert deployed["chain_id"] == chain.chain_id
+    world.deployed = deployed
     for name, kind in (("jane", "prosumer"), ("li", "consumer")):
         world.ok("admin", "register", world.accounts[name], "--kind", kind,
                  "--gas-money", "1", "-a", "operator")  # fmt: skip

@@ -33,3 +33,10 @@ def test_an_address_book_without_a_currency_reads_as_eur_and_keeps_one_when_save
 def test_more_display_decimals_than_base_units_are_refused() -> None:
     with pytest.raises(ValueError):
         Currency("EUR", 7)
+
+
+@pytest.mark.parametrize("code", ["eur", "EURO", "E1R", "", "€"])
+def test_a_currency_code_is_three_capital_letters(code: str) -> None:
+    with pytest.raises(ValueError, match="not three capital letters"):
+        Currency(code, 2)
+    assert Currency("JPY", 0).money(1_499_999) == "1 JPY"

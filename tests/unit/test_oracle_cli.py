@@ -13,6 +13,8 @@ from p2penergy.oracle.identity import load_key
 from p2penergy.oracle.outbox import REJECTED, Outbox
 from tests.unit.test_oracle_outbox import CONTRACT, signed
 
+READINGS = "0x5FbDB2315678afecb367f032d93F642f64180aa3"  # mixed case: checksummed
+
 
 def test_meter_new_writes_a_keystore_from_a_hidden_prompt_and_prints_the_address(tmp_path: Path):
     out = tmp_path / "m.json"
@@ -52,6 +54,21 @@ def test_oracle_status_shows_counts_and_rejection_reasons(tmp_path: Path):
     assert data["rejected"][0]["reason"] == "ReadingsOutsideWindow"
     table = CliRunner().invoke(cli, ["oracle", "status", "--outbox", str(path)])
     assert "ReadingsOutsideWindow" in table.output
+
+
+def test_oracle_status_json_has_the_chain_id_as_a_number_and_a_checksummed_contract(
+    tmp_path: Path,
+):
+    """The types `admin deploy --json` uses (the outbox stores them as text, lowercase)."""
+    path = tmp_path / "o.sqlite"
+    Outbox(path, 31337, READINGS.lower()).close()
+    result = CliRunner().invoke(cli, ["oracle", "status", "--outbox", str(path), "--json"])
+    assert result.exit_code == 0, result.output
+    data = json.loads(result.output)
+    assert (data["chain_id"], data["contract"]) == (31337, READINGS)
+    assert f"chain 31337, {READINGS}" in CliRunner().invoke(
+        cli, ["oracle", "status", "--outbox", str(path)]
+    ).output.replace("\n", "")
 
 
 def test_oracle_run_rejects_a_bad_source_spec_as_a_usage_error(tmp_path: Path):
