@@ -8,8 +8,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import yaml
-
+from p2penergy._yaml import MappingMessages, load_mapping
 from p2penergy.domain.slots import ALLOWED_SLOT_SECONDS
 from p2penergy.exceptions import P2PEnergyError
 
@@ -207,17 +206,15 @@ def resolve(name_or_path: str | Path | None) -> Path:
 def load(name_or_path: str | Path | None = None) -> Scenario:
     """Reads and checks a scenario file."""
     path = resolve(name_or_path)
-    try:
-        data = yaml.safe_load(path.read_text())
-    except OSError as exc:
-        raise ScenarioError(f"cannot read the scenario {path}: {exc.strerror}") from None
-    except UnicodeDecodeError as exc:
-        raise ScenarioError(f"{path}: not UTF-8 text ({exc.reason})") from None
-    except yaml.YAMLError as exc:
-        raise ScenarioError(f"{path}: not valid YAML ({exc})") from None
-    if not isinstance(data, dict):
-        raise ScenarioError(f"{path}: a scenario is a YAML mapping")
-    return from_dict(data, source=str(path))
+    return from_dict(load_mapping(path, ScenarioError, _MESSAGES), source=str(path))
+
+
+_MESSAGES = MappingMessages(
+    unreadable="cannot read the scenario {path}: {reason}",
+    not_utf8="{path}: not UTF-8 text ({reason})",
+    not_yaml="{path}: not valid YAML ({reason})",
+    not_mapping="{path}: a scenario is a YAML mapping",
+)
 
 
 def from_dict(data: dict[str, Any], *, source: str = "scenario") -> Scenario:

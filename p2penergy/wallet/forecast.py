@@ -23,8 +23,7 @@ from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-import yaml
-
+from p2penergy._yaml import MappingMessages, load_mapping
 from p2penergy.domain.orders import OrderInput
 from p2penergy.domain.slots import SlotGrid
 from p2penergy.energy.scenario import Location
@@ -93,18 +92,17 @@ class SlotForecast:
 _KEYS = {"location", "annual_kwh", "pv", "battery", "cloud_cover", "prices"}
 
 
+_MESSAGES = MappingMessages(
+    unreadable="cannot read the household profile {path}: {reason}",
+    not_utf8="{path} is not UTF-8 text ({reason})",
+    not_yaml="{path} is not valid YAML: {reason}",
+    not_mapping="{path}: a household profile is a YAML mapping (see docs/wallet.md)",
+)
+
+
 def load_profile(path: Path) -> HouseholdProfile:
     """Reads and checks a household profile; every problem is a `ProfileError` naming the key."""
-    try:
-        raw = yaml.safe_load(Path(path).read_text())
-    except OSError as exc:
-        raise ProfileError(f"cannot read the household profile {path}: {exc.strerror}") from None
-    except UnicodeDecodeError as exc:
-        raise ProfileError(f"{path} is not UTF-8 text ({exc.reason})") from None
-    except yaml.YAMLError as exc:
-        raise ProfileError(f"{path} is not valid YAML: {exc}") from None
-    if not isinstance(raw, dict):
-        raise ProfileError(f"{path}: a household profile is a YAML mapping (see docs/wallet.md)")
+    raw = load_mapping(path, ProfileError, _MESSAGES)
     unknown = sorted(set(raw) - _KEYS)
     if unknown:
         raise ProfileError(f"{path}: unknown key {unknown[0]!r}; known: {', '.join(sorted(_KEYS))}")

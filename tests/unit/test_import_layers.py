@@ -18,6 +18,7 @@ PACKAGE = Path(__file__).resolve().parents[2] / "p2penergy"
 LAYERS: dict[str, int] = {
     "exceptions": 0,
     "_atomic": 0,  # crash-safe private files
+    "_yaml": 0,  # YAML files that hold one mapping
     "units": 1,
     "domain": 1,
     "market": 2,  # clearing and settlement maths
@@ -37,7 +38,7 @@ LAYERS: dict[str, int] = {
     "__main__": 7,
 }
 # The pure layers import nothing chain-related.
-PURE = ("exceptions", "_atomic", "units", "domain", "market", "energy", "ledger")
+PURE = ("exceptions", "_atomic", "_yaml", "units", "domain", "market", "energy", "ledger")
 CHAIN_LIBRARIES = ("web3", "eth_account", "eth_tester", "brownie")
 
 
