@@ -19,7 +19,7 @@ from typing import Any
 
 import numpy as np
 
-from p2penergy.energy.scenario import Scenario
+from p2penergy.energy.scenario import LogNormal, Scenario, Spec, Uniform
 from p2penergy.ledger import share_out as share_out
 
 STREAM_HOUSEHOLDS, STREAM_WEATHER, STREAM_DEMAND, STREAM_FORECAST = 1, 2, 3, 4
@@ -101,6 +101,19 @@ class Community:
 # ───────────────────────────── households ─────────────────────────────
 
 
+def draw(spec: Spec, rng: np.random.Generator, k: int) -> float:
+    """The `k`-th household's value of a per-household spec. A uniform range takes exactly the
+    one draw it always took, so scenarios written with ranges give the same community as before;
+    given values take no draw."""
+    if isinstance(spec, Uniform):
+        return float(rng.uniform(spec.low, spec.high))
+    if isinstance(spec, LogNormal):
+        value = float(rng.lognormal(math.log(spec.median), spec.sigma))
+        low, high = spec.support
+        return min(max(value, low), high)
+    return spec.values[k % len(spec.values)]
+
+
 def draw_homes(scenario: Scenario) -> tuple[Home, ...]:
     """The households: critical loads first, then a seeded choice of prosumers and batteries."""
     mix, pv, bat = scenario.households, scenario.pv, scenario.battery
@@ -113,20 +126,24 @@ def draw_homes(scenario: Scenario) -> tuple[Home, ...]:
     n_batteries = round(mix.battery_share * n_prosumers)
     with_battery = {int(i) for i in rng.permutation(prosumers)[:n_batteries]}
     slot_hours = scenario.slot_seconds / 3600
+    pv_order = {home: k for k, home in enumerate(prosumers)}
+    battery_order = {home: k for k, home in enumerate(sorted(with_battery))}
     homes = []
     for i in range(n):
-        annual = float(rng.uniform(*mix.annual_kwh))
+        annual = draw(mix.annual_kwh, rng, i)
         eagerness = int(rng.integers(0, PERMILLE + 1))
         system = battery = None
         if i in prosumers:
+            k = pv_order[i]
             system = PVSystem(
-                kwp=round(float(rng.uniform(*pv.kwp)), 1),
-                tilt_deg=round(float(rng.uniform(*pv.tilt_deg))),
-                azimuth_deg=round(float(rng.uniform(*pv.azimuth_deg))),
+                kwp=max(0.1, round(draw(pv.kwp, rng, k), 1)),
+                tilt_deg=round(draw(pv.tilt_deg, rng, k)),
+                azimuth_deg=round(draw(pv.azimuth_deg, rng, k)),
             )
         if i in with_battery:
-            capacity_wh = round(float(rng.uniform(*bat.capacity_kwh)), 1) * 1000
-            power_w = round(float(rng.uniform(*bat.power_kw)), 1) * 1000
+            k = battery_order[i]
+            capacity_wh = max(0.1, round(draw(bat.capacity_kwh, rng, k), 1)) * 1000
+            power_w = max(0.1, round(draw(bat.power_kw, rng, k), 1)) * 1000
             battery = Battery(
                 capacity_wh=int(capacity_wh),
                 power_wh_per_slot=int(power_w * slot_hours),

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 import datetime as dt
+import math
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -50,30 +51,92 @@ class Tariffs:
         return self.feed_in + (self.retail - self.network_fee - self.feed_in) // 2
 
 
+# ───────────────────────────── per-household values ─────────────────────────────
+
+
+@dataclass(frozen=True)
+class Uniform:
+    """Each household draws a value uniformly from [low, high] (YAML: `[low, high]`)."""
+
+    low: float
+    high: float
+
+    @property
+    def support(self) -> tuple[float, float]:
+        return (self.low, self.high)
+
+
+@dataclass(frozen=True)
+class LogNormal:
+    """A right-skewed draw (few large systems, many small ones): the log of the value is normal
+    around log(`median`) with `sigma`; clipped to [min, max] when given.
+    YAML: `{dist: lognormal, median: 5, sigma: 0.4, min: 1, max: 30}`."""
+
+    median: float
+    sigma: float
+    min: float | None = None
+    max: float | None = None
+
+    @property
+    def support(self) -> tuple[float, float]:
+        return (0.0 if self.min is None else self.min, math.inf if self.max is None else self.max)
+
+
+@dataclass(frozen=True)
+class Values:
+    """Given values, one per household in household order, repeated when there are more
+    households than values (YAML: `{values: [3.2, 6.0, 9.9]}`, or one number for everyone)."""
+
+    values: tuple[float, ...]
+
+    @property
+    def support(self) -> tuple[float, float]:
+        return (min(self.values), max(self.values))
+
+
+Spec = Uniform | LogNormal | Values
+_SPEC = {"spec": True}  # field metadata: the field is a per-household Spec
+
+
 @dataclass(frozen=True)
 class HouseholdMix:
     count: int = 30
     prosumer_share: float = 0.4
     battery_share: float = 0.5
     critical_loads: int = 0
-    annual_kwh: tuple[float, float] = (2000.0, 5500.0)
+    annual_kwh: Spec = field(default=Uniform(2000.0, 5500.0), metadata=_SPEC)
     demand_noise: float = 0.15
 
 
 @dataclass(frozen=True)
 class PVRange:
-    kwp: tuple[float, float] = (4.0, 10.0)
-    tilt_deg: tuple[float, float] = (20.0, 40.0)
-    azimuth_deg: tuple[float, float] = (135.0, 225.0)
+    """PV systems of the prosumers (lists: one value per prosumer, in household order)."""
+
+    kwp: Spec = field(default=Uniform(4.0, 10.0), metadata=_SPEC)
+    tilt_deg: Spec = field(default=Uniform(20.0, 40.0), metadata=_SPEC)
+    azimuth_deg: Spec = field(default=Uniform(135.0, 225.0), metadata=_SPEC)
     performance_ratio: float = 0.85
 
 
 @dataclass(frozen=True)
 class BatteryRange:
-    capacity_kwh: tuple[float, float] = (5.0, 10.0)
-    power_kw: tuple[float, float] = (2.5, 5.0)
+    """Batteries (lists: one value per battery, in household order)."""
+
+    capacity_kwh: Spec = field(default=Uniform(5.0, 10.0), metadata=_SPEC)
+    power_kw: Spec = field(default=Uniform(2.5, 5.0), metadata=_SPEC)
     charge_efficiency: float = 0.95
     initial_soc: float = 0.3
+
+
+# What each per-household value may be: (where, lowest, highest, lowest excluded).
+_SPEC_BOUNDS: tuple[tuple[str, float, float, bool], ...] = (
+    ("households.annual_kwh", 0.0, math.inf, True),
+    ("pv.kwp", 0.0, math.inf, True),
+    ("pv.tilt_deg", 0.0, 90.0, False),
+    ("pv.azimuth_deg", 0.0, 360.0, False),
+    ("battery.capacity_kwh", 0.0, math.inf, True),
+    ("battery.power_kw", 0.0, math.inf, True),
+)
 
 
 @dataclass(frozen=True)
@@ -148,6 +211,14 @@ class Scenario:
                 f"tariffs.outage_price_cap {t.outage_cap} must lie between feed_in {t.feed_in} "
                 f"and retail {t.retail}"
             )
+        for where, lowest, highest, open_low in _SPEC_BOUNDS:
+            section, name = where.split(".")
+            low, high = getattr(getattr(self, section), name).support
+            if low < lowest or (open_low and low == lowest) or high > highest:
+                bounds = f"{'above' if open_low else 'at least'} {lowest:g}"
+                bounds += "" if highest == math.inf else f" and at most {highest:g}"
+                got = f"got {low:g}..{high:g}"
+                raise ScenarioError(f"{where}: every value must be {bounds} ({got})")
         if self.first_slot < 0 or (self.slot_count is not None and self.slot_count < 1):
             raise ScenarioError("first_slot must be >= 0 and slot_count >= 1")
         if self.first_slot + (self.slot_count or 0) > self.total_slots_in_days:
@@ -219,23 +290,26 @@ _MESSAGES = MappingMessages(
 
 def from_dict(data: dict[str, Any], *, source: str = "scenario") -> Scenario:
     """Builds a scenario from parsed YAML; unknown keys are errors (typos must not pass)."""
+    unknown = sorted(str(k) for k in set(data) - _TOP_LEVEL)
+    if unknown:
+        raise ScenarioError(f"{source}: unknown keys {unknown}; known: {sorted(_TOP_LEVEL)}")
     try:
         return Scenario(
             name=str(data["name"]),
             seed=int(data.get("seed", 0)),
-            location=_build(Location, data["location"]),
+            location=_build(Location, data["location"], "location"),
             date=_date(data["date"]),
             days=int(data.get("days", 1)),
             slot_seconds=int(data.get("slot_seconds", 900)),
-            tariffs=_build(Tariffs, data.get("tariffs", {})),
+            tariffs=_build(Tariffs, data.get("tariffs", {}), "tariffs"),
             emission_factor_g_per_kwh=int(data.get("emission_factor_g_per_kwh", 380)),
-            households=_build(HouseholdMix, data.get("households", {})),
-            pv=_build(PVRange, data.get("pv", {})),
-            battery=_build(BatteryRange, data.get("battery", {})),
-            weather=_build(Weather, data.get("weather", {})),
-            forecast=_build(Forecast, data.get("forecast", {})),
-            strategy=_build(StrategyConfig, data.get("strategy", {})),
-            outages=tuple(_build(Outage, o) for o in data.get("outages") or ()),
+            households=_build(HouseholdMix, data.get("households", {}), "households"),
+            pv=_build(PVRange, data.get("pv", {}), "pv"),
+            battery=_build(BatteryRange, data.get("battery", {}), "battery"),
+            weather=_build(Weather, data.get("weather", {}), "weather"),
+            forecast=_build(Forecast, data.get("forecast", {}), "forecast"),
+            strategy=_build(StrategyConfig, data.get("strategy", {}), "strategy"),
+            outages=tuple(_build(Outage, o, "outages[]") for o in data.get("outages") or ()),
             first_slot=int(data.get("first_slot", 0)),
             slot_count=None if data.get("slot_count") is None else int(data["slot_count"]),
         )
@@ -247,22 +321,98 @@ def from_dict(data: dict[str, Any], *, source: str = "scenario") -> Scenario:
         raise ScenarioError(f"{source}: {exc}") from None
 
 
+_TOP_LEVEL = frozenset(
+    {"name", "seed", "location", "date", "days", "slot_seconds", "tariffs"}
+    | {"emission_factor_g_per_kwh", "households", "pv", "battery", "weather", "forecast"}
+    | {"strategy", "outages", "first_slot", "slot_count"}
+)
+
+
 def _date(value: Any) -> dt.date:
     if isinstance(value, dt.date):
         return value
     return dt.date.fromisoformat(str(value))
 
 
-def _build(cls: Any, values: Any) -> Any:
+def _build(cls: Any, values: Any, section: str) -> Any:
     if not isinstance(values, dict):
-        raise ScenarioError(f"{cls.__name__.lower()} must be a mapping, got {values!r}")
+        raise ScenarioError(f"{section} must be a mapping, got {values!r}")
     known = {f.name: f for f in dataclasses.fields(cls)}
     unknown = set(values) - set(known)
     if unknown:
-        raise ScenarioError(f"{cls.__name__.lower()}: unknown keys {sorted(unknown)}")
+        raise ScenarioError(f"{section}: unknown keys {sorted(unknown)}")
     converted: dict[str, Any] = {}
     for key, value in values.items():
-        if isinstance(value, list):
+        if known[key].metadata.get("spec"):
+            value = parse_spec(value, f"{section}.{key}")
+        elif isinstance(value, list):
             value = tuple(float(v) for v in value)
         converted[key] = value
     return cls(**converted)
+
+
+_DISTRIBUTIONS: dict[str, tuple[type[Uniform] | type[LogNormal], set[str], set[str]]] = {
+    # name: (class, required keys, optional keys)
+    "uniform": (Uniform, {"low", "high"}, set()),
+    "lognormal": (LogNormal, {"median", "sigma"}, {"min", "max"}),
+}
+
+
+def parse_spec(value: Any, where: str) -> Spec:
+    """A per-household value from YAML: `[low, high]` (uniform, as before), one number (every
+    household alike), `{values: [...]}` (one per household, repeated), or
+    `{dist: uniform|lognormal, ...}`. Unknown keys are refused with their names."""
+    if isinstance(value, bool):
+        raise ScenarioError(f"{where}: expected a number, a [low, high] range or a mapping")
+    if isinstance(value, int | float):
+        return Values((float(value),))
+    if isinstance(value, list | tuple):
+        if len(value) != 2:
+            raise ScenarioError(
+                f"{where}: a range is [low, high]; for one value per household write "
+                "{values: [...]}"
+            )
+        low, high = (_float(v, where) for v in value)
+        if low > high:
+            raise ScenarioError(f"{where}: range [{low:g}, {high:g}] has low above high")
+        return Uniform(low, high)
+    if not isinstance(value, dict):
+        raise ScenarioError(f"{where}: expected a number, a [low, high] range or a mapping")
+    if "values" in value:
+        extra = sorted(set(value) - {"values"})
+        if extra:
+            raise ScenarioError(f"{where}: unknown keys {extra} beside values")
+        listed = value["values"]
+        if not isinstance(listed, list) or not listed:
+            raise ScenarioError(f"{where}.values: a non-empty list of numbers")
+        return Values(tuple(_float(v, f"{where}.values") for v in listed))
+    name = value.get("dist")
+    if not isinstance(name, str) or name not in _DISTRIBUTIONS:
+        raise ScenarioError(
+            f"{where}: dist must be one of {sorted(_DISTRIBUTIONS)} (or give values: [...]), "
+            f"got {name!r}"
+        )
+    cls, required, optional = _DISTRIBUTIONS[name]
+    params = {k: v for k, v in value.items() if k != "dist"}
+    unknown = sorted(set(params) - required - optional)
+    if unknown:
+        raise ScenarioError(f"{where}: unknown keys {unknown} for dist {name}")
+    missing = sorted(required - set(params))
+    if missing:
+        raise ScenarioError(f"{where}: dist {name} needs {missing}")
+    numbers = {k: _float(v, f"{where}.{k}") for k, v in params.items()}
+    spec = cls(**numbers)
+    if isinstance(spec, LogNormal):
+        if spec.median <= 0 or spec.sigma < 0:
+            raise ScenarioError(f"{where}: lognormal needs median > 0 and sigma >= 0")
+        if spec.min is not None and spec.max is not None and spec.min > spec.max:
+            raise ScenarioError(f"{where}: min {spec.min:g} is above max {spec.max:g}")
+    elif spec.low > spec.high:
+        raise ScenarioError(f"{where}: low {spec.low:g} is above high {spec.high:g}")
+    return spec
+
+
+def _float(value: Any, where: str) -> float:
+    if isinstance(value, bool) or not isinstance(value, int | float) or not math.isfinite(value):
+        raise ScenarioError(f"{where}: {value!r} is not a finite number")
+    return float(value)

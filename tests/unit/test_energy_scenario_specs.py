@@ -1,0 +1,94 @@
+"""Scenarios that describe a real place: per-household lists and skewed distributions for PV
+size, orientation, batteries and annual demand; ranges keep drawing what they drew before."""
+
+from __future__ import annotations
+
+import statistics
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pytest
+import yaml
+
+from p2penergy.energy import scenario as sc
+from p2penergy.energy.model import draw, draw_homes
+
+SUMMER = Path(sc.SCENARIO_DIR) / "suburban-summer.yaml"
+
+
+def scenario(**sections: dict[str, Any]) -> sc.Scenario:
+    data = yaml.safe_load(SUMMER.read_text())
+    for name, values in sections.items():
+        data[name] = {**data.get(name, {}), **values}
+    return sc.from_dict(data)
+
+
+def test_a_two_number_list_is_the_uniform_range_and_draws_as_before():
+    s = sc.load("suburban-summer")
+    assert s.pv.kwp == sc.Uniform(4.0, 10.0)
+    assert s.households.annual_kwh == sc.Uniform(2000.0, 5500.0)
+    a, b = np.random.default_rng(5), np.random.default_rng(5)
+    assert draw(s.pv.kwp, a, 0) == float(b.uniform(4.0, 10.0))
+
+
+def test_given_values_go_to_the_prosumers_in_household_order_and_repeat():
+    s = scenario(
+        households={"count": 10, "prosumer_share": 0.5, "battery_share": 1.0},
+        pv={"kwp": {"values": [3.2, 9.9]}, "tilt_deg": 30, "azimuth_deg": {"values": [90, 270]}},
+        battery={"capacity_kwh": {"values": [13.5]}, "power_kw": 5},
+    )
+    prosumers = [h for h in draw_homes(s) if h.pv is not None]
+    assert len(prosumers) == 5
+    assert [h.pv.kwp for h in prosumers if h.pv] == [3.2, 9.9, 3.2, 9.9, 3.2]
+    assert [h.pv.azimuth_deg for h in prosumers if h.pv] == [90, 270, 90, 270, 90]
+    assert {h.pv.tilt_deg for h in prosumers if h.pv} == {30}
+    assert {h.battery.capacity_wh for h in prosumers if h.battery} == {13_500}
+
+
+def test_annual_demand_per_household_from_a_list():
+    s = scenario(households={"count": 4, "annual_kwh": {"values": [1500, 2500, 4000, 9000]}})
+    assert [h.annual_kwh for h in draw_homes(s)] == [1500, 2500, 4000, 9000]
+
+
+def test_a_lognormal_pv_size_is_skewed_and_clipped():
+    s = scenario(
+        households={"count": 400, "prosumer_share": 1.0},
+        pv={"kwp": {"dist": "lognormal", "median": 5.0, "sigma": 0.6, "min": 1.5, "max": 25}},
+    )
+    sizes = [h.pv.kwp for h in draw_homes(s) if h.pv is not None]
+    assert len(sizes) == 400 and min(sizes) >= 1.5 and max(sizes) <= 25
+    assert 4.3 < statistics.median(sizes) < 5.7  # around the median asked for
+    assert statistics.mean(sizes) > statistics.median(sizes)  # a long tail of large systems
+    assert draw_homes(s) == draw_homes(s)  # seeded
+
+
+@pytest.mark.parametrize(
+    ("sections", "says"),
+    [
+        ({"pv": {"kwp": {"dist": "lognormal", "median": 5, "sigm": 0.3}}}, "['sigm']"),
+        ({"pv": {"kwp": {"values": [1, 2], "repeat": True}}}, "['repeat'] beside values"),
+        ({"pv": {"kwp": {"dist": "gamma", "shape": 2}}}, "dist must be one of"),
+        ({"pv": {"kwp": {"dist": "lognormal", "median": 5}}}, "needs ['sigma']"),
+        ({"pv": {"kwp": [1, 2, 3]}}, "a range is [low, high]"),
+        ({"pv": {"kwp": {"values": []}}}, "pv.kwp.values: a non-empty list"),
+        ({"pv": {"tilt_deg": {"values": [30, 95]}}}, "pv.tilt_deg: every value must be"),
+        ({"households": {"annual_kwh": 0}}, "households.annual_kwh: every value must be above 0"),
+        ({"battery": {"power_kw": [5, 2]}}, "battery.power_kw: range [5, 2] has low above high"),
+        ({"pv": {"kwp": {"values": ["big"]}}}, "'big' is not a finite number"),
+    ],
+)
+def test_malformed_per_household_values_are_refused_by_name(
+    sections: dict[str, dict[str, Any]], says: str
+):
+    with pytest.raises(sc.ScenarioError) as raised:
+        scenario(**sections)
+    assert says in str(raised.value)
+
+
+def test_unknown_keys_are_refused_with_their_names_at_every_level():
+    data = yaml.safe_load(SUMMER.read_text())
+    with pytest.raises(sc.ScenarioError, match=r"unknown keys \['wether'\]"):
+        sc.from_dict({**data, "wether": {}})
+    with pytest.raises(sc.ScenarioError, match=r"pv: unknown keys \['kwpp'\]"):
+        sc.from_dict({**data, "pv": {"kwpp": 5}})
