@@ -30,18 +30,60 @@ class Location:
 
 
 @dataclass(frozen=True)
+class TimeOfUse:
+    """A band of the day in which the utility bills imports at `retail` and credits exports at
+    `feed_in` (None: the flat feed-in), credit base units per kWh; local "HH:MM" times, `end`
+    excluded, a band past midnight when `end` <= `start` ("22:00" to "06:00")."""
+
+    start: str
+    end: str
+    retail: int
+    feed_in: int | None = None
+
+    def minutes(self) -> frozenset[int]:
+        """The minutes of the day (0..1439) the band covers."""
+        first, stop = _minute_of_day(self.start), _minute_of_day(self.end)
+        if stop <= first:
+            stop += 1440
+        return frozenset(m % 1440 for m in range(first, stop))
+
+
+def _minute_of_day(text: object) -> int:
+    if not isinstance(text, str):
+        raise ScenarioError(
+            f'times are "HH:MM" strings in quotes (YAML reads 17:00 as a number), got {text!r}'
+        )
+    try:
+        clock = dt.time.fromisoformat(text)
+    except ValueError:
+        raise ScenarioError(f'time {text!r} is not "HH:MM"') from None
+    return clock.hour * 60 + clock.minute
+
+
+@dataclass(frozen=True)
 class Tariffs:
     """Credit base units (6 decimals) per kWh.
 
     `outage_price_cap` is the administered price of island mode (outage slots, DESIGN §2.5);
     None means the midpoint of the local spread, `feed_in + (retail - network_fee - feed_in) // 2`
-    (see `outage_cap`).
+    (see `outage_cap`). `time_of_use` bands price the grid side only (what the utility bills
+    and credits, and so the grid-only comparison); `feed_in` and `retail` stay the contract's
+    tariffs, the bounds of every limit price.
     """
 
     feed_in: int = 80_000
     retail: int = 300_000
     network_fee: int = 30_000
     outage_price_cap: int | None = None
+    time_of_use: tuple[TimeOfUse, ...] = ()
+
+    def grid(self, minute_of_day: int) -> tuple[int, int]:
+        """(feed-in, retail) the utility applies at `minute_of_day`: the band covering it,
+        else the flat tariffs."""
+        for band in self.time_of_use:
+            if minute_of_day in band.minutes():
+                return (self.feed_in if band.feed_in is None else band.feed_in, band.retail)
+        return (self.feed_in, self.retail)
 
     @property
     def outage_cap(self) -> int:
@@ -219,6 +261,20 @@ class Scenario:
                 bounds += "" if highest == math.inf else f" and at most {highest:g}"
                 got = f"got {low:g}..{high:g}"
                 raise ScenarioError(f"{where}: every value must be {bounds} ({got})")
+        covered: set[int] = set()
+        for band in t.time_of_use:
+            minutes = band.minutes()
+            feed_in = t.feed_in if band.feed_in is None else band.feed_in
+            if not 0 <= feed_in <= band.retail:
+                raise ScenarioError(
+                    f"tariffs.time_of_use {band.start}-{band.end}: needs 0 <= feed_in <= retail "
+                    f"(got {feed_in}, {band.retail})"
+                )
+            if minutes & covered:
+                raise ScenarioError(
+                    f"tariffs.time_of_use {band.start}-{band.end} overlaps an earlier band"
+                )
+            covered |= minutes
         if self.first_slot < 0 or (self.slot_count is not None and self.slot_count < 1):
             raise ScenarioError("first_slot must be >= 0 and slot_count >= 1")
         if self.first_slot + (self.slot_count or 0) > self.total_slots_in_days:
@@ -241,6 +297,11 @@ class Scenario:
             else self.first_slot + self.slot_count
         )
         return range(self.first_slot, end)
+
+    def grid_tariffs(self, slot: int) -> tuple[int, int]:
+        """(feed-in, retail) the utility applies in `slot` (from local midnight of `date`):
+        the time-of-use band its start falls in, else the flat tariffs."""
+        return self.tariffs.grid((slot % self.slots_per_day) * self.slot_seconds // 60)
 
     def outage_slots(self) -> frozenset[int]:
         """Slots (from local midnight of `date`) that fall inside a declared outage, every day."""
@@ -301,7 +362,7 @@ def from_dict(data: dict[str, Any], *, source: str = "scenario") -> Scenario:
             date=_date(data["date"]),
             days=int(data.get("days", 1)),
             slot_seconds=int(data.get("slot_seconds", 900)),
-            tariffs=_build(Tariffs, data.get("tariffs", {}), "tariffs"),
+            tariffs=_tariffs(data.get("tariffs", {})),
             emission_factor_g_per_kwh=int(data.get("emission_factor_g_per_kwh", 380)),
             households=_build(HouseholdMix, data.get("households", {}), "households"),
             pv=_build(PVRange, data.get("pv", {}), "pv"),
@@ -319,6 +380,21 @@ def from_dict(data: dict[str, Any], *, source: str = "scenario") -> Scenario:
         if isinstance(exc, ScenarioError):
             raise
         raise ScenarioError(f"{source}: {exc}") from None
+
+
+def _tariffs(values: Any) -> Tariffs:
+    if not isinstance(values, dict):
+        raise ScenarioError(f"tariffs must be a mapping, got {values!r}")
+    bands = values.get("time_of_use") or []
+    if not isinstance(bands, list):
+        raise ScenarioError("tariffs.time_of_use is a list of {start, end, retail, feed_in}")
+    flat: Tariffs = _build(
+        Tariffs, {k: v for k, v in values.items() if k != "time_of_use"}, "tariffs"
+    )
+    return dataclasses.replace(
+        flat,
+        time_of_use=tuple(_build(TimeOfUse, b, "tariffs.time_of_use[]") for b in bands),
+    )
 
 
 _TOP_LEVEL = frozenset(

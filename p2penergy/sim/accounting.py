@@ -72,10 +72,10 @@ class HouseholdAccount:
 
 
 def slot_inputs(result: RunResult) -> list[SlotInput]:
-    """The ledger's input per simulated slot: tariffs, traded energy, fills and meters."""
+    """The ledger's input per simulated slot: the grid's tariffs, traded energy, fills and
+    meters."""
     community = result.community
-    t = community.scenario.tariffs
-    tariffs = Tariffs(feed_in=t.feed_in, retail=t.retail)
+    scenario = community.scenario
     accounts: list[str] = [a.address for a in result.actors.households]
     fills: dict[int, list[Fill]] = {}
     for oid, args in sorted(result.settled.items()):
@@ -101,7 +101,8 @@ def slot_inputs(result: RunResult) -> list[SlotInput]:
         out.append(
             SlotInput(
                 slot=outcome.slot,
-                tariffs=tariffs,
+                # the grid's tariffs in force for the slot (time-of-use bands, else flat)
+                tariffs=Tariffs(*scenario.grid_tariffs(community.slots[k])),
                 traded_wh=outcome.traded_wh,
                 fills=tuple(fills.get(outcome.slot, [])),
                 meters=meters,

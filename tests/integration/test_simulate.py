@@ -5,6 +5,7 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from fractions import Fraction
 from pathlib import Path
 
@@ -13,8 +14,10 @@ from click.testing import CliRunner
 
 from p2penergy.contracts.market import MarketClient
 from p2penergy.energy import scenario as scenarios
+from p2penergy.ledger import Tariffs, grid_charge, grid_credit
 from p2penergy.market import Side
 from p2penergy.oracle.outbox import Outbox
+from p2penergy.sim.accounting import households, slot_inputs
 from p2penergy.sim.report import build_report, ledgers, plots, to_html, to_json
 from p2penergy.sim.runner import RunResult, simulate
 
@@ -38,6 +41,34 @@ def test_the_same_seed_gives_the_same_report_byte_for_byte(run: RunResult):
     again = build_report(simulate(small()))
     assert to_json(first) == to_json(again)
     assert to_html(first, plots(first)) == to_html(again, plots(again))
+
+
+def test_time_of_use_bands_price_the_grid_side_of_every_households_bill(run: RunResult):
+    """The run's first hour (13:00-14:00) in a dearer band: the grid-only baseline and the
+    utility bill use the band's tariffs there, the flat ones after; local money is untouched."""
+    flat = run.community.scenario
+    band = scenarios.TimeOfUse("13:00", "14:00", retail=400_000, feed_in=50_000)
+    tou = replace(flat, tariffs=replace(flat.tariffs, time_of_use=(band,)))
+    priced = replace(run, community=replace(run.community, scenario=tou))
+    grid = [s.tariffs for s in slot_inputs(priced)]
+    assert (
+        grid
+        == [Tariffs(50_000, 400_000)] * 4 + [Tariffs(flat.tariffs.feed_in, flat.tariffs.retail)] * 4
+    )
+    for before, after, flows in zip(
+        households(run), households(priced), run.community.actual, strict=True
+    ):
+        baseline = sum(
+            grid_charge(imp, t.retail) - grid_credit(exp, t.feed_in)
+            for imp, exp, t in zip(flows.import_wh, flows.export_wh, grid, strict=True)
+        )
+        assert after.statement.total.baseline_bill == baseline
+        assert after.statement.total.receipts == before.statement.total.receipts
+        assert after.statement.total.charges == before.statement.total.charges
+    assert any(
+        a.statement.total.baseline_bill != b.statement.total.baseline_bill
+        for a, b in zip(households(run), households(priced), strict=True)
+    )
 
 
 def test_energy_balances_per_household_and_slot(run: RunResult):

@@ -92,3 +92,39 @@ def test_unknown_keys_are_refused_with_their_names_at_every_level():
         sc.from_dict({**data, "wether": {}})
     with pytest.raises(sc.ScenarioError, match=r"pv: unknown keys \['kwpp'\]"):
         sc.from_dict({**data, "pv": {"kwpp": 5}})
+
+
+def test_time_of_use_bands_set_the_grid_tariffs_by_local_time_of_day():
+    s = scenario(
+        tariffs={
+            "time_of_use": [
+                {"start": "17:00", "end": "21:00", "retail": 380_000},
+                {"start": "22:00", "end": "06:00", "retail": 220_000, "feed_in": 40_000},
+            ]
+        }
+    )
+    per_hour = 3600 // s.slot_seconds
+    flat = (s.tariffs.feed_in, s.tariffs.retail)
+    assert s.grid_tariffs(16 * per_hour + 3) == flat  # 16:45
+    assert s.grid_tariffs(17 * per_hour) == (s.tariffs.feed_in, 380_000)  # 17:00, feed-in flat
+    assert s.grid_tariffs(21 * per_hour) == flat  # the end is excluded
+    assert s.grid_tariffs(23 * per_hour) == s.grid_tariffs(2 * per_hour) == (40_000, 220_000)
+    assert s.grid_tariffs(s.slots_per_day + 2 * per_hour) == (40_000, 220_000)  # every day
+    assert s.tariffs.retail == 300_000  # the contract's bounds stay flat
+
+
+@pytest.mark.parametrize(
+    ("band", "says"),
+    [
+        ({"start": 1020, "end": "21:00", "retail": 1}, "in quotes"),
+        ({"start": "25:00", "end": "21:00", "retail": 1}, "'25:00' is not"),
+        ({"start": "17:00", "end": "21:00", "retail": 50_000, "feed_in": 60_000}, "feed_in <="),
+        ({"start": "17:00", "end": "21:00", "retail": 1, "price": 2}, "unknown keys ['price']"),
+        ({"start": "18:00", "end": "19:00", "retail": 300_000}, "overlaps an earlier band"),
+    ],
+)
+def test_malformed_time_of_use_bands_are_refused(band: dict[str, Any], says: str):
+    first = {"start": "17:00", "end": "18:30", "retail": 380_000}
+    with pytest.raises(sc.ScenarioError) as raised:
+        scenario(tariffs={"time_of_use": [first, band]})
+    assert says in str(raised.value)
