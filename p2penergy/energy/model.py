@@ -301,12 +301,33 @@ def dispatch(demand: Sequence[int], generation: Sequence[int], battery: Battery 
     )
 
 
-def island(flows: Sequence[Flows], homes: Sequence[Home], outage: Sequence[bool]) -> list[Flows]:
+def curtailment_groups(homes: Sequence[Home], policy: str) -> list[list[int]]:
+    """Sellers (home indices) in the order their island export is taken, the last group
+    curtailed first; within a group, pro rata. `pro_rata`: one group; `largest_first`: by PV
+    size ascending (the largest systems are curtailed first); `smallest_first`: descending."""
+    if policy == "pro_rata":
+        return [[h.index for h in homes]]
+
+    def size(home: Home) -> float:
+        return 0.0 if home.pv is None else home.pv.kwp
+
+    sizes = sorted({size(h) for h in homes}, reverse=policy == "smallest_first")
+    return [[h.index for h in homes if size(h) == k] for k in sizes]
+
+
+def island(
+    flows: Sequence[Flows],
+    homes: Sequence[Home],
+    outage: Sequence[bool],
+    curtailment: str = "pro_rata",
+) -> list[Flows]:
     """Applies island operation in outage slots: no grid, so local export is all the supply.
 
     Critical loads' deficits are served first (pro rata among them when short), then the others
-    (pro rata); what cannot be served is unserved, export nobody can take is curtailed.
+    (pro rata); what cannot be served is unserved, export nobody can take is curtailed, by the
+    scenario's `curtailment` policy (`curtailment_groups`).
     """
+    groups = curtailment_groups(homes, curtailment)
     imports = [list(f.import_wh) for f in flows]
     exports = [list(f.export_wh) for f in flows]
     unserved = [[0] * len(outage) for _ in flows]
@@ -323,10 +344,13 @@ def island(flows: Sequence[Flows], homes: Sequence[Home], outage: Sequence[bool]
                 unserved[i][s] = imports[i][s] - got
                 imports[i][s] = got
             left -= sum(served)
-        taken = share_out(supply - left, [e[s] for e in exports])
-        for i, t in enumerate(taken):
-            curtailed[i][s] = exports[i][s] - t
-            exports[i][s] = t
+        to_take = supply - left
+        for group in groups:
+            taken = share_out(to_take, [exports[i][s] for i in group])
+            for i, t in zip(group, taken, strict=True):
+                curtailed[i][s] = exports[i][s] - t
+                exports[i][s] = t
+            to_take -= sum(taken)
     return [
         Flows(
             demand=f.demand,
@@ -386,6 +410,6 @@ def build(scenario: Scenario) -> Community:
         slots=tuple(window),
         outage=outage,
         cloud_cover=tuple(round(float(c), 4) for c in actual_cover[window.start : window.stop]),
-        actual=tuple(island(actual, homes, outage)),
+        actual=tuple(island(actual, homes, outage, scenario.curtailment)),
         forecast=tuple(forecast),
     )

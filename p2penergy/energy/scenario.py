@@ -208,6 +208,11 @@ class Outage:
     hours: float
 
 
+# Island-mode curtailment: every seller in proportion to its export (pro_rata), or the largest
+# PV systems first so small rooftops keep selling (largest_first), or the smallest first.
+CURTAILMENT = ("pro_rata", "largest_first", "smallest_first")
+
+
 @dataclass(frozen=True)
 class Scenario:
     """Everything one simulation run depends on; the same scenario and seed give the same run."""
@@ -227,6 +232,8 @@ class Scenario:
     forecast: Forecast = field(default_factory=Forecast)
     strategy: StrategyConfig = field(default_factory=StrategyConfig)
     outages: tuple[Outage, ...] = ()
+    # Whose export is curtailed first in island mode when the community cannot take it all.
+    curtailment: str = "pro_rata"
     # A window of the run (tests): first slot of the day and how many slots; None = whole days.
     first_slot: int = 0
     slot_count: int | None = None
@@ -261,6 +268,10 @@ class Scenario:
                 bounds += "" if highest == math.inf else f" and at most {highest:g}"
                 got = f"got {low:g}..{high:g}"
                 raise ScenarioError(f"{where}: every value must be {bounds} ({got})")
+        if self.curtailment not in CURTAILMENT:
+            raise ScenarioError(
+                f"curtailment {self.curtailment!r} is not one of {', '.join(CURTAILMENT)}"
+            )
         covered: set[int] = set()
         for band in t.time_of_use:
             minutes = band.minutes()
@@ -371,6 +382,7 @@ def from_dict(data: dict[str, Any], *, source: str = "scenario") -> Scenario:
             forecast=_build(Forecast, data.get("forecast", {}), "forecast"),
             strategy=_build(StrategyConfig, data.get("strategy", {}), "strategy"),
             outages=tuple(_build(Outage, o, "outages[]") for o in data.get("outages") or ()),
+            curtailment=str(data.get("curtailment", "pro_rata")),
             first_slot=int(data.get("first_slot", 0)),
             slot_count=None if data.get("slot_count") is None else int(data["slot_count"]),
         )
@@ -400,7 +412,7 @@ def _tariffs(values: Any) -> Tariffs:
 _TOP_LEVEL = frozenset(
     {"name", "seed", "location", "date", "days", "slot_seconds", "tariffs"}
     | {"emission_factor_g_per_kwh", "households", "pv", "battery", "weather", "forecast"}
-    | {"strategy", "outages", "first_slot", "slot_count"}
+    | {"strategy", "outages", "curtailment", "first_slot", "slot_count"}
 )
 
 

@@ -128,3 +128,8 @@ def test_malformed_time_of_use_bands_are_refused(band: dict[str, Any], says: str
     with pytest.raises(sc.ScenarioError) as raised:
         scenario(tariffs={"time_of_use": [first, band]})
     assert says in str(raised.value)
+
+
+def test_an_unknown_curtailment_policy_is_refused_with_the_choices():
+    with pytest.raises(sc.ScenarioError, match="pro_rata, largest_first, smallest_first"):
+        sc.from_dict({**yaml.safe_load(SUMMER.read_text()), "curtailment": "random"})

@@ -6,7 +6,16 @@ import numpy as np
 from eth_account import Account
 
 from p2penergy.energy import scenario as scenarios
-from p2penergy.energy.model import Battery, Home, build, dispatch, island, share_out, to_wh
+from p2penergy.energy.model import (
+    Battery,
+    Home,
+    PVSystem,
+    build,
+    dispatch,
+    island,
+    share_out,
+    to_wh,
+)
 from p2penergy.oracle.reading import Reading, sign_reading
 from p2penergy.sim.meters import domain_separator, sign_fast
 from p2penergy.sim.strategy import day_ahead_orders, limit_prices
@@ -73,6 +82,25 @@ def test_island_serves_critical_loads_first_and_reports_the_rest_as_unserved():
                 f.generation[s]
                 == f.self_consumed[s] + f.charge[s] + f.export_wh[s] + f.curtailed[s]
             )
+
+
+def test_island_curtailment_policy_picks_whose_export_is_curtailed_first():
+    """1,000 Wh of demand, 2,400 Wh offered by a 3, a 6 and a 10 kWp system."""
+    homes = [Home(0, "house-01", "consumer", False, 3_000, 500)] + [
+        Home(i, f"house-0{i + 1}", "prosumer", False, 3_000, 500, pv=PVSystem(kwp, 30, 180))
+        for i, kwp in ((1, 3.0), (2, 6.0), (3, 10.0))
+    ]
+    flows = [dispatch([1_000], [0], None)] + [dispatch([0], [800], None) for _ in range(3)]
+
+    def curtailed(policy: str) -> list[int]:
+        return [f.curtailed[0] for f in island(flows, homes, [True], policy)]
+
+    assert curtailed("pro_rata") == [0, 466, 467, 467]  # ties by index
+    assert curtailed("largest_first") == [0, 0, 600, 800]  # the 3 kWp roof sells all of it
+    assert curtailed("smallest_first") == [0, 800, 600, 0]
+    for policy in scenarios.CURTAILMENT:
+        out = island(flows, homes, [True], policy)
+        assert sum(f.export_wh[0] for f in out) == 1_000 == out[0].import_wh[0]
 
 
 def test_the_model_is_deterministic_and_forecasts_differ_from_delivery():
