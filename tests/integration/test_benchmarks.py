@@ -84,11 +84,17 @@ def test_sizing_divides_the_chain_s_gas_by_the_committed_gas_per_meter_slot(
     assert f"{measured[0]['meters_15min']:,}" in stdout
 
 
-def test_simulate_benchmark_times_a_small_run_that_audits_green() -> None:
-    stdout = run("simulate.py", "--households", "2", "--slots", "2", "--no-profile")
+def test_simulate_benchmark_times_a_small_run_that_audits_green(tmp_path: Path) -> None:
+    out = tmp_path / "simulate.json"
+    stdout = run("simulate.py", "--households", "2", "--slots", "2", "--no-profile",
+                 "--repeat", "2", "--out", str(out))  # fmt: skip
 
     assert "2 households, 2 slots" in stdout
     assert "audit: PASS" in stdout
+    result = json.loads(out.read_text())
+    assert (result["households"], result["slots"], result["repeat"]) == (2, 2, 2)
+    assert result["audit_passed"] is True
+    assert result["transactions"] > 0 and result["gas"] > 0
 
 
 def test_long_run_benchmark_reports_every_simulated_day() -> None:
