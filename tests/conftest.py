@@ -16,7 +16,8 @@ from p2penergy.chain.connect import Chain, embedded, rpc
 from p2penergy.chain.deploy import MarketConfig, System, deploy_system, role_id
 from p2penergy.chain.tx import events, transact
 from p2penergy.contracts.governance import GovernanceClient
-from p2penergy.oracle import Reading, sign_reading
+from p2penergy.domain.readings import Reading
+from p2penergy.oracle import sign_reading
 
 from .budget import PROFILE  # noqa: F401  (loads the hypothesis profile P2PENERGY_TESTS names)
 

@@ -13,10 +13,10 @@ from p2penergy.chain import artifacts as shipped
 from p2penergy.chain import deploy as deploy_module
 from p2penergy.chain.deploy import role_id
 from p2penergy.chain.tx import deploy, transact
-from p2penergy.contracts.market import OrderInput
+from p2penergy.domain.orders import OrderInput, Side
+from p2penergy.domain.readings import Reading
 from p2penergy.exceptions import ContractRevert
-from p2penergy.market import Side
-from p2penergy.oracle.reading import Reading, sign_reading
+from p2penergy.oracle.reading import sign_reading
 
 from ..conftest import govern
 from ..contracts.test_market import open_slot, to_gate_close, to_slot_end

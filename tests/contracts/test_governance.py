@@ -12,7 +12,9 @@ from eth_account import Account
 from p2penergy.chain.deploy import role_id
 from p2penergy.chain.tx import events, transact
 from p2penergy.contracts.governance import GovernanceClient
-from p2penergy.contracts.market import MarketClient, OrderInput
+from p2penergy.contracts.market import MarketClient
+from p2penergy.domain.orders import OrderInput, Side
+from p2penergy.domain.readings import Reading
 from p2penergy.exceptions import (
     AccessDenied,
     GovernanceRevert,
@@ -20,8 +22,7 @@ from p2penergy.exceptions import (
     ReadingsError,
     RegistryError,
 )
-from p2penergy.market import Side
-from p2penergy.oracle.reading import Reading, sign_reading
+from p2penergy.oracle.reading import sign_reading
 
 from ..conftest import CONSUMER, GAS_MONEY, GOVERNANCE_DELAY, PROSUMER, Deployed, govern
 from .test_market import (

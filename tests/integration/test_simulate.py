@@ -12,8 +12,8 @@ import pytest
 from click.testing import CliRunner
 
 from p2penergy.contracts.market import MarketClient
+from p2penergy.domain.orders import Side
 from p2penergy.energy import scenario as scenarios
-from p2penergy.market import Side
 from p2penergy.oracle.outbox import Outbox
 from p2penergy.sim.report import build_report, ledgers, plots, to_html, to_json
 from p2penergy.sim.runner import RunResult, simulate
