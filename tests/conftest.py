@@ -32,6 +32,15 @@ _REF_NUMBERS = itertools.count(1)
 ISSUED_REFS: list[bytes] = []  # every reference topup_ref handed out (the tests' top-up ledger)
 
 
+@pytest.hookimpl(tryfirst=True)
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Every hypothesis test carries the `property` marker, so `-m property` runs only them and
+    `-m "not property"` gives a quick loop without them; set here, it cannot be forgotten."""
+    for item in items:
+        if getattr(getattr(item, "obj", None), "is_hypothesis_test", False):
+            item.add_marker(pytest.mark.property)
+
+
 def topup_ref() -> bytes:
     """A payment reference never used before: CommunityCredit refuses a reused one."""
     ref = f"topup-{next(_REF_NUMBERS)}".encode().ljust(32, b"\0")
