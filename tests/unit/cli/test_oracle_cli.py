@@ -11,7 +11,7 @@ from click.testing import CliRunner
 from p2penergy.cli.main import cli
 from p2penergy.oracle.identity import load_key
 from p2penergy.oracle.outbox import REJECTED, Outbox
-from tests.unit.test_oracle_outbox import CONTRACT, signed
+from tests.unit.oracle.test_oracle_outbox import CONTRACT, signed
 
 
 def test_meter_new_writes_a_keystore_from_a_hidden_prompt_and_prints_the_address(tmp_path: Path):
