@@ -319,6 +319,11 @@ def test_the_registry_keeps_every_meter_change_as_history(deployed: Deployed):
     assert at(rotated_at) == (second, True)
     assert at(off_at) == (second, False)
     assert at(2**64) == (second, False)
+    # owner and capacity come with every answer: from history (before the latest change) and
+    # from the meter's own record (at or after it)
+    owner = d.actors.prosumer.address
+    for t in (registered_at, rotated_at, off_at, 2**64):
+        assert tuple(registry.meterAt(meter_id, t).call()[1:3]) == (owner, 5_000)
     # a retired key can never be registered again
     with pytest.raises(RegistryError, match="RegistryDeviceInUse"):
         transact(
