@@ -4,8 +4,9 @@
                                                   # and results/gas-summary.json
     .venv/bin/python benchmarks/gas.py --check    # measure, print, fail if a figure rose > 2 %
                                                   # over the snapshot or broke its ceiling
-    .venv/bin/python benchmarks/gas.py --check --quick   # CI: leaves out the N = 1,000 slot
-                                                  # and the simulated day, checks the rest
+    .venv/bin/python benchmarks/gas.py --check --quick   # CI: leaves out the N = 1,000 slot,
+                                                  # the batch of 500 readings and the
+                                                  # simulated day, checks the rest
 
 `results/gas-summary.json` holds the issue's headline figures (integers, gas):
 settle_per_filled_order_n100 / _n1000, reading_steady, reading_worst (the dearest of a mixed
@@ -15,6 +16,9 @@ placed by its own first-time trader, the clearing, the 100 readings and the sett
 by 50) and all_in_per_meter_slot (the default scenario's simulated day: the gas of placing,
 clearing, readings and settlement over meters times slots; deployment, registration and funding are
 one-off and left out).
+
+Readings are also measured per transaction size: 1, 10, 100 and 500 steady readings in one
+`submit` (500 only in the full run: it registers 400 more meters).
 
 Gas is deterministic (same fork on eth-tester and Hardhat), so figures are compared exactly,
 never timed. Ceilings come from the market issue (GSY DEX, the closest open peer, spends
@@ -179,7 +183,12 @@ class Bench:
             traders.append((account, device, meter_id, side))
         return traders, gas
 
-    def report(self, slot: int, traders: list[tuple[LocalAccount, LocalAccount, int, Side]]) -> int:
+    def report(
+        self,
+        slot: int,
+        traders: list[tuple[LocalAccount, LocalAccount, int, Side]],
+        per_tx: int = 100,
+    ) -> int:
         batch = []
         for _account, device, meter_id, side in traders:
             imp, exp = (0, 1_000) if side == Side.OFFER else (1_000, 0)
@@ -193,10 +202,10 @@ class Bench:
                 ).as_tuple()
             )
         gas = 0
-        for start in range(0, len(batch), 100):
+        for start in range(0, len(batch), per_tx):
             gas += self.gas(
                 self.admin,
-                lambda chunk=batch[start : start + 100]: transact(
+                lambda chunk=batch[start : start + per_tx]: transact(
                     self.chain, self.admin, self.system.readings.functions.submit(chunk)
                 ),
             )
@@ -279,8 +288,41 @@ def measure(quick: bool = False) -> dict[str, int]:
         bench.to_slot_end(slot)
         steady += bench.report(slot, sellers)
     figures["submit 100 readings (all exporting), per reading, 4 consecutive slots"] = steady // 400
+    figures.update(reading_batches(bench, sellers, quick))
     if not quick:
         figures["all-in per meter and slot, simulated day (default scenario)"] = simulated_day()
+    return figures
+
+
+def reading_batches(
+    bench: Bench, sellers: list[tuple[LocalAccount, LocalAccount, int, Side]], quick: bool
+) -> dict[str, int]:
+    """Steady readings (every meter has read before) in one transaction of 1, 10 and 500
+    readings (100 is the headline figure), per reading over four consecutive slots: one slot in
+    four opens the owners' packed words. --quick leaves out 500 (400 more meters to register)."""
+    meters = list(sellers)
+    if not quick:
+        for _ in range(400):
+            account, device, meter_id = bench.trader(PROSUMER)
+            meters.append((account, device, meter_id, Side.OFFER))
+    # A slot whose gate closes after the new meters' registration; every meter reads once there.
+    prime = bench.slot(8)
+    bench.to_slot_end(prime)
+    bench.report(prime, meters)
+    figures: dict[str, int] = {}
+    slot = prime + 4  # prime is a multiple of 4: each size gets the four slots of one word
+    for size in (1, 10) if quick else (1, 10, 500):
+        gas = 0
+        for lane in range(4):
+            bench.to_slot_end(slot + lane)
+            gas += bench.report(slot + lane, meters[:size], per_tx=size)
+            # the figure is of recorded readings, not of skipped ones (which cost far less)
+            recorded = bench.system.readings.functions.isRecorded
+            if not all(recorded(m[2], slot + lane).call() for m in meters[:size]):
+                raise SystemExit(f"gas: a steady reading of slot {slot + lane} was not recorded")
+        slot += 4
+        label = f"steady readings in batches of {size}, per reading, 4 consecutive slots"
+        figures[label] = gas // (4 * size)
     return figures
 
 
@@ -356,8 +398,8 @@ def main() -> int:
     parser.add_argument(
         "--quick",
         action="store_true",
-        help="leave out the N = 1,000 slot and the simulated day (CI); with --check, compare the "
-        "figures measured, without it refuse to write",
+        help="leave out the N = 1,000 slot, the batch of 500 readings and the simulated day "
+        "(CI); with --check, compare the figures measured, without it refuse to write",
     )
     args = parser.parse_args()
     if args.quick and not args.check:

@@ -1,29 +1,38 @@
 """Times `p2penergy simulate` on the default scenario and shows where the time goes.
 
     PYTHONPATH=. .venv/bin/python benchmarks/simulate.py [--scenario NAME] [--households N]
-        [--first-slot S] [--slots K] [--top 30] [--no-profile]
+        [--first-slot S] [--slots K] [--repeat 3] [--top 30] [--no-profile]
+        [--out benchmarks/results/simulate.json | --no-write]
 
 First a timing run (no profiler): wall time and the CPU time of the main process and of the
 meters' signing worker, so that a figure taken on a busy shared machine still means something.
 Then, unless `--no-profile`, a second run under cProfile with the top functions by cumulative
-and by own time. Target: the default scenario (30 households, one day of 15-minute slots) in
-under 90 s on a 2-core machine.
+and by own time. With `--repeat N` the timing run is repeated and the medians are written (JSON,
+`--out`). Targets (issue #13): the default scenario (30 households, one day of 15-minute slots)
+in <= 45 s on a 2-core machine; 1,000 households for one day (`--households 1000`) in <= 10
+minutes, or the profile says where the time goes.
 """
 
 from __future__ import annotations
 
 import argparse
 import cProfile
+import json
 import os
 import pstats
 import resource
+import statistics
 import time
+from pathlib import Path
+from typing import Any
 
 from p2penergy.energy import scenario as scenarios
 from p2penergy.sim.runner import RunResult, simulate
 
+DEFAULT_OUT = Path(__file__).parent / "results" / "simulate.json"
 
-def timed(scenario: scenarios.Scenario) -> RunResult:
+
+def timed(scenario: scenarios.Scenario) -> tuple[RunResult, dict[str, Any]]:
     marks: list[float] = []
     wall, start = time.perf_counter(), time.process_time()
     children = resource.getrusage(resource.RUSAGE_CHILDREN)
@@ -50,8 +59,18 @@ def timed(scenario: scenarios.Scenario) -> RunResult:
     if result.audit is not None:
         verdict = "PASS" if result.audit.passed else "FAIL"
         print(f"audit: {verdict}, {len(result.audit.findings)} checks")
-    print("transactions:", {op: len(g) for op, g in sorted(result.gas.items())})
-    return result
+    transactions = {op: len(g) for op, g in sorted(result.gas.items())}
+    print("transactions:", transactions)
+    figures = {
+        "wall_seconds": round(wall, 2),
+        "cpu_seconds": round(cpu, 2),
+        "worker_cpu_seconds": round(worker, 2),
+        "slots": slots,
+        "transactions": sum(transactions.values()),
+        "gas": sum(sum(g) for g in result.gas.values()),
+        "audit_passed": None if result.audit is None else result.audit.passed,
+    }
+    return result, figures
 
 
 def main() -> None:
@@ -60,13 +79,37 @@ def main() -> None:
     parser.add_argument("--households", type=int, default=None)
     parser.add_argument("--first-slot", type=int, default=None)
     parser.add_argument("--slots", type=int, default=None, help="simulate only this many slots")
+    parser.add_argument("--repeat", type=int, default=1, help="timing runs (medians)")
     parser.add_argument("--top", type=int, default=30)
     parser.add_argument("--no-profile", action="store_true")
+    parser.add_argument("--out", type=Path, default=DEFAULT_OUT, help="JSON result file")
+    parser.add_argument("--no-write", action="store_true", help="print only")
     args = parser.parse_args()
     scenario = scenarios.load(args.scenario).with_overrides(
         households=args.households, first_slot=args.first_slot, slot_count=args.slots
     )
-    timed(scenario)
+    runs = [timed(scenario)[1] for _ in range(max(1, args.repeat))]
+    summary = {
+        "scenario": scenario.name,
+        "households": scenario.households.count,
+        "repeat": len(runs),
+        "load_average": round(os.getloadavg()[0], 1),
+        "cores": os.cpu_count(),
+        **{
+            f"{key}_median": statistics.median(run[key] for run in runs)
+            for key in ("wall_seconds", "cpu_seconds", "worker_cpu_seconds")
+        },
+        **{key: runs[0][key] for key in ("slots", "transactions", "gas", "audit_passed")},
+    }
+    if len(runs) > 1:
+        print(
+            f"median of {len(runs)}: wall {summary['wall_seconds_median']:.1f} s, "
+            f"CPU {summary['cpu_seconds_median']:.1f} s"
+        )
+    if not args.no_write:
+        args.out.parent.mkdir(parents=True, exist_ok=True)
+        args.out.write_text(json.dumps(summary, indent=2) + "\n")
+        print(f"wrote {args.out}")
     if args.no_profile:
         return
     profile = cProfile.Profile()

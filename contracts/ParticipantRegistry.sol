@@ -48,7 +48,18 @@ contract ParticipantRegistry is IParticipantRegistry, AccessControlDefaultAdminR
     // ───────────────────────────── storage ─────────────────────────────
 
     mapping(address account => Participant) private _participants;
-    mapping(uint256 meterId => Meter) private _meters;
+    /// @dev A meter as `meter` returns it, and since when its current key and status hold (the
+    /// time of its latest history entry), in the owner's word: most readings are of slots whose
+    /// gate closed after the meter's last change, and need neither the history nor a third word.
+    struct MeterRecord {
+        address device;
+        address owner;
+        uint32 capacityW;
+        bool active;
+        uint48 statusSince;
+    }
+
+    mapping(uint256 meterId => MeterRecord) private _meters;
     mapping(address device => uint256 meterId) private _meterIdOf;
     mapping(address owner => uint256 meters) private _meterCountOf;
     uint256 private _meterCount;
@@ -120,7 +131,13 @@ contract ParticipantRegistry is IParticipantRegistry, AccessControlDefaultAdminR
         if (owned == MAX_METERS_PER_OWNER) revert RegistryTooManyMeters(owner, MAX_METERS_PER_OWNER);
         _meterCountOf[owner] = owned + 1;
         meterId = ++_meterCount;
-        _meters[meterId] = Meter({device: device, owner: owner, capacityW: capacityW, active: true});
+        _meters[meterId] = MeterRecord({
+            device: device,
+            owner: owner,
+            capacityW: capacityW,
+            active: true,
+            statusSince: 0 // set by _checkpoint
+        });
         _meterIdOf[device] = meterId;
         _checkpoint(meterId, device, true);
         emit MeterRegistered(meterId, device, owner, capacityW);
@@ -136,7 +153,7 @@ contract ParticipantRegistry is IParticipantRegistry, AccessControlDefaultAdminR
 
     /// @inheritdoc IParticipantRegistry
     function rotateMeterKey(uint256 meterId, address newDevice) external onlyGovernance {
-        Meter storage m = _existingMeter(meterId);
+        MeterRecord storage m = _existingMeter(meterId);
         _checkFreeDevice(newDevice);
         address oldDevice = m.device;
         // The old key stays mapped to this meter, so a retired (maybe leaked) key can never be
@@ -149,7 +166,7 @@ contract ParticipantRegistry is IParticipantRegistry, AccessControlDefaultAdminR
 
     /// @inheritdoc IParticipantRegistry
     function setMeterActive(uint256 meterId, bool active) external onlyGovernance {
-        Meter storage m = _existingMeter(meterId);
+        MeterRecord storage m = _existingMeter(meterId);
         if (m.active == active) revert RegistryMeterUnchanged(meterId, active);
         m.active = active;
         _checkpoint(meterId, m.device, active);
@@ -176,13 +193,23 @@ contract ParticipantRegistry is IParticipantRegistry, AccessControlDefaultAdminR
 
     /// @inheritdoc IParticipantRegistry
     function meter(uint256 meterId) external view returns (Meter memory) {
-        return _meters[meterId];
+        MeterRecord storage m = _meters[meterId];
+        return Meter({device: m.device, owner: m.owner, capacityW: m.capacityW, active: m.active});
     }
 
     /// @inheritdoc IParticipantRegistry
     function meterAt(uint256 meterId, uint256 timestamp) external view returns (Meter memory m) {
-        m = _meters[meterId];
-        uint48 key = timestamp > type(uint48).max ? type(uint48).max : uint48(timestamp);
+        MeterRecord storage current = _meters[meterId];
+        m.owner = current.owner;
+        m.capacityW = current.capacityW;
+        if (timestamp >= current.statusSince) {
+            // The latest history entry holds at `timestamp`: it is the current key and status
+            // (for a meter never registered, statusSince and device are zero: no meter).
+            m.device = current.device;
+            m.active = current.active;
+            return m;
+        }
+        uint48 key = uint48(timestamp); // below statusSince, a uint48
         MeterStatus status = MeterStatus.wrap(_meterHistory[meterId].upperLookupRecent(key));
         m.device = status.device();
         m.active = status.active();
@@ -230,6 +257,7 @@ contract ParticipantRegistry is IParticipantRegistry, AccessControlDefaultAdminR
         _meterHistory[meterId].push(
             uint48(block.timestamp), MeterStatus.unwrap(MeterStatusLibrary.pack(device, active))
         );
+        _meters[meterId].statusSince = uint48(block.timestamp);
     }
 
     function _existing(address account) private view returns (Participant storage p) {
@@ -237,7 +265,7 @@ contract ParticipantRegistry is IParticipantRegistry, AccessControlDefaultAdminR
         if (p.kind == Kind.None) revert RegistryUnknownParticipant(account);
     }
 
-    function _existingMeter(uint256 meterId) private view returns (Meter storage m) {
+    function _existingMeter(uint256 meterId) private view returns (MeterRecord storage m) {
         m = _meters[meterId];
         if (m.device == address(0)) revert RegistryUnknownMeter(meterId);
     }

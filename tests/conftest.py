@@ -16,7 +16,8 @@ from p2penergy.chain.connect import Chain, embedded, rpc
 from p2penergy.chain.deploy import MarketConfig, System, deploy_system, role_id
 from p2penergy.chain.tx import events, transact
 from p2penergy.contracts.governance import GovernanceClient
-from p2penergy.oracle import Reading, sign_reading
+from p2penergy.domain.readings import Reading
+from p2penergy.oracle import sign_reading
 
 from .budget import PROFILE  # noqa: F401  (loads the hypothesis profile P2PENERGY_TESTS names)
 
@@ -29,6 +30,15 @@ CERTIFY_CAPACITY_W = 1_000_000
 CONSUMER, PROSUMER, SERVICE = 1, 2, 3
 _REF_NUMBERS = itertools.count(1)
 ISSUED_REFS: list[bytes] = []  # every reference topup_ref handed out (the tests' top-up ledger)
+
+
+@pytest.hookimpl(tryfirst=True)
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Every hypothesis test carries the `property` marker, so `-m property` runs only them and
+    `-m "not property"` gives a quick loop without them; set here, it cannot be forgotten."""
+    for item in items:
+        if getattr(getattr(item, "obj", None), "is_hypothesis_test", False):
+            item.add_marker(pytest.mark.property)
 
 
 def topup_ref() -> bytes:

@@ -23,12 +23,10 @@ from p2penergy.cli._service import (
     warn_balance_option,
 )
 from p2penergy.cli._utils import console, err_console, handle_errors, json_option, print_json
-from p2penergy.exceptions import OracleError, SourceUnreadable
+from p2penergy.exceptions import OracleError
 
 if TYPE_CHECKING:
-    from eth_account.signers.local import LocalAccount
-
-    from p2penergy.chain.deploy import System
+    from p2penergy.oracle.wiring import SourceSpec
 
 
 def _default_outbox() -> Path:
@@ -106,11 +104,13 @@ def oracle_group() -> None:
     """Sign meter readings onto the chain: sources → signed outbox → relayer."""
 
 
-def _parse_source(spec: str) -> tuple[str, Path]:
+def _parse_source(spec: str) -> SourceSpec:
+    from p2penergy.oracle.wiring import SourceSpec
+
     kind, _, path = spec.partition(":")
     if kind not in ("csv", "folder") or not path:
         raise click.BadParameter(f"{spec!r}: use csv:PATH or folder:PATH", param_hint="--source")
-    return kind, Path(path)
+    return SourceSpec("csv" if kind == "csv" else "folder", Path(path))
 
 
 @oracle_group.command("run")
@@ -168,21 +168,18 @@ def oracle_run(
     one it started on, or a relayer that cannot pay gas, stops it with 12, 13 or 14
     (docs/oracle.md).
     """
-    from p2penergy._retry import Backoff, GasWatch, connect_system_retrying
+    from p2penergy._retry import Backoff, GasWatch
     from p2penergy.chain.config import resolve
-    from p2penergy.domain.slots import SlotGrid
     from p2penergy.exceptions import Stopped
     from p2penergy.oracle.identity import load_key
-    from p2penergy.oracle.outbox import Outbox
-    from p2penergy.oracle.relayer import Relayer, RelayResult, grid_of, submit_gas_limit
-    from p2penergy.oracle.service import IntakeResult, Oracle
-    from p2penergy.oracle.sources import Batch, CsvSource, FolderSource, Source
+    from p2penergy.oracle.relayer import RelayResult
+    from p2penergy.oracle.service import IntakeResult
+    from p2penergy.oracle.sources import Batch
+    from p2penergy.oracle.wiring import OracleConnection, meter_key_paths
 
     warn_below = parse_ether(warn_balance)
     specs = [_parse_source(s) for s in sources]
-    key_paths = sorted(p for p in meter_keys.iterdir() if p.suffix in (".json", ".key"))
-    if not key_paths:
-        raise OracleError(f"no meter keys (*.json, *.key) in {meter_keys}")
+    key_paths = meter_key_paths(meter_keys)
     password = password_for([*key_paths, relayer_key], password_file)
     keys = [load_key(p, password) for p in key_paths]
     relayer_account = load_key(relayer_key, password)
@@ -190,29 +187,18 @@ def oracle_run(
     stop = stop_on_signals()
     backoff = Backoff(give_up_after=120.0 if once else None)
     settings = resolve(rpc, deployments, chain_id)
-
-    def prepare(system: System) -> tuple[int, SlotGrid, dict[int, LocalAccount]]:
-        return system.chain.chain_id, grid_of(system), Oracle.meters_for(system, keys)
-
     try:
-        system, anchor, prepared = connect_system_retrying(
-            settings, stop, backoff, retry_printer("oracle"), prepare
+        connection = OracleConnection.connect(
+            settings, keys, stop, backoff, retry_printer("oracle")
         )
     except Stopped:
         console.print("stopped before the node answered")
         return
-    chain_id_, grid, meters = prepared
-    with Outbox(outbox or _default_outbox(), chain_id_, system.readings.address) as store:
-        relayer = Relayer(system, relayer_account, store, batch_size=batch_size, grid=grid)
-        oracle = Oracle(system, meters, store, relayer, chain_id=chain_id_)
-        built: list[Source] = []
-        for kind, path in specs:
-            if kind == "csv":
-                built.append(CsvSource(path, grid))
-            else:
-                if not path.is_dir():
-                    raise SourceUnreadable(str(path), "is not a folder")
-                built.append(FolderSource(path, grid, already_seen=store.input_keys()))
+    meters = connection.meters
+    with connection.open(
+        outbox or _default_outbox(), relayer_account, specs, batch_size=batch_size
+    ) as running:
+        store = running.outbox
         console.print(
             f"oracle: {len(meters)} meter(s) {sorted(meters)}, relaying as "
             f"{relayer_account.address} to {settings.rpc}; outbox {store.path} "
@@ -243,10 +229,11 @@ def oracle_run(
                 soft_wrap=True,
             )
 
-        reserve = submit_gas_limit(batch_size, 30_000_000)
-        watch = GasWatch(system.chain, relayer_account.address, warn_below, reserve)
-        summary = oracle.run(
-            built,
+        watch = GasWatch(
+            connection.system.chain, relayer_account.address, warn_below, running.gas_reserve
+        )
+        summary = running.oracle.run(
+            running.sources,
             stop=stop,
             once=once,
             interval=interval,
@@ -254,7 +241,7 @@ def oracle_run(
             on_intake=on_intake,
             on_relay=on_relay,
             on_retry=retry_printer("relayer"),
-            health=health_check("relayer", system, anchor, watch),
+            health=health_check("relayer", connection.system, connection.anchor, watch),
         )
         console.print(f"oracle stopped; outbox {_counts_line(store.counts())}")
     if once and summary.sources_unreadable:

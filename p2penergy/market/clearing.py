@@ -13,7 +13,7 @@ from types import MappingProxyType
 from typing import Protocol
 
 from p2penergy.exceptions import P2PEnergyError
-from p2penergy.market._utils import ceil_div, in_id_order
+from p2penergy.market._utils import LIMIT_PRICE, ORDER_ID, ceil_div, in_id_order
 from p2penergy.market.models import Clearing, MarketInputError, Order, Side
 
 # Reasons, named like the contract's custom errors so Python and Solidity rejections compare.
@@ -120,31 +120,50 @@ def clear(orders: Sequence[Order], *, outage_cap: int | None = None) -> Clearing
 
 def _clear_normal(orders: Sequence[Order]) -> Clearing:
     ordered = in_id_order(orders)
-    bids = sorted((o for o in ordered if o.side == Side.BID), key=bid_rank)
-    offers = sorted((o for o in ordered if o.side == Side.OFFER), key=offer_rank)
-    fills = {o.order_id: 0 for o in ordered}
-    volume = 0
-    i = j = 0
-    last_bid: Order | None = None
-    last_offer: Order | None = None
-    while i < len(bids) and j < len(offers) and bids[i].limit_price >= offers[j].limit_price:
-        last_bid, last_offer = bids[i], offers[j]
-        quantity = min(
-            last_bid.energy_wh - fills[last_bid.order_id],
-            last_offer.energy_wh - fills[last_offer.order_id],
-        )
-        fills[last_bid.order_id] += quantity
-        fills[last_offer.order_id] += quantity
-        volume += quantity
-        if fills[last_bid.order_id] == last_bid.energy_wh:
-            i += 1
-        if fills[last_offer.order_id] == last_offer.energy_wh:
-            j += 1
-
-    if last_bid is None or last_offer is None:
+    # Python's sort is stable, also with reverse=True: sorting the id-ordered orders by limit
+    # alone gives exactly the `bid_rank` / `offer_rank` order without building a key tuple per
+    # order (the clearing benchmark's largest cost at 10^6 orders).
+    bids = [o for o in ordered if o.side is Side.BID]
+    offers = [o for o in ordered if o.side is Side.OFFER]
+    bids.sort(key=LIMIT_PRICE, reverse=True)
+    offers.sort(key=LIMIT_PRICE)
+    fills = dict.fromkeys(map(ORDER_ID, ordered), 0)
+    if not bids or not offers or bids[0].limit_price < offers[0].limit_price:
         return _no_trade(fills)
-    marginal_bid = last_bid.limit_price
-    marginal_offer = last_offer.limit_price
+
+    # Walk both curves while they cross; `bid_left`/`offer_left` are what the current order of
+    # each side has not yet traded (its fill is written when it is done or the walk stops).
+    i = j = volume = 0
+    bid_count, offer_count = len(bids), len(offers)
+    bid, offer = bids[0], offers[0]
+    bid_left, offer_left = bid.energy_wh, offer.energy_wh
+    while True:
+        quantity = bid_left if bid_left < offer_left else offer_left
+        volume += quantity
+        bid_left -= quantity
+        offer_left -= quantity
+        marginal_bid, marginal_offer = bid.limit_price, offer.limit_price
+        if bid_left == 0:
+            fills[bid.order_id] = bid.energy_wh
+            i += 1
+        if offer_left == 0:
+            fills[offer.order_id] = offer.energy_wh
+            j += 1
+        if i == bid_count or j == offer_count:
+            break
+        if bid_left == 0:
+            bid = bids[i]
+            bid_left = bid.energy_wh
+        if offer_left == 0:
+            offer = offers[j]
+            offer_left = offer.energy_wh
+        if bid.limit_price < offer.limit_price:
+            break
+    if i < len(bids):
+        fills[bid.order_id] = bid.energy_wh - bid_left
+    if j < len(offers):
+        fills[offer.order_id] = offer.energy_wh - offer_left
+
     rem_bid_max = bids[i].limit_price if i < len(bids) else None
     rem_offer_min = offers[j].limit_price if j < len(offers) else None
     return Clearing(
@@ -152,10 +171,23 @@ def _clear_normal(orders: Sequence[Order]) -> Clearing:
         price=_price(marginal_bid, marginal_offer, rem_bid_max, rem_offer_min),
         marginal_bid=marginal_bid,
         marginal_offer=marginal_offer,
-        bid_marginal_wh=sum(fills[b.order_id] for b in bids if b.limit_price == marginal_bid),
-        offer_marginal_wh=sum(fills[o.order_id] for o in offers if o.limit_price == marginal_offer),
+        bid_marginal_wh=_marginal_wh(bids, min(i, len(bids) - 1), marginal_bid, fills),
+        offer_marginal_wh=_marginal_wh(offers, min(j, len(offers) - 1), marginal_offer, fills),
         fills=MappingProxyType(fills),
     )
+
+
+def _marginal_wh(ranked: list[Order], last: int, limit: int, fills: dict[int, int]) -> int:
+    """Energy filled at the marginal `limit`: the filled orders at that limit sit together in
+    the ranked curve and end at (or just before) index `last`, where the walk stopped."""
+    total = 0
+    for k in range(last, -1, -1):
+        if ranked[k].limit_price != limit:
+            if total:
+                break
+            continue  # `last` may be an untouched order beyond the marginal limit
+        total += fills[ranked[k].order_id]
+    return total
 
 
 def fills_for(

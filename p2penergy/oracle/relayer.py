@@ -29,7 +29,7 @@ OUTSIDE_WINDOW = "ReadingsOutsideWindow"
 DEFAULT_BATCH = 50
 # The relayer sends `submit` with a fixed gas limit sized from the gas benchmarks instead of an
 # estimate: the costliest reading measured (benchmarks/gas-snapshot.json, "submit 100 readings
-# of new meters (all exporting)") is ~68,200 gas; 100,000 per reading plus 100,000 for the
+# of new meters (all exporting)") is ~68,400 gas; 100,000 per reading plus 100,000 for the
 # transaction leaves ~45 % headroom. An estimate is only as good as the block it was made
 # against: a reading whose window opened between estimate and inclusion takes the costlier
 # "record" path instead of the "skip" one, and the transaction ran out of gas. Gas *used* (what

@@ -31,10 +31,15 @@ from datetime import date, timedelta
 from pathlib import Path
 from typing import Any
 
-from p2penergy.domain.orders import slot_of
+from p2penergy.energy.model import Home
 from p2penergy.exceptions import P2PEnergyError
-from p2penergy.market import Side
 from p2penergy.sim import accounting as accounts
+from p2penergy.sim.accounting import (
+    CommunityTotals,
+    HouseholdAccount,
+    HouseholdMoney,
+    IslandService,
+)
 from p2penergy.sim.accounting import HouseholdLedger as HouseholdLedger
 from p2penergy.sim.accounting import ledgers as ledgers
 from p2penergy.sim.runner import RunResult
@@ -43,94 +48,23 @@ from p2penergy.units import Currency, format_wh
 REPORT_VERSION = 1
 
 
-def _ratio(numerator: int, denominator: int) -> float:
-    return round(numerator / denominator, 4) if denominator else 0.0
-
-
 def build_report(result: RunResult) -> dict[str, Any]:
     """The whole report as plain JSON-able data (integers, strings and 4-decimal ratios)."""
     community = result.community
     scenario = community.scenario
     t = scenario.tariffs
-    books = ledgers(result)
-    households = []
-    totals: dict[str, int] = {}
-
-    def add(key: str, value: int) -> None:
-        totals[key] = totals.get(key, 0) + value
-
-    for home, typed in zip(community.homes, accounts.households(result), strict=True):
-        total = typed.statement.total
-        energy = {f.name: getattr(typed.energy, f.name) for f in fields(typed.energy)}
-        money = {
-            "local_receipts": total.receipts,
-            "local_charges": total.charges,
-            "network_fees": total.fees,
-            "local_refunds": total.refunds,
-            "retail_value_of_local_purchases": total.retail_value,
-            "feed_in_value_of_local_sales": total.feed_in_value,
-            "utility_bill": total.utility_bill,
-            "bill": total.bill,
-            "baseline_bill": total.baseline_bill,
-            "saving": total.saving,
-            "credits_moved": typed.credits_moved,
-        }
-        for key, value in {**energy, **money}.items():
-            add(key, value)
-        households.append(
-            {
-                "name": home.name,
-                "kind": home.kind,
-                "critical": home.critical,
-                "annual_kwh": int(home.annual_kwh),
-                "pv_kwp": None if home.pv is None else home.pv.kwp,
-                "battery_kwh": None if home.battery is None else home.battery.capacity_wh / 1000,
-                "eagerness_permille": home.eagerness_permille,
-                "energy": energy,
-                "money": money,
-                "why_no_sales": None
-                if energy["sold_local_wh"]
-                else accounts.why_no_sales(result, home.index),
-            }
-        )
-
-    demand, generation = totals["demand_wh"], totals["generation_wh"]
-    traded = sum(o.traded_wh for o in result.outcomes)
-    served_locally = demand - totals["bought_grid_wh"] - totals["unserved_wh"]
-    served_without_market = demand - totals["grid_import_without_market_wh"] - totals["unserved_wh"]
-    kept = generation - totals["exported_grid_wh"] - totals["curtailed_wh"]
-    kept_without_market = (
-        generation - totals["grid_export_without_market_wh"] - totals["curtailed_wh"]
-    )
-    slots: list[dict[str, Any]] = []
-    for k, outcome in enumerate(result.outcomes):
-        slots.append(
-            {
-                "slot": outcome.slot,
-                "time": _slot_time(scenario.slot_seconds, outcome.slot),
-                "outage": outcome.outage,
-                "orders": outcome.orders,
-                "cleared_wh": outcome.cleared_wh,
-                "price": outcome.price if outcome.cleared_wh else None,
-                "traded_wh": outcome.traded_wh,
-                "demand_wh": sum(f.demand[k] for f in community.actual),
-                "generation_wh": sum(f.generation[k] for f in community.actual),
-                "grid_import_wh": 0
-                if community.outage[k]
-                else sum(f.import_wh[k] for f in community.actual)
-                - sum(b.bought_local[k] for b in books),
-                "grid_export_wh": 0
-                if community.outage[k]
-                else sum(f.export_wh[k] for f in community.actual)
-                - sum(b.sold_local[k] for b in books),
-                "unserved_wh": sum(f.unserved[k] for f in community.actual),
-                "cloud_cover": community.cloud_cover[k],
-            }
-        )
-    prices = [(int(s["price"]), int(s["cleared_wh"])) for s in slots if s["price"] is not None]
+    typed = accounts.households(result)
+    reasons = accounts.no_sales_reasons(result, typed)
+    households = [
+        _household_json(home, account, reason)
+        for home, account, reason in zip(community.homes, typed, reasons, strict=True)
+    ]
+    totals = accounts.community_totals(result, typed, reasons)
+    slots = accounts.slot_figures(result, ledgers(result))
+    prices = [(int(s.price), int(s.cleared_wh)) for s in slots if s.price is not None]
     volume = sum(wh for _, wh in prices)
     vwap = sum(price * wh for price, wh in prices) // volume if volume else None
-    island = _island(result) if any(community.outage) else None
+    island = accounts.island_service(result)
     return {
         "version": REPORT_VERSION,
         "scenario": {
@@ -162,20 +96,7 @@ def build_report(result: RunResult) -> dict[str, Any]:
                 "display_decimals": result.system.deployment.currency_decimals,
             },
         },
-        "community": {
-            **totals,
-            "traded_local_wh": traded,
-            "self_sufficiency": _ratio(served_locally, demand),
-            "self_sufficiency_without_market": _ratio(served_without_market, demand),
-            "self_consumption": _ratio(kept, generation),
-            "self_consumption_without_market": _ratio(kept_without_market, generation),
-            "grid_import_avoided_wh": totals["bought_local_wh"],
-            "co2_avoided_g": totals["bought_local_wh"] * scenario.emission_factor_g_per_kwh // 1000,
-            "fee_account_received": _delta(result, result.actors.fee_account),
-            "rounding_account_received": _delta(result, result.actors.rounding_account),
-            "market_escrow_left": result.balances_after[result.system.market.address],
-            **_manager_figures(households, totals),
-        },
+        "community": _community_json(totals),
         "prices": {
             "feed_in": t.feed_in,
             "retail": t.retail,
@@ -185,7 +106,7 @@ def build_report(result: RunResult) -> dict[str, Any]:
             "max_clearing_price": max((price for price, _ in prices), default=None),
             "slots_with_trade": len(prices),
         },
-        "island": island,
+        "island": None if island is None else _island_json(island),
         "audit": _audit(result),
         "gas": {
             op: {"count": len(g), "total": sum(g), "mean": sum(g) // len(g)}
@@ -193,134 +114,57 @@ def build_report(result: RunResult) -> dict[str, Any]:
             if g
         },
         "households": households,
-        "days": _days(result, slots),
-        "slots": slots,
+        "days": [_flat(d) for d in accounts.day_figures(result, slots)],
+        "slots": [_flat(s) for s in slots],
     }
 
 
-def _manager_figures(households: list[dict[str, Any]], totals: dict[str, int]) -> dict[str, Any]:
-    """What a community manager reads first: where the surplus went, who gained, how
-    concentrated the sales are, and the buyers' all-in local price."""
-    sold = [h["energy"]["sold_local_wh"] for h in households]
-    by_kind: dict[str, dict[str, int]] = {}
-    for h in households:
-        k = by_kind.setdefault(h["kind"], {"households": 0, "saving": 0, "bought_wh": 0})
-        k["households"] += 1
-        k["saving"] += h["money"]["saving"]
-        k["bought_wh"] += h["energy"]["bought_local_wh"]
-    prosumers = [h for h in households if h["kind"] == "prosumer"]
-    bought = totals["bought_local_wh"]
-    paid = totals["local_charges"] + totals["network_fees"]
+# ───────────────────────────── JSON ─────────────────────────────
+
+
+def _flat(figures: Any) -> dict[str, Any]:
+    """A flat dataclass's fields as a dict (field name: value)."""
+    return {f.name: getattr(figures, f.name) for f in fields(figures)}
+
+
+def _household_json(home: Home, account: HouseholdAccount, why: str | None) -> dict[str, Any]:
     return {
-        # share of the prosumers' metered export sold to neighbours (the rest went to the grid
-        # or, in an outage, to neighbours outside the market)
-        "local_sale_share": _ratio(totals["sold_local_wh"], totals["export_wh"]),
-        "export_to_grid_wh": totals["exported_grid_wh"],
-        "fee_income": totals["network_fees"],
-        "saving_by_kind": {kind: by_kind[kind] for kind in sorted(by_kind)},
-        "top_seller_share": _ratio(max(sold, default=0), sum(sold)),
-        "sellers": sum(1 for wh in sold if wh > 0),
-        "prosumers_without_sales": sum(1 for h in prosumers if h["energy"]["sold_local_wh"] == 0),
-        "why_no_sales": {
-            reason: sum(1 for h in prosumers if h["why_no_sales"] == reason)
-            for reason in sorted({h["why_no_sales"] for h in prosumers if h["why_no_sales"]})
-        },
-        # what buyers paid per local kWh, energy and network fee (base units per kWh, floor)
-        "buyers_all_in_price": paid * 1000 // bought if bought else None,
+        "name": home.name,
+        "kind": home.kind,
+        "critical": home.critical,
+        "annual_kwh": int(home.annual_kwh),
+        "pv_kwp": None if home.pv is None else home.pv.kwp,
+        "battery_kwh": None if home.battery is None else home.battery.capacity_wh / 1000,
+        "eagerness_permille": home.eagerness_permille,
+        "energy": _flat(account.energy),
+        "money": _flat(HouseholdMoney.of(account)),
+        "why_no_sales": why,
     }
 
 
-def _days(result: RunResult, slots: list[dict[str, Any]]) -> list[dict[str, Any]]:
-    """One entry per simulated day (a long run's report covers every day, not only totals)."""
-    spd = result.community.scenario.slots_per_day
-    days: dict[int, dict[str, Any]] = {}
-    for entry in slots:
-        day = entry["slot"] // spd
-        d = days.setdefault(
-            day,
-            {
-                "day": day,
-                "date": (result.community.scenario.date + timedelta(days=len(days))).isoformat(),
-                "slots": 0,
-                "slots_settled": 0,
-                "slots_with_trade": 0,
-                "traded_wh": 0,
-                "demand_wh": 0,
-                "generation_wh": 0,
-                "unserved_wh": 0,
-            },
-        )
-        d["slots"] += 1
-        d["slots_settled"] += entry["slot"] in result.slot_settled
-        d["slots_with_trade"] += entry["price"] is not None
-        for key in ("traded_wh", "demand_wh", "generation_wh", "unserved_wh"):
-            d[key] += entry[key]
-    return [days[day] for day in sorted(days)]
+def _community_json(c: CommunityTotals) -> dict[str, Any]:
+    out: dict[str, Any] = {**_flat(c.energy), **_flat(c.money)}
+    for key, value in _flat(c).items():
+        if key == "saving_by_kind":
+            out[key] = {kind: _flat(k) for kind, k in c.saving_by_kind.items()}
+        elif key not in ("energy", "money"):
+            out[key] = value
+    return out
 
 
-def _delta(result: RunResult, account: str) -> int:
-    return result.balances_after[account] - result.balances_before[account]
-
-
-def _slot_time(slot_seconds: int, slot: int) -> str:
-    seconds = slot * slot_seconds
-    day, rest = divmod(seconds, 86_400)
-    return f"d{day} {rest // 3600:02d}:{rest % 3600 // 60:02d}"
-
-
-def _island(result: RunResult) -> dict[str, Any]:
-    """Island mode over the outage slots, per class (critical loads, others).
-
-    Physical: what the island had to supply (`needed_wh`), what it served and what stayed
-    unserved. Market (from the chain's orders and `OrderSettled` fills): energy bid, the part bid
-    at or above the price cap (`eligible_bid_wh`, the only bids island mode admits) and the part
-    filled (`filled_wh`).
-    """
-    community = result.community
-    cap = community.scenario.tariffs.outage_cap
-    down_slots = {s for s, down in zip(community.slots, community.outage, strict=True) if down}
-    classes: dict[str, dict[str, int]] = {}
-    for home, flows in zip(community.homes, community.actual, strict=True):
-        c = classes.setdefault(
-            _class(home.critical),
-            {
-                "households": 0,
-                "needed_wh": 0,
-                "served_wh": 0,
-                "bid_wh": 0,
-                "eligible_bid_wh": 0,
-                "filled_wh": 0,
-            },
-        )
-        c["households"] += 1
-        for k, down in enumerate(community.outage):
-            if down:
-                c["needed_wh"] += flows.import_wh[k] + flows.unserved[k]
-                c["served_wh"] += flows.import_wh[k]
-    for oid, (home_index, order) in sorted(result.orders.items()):
-        if order.side != Side.BID or slot_of(oid) not in down_slots:
-            continue
-        c = classes[_class(community.homes[home_index].critical)]
-        c["bid_wh"] += order.energy_wh
-        c["eligible_bid_wh"] += order.energy_wh if order.limit_price >= cap else 0
-        c["filled_wh"] += result.settled.get(oid, {}).get("filledWh", 0)
-    for c in classes.values():
-        c["unserved_wh"] = c["needed_wh"] - c["served_wh"]
+def _island_json(island: IslandService) -> dict[str, Any]:
     return {
-        "outage_slots": len(down_slots),
-        "price_cap": cap,
-        "rule": (
-            "market: only bids >= cap and offers <= cap take part, all at the cap, critical-load "
-            "bids filled before the others; delivery: critical loads served first, then the "
-            "others pro rata, surplus curtailed"
-        ),
+        "outage_slots": island.outage_slots,
+        "price_cap": island.price_cap,
+        "rule": island.rule,
         "classes": {
             key: {
-                **c,
-                "served_share": _ratio(c["served_wh"], c["needed_wh"]),
-                "filled_share": _ratio(c["filled_wh"], c["eligible_bid_wh"]),
+                **_flat(c),
+                "unserved_wh": c.unserved_wh,
+                "served_share": c.served_share,
+                "filled_share": c.filled_share,
             }
-            for key, c in sorted(classes.items())
+            for key, c in island.classes.items()
         },
     }
 
@@ -342,10 +186,6 @@ def _audit(result: RunResult) -> dict[str, Any] | None:
         "failures": failures,
     }
     return verdict
-
-
-def _class(critical: bool) -> str:
-    return "critical" if critical else "other"
 
 
 # ───────────────────────────── files ─────────────────────────────

@@ -12,8 +12,8 @@ from eth_account import Account
 
 from p2penergy.chain.connect import Chain, embedded
 from p2penergy.chain.tx import events, transact
-from p2penergy.contracts.market import MarketClient, OrderInput
-from p2penergy.market import Side
+from p2penergy.contracts.market import MarketClient
+from p2penergy.domain.orders import OrderInput, Side
 
 from ..conftest import CONSUMER, PROSUMER, Deployed, deploy_with_actors, topup_ref
 from ..contracts.test_market import (

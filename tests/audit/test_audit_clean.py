@@ -6,9 +6,9 @@ from eth_account import Account
 
 from p2penergy.audit import audit
 from p2penergy.chain.tx import transact
-from p2penergy.contracts.market import OrderInput
-from p2penergy.market import Side
-from p2penergy.oracle.reading import Reading, sign_reading
+from p2penergy.domain.orders import OrderInput, Side
+from p2penergy.domain.readings import Reading
+from p2penergy.oracle.reading import sign_reading
 
 from ..conftest import govern
 from ..contracts.test_market import open_slot, to_gate_close, to_slot_end

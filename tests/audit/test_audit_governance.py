@@ -15,9 +15,9 @@ from p2penergy.chain.deploy import System, role_id
 from p2penergy.chain.tx import events, transact
 from p2penergy.cli import audit as audit_cli
 from p2penergy.cli.main import cli
-from p2penergy.contracts.market import OrderInput
-from p2penergy.market import Side
-from p2penergy.oracle.reading import Reading, sign_reading
+from p2penergy.domain.orders import OrderInput, Side
+from p2penergy.domain.readings import Reading
+from p2penergy.oracle.reading import sign_reading
 
 from ..conftest import govern, topup_ref
 from ..contracts.test_market import open_slot, to_gate_close, to_slot_end

@@ -13,10 +13,10 @@ from p2penergy.chain import artifacts as shipped
 from p2penergy.chain import deploy as deploy_module
 from p2penergy.chain.deploy import role_id
 from p2penergy.chain.tx import deploy, transact
-from p2penergy.contracts.market import OrderInput
+from p2penergy.domain.orders import OrderInput, Side
+from p2penergy.domain.readings import Reading
 from p2penergy.exceptions import ContractRevert
-from p2penergy.market import Side
-from p2penergy.oracle.reading import Reading, sign_reading
+from p2penergy.oracle.reading import sign_reading
 
 from ..conftest import govern
 from ..contracts.test_market import open_slot, to_gate_close, to_slot_end
@@ -197,7 +197,7 @@ def test_a_reorganised_chain_below_the_cache_starts_the_cache_afresh(
 def test_a_reused_top_up_reference_is_refused_and_the_history_stays_clean(day: Day) -> None:
     # The operator mints again under the reference of an earlier real top-up: the contract
     # refuses it (the audit's duplicate-reference rule is kept for any history that has one,
-    # tests/unit/test_audit_checks.py).
+    # tests/unit/audit/test_audit_checks.py).
     first = day.buyers[0].account.address.lower()
     ref = next(r for r, (account, _) in LEDGER.items() if account == first)  # its own top-up
     thief = day.sellers[0].account.address

@@ -10,7 +10,7 @@ from click.testing import CliRunner
 from p2penergy.chain.deploy import System
 from p2penergy.cli import market as market_cli
 from p2penergy.cli.main import cli
-from p2penergy.market import Side
+from p2penergy.domain.orders import Side
 from p2penergy.wallet import market_view
 
 from .conftest import Day

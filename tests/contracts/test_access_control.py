@@ -158,8 +158,8 @@ def _current_slot(d: Deployed) -> int:
 
 
 def _cancel(d: Deployed, _caller: str) -> Any:
-    from p2penergy.contracts.market import MarketClient, OrderInput
-    from p2penergy.market import Side
+    from p2penergy.contracts.market import MarketClient
+    from p2penergy.domain.orders import OrderInput, Side
 
     consumer = d.actors.consumer
     _mint_credits(d, consumer.address, 10**9)

@@ -16,8 +16,9 @@ from web3.contract import Contract
 from p2penergy.chain import artifacts
 from p2penergy.chain.deploy import create_address
 from p2penergy.chain.tx import deploy, events, transact
+from p2penergy.domain.readings import Reading
 from p2penergy.exceptions import CertificateError
-from p2penergy.oracle import Reading, sign_reading
+from p2penergy.oracle import sign_reading
 
 from ..conftest import Deployed, certify, recent_slot
 

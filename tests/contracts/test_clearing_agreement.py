@@ -14,8 +14,9 @@ from hypothesis import strategies as st
 from p2penergy.chain import artifacts
 from p2penergy.chain.tx import call, deploy
 from p2penergy.contracts.market import pack_order
+from p2penergy.domain.orders import Side
 from p2penergy.exceptions import MarketError
-from p2penergy.market import ClearingRejected, Order, Side, clear, clear_island, verify
+from p2penergy.market import ClearingRejected, Order, clear, clear_island, verify
 
 from ..budget import examples
 

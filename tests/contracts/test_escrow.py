@@ -10,9 +10,9 @@ import pytest
 
 from p2penergy.chain import artifacts
 from p2penergy.chain.tx import deploy, events, transact
-from p2penergy.contracts.market import MarketClient, OrderInput
+from p2penergy.contracts.market import MarketClient
+from p2penergy.domain.orders import OrderInput, Side
 from p2penergy.exceptions import ContractRevert, MarketError
-from p2penergy.market import Side
 
 from ..conftest import CONSUMER, PROSUMER, Deployed, govern, topup_ref
 from .test_market import (

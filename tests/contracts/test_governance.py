@@ -12,7 +12,9 @@ from eth_account import Account
 from p2penergy.chain.deploy import role_id
 from p2penergy.chain.tx import events, transact
 from p2penergy.contracts.governance import GovernanceClient
-from p2penergy.contracts.market import MarketClient, OrderInput
+from p2penergy.contracts.market import MarketClient
+from p2penergy.domain.orders import OrderInput, Side
+from p2penergy.domain.readings import Reading
 from p2penergy.exceptions import (
     AccessDenied,
     GovernanceRevert,
@@ -20,8 +22,7 @@ from p2penergy.exceptions import (
     ReadingsError,
     RegistryError,
 )
-from p2penergy.market import Side
-from p2penergy.oracle.reading import Reading, sign_reading
+from p2penergy.oracle.reading import sign_reading
 
 from ..conftest import CONSUMER, GAS_MONEY, GOVERNANCE_DELAY, PROSUMER, Deployed, govern
 from .test_market import (
@@ -318,6 +319,11 @@ def test_the_registry_keeps_every_meter_change_as_history(deployed: Deployed):
     assert at(rotated_at) == (second, True)
     assert at(off_at) == (second, False)
     assert at(2**64) == (second, False)
+    # owner and capacity come with every answer: from history (before the latest change) and
+    # from the meter's own record (at or after it)
+    owner = d.actors.prosumer.address
+    for t in (registered_at, rotated_at, off_at, 2**64):
+        assert tuple(registry.meterAt(meter_id, t).call()[1:3]) == (owner, 5_000)
     # a retired key can never be registered again
     with pytest.raises(RegistryError, match="RegistryDeviceInUse"):
         transact(

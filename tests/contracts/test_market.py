@@ -14,10 +14,12 @@ from eth_account import Account
 from eth_account.signers.local import LocalAccount
 
 from p2penergy.chain.tx import events, transact
-from p2penergy.contracts.market import MarketClient, OrderInput, order_id, unpack_order
+from p2penergy.contracts.market import MarketClient, unpack_order
+from p2penergy.domain.orders import OrderInput, Side, order_id
+from p2penergy.domain.readings import Reading
 from p2penergy.exceptions import CreditError, MarketError
-from p2penergy.market import Side, settle
-from p2penergy.oracle.reading import Reading, sign_reading
+from p2penergy.market import settle
+from p2penergy.oracle.reading import sign_reading
 
 from ..conftest import CONSUMER, PROSUMER, Deployed, govern, topup_ref
 

@@ -14,8 +14,9 @@ from web3.contract import Contract
 from p2penergy.chain import artifacts
 from p2penergy.chain.deploy import create_address
 from p2penergy.chain.tx import call, deploy, events, transact
+from p2penergy.domain.readings import Reading
 from p2penergy.exceptions import ReadingsError
-from p2penergy.oracle import Reading, SignedReading, reading_digest, sign_reading
+from p2penergy.oracle import SignedReading, reading_digest, sign_reading
 
 from ..conftest import GAS_MONEY, PROSUMER, Deployed, govern
 

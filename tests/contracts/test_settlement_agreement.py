@@ -21,8 +21,9 @@ from hypothesis import HealthCheck, Phase, given, settings
 from hypothesis import strategies as st
 
 from p2penergy.chain.tx import events
-from p2penergy.contracts.market import MarketClient, OrderInput
-from p2penergy.market import Side, settle
+from p2penergy.contracts.market import MarketClient
+from p2penergy.domain.orders import OrderInput, Side
+from p2penergy.market import settle
 
 from ..conftest import CONSUMER, PROSUMER, Deployed
 from .test_market import (

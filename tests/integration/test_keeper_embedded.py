@@ -7,9 +7,10 @@ from dataclasses import replace
 from pathlib import Path
 
 from p2penergy.chain.deploy import System
-from p2penergy.contracts.market import MarketClient, OrderInput
+from p2penergy.contracts.market import MarketClient
+from p2penergy.domain.orders import OrderInput, Side
 from p2penergy.keeper.keeper import Action, Keeper, Outcome
-from p2penergy.market import Side, settle
+from p2penergy.market import settle
 from p2penergy.oracle.outbox import SUBMITTED, Outbox
 from p2penergy.oracle.relayer import Relayer
 from p2penergy.oracle.service import Oracle

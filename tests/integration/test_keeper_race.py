@@ -9,8 +9,9 @@ import signal
 from collections import Counter
 from pathlib import Path
 
-from p2penergy.contracts.market import MarketClient, OrderInput
-from p2penergy.market import Side, clear, settle
+from p2penergy.contracts.market import MarketClient
+from p2penergy.domain.orders import OrderInput, Side
+from p2penergy.market import clear, settle
 
 from .oracle_helpers import (
     CONSUMER,

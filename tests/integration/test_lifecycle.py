@@ -9,8 +9,9 @@ from __future__ import annotations
 
 import random
 
-from p2penergy.contracts.market import MarketClient, OrderInput
-from p2penergy.market import Side, settle
+from p2penergy.contracts.market import MarketClient
+from p2penergy.domain.orders import OrderInput, Side
+from p2penergy.market import settle
 
 from ..conftest import CONSUMER, PROSUMER, Deployed
 from ..contracts.test_market import CREDITS, Trader, balances, certificates, new_trader, report

@@ -21,10 +21,11 @@ from p2penergy.chain.connect import Chain, embedded, rpc
 from p2penergy.chain.deploy import MarketConfig, System, deploy_system
 from p2penergy.chain.node import LocalNode, free_port, start_hardhat, start_node
 from p2penergy.chain.tx import send_value, transact
-from p2penergy.contracts.market import MarketClient, OrderInput
+from p2penergy.contracts.market import MarketClient
+from p2penergy.domain.orders import OrderInput, Side
+from p2penergy.domain.readings import Reading
 from p2penergy.exceptions import ChainError, SenderNotAuthorized
-from p2penergy.market import Side
-from p2penergy.oracle import Reading, sign_reading
+from p2penergy.oracle import sign_reading
 
 from .oracle_helpers import CONSUMER, PROSUMER, Trader, current_slot, new_trader
 

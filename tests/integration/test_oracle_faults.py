@@ -12,8 +12,8 @@ from pathlib import Path
 
 import pytest
 
+from p2penergy.domain.readings import Reading
 from p2penergy.oracle.outbox import PENDING, REJECTED, SUBMITTED, Outbox
-from p2penergy.oracle.reading import Reading
 from p2penergy.oracle.sources import CSV_COLUMNS
 
 from .oracle_helpers import PROSUMER, Trader, advance_to, current_slot, new_trader, slot_start_iso

@@ -22,8 +22,8 @@ from p2penergy.cli._service import (
     EXIT_SOURCE_UNREADABLE,
     EXIT_WRONG_CHAIN,
 )
-from p2penergy.contracts.market import MarketClient, OrderInput
-from p2penergy.market import Side
+from p2penergy.contracts.market import MarketClient
+from p2penergy.domain.orders import OrderInput, Side
 from p2penergy.oracle.outbox import Outbox
 from p2penergy.oracle.sources import CSV_COLUMNS
 

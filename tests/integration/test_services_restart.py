@@ -11,8 +11,8 @@ from collections import Counter
 from pathlib import Path
 
 from p2penergy.chain.node import LocalNode, start_node
-from p2penergy.contracts.market import MarketClient, OrderInput
-from p2penergy.market import Side
+from p2penergy.contracts.market import MarketClient
+from p2penergy.domain.orders import OrderInput, Side
 from p2penergy.oracle.outbox import PENDING, REJECTED, SUBMITTED, Outbox
 from p2penergy.oracle.sources import CSV_COLUMNS
 

@@ -13,9 +13,9 @@ import pytest
 from click.testing import CliRunner
 
 from p2penergy.contracts.market import MarketClient
+from p2penergy.domain.orders import Side
 from p2penergy.energy import scenario as scenarios
 from p2penergy.ledger import Tariffs, grid_charge, grid_credit
-from p2penergy.market import Side
 from p2penergy.oracle.outbox import Outbox
 from p2penergy.sim.accounting import households, slot_inputs
 from p2penergy.sim.report import build_report, ledgers, plots, to_html, to_json

@@ -20,7 +20,8 @@ from p2penergy.chain.connect import rpc
 from p2penergy.chain.deploy import Deployment, System
 from p2penergy.chain.tx import events, transact
 from p2penergy.contracts.market import MarketClient
-from p2penergy.oracle.reading import Reading, sign_reading
+from p2penergy.domain.readings import Reading
+from p2penergy.oracle.reading import sign_reading
 from p2penergy.wallet.keystore import Keystore
 from p2penergy.wallet.trading import Wallet
 

@@ -16,7 +16,8 @@ from p2penergy.chain.deploy import Deployment, System
 from p2penergy.chain.keyfile import LIGHT_SCRYPT_N
 from p2penergy.chain.tx import transact
 from p2penergy.cli.main import cli
-from p2penergy.oracle.reading import Reading, sign_reading
+from p2penergy.domain.readings import Reading
+from p2penergy.oracle.reading import sign_reading
 from p2penergy.wallet.keystore import Keystore
 
 PASSWORD = "household-Pa55word!"

@@ -28,9 +28,10 @@ from hypothesis import strategies as st
 
 from p2penergy.audit.service import load_topups
 from p2penergy.cli.main import cli
+from p2penergy.domain.slots import SlotGrid
 from p2penergy.energy import scenario as scenarios
 from p2penergy.exceptions import P2PEnergyError
-from p2penergy.oracle.sources import SlotGrid, read_csv_file
+from p2penergy.oracle.sources import read_csv_file
 from p2penergy.units import MAX_CREDITS, MAX_KWH, parse_credits, parse_kwh
 from p2penergy.wallet.forecast import load_profile
 from p2penergy.wallet.trading import read_schedule

@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
+from p2penergy.domain.orders import Side
 from p2penergy.ledger import Entry, Fill, SlotInput, Tariffs, slot_entries, statements
-from p2penergy.market import Side
 from p2penergy.sim import accounting as a
 from p2penergy.units import Currency, energy_json, money_json
 

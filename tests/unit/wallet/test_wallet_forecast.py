@@ -10,11 +10,11 @@ from pathlib import Path
 import pytest
 import yaml
 
+from p2penergy.domain.orders import Side
 from p2penergy.domain.slots import SlotGrid
-from p2penergy.market import Side
 from p2penergy.wallet import forecast as fc
 
-EXAMPLES = Path(__file__).resolve().parents[2] / "examples"
+EXAMPLES = Path(__file__).resolve().parents[3] / "examples"
 PROSUMER = EXAMPLES / "household-prosumer.yaml"
 CONSUMER = EXAMPLES / "household-consumer.yaml"
 MIDSUMMER = dt.date(2026, 6, 21)

@@ -9,6 +9,7 @@ from pathlib import Path
 import pytest
 from eth_account import Account
 
+from p2penergy.domain.readings import Reading
 from p2penergy.oracle.identity import (
     DeviceKeyError,
     load_key,
@@ -24,7 +25,7 @@ from p2penergy.oracle.outbox import (
     OutboxMismatch,
     ReadingConflict,
 )
-from p2penergy.oracle.reading import Reading, sign_reading
+from p2penergy.oracle.reading import sign_reading
 
 CONTRACT = "0x" + "11" * 20
 KEY = Account.create()

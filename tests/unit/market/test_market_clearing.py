@@ -12,6 +12,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from p2penergy.domain.orders import Side
 from p2penergy.exceptions import P2PEnergyError
 from p2penergy.market import (
     BUDGET_UNUSED,
@@ -22,7 +23,6 @@ from p2penergy.market import (
     ClearingRejected,
     MarketInputError,
     Order,
-    Side,
     clear,
     escrow_for,
     fills_for,

@@ -3,16 +3,8 @@ module functions and the rule objects agree."""
 
 from __future__ import annotations
 
-from p2penergy.market import (
-    IslandRule,
-    NormalRule,
-    Order,
-    Side,
-    clear,
-    fills_for,
-    rule_for,
-    verify,
-)
+from p2penergy.domain.orders import Side
+from p2penergy.market import IslandRule, NormalRule, Order, clear, fills_for, rule_for, verify
 
 A, B, C = "0x" + "aa" * 20, "0x" + "bb" * 20, "0x" + "cc" * 20
 ORDERS = [

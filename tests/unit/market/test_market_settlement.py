@@ -9,13 +9,13 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from p2penergy.domain.orders import Side
 from p2penergy.market import (
     Clearing,
     MarketInputError,
     Order,
     Settlement,
     SettlementLine,
-    Side,
     clear,
     escrow_for,
     settle,

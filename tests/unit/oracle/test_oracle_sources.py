@@ -6,8 +6,8 @@ import os
 import time
 from pathlib import Path
 
+from p2penergy.domain.readings import Reading
 from p2penergy.domain.slots import SlotGrid
-from p2penergy.oracle.reading import Reading
 from p2penergy.oracle.sources import (
     CSV_COLUMNS,
     FolderSource,

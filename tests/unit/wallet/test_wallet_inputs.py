@@ -20,7 +20,7 @@ from p2penergy.wallet.trading import energy_wh, price_per_kwh, read_schedule
 BERLIN = ZoneInfo("Europe/Berlin")
 EPOCH = 1_795_305_600  # 2026-11-22 00:00 UTC
 CLOCK = SlotGrid(epoch=EPOCH, slot_length=900, gate_closure=300)
-FIXTURE = Path(__file__).parent.parent / "fixtures" / "keystores" / "geth-keystore.json"
+FIXTURE = Path(__file__).parents[2] / "fixtures" / "keystores" / "geth-keystore.json"
 
 
 def test_a_local_time_maps_to_its_slot_in_the_given_zone() -> None:

@@ -15,7 +15,7 @@ from p2penergy.chain.keyfile import LIGHT_SCRYPT_N
 from p2penergy.cli.main import cli
 from p2penergy.wallet.keystore import Keystore
 
-FIXTURE = Path(__file__).parent.parent / "fixtures" / "keystores" / "geth-keystore.json"
+FIXTURE = Path(__file__).parents[2] / "fixtures" / "keystores" / "geth-keystore.json"
 FIXTURE_KEY = "4c0883a69102937d6231471b5dbb6204fe5129617082792ae468d01a3f362318"
 FIXTURE_PASSWORD = "correct horse battery staple"
 FIXTURE_ADDRESS = "0x2c7536E3605D9C16a7a3D7b1898e529396a65c23"

@@ -12,15 +12,9 @@ from eth_account.messages import encode_typed_data
 from eth_utils.crypto import keccak
 
 from p2penergy.chain.toolchain import repo_root
+from p2penergy.domain.readings import InvalidReading, Reading
 from p2penergy.exceptions import P2PEnergyError
-from p2penergy.oracle import (
-    InvalidReading,
-    Reading,
-    SignedReading,
-    reading_digest,
-    sign_reading,
-    typed_data,
-)
+from p2penergy.oracle import SignedReading, reading_digest, sign_reading, typed_data
 
 CHAIN_ID = 31337
 CONTRACT = "0x5FbDB2315678afecb367f032d93F642f64180aa3"

@@ -11,7 +11,7 @@ from click.testing import CliRunner
 from p2penergy.cli.main import cli
 from p2penergy.oracle.identity import load_key
 from p2penergy.oracle.outbox import REJECTED, Outbox
-from tests.unit.test_oracle_outbox import CONTRACT, signed
+from tests.unit.oracle.test_oracle_outbox import CONTRACT, signed
 
 READINGS = "0x5FbDB2315678afecb367f032d93F642f64180aa3"  # mixed case: checksummed
 

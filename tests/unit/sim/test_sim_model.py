@@ -5,6 +5,7 @@ from __future__ import annotations
 import numpy as np
 from eth_account import Account
 
+from p2penergy.domain.readings import Reading
 from p2penergy.energy import scenario as scenarios
 from p2penergy.energy.model import (
     Battery,
@@ -16,7 +17,7 @@ from p2penergy.energy.model import (
     share_out,
     to_wh,
 )
-from p2penergy.oracle.reading import Reading, sign_reading
+from p2penergy.oracle.reading import sign_reading
 from p2penergy.sim.meters import domain_separator, sign_fast
 from p2penergy.sim.strategy import day_ahead_orders, limit_prices
 

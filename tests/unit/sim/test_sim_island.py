@@ -6,9 +6,9 @@ import dataclasses
 
 import pytest
 
+from p2penergy.domain.orders import Side
 from p2penergy.energy import scenario as scenarios
 from p2penergy.energy.model import build
-from p2penergy.market import Side
 from p2penergy.sim.runner import outage_ranges
 from p2penergy.sim.strategy import day_ahead_orders
 
