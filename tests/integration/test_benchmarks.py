@@ -109,3 +109,36 @@ def test_node_durability_benchmark_counts_its_transactions() -> None:
 
     assert result["transactions"] == 6  # 3 through the gateway, 3 straight to anvil
     assert result["state_bytes"] > 0
+
+
+def test_throughput_benchmark_confirms_every_reading_and_order_on_both_chains(
+    tmp_path: Path,
+) -> None:
+    out = tmp_path / "throughput.json"
+    stdout = run("throughput.py", "--meters", "3", "--slots", "2", "--batch", "4",
+                 "--orders", "4", "--households", "2", "--out", str(out))  # fmt: skip
+
+    result = json.loads(out.read_text())
+    assert set(result["chains"]) == {"embedded", "node"}
+    for figures in result["chains"].values():
+        assert figures["readings"] == figures["submitted"] == figures["recorded_events"] == 6
+        assert figures["submit_transactions"] == 2  # 6 readings, 4 per submit
+        assert figures["orders"] == figures["order_events"] == 4
+        assert figures["readings_per_s"] > 0 and figures["orders_per_s"] > 0
+    ratio = result["ratio_node_to_embedded"]
+    assert set(ratio) == {"readings_per_s", "sign_outbox_per_s", "submit_confirm_per_s",
+                          "orders_per_s"}  # fmt: skip
+    assert "target >= 1,000 signed readings/s" in stdout
+
+
+def test_throughput_benchmark_refuses_bad_options_with_one_line() -> None:
+    done = subprocess.run(
+        [sys.executable, str(BENCHMARKS / "throughput.py"), "--chains", "mainnet", "--no-write"],
+        cwd=ROOT,
+        env={**os.environ, "PYTHONPATH": str(ROOT)},
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert done.returncode == 2
+    assert done.stderr.count("\n") == 1 and "--chains" in done.stderr

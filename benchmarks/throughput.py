@@ -1,0 +1,303 @@
+"""Signed readings and orders per second, end to end, on the embedded chain and the local node.
+
+Run from the repository root:
+
+    PYTHONPATH=. .venv/bin/python benchmarks/throughput.py [--meters 100] [--slots 10]
+        [--batch 50] [--orders 200] [--households 10] [--chains embedded,node]
+        [--block-time 1.0] [--out benchmarks/results/throughput.json | --no-write]
+
+For each chain (the embedded py-evm chain, and `p2penergy node` started in a temporary folder on
+a free port, reached through its gateway as every client is) the system is deployed and set up
+untimed: `--meters` meters (device keys) registered to their own owners, and `--households`
+households registered, funded with gas money and credits. Then, timed:
+
+- readings: `--slots` x `--meters` readings, one batch per slot as a meter export delivers them,
+  go through `Oracle.ingest` (checks, EIP-712 signature with the device key, SQLite outbox) and
+  then `Relayer.relay` (`--batch` readings per `submit`, each waiting for its receipt) until the
+  outbox holds no pending reading. Reported: readings per second overall and the two parts
+  (sign + outbox, submit + confirm). Afterwards the run checks itself, untimed: every reading is
+  `submitted` in the outbox and the chain emitted exactly one `ReadingRecorded` per reading.
+- orders: `--orders` orders, each household placing one order per future slot in turn (bids and
+  offers alternating), through the wallet's own path (`Wallet.plan`, then `Wallet.place`: the
+  pre-flight checks, an EIP-2612 permit for a bid's escrow, one transaction per order). Reported:
+  orders per second; checked: the market emitted one `OrderPlaced` per order.
+
+The last row is the ratio local node / embedded chain. Issue #13's target is >= 1,000 signed
+readings per second end to end on the local node. CI runs it at a reduced size
+(tests/integration/test_benchmarks.py); timings are printed and written, never asserted.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import tempfile
+import time
+from collections.abc import Iterator
+from contextlib import ExitStack, contextmanager
+from pathlib import Path
+from typing import Any
+
+from eth_account import Account
+from eth_account.signers.local import LocalAccount
+from eth_utils.crypto import keccak
+
+from p2penergy.chain.connect import Chain, embedded, rpc
+from p2penergy.chain.deploy import MarketConfig, System, deploy_system
+from p2penergy.chain.node import start_node
+from p2penergy.chain.tx import events, send_value, transact
+from p2penergy.domain.orders import OrderInput
+from p2penergy.domain.participants import Kind
+from p2penergy.domain.readings import Reading
+from p2penergy.market import Side
+from p2penergy.oracle.outbox import PENDING, SUBMITTED, Outbox
+from p2penergy.oracle.relayer import Relayer
+from p2penergy.oracle.service import Oracle
+from p2penergy.oracle.sources import Batch, Row
+from p2penergy.wallet.trading import Wallet
+
+DEFAULT_OUT = Path(__file__).parent / "results" / "throughput.json"
+CHAINS = ("embedded", "node")
+TARGET_READINGS_PER_SECOND = 1_000  # issue #13, on the local node
+SLOT_LENGTH = 900
+MAX_WINDOW_SLOTS = 96  # MeterReadings.MAX_WINDOW_SLOTS
+CAPACITY_W = 10_000
+GAS_MONEY_WEI = 10**18
+CREDITS = 10_000 * 10**6  # one top-up per household (the default mint limit)
+ORDER_WH = 1_000
+BID_PRICE, OFFER_PRICE = 200_000, 100_000  # between the default tariffs
+
+
+class BenchError(Exception):
+    """The run did not do what it counts (a reading not confirmed, an order missing)."""
+
+
+def _register(system: System, admin: LocalAccount, owner: str, device: str | None) -> int:
+    registry = system.registry.functions
+    transact(system.chain, admin, registry.registerParticipant(owner, int(Kind.PROSUMER), False))
+    if device is None:
+        return 0
+    receipt = transact(system.chain, admin, registry.registerMeter(device, owner, CAPACITY_W))
+    return int(events(system.registry, "MeterRegistered", receipt)[0]["args"]["meterId"])
+
+
+def _rate(count: int, seconds: float) -> float:
+    return round(count / seconds, 1) if seconds > 0 else 0.0
+
+
+def measure(
+    chain: Chain, meters: int, slots: int, batch: int, orders: int, households: int
+) -> dict[str, Any]:
+    """Sets up one chain, times readings then orders on it; the figures and the checks."""
+    admin = chain.faucet[0]
+    # Slot 0 starts after the meters are registered (a reading is checked against the meter as
+    # registered at its slot); chain time then moves past the last slot's end, and every
+    # window stays open through the run.
+    epoch = (chain.now() // SLOT_LENGTH + 2) * SLOT_LENGTH
+    config = MarketConfig(
+        epoch=epoch, slot_length=SLOT_LENGTH, reading_window=(slots + 3) * SLOT_LENGTH
+    )
+    system = deploy_system(chain, admin, config=config)
+    start_block = chain.w3.eth.block_number
+    devices: dict[int, LocalAccount] = {}
+    for i in range(meters):
+        owner = Account.from_key(keccak(text=f"throughput owner {i}"))
+        device = Account.from_key(keccak(text=f"throughput device {i}"))
+        devices[_register(system, admin, owner.address, device.address)] = device
+    traders: list[LocalAccount] = []
+    for i in range(households):
+        trader = Account.from_key(keccak(text=f"throughput household {i}"))
+        _register(system, admin, trader.address, None)
+        send_value(chain, chain.faucet[1], trader.address, GAS_MONEY_WEI)
+        ref = keccak(text=f"throughput top-up {i}")
+        transact(chain, admin, system.credit.functions.mint(trader.address, CREDITS, ref))
+        traders.append(trader)
+    chain.set_time(epoch + slots * SLOT_LENGTH + 1)
+
+    result: dict[str, Any] = {"readings": meters * slots}
+    with (
+        tempfile.TemporaryDirectory() as folder,
+        Outbox(Path(folder) / "outbox.sqlite", chain.chain_id, system.readings.address) as outbox,
+    ):
+        relayer = Relayer(system, admin, outbox, batch_size=batch)
+        oracle = Oracle(system, devices, outbox, relayer)
+        batches = [
+            Batch(
+                f"slot-{slot}.csv",
+                [
+                    Row(f"slot-{slot}.csv", line, _reading(meter_id, slot))
+                    for line, meter_id in enumerate(sorted(devices), start=2)
+                ],
+            )
+            for slot in range(slots)
+        ]
+        started = time.perf_counter()
+        added = sum(oracle.ingest(b).added for b in batches)
+        signed = time.perf_counter()
+        transactions = 0
+        while outbox.counts()[PENDING]:
+            relayed = relayer.relay()
+            transactions += relayed.transactions
+            if relayed.rejected or not relayed.transactions:
+                raise BenchError(f"relay pass refused or sent nothing: {relayed}")
+        confirmed = time.perf_counter()
+        counts = outbox.counts()
+    recorded = system.readings.events.ReadingRecorded().get_logs(from_block=start_block)
+    if added != meters * slots or counts[SUBMITTED] != added or len(recorded) != added:
+        raise BenchError(
+            f"{meters * slots} readings: {added} signed, {counts[SUBMITTED]} submitted, "
+            f"{len(recorded)} ReadingRecorded events"
+        )
+    total = confirmed - started
+    result.update(
+        submitted=counts[SUBMITTED],
+        recorded_events=len(recorded),
+        submit_transactions=transactions,
+        sign_outbox_s=round(signed - started, 3),
+        submit_confirm_s=round(confirmed - signed, 3),
+        readings_s=round(total, 3),
+        readings_per_s=_rate(added, total),
+        sign_outbox_per_s=_rate(added, signed - started),
+        submit_confirm_per_s=_rate(added, confirmed - signed),
+    )
+    result.update(_orders(system, traders, orders))
+    return result
+
+
+def _reading(meter_id: int, slot: int) -> Reading:
+    register = 1_000 * (slot + 1)
+    return Reading(meter_id, slot, 150, 250, register, register)
+
+
+def _orders(system: System, traders: list[LocalAccount], count: int) -> dict[str, Any]:
+    wallets = [Wallet(system, t.address) for t in traders]
+    first = wallets[0].clock.next_open_slot(system.chain.now() + 1) + 1
+    before = system.chain.w3.eth.block_number
+    started = time.perf_counter()
+    for n in range(count):
+        i = n % len(traders)
+        slot = first + n // len(traders)
+        side = Side.BID if (n // len(traders) + i) % 2 == 0 else Side.OFFER
+        price = BID_PRICE if side == Side.BID else OFFER_PRICE
+        wallet = wallets[i]
+        plan = wallet.plan([OrderInput(slot, side, ORDER_WH, price)], None, open_orders={})
+        wallet.place(traders[i], plan)
+    seconds = time.perf_counter() - started
+    placed = system.market.events.OrderPlaced().get_logs(from_block=before + 1)
+    if len(placed) != count:
+        raise BenchError(f"{count} orders placed, {len(placed)} OrderPlaced events")
+    return {
+        "orders": count,
+        "order_events": len(placed),
+        "orders_s": round(seconds, 3),
+        "orders_per_s": _rate(count, seconds),
+    }
+
+
+@contextmanager
+def connect(kind: str, block_time: float) -> Iterator[Chain]:
+    """The embedded chain, or a fresh `p2penergy node` (through its gateway) in a temp dir."""
+    if kind == "embedded":
+        yield embedded()
+        return
+    with ExitStack() as stack:
+        folder = stack.enter_context(tempfile.TemporaryDirectory())
+        node = stack.enter_context(start_node(Path(folder) / "node", block_time=block_time))
+        yield rpc(node.url)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=(__doc__ or "").splitlines()[0])
+    parser.add_argument("--meters", type=int, default=100, help="meters (readings per slot)")
+    parser.add_argument("--slots", type=int, default=10, help="slots of readings per meter")
+    parser.add_argument("--batch", type=int, default=50, help="readings per submit")
+    parser.add_argument("--orders", type=int, default=200, help="orders placed")
+    parser.add_argument("--households", type=int, default=10, help="households placing orders")
+    parser.add_argument("--chains", default=",".join(CHAINS), help="embedded,node or one")
+    parser.add_argument("--block-time", type=float, default=1.0, help="node's seconds per block")
+    parser.add_argument("--out", type=Path, default=DEFAULT_OUT, help="JSON result file")
+    parser.add_argument("--no-write", action="store_true", help="print only")
+    args = parser.parse_args(argv)
+    chains = args.chains.split(",")
+    problems = [
+        *(f"--chains: unknown chain {c!r} (embedded, node)" for c in chains if c not in CHAINS),
+        *(
+            f"--{name}: must be at least 1"
+            for name in ("meters", "slots", "batch", "orders", "households")
+            if getattr(args, name) < 1
+        ),
+    ]
+    if args.slots > MAX_WINDOW_SLOTS - 4:
+        problems.append(f"--slots: at most {MAX_WINDOW_SLOTS - 4} (the reading window's limit)")
+    if problems:
+        print(f"throughput: {problems[0]}", file=sys.stderr)
+        return 2
+
+    figures: dict[str, dict[str, Any]] = {}
+    for kind in chains:
+        with connect(kind, args.block_time) as chain:
+            try:
+                figures[kind] = measure(
+                    chain, args.meters, args.slots, args.batch, args.orders, args.households
+                )
+            except BenchError as exc:
+                print(f"throughput: {kind}: {exc}", file=sys.stderr)
+                return 1
+    result: dict[str, Any] = {
+        "meters": args.meters,
+        "slots": args.slots,
+        "batch": args.batch,
+        "households": args.households,
+        "block_time": args.block_time,
+        "target_readings_per_s_on_node": TARGET_READINGS_PER_SECOND,
+        "chains": figures,
+    }
+    if set(figures) == set(CHAINS):
+        result["ratio_node_to_embedded"] = {
+            key: round(figures["node"][key] / figures["embedded"][key], 3)
+            for key in ("readings_per_s", "sign_outbox_per_s", "submit_confirm_per_s",
+                        "orders_per_s")
+            if figures["embedded"][key]
+        }  # fmt: skip
+    _print(result)
+    if not args.no_write:
+        args.out.parent.mkdir(parents=True, exist_ok=True)
+        args.out.write_text(json.dumps(result, indent=2) + "\n")
+        print(f"wrote {args.out}")
+    return 0
+
+
+ROWS = (
+    ("readings end to end", "readings_per_s"),
+    ("  sign + outbox", "sign_outbox_per_s"),
+    ("  submit + confirm", "submit_confirm_per_s"),
+    ("orders (wallet path)", "orders_per_s"),
+)
+
+
+def _print(result: dict[str, Any]) -> None:
+    figures, ratio = result["chains"], result.get("ratio_node_to_embedded", {})
+    print(
+        f"{result['meters']} meters x {result['slots']} slots = "
+        f"{result['meters'] * result['slots']:,} readings ({result['batch']} per submit); "
+        f"orders from {result['households']} households; node block time "
+        f"{result['block_time']} s"
+    )
+    heads = "".join(f"{kind + ' /s':>16}" for kind in figures)
+    print(f"{'':<24}{heads}{'node/embedded' if ratio else '':>15}")
+    for label, key in ROWS:
+        cells = "".join(f"{figures[kind][key]:>16,.1f}" for kind in figures)
+        tail = f"{ratio[key]:>15.3f}" if key in ratio else ""
+        print(f"{label:<24}{cells}{tail}")
+    if "node" in figures:
+        got = figures["node"]["readings_per_s"]
+        verdict = "met" if got >= TARGET_READINGS_PER_SECOND else "NOT met"
+        print(
+            f"target >= {TARGET_READINGS_PER_SECOND:,} signed readings/s end to end on the "
+            f"local node: {verdict} ({got:,.1f}/s)"
+        )
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
