@@ -360,9 +360,11 @@ contract EnergyMarket is IEnergyMarket, ReentrancyGuardTransient {
     /// seller, its certificates into the pool), then every bid (charge, fee, refund, certificates
     /// out of the pool) — so the pool never runs short, whatever the order of ids. The cursor
     /// counts positions 0..2n; `maxOrders` bounds the orders settled in this call.
-    // Writes the slot's running totals before moving certificates: the only call goes to this
-    // system's EnergyCertificate (fixed at construction, no hooks into other code) and `settle`
-    // is nonReentrant (docs/security.md). Payments are internal balance credits.
+    // Payments are credits to internal balances, written before the certificate moves; the last
+    // chunk's `_finish` writes the status after them. The only call goes to this system's
+    // EnergyCertificate (fixed at construction, no hooks into other code) and `settle` is
+    // nonReentrant (docs/security.md).
+    // slither-disable-next-line reentrancy-no-eth
     function _settleChunk(uint256 slot, SlotState storage state, uint256 maxOrders, uint256[] memory metered)
         private
         returns (bool)
@@ -409,6 +411,7 @@ contract EnergyMarket is IEnergyMarket, ReentrancyGuardTransient {
         state.receipts += uint96(t.receipts);
         state.fees += uint64(t.fees);
         state.buyerCertificateWh += uint64(t.buyerCertificates);
+        if (t.fees > 0) _balances[_feeAccount] += t.fees;
         // Interactions last: sellers' certificates into the pool before buyers' out of it.
         if (t.sellerCertificates > 0) {
             _moveCertificates(slot, m.sellers, m.sellerWh, _single(address(this)), _single(t.sellerCertificates));
@@ -416,7 +419,6 @@ contract EnergyMarket is IEnergyMarket, ReentrancyGuardTransient {
         if (t.buyerCertificates > 0) {
             _moveCertificates(slot, _single(address(this)), _single(t.buyerCertificates), m.buyers, m.buyerWh);
         }
-        if (t.fees > 0) _balances[_feeAccount] += t.fees;
         if (position < 2 * n) return false;
         _finish(slot, state);
         return true;
@@ -677,16 +679,17 @@ contract EnergyMarket is IEnergyMarket, ReentrancyGuardTransient {
     /// @dev Moves `amount` of the caller's balance into escrow, first depositing the shortfall
     /// (one transferFrom) when the balance does not cover it, so placing stays one transaction.
     function _lock(uint256 amount) private {
-        uint256 stored = _balances[msg.sender];
-        uint256 balance = stored;
-        if (balance < amount) {
-            uint256 shortfall = amount - balance;
-            emit CreditsDeposited(msg.sender, shortfall);
-            _pull(shortfall);
-            balance = amount;
+        uint256 balance = _balances[msg.sender];
+        if (balance >= amount) {
+            _balances[msg.sender] = balance - amount;
+            return;
         }
-        // A top-up of exactly the escrow leaves the stored zero as it is: no write.
-        if (balance - amount != stored) _balances[msg.sender] = balance - amount;
+        // The whole balance goes into escrow (a stored zero is left as it is: no write), then
+        // the shortfall is pulled from the wallet.
+        if (balance > 0) _balances[msg.sender] = 0;
+        uint256 shortfall = amount - balance;
+        emit CreditsDeposited(msg.sender, shortfall);
+        _pull(shortfall);
     }
 
     /// @dev Deposits `amount` of the caller's credits: the caller must be an active participant.
