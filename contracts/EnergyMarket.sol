@@ -19,7 +19,12 @@ import {Settlement} from "./libraries/Settlement.sol";
 
 /// @title EnergyMarket
 /// @notice Per-slot order books with escrow, verified uniform-price clearing and min-of-two pool
-/// settlement. See IEnergyMarket and docs/market-rules.md.
+/// settlement, over an internal credit ledger. See IEnergyMarket and docs/market-rules.md.
+/// @dev Internal ledger: the market holds every credit deposited into it; `_balances` says whose
+/// each free credit is, and escrow is the rest. Placing a bid moves balance to escrow; cancelling
+/// and settling move escrow back to balances (refunds, receipts, fees, dust). Only `deposit`,
+/// `withdraw` and a placement's top-up move ERC-20 credits, so a settlement makes no token call
+/// and the token balance of the market is always Σ balances + escrow held.
 /// @dev Storage is packed so that a day-ahead batch costs one fresh word per order: an order is
 /// one word; order counts are 16 per word; an account's orders per slot are a nibble, 64 per word.
 ///
@@ -93,6 +98,8 @@ contract EnergyMarket is IEnergyMarket, ReentrancyGuardTransient {
     /// @dev Per account, one nibble per slot: live bit and placement count.
     mapping(address account => mapping(uint256 slotWord => uint256 nibbles)) private _placements;
     mapping(uint256 slot => SlotState) private _slots;
+    /// @dev Free credits per account in the internal ledger (not locked in any order).
+    mapping(address account => uint256 credits) private _balances;
 
     /// @param registry roles and participants
     /// @param credit the escrow currency (CommunityCredit)
@@ -137,6 +144,39 @@ contract EnergyMarket is IEnergyMarket, ReentrancyGuardTransient {
         _setTariffs(initialTariffs.feedInPerKWh, initialTariffs.retailPerKWh, initialTariffs.networkFeePerKWh);
     }
 
+    // ───────────────────────────── ledger ─────────────────────────────
+
+    /// @inheritdoc IEnergyMarket
+    function deposit(uint256 amount) external nonReentrant {
+        _deposit(amount);
+    }
+
+    /// @inheritdoc IEnergyMarket
+    // slither-disable-next-line reentrancy-benign
+    function depositWithPermit(uint256 amount, uint256 deadline, uint8 v, bytes32 r, bytes32 s)
+        external
+        nonReentrant
+    {
+        // A front-run permit (same signature already used) must not block the deposit: if the
+        // allowance is in place anyway, transferFrom succeeds; otherwise it reverts by name.
+        try IERC20Permit(address(_credit)).permit(msg.sender, address(this), amount, deadline, v, r, s) {}
+            catch {}
+        _deposit(amount);
+    }
+
+    /// @inheritdoc IEnergyMarket
+    function withdraw(uint256 amount) external nonReentrant {
+        if (amount == 0) revert MarketZeroAmount();
+        uint256 balance = _balances[msg.sender];
+        if (balance < amount) revert MarketInsufficientBalance(msg.sender, balance, amount);
+        _balances[msg.sender] = balance - amount;
+        emit CreditsWithdrawn(msg.sender, amount);
+        // The token pays out to any registered account, suspended ones included: nobody can
+        // keep a participant's own credits in the market by suspending it.
+        bool ok = _credit.transfer(msg.sender, amount);
+        ok; // OpenZeppelin's ERC20 reverts instead of returning false
+    }
+
     // ───────────────────────────── orders ─────────────────────────────
 
     /// @inheritdoc IEnergyMarket
@@ -176,8 +216,8 @@ contract EnergyMarket is IEnergyMarket, ReentrancyGuardTransient {
         // cancelled ≤ placed ≤ 65,535: no carry into the next slot's count
         _cancelCounts[slot >> 4] += uint256(1) << ((slot & 15) * 16);
         uint256 refund = packed.isOffer() ? 0 : packed.energyWh().escrow(packed.limitPerKWh(), packed.feePerKWh());
+        if (refund > 0) _balances[msg.sender] += refund;
         emit OrderCancelled(orderId, msg.sender, refund);
-        if (refund > 0) _pay(msg.sender, refund);
     }
 
     // ───────────────────────────── clearing ─────────────────────────────
@@ -320,9 +360,10 @@ contract EnergyMarket is IEnergyMarket, ReentrancyGuardTransient {
     /// seller, its certificates into the pool), then every bid (charge, fee, refund, certificates
     /// out of the pool) — so the pool never runs short, whatever the order of ids. The cursor
     /// counts positions 0..2n; `maxOrders` bounds the orders settled in this call.
-    // Writes the slot's running totals after paying: the calls go only to this system's
-    // CommunityCredit and EnergyCertificate (fixed at construction, no hooks into other code)
-    // and `settle` is nonReentrant (docs/security.md).
+    // Payments are credits to internal balances, written before the certificate moves; the last
+    // chunk's `_finish` writes the status after them. The only call goes to this system's
+    // EnergyCertificate (fixed at construction, no hooks into other code) and `settle` is
+    // nonReentrant (docs/security.md).
     // slither-disable-next-line reentrancy-no-eth
     function _settleChunk(uint256 slot, SlotState storage state, uint256 maxOrders, uint256[] memory metered)
         private
@@ -370,6 +411,7 @@ contract EnergyMarket is IEnergyMarket, ReentrancyGuardTransient {
         state.receipts += uint96(t.receipts);
         state.fees += uint64(t.fees);
         state.buyerCertificateWh += uint64(t.buyerCertificates);
+        if (t.fees > 0) _balances[_feeAccount] += t.fees;
         // Interactions last: sellers' certificates into the pool before buyers' out of it.
         if (t.sellerCertificates > 0) {
             _moveCertificates(slot, m.sellers, m.sellerWh, _single(address(this)), _single(t.sellerCertificates));
@@ -377,7 +419,6 @@ contract EnergyMarket is IEnergyMarket, ReentrancyGuardTransient {
         if (t.buyerCertificates > 0) {
             _moveCertificates(slot, _single(address(this)), _single(t.buyerCertificates), m.buyers, m.buyerWh);
         }
-        if (t.fees > 0) _pay(_feeAccount, t.fees);
         if (position < 2 * n) return false;
         _finish(slot, state);
         return true;
@@ -388,8 +429,8 @@ contract EnergyMarket is IEnergyMarket, ReentrancyGuardTransient {
         state.status = SlotStatus.Settled;
         uint256 dust = state.charges - state.receipts; // charges round up, receipts down: ≥ 0
         uint256 certificateDust = state.certificateWh - state.buyerCertificateWh; // floors: ≥ 0
+        if (dust > 0) _balances[_roundingAccount] += dust;
         emit SlotSettled(slot, state.fees, dust, certificateDust, state.expired);
-        if (dust > 0) _pay(_roundingAccount, dust);
         if (certificateDust > 0) {
             _moveCertificates(
                 slot, _single(address(this)), _single(certificateDust), _single(_roundingAccount), _single(certificateDust)
@@ -474,8 +515,8 @@ contract EnergyMarket is IEnergyMarket, ReentrancyGuardTransient {
                 t.receipts += receipt;
                 t.sellerCertificates += certificateWh;
             }
+            if (receipt > 0) _balances[owner] += receipt;
             emit OrderSettled(orderId, owner, fill, metered, certificateWh, receipt, 0, 0);
-            if (receipt > 0) _pay(owner, receipt);
             return (certificateWh > 0 ? owner : address(0), certificateWh);
         }
         uint256 escrow = packed.energyWh().escrow(packed.limitPerKWh(), packed.feePerKWh());
@@ -489,8 +530,8 @@ contract EnergyMarket is IEnergyMarket, ReentrancyGuardTransient {
             t.buyerCertificates += certificateWh;
         }
         uint256 refund = escrow - charge - fee; // price ≤ limit and T ≤ A: charge + fee ≤ escrow
+        if (refund > 0) _balances[owner] += refund;
         emit OrderSettled(orderId, owner, fill, metered, certificateWh, charge, fee, refund);
-        if (refund > 0) _pay(owner, refund);
         return (certificateWh > 0 ? owner : address(0), certificateWh);
     }
 
@@ -525,6 +566,11 @@ contract EnergyMarket is IEnergyMarket, ReentrancyGuardTransient {
     }
 
     // ───────────────────────────── views ─────────────────────────────
+
+    /// @inheritdoc IEnergyMarket
+    function balanceOf(address account) external view returns (uint256) {
+        return _balances[account];
+    }
 
     /// @inheritdoc IEnergyMarket
     function outageCap(uint256 slot) external view returns (uint256) {
@@ -627,11 +673,39 @@ contract EnergyMarket is IEnergyMarket, ReentrancyGuardTransient {
             (orderIds[k], escrow) = _placeOne(orders[k], p, tariff);
             totalEscrow += escrow;
         }
-        if (totalEscrow > 0) {
-            // Our own token: no callbacks; reverts (e.g. ERC20InsufficientAllowance) undo all.
-            bool ok = _credit.transferFrom(msg.sender, address(this), totalEscrow);
-            ok; // OpenZeppelin's ERC20 reverts instead of returning false
+        if (totalEscrow > 0) _lock(totalEscrow);
+    }
+
+    /// @dev Moves `amount` of the caller's balance into escrow, first depositing the shortfall
+    /// (one transferFrom) when the balance does not cover it, so placing stays one transaction.
+    function _lock(uint256 amount) private {
+        uint256 balance = _balances[msg.sender];
+        if (balance >= amount) {
+            _balances[msg.sender] = balance - amount;
+            return;
         }
+        // The whole balance goes into escrow (a stored zero is left as it is: no write), then
+        // the shortfall is pulled from the wallet.
+        if (balance > 0) _balances[msg.sender] = 0;
+        uint256 shortfall = amount - balance;
+        emit CreditsDeposited(msg.sender, shortfall);
+        _pull(shortfall);
+    }
+
+    /// @dev Deposits `amount` of the caller's credits: the caller must be an active participant.
+    function _deposit(uint256 amount) private {
+        if (amount == 0) revert MarketZeroAmount();
+        if (!_registry.isActiveParticipant(msg.sender)) revert MarketNotAllowed(msg.sender);
+        _balances[msg.sender] += amount;
+        emit CreditsDeposited(msg.sender, amount);
+        _pull(amount);
+    }
+
+    /// @dev Takes `amount` credits from the caller into the market (allowance or permit).
+    function _pull(uint256 amount) private {
+        // Our own token: no callbacks; reverts (e.g. ERC20InsufficientAllowance) undo all.
+        bool ok = _credit.transferFrom(msg.sender, address(this), amount);
+        ok; // OpenZeppelin's ERC20 reverts instead of returning false
     }
 
     function _placeOne(
@@ -765,11 +839,6 @@ contract EnergyMarket is IEnergyMarket, ReentrancyGuardTransient {
 
     function _checkBound(address boundMarket, address token) private view {
         if (boundMarket != address(this)) revert MarketNotBound(token, boundMarket);
-    }
-
-    function _pay(address to, uint256 amount) private {
-        bool ok = _credit.transfer(to, amount);
-        ok; // OpenZeppelin's ERC20 reverts instead of returning false
     }
 
     function _moveCertificates(

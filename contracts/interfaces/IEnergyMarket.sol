@@ -7,6 +7,9 @@ pragma solidity ^0.8.24;
 /// off-chain, which the contract accepts only if it is the competitive outcome; after the reading
 /// window (or once every filled trader's meter has reported) settlement pays sellers for energy
 /// delivered and absorbed, charges buyers, pays the network fee and refunds the rest of escrow.
+/// Money moves in an internal credit ledger: participants `deposit` credits (one ERC-20
+/// transferFrom) and `withdraw` them; bids lock escrow out of the depositor's balance, and
+/// refunds, receipts, fees and dust are credited to balances, with no token call per order.
 /// The exact arithmetic is docs/market-rules.md. Units: Wh, credit base units, base units per kWh.
 /// @dev Order ids are `slot << 16 | index`, so id order within a slot is time order.
 interface IEnergyMarket {
@@ -88,6 +91,10 @@ interface IEnergyMarket {
     error MarketNotBound(address token, address boundMarket);
     /// @notice `account` already has an order in `slot` (cancel it to place another).
     error MarketDuplicateOrder(address account, uint256 slot);
+    /// @notice `account` holds `balance` credits in the market, less than `needed`.
+    error MarketInsufficientBalance(address account, uint256 balance, uint256 needed);
+    /// @notice A deposit or withdrawal must move more than zero credits.
+    error MarketZeroAmount();
     /// @notice No order has id `orderId`.
     error MarketUnknownOrder(uint256 orderId);
     /// @notice Order `orderId` belongs to someone else.
@@ -122,7 +129,14 @@ interface IEnergyMarket {
 
     // ───────────────────────────── events ─────────────────────────────
 
-    /// @notice `owner` placed order `orderId`, locking `escrow` credits (bids only).
+    /// @notice `account` moved `amount` of its credits into its market balance (a `deposit`, or
+    /// the top-up of a placement whose escrow its balance did not cover).
+    event CreditsDeposited(address indexed account, uint256 amount);
+    /// @notice `account` took `amount` credits from its market balance back to its wallet.
+    event CreditsWithdrawn(address indexed account, uint256 amount);
+
+    /// @notice `owner` placed order `orderId`, locking `escrow` credits of its market balance
+    /// (bids only).
     event OrderPlaced(
         uint256 indexed orderId,
         address indexed owner,
@@ -134,7 +148,8 @@ interface IEnergyMarket {
         bool critical,
         uint256 escrow
     );
-    /// @notice Order `orderId` was cancelled before gate closure; `refund` returned to its owner.
+    /// @notice Order `orderId` was cancelled before gate closure; `refund` credited to its owner's
+    /// market balance.
     event OrderCancelled(uint256 indexed orderId, address indexed owner, uint256 refund);
     /// @notice `slot` cleared at `price` for `volumeWh` under the given description.
     event SlotCleared(
@@ -153,7 +168,8 @@ interface IEnergyMarket {
     );
     /// @notice Order `orderId` settled: `filledWh` cleared, `meteredWh` delivered (offer) or
     /// absorbed (bid), `certificateWh` moved, `amount` received (offer) or charged (bid),
-    /// `fee` and `refund` (bids).
+    /// `fee` and `refund` (bids). The receipt (offers) and the refund (bids) are credited to the
+    /// owner's market balance.
     event OrderSettled(
         uint256 indexed orderId,
         address indexed owner,
@@ -164,8 +180,8 @@ interface IEnergyMarket {
         uint256 fee,
         uint256 refund
     );
-    /// @notice `slot` is settled: `fees` went to the fee account, `dust` and `certificateDustWh`
-    /// to the rounding account; `expired` when it was never cleared (everything refunded).
+    /// @notice `slot` is settled: `fees` went to the fee account's market balance, `dust` to the
+    /// rounding account's and `certificateDustWh` to the rounding account; `expired` when it was never cleared (everything refunded).
     event SlotSettled(uint256 indexed slot, uint256 fees, uint256 dust, uint256 certificateDustWh, bool expired);
     /// @notice The operator declared a grid outage for `slot`: island mode, prices capped at
     /// `priceCapPerKWh`, critical loads served first.
@@ -175,8 +191,9 @@ interface IEnergyMarket {
 
     // ───────────────────────────── logic ─────────────────────────────
 
-    /// @notice Places orders (a day ahead: 96 slots in one call); bids lock their escrow with one
-    /// `transferFrom` of the total (approve the market first, or use `placeOrdersWithPermit`).
+    /// @notice Places orders (a day ahead: 96 slots in one call); bids lock their escrow out of
+    /// the caller's market balance; when it does not cover the total, one `transferFrom` tops it
+    /// up by the shortfall (approve the market first, or use `placeOrdersWithPermit`).
     /// @dev Requirements: caller is an active consumer or prosumer (offers: prosumer); each
     /// slot's gate is open; limits within tariffs; one live order per account and slot, at most
     /// 4 placements per account and slot; fewer than `orderCap` live orders and ids left in the
@@ -194,8 +211,23 @@ interface IEnergyMarket {
         bytes32 s
     ) external returns (uint256[] memory orderIds);
 
-    /// @notice Cancels order `orderId` before gate closure; bids get their escrow back.
+    /// @notice Cancels order `orderId` before gate closure; bids get their escrow back into the
+    /// owner's market balance.
     function cancelOrder(uint256 orderId) external;
+
+    /// @notice Moves `amount` of the caller's credits into its market balance (one transferFrom:
+    /// approve the market first, or use `depositWithPermit`).
+    /// @dev Requirements: caller is an active participant; amount > 0.
+    function deposit(uint256 amount) external;
+
+    /// @notice `deposit` with an EIP-2612 permit for `amount`, so one transaction suffices.
+    function depositWithPermit(uint256 amount, uint256 deadline, uint8 v, bytes32 r, bytes32 s) external;
+
+    /// @notice Sends `amount` of the caller's market balance back to its wallet.
+    /// @dev Requirements: amount > 0 and ≤ the caller's balance (`MarketInsufficientBalance`);
+    /// the caller is registered (the token's rule for payouts). A suspended participant may still
+    /// withdraw its own credits.
+    function withdraw(uint256 amount) external;
 
     /// @notice Submits the clearing of `slot` (after gate closure); reverts unless it is the
     /// competitive outcome (docs/market-rules.md).
@@ -234,6 +266,9 @@ interface IEnergyMarket {
     function setTariffs(uint32 feedInPerKWh, uint32 retailPerKWh, uint32 networkFeePerKWh) external;
 
     // ───────────────────────────── views ─────────────────────────────
+
+    /// @notice `account`'s free credits in the market's internal ledger (escrow not included).
+    function balanceOf(address account) external view returns (uint256);
 
     /// @notice The order with id `orderId`.
     function order(uint256 orderId) external view returns (Order memory);

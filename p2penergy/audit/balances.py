@@ -1,7 +1,8 @@
 """Every account's balance on chain against its event history, and Σ balances against supply.
 
 A credit balance follows from the token's `Transfer` events alone (mints, burns, redemptions,
-transfers, escrow into and out of the market); a certificate balance of slot `s` from
+transfers, deposits into and withdrawals out of the market); a balance in the market's internal
+ledger from the market's own events (`checks.market_ledger`); a certificate balance of slot `s` from
 `TransferSingle` events (readings' mints, the market's moves, retirements). A node operator who
 writes a balance straight into storage changes `balanceOf` but cannot add the event, so the
 difference names the account and the amount.
@@ -14,7 +15,7 @@ from typing import Any
 
 from eth_utils.address import to_checksum_address
 
-from p2penergy.audit.checks import Findings
+from p2penergy.audit.checks import Findings, market_ledger
 from p2penergy.audit.history import ZERO, History
 from p2penergy.chain import artifacts
 from p2penergy.chain.connect import Chain
@@ -38,6 +39,30 @@ def credit_history(history: History) -> dict[str, int]:
     return dict(balances)
 
 
+def _market_balances(chain: Chain, history: History, to_block: int, out: Findings) -> None:
+    """Each account's free credits in the market (`balanceOf` of EnergyMarket) against the
+    market's events: a balance written into storage without its event shows here."""
+    market = _contract(chain, history, "EnergyMarket").functions
+    expected = market_ledger(history)
+    for account in history.accounts():
+        expected.setdefault(account, 0)
+    for account, want in sorted(expected.items()):
+        try:
+            read = market.balanceOf(to_checksum_address(account))
+            got = int(read.call(block_identifier=to_block))
+        except Exception as exc:  # a failed read is a failure of the check, never a pass
+            out.could_not_check(BALANCES, f"the market balance of {account}", exc, party=account)
+            continue
+        out.add(
+            BALANCES,
+            got == want,
+            f"market balance {got} on chain, {want} from the market's events"
+            + ("" if got == want else f": {got - want:+d} without an event"),
+            party=account,
+            amount=got - want,
+        )
+
+
 def certificate_history(history: History) -> dict[tuple[str, int], int]:
     """Each (account, slot) certificate balance in Wh from TransferSingle events."""
     balances: dict[tuple[str, int], int] = defaultdict(int)
@@ -53,8 +78,9 @@ def certificate_history(history: History) -> dict[tuple[str, int], int]:
 def check_balances(
     chain: Chain, history: History, to_block: int, supply: int | None, out: Findings
 ) -> None:
-    """Credit and certificate balances at `to_block` equal their event history."""
+    """Credit, market-ledger and certificate balances at `to_block` equal their event history."""
     _credits(chain, history, to_block, supply, out)
+    _market_balances(chain, history, to_block, out)
     _certificates(chain, history, to_block, out)
 
 

@@ -450,83 +450,114 @@ def _escrow(history: History, out: Findings, market_balance: int | None) -> None
             balance += e.args["value"]
         if e.args["from"] == market:
             balance -= e.args["value"]
+    # The market's token balance is the escrow it holds plus every account's free credits in
+    # its internal ledger (deposits, refunds, receipts, fees and dust not yet withdrawn).
+    free = sum(market_ledger(history).values())
+    want = total_held + free
     if market_balance is None:  # the read failed: already a "could not check" failure
         out.add(
             ESCROW,
-            balance == total_held,
-            f"market holds {balance} (transfers), Σ held {total_held}",
+            balance == want,
+            f"market holds {balance} (transfers), Σ held {total_held} + Σ market balances {free}",
             party=market,
-            amount=balance - total_held,
+            amount=balance - want,
         )
         return
     out.add(
         ESCROW,
-        balance == total_held and market_balance == balance,
-        f"market holds {balance} (transfers; balanceOf {market_balance}), Σ held {total_held}",
+        balance == want and market_balance == balance,
+        f"market holds {balance} (transfers; balanceOf {market_balance}), Σ held {total_held} "
+        f"+ Σ market balances {free}",
         party=market,
-        amount=balance - total_held,
+        amount=balance - want,
     )
 
 
-def check_payments(history: History, out: Findings) -> None:
-    """Every credit the market sent, transaction by transaction, is a payment its events announce:
-    cancel refunds, seller receipts, bid refunds, fees to the fee account, dust to the rounding
-    account (accounts from the market's constructor calldata)."""
-    market = history.market
-    expected: dict[str, Counter[tuple[str, int]]] = defaultdict(Counter)
-    slots: dict[str, int] = {}
-    for order in history.orders.values():
-        if order.cancel_refund:
-            expected[order.cancel_tx or ""][(order.owner, order.cancel_refund)] += 1
-    fees: dict[str, int] = defaultdict(int)
+def market_ledger(history: History) -> dict[str, int]:
+    """Each account's free credits in the market's internal ledger, from the market's events
+    alone: deposits (`CreditsDeposited`, top-ups included) less withdrawals and escrow locked by
+    its bids, plus cancel refunds, seller receipts, bid refunds, the fees (fee account) and the
+    dust (rounding account) of settlements."""
+    ledger: dict[str, int] = defaultdict(int)
+    for e in history.deposits:
+        ledger[e.args["account"]] += e.args["amount"]
+    for e in history.withdrawals:
+        ledger[e.args["account"]] -= e.args["amount"]
+    for r in history.orders.values():
+        ledger[r.owner] += (r.cancel_refund or 0) - r.escrow
     for e in history.order_settled:
         if e.contract != "EnergyMarket":
             continue
         a = e.args
-        slots[e.tx_hash] = slot_of(a["orderId"])
-        paid = a["amount"] if history.orders[a["orderId"]].side == Side.OFFER else a["refund"]
-        if paid:
-            expected[e.tx_hash][(a["owner"], paid)] += 1
-        fees[e.tx_hash] += a["fee"]
-    for tx_hash, total in fees.items():
-        if total and history.fee_account:
-            expected[tx_hash][(history.fee_account, total)] += 1
-    for slot, e in history.slot_settled.items():
-        slots[e.tx_hash] = slot
+        offer = history.orders[a["orderId"]].side == Side.OFFER
+        ledger[a["owner"]] += a["amount"] if offer else a["refund"]
+        if a["fee"] and history.fee_account:
+            ledger[history.fee_account] += a["fee"]
+    for e in history.slot_settled.values():
         if e.args["dust"] and history.rounding_account:
-            expected[e.tx_hash][(history.rounding_account, e.args["dust"])] += 1
-    actual: dict[str, Counter[tuple[str, int]]] = defaultdict(Counter)
+            ledger[history.rounding_account] += e.args["dust"]
+    return dict(ledger)
+
+
+def check_payments(history: History, out: Findings) -> None:
+    """Every credit that entered or left the market, transaction by transaction, is a deposit or
+    a withdrawal its events announce (settlement pays inside the market's ledger, never by a
+    transfer), and no account's market balance, rebuilt from the events, ever went below zero."""
+    market = history.market
+    expected: dict[str, Counter[tuple[str, str, int]]] = defaultdict(Counter)
+    for e in history.deposits:
+        expected[e.tx_hash][("into", e.args["account"], e.args["amount"])] += 1
+    for e in history.withdrawals:
+        expected[e.tx_hash][("out of", e.args["account"], e.args["amount"])] += 1
+    actual: dict[str, Counter[tuple[str, str, int]]] = defaultdict(Counter)
+    blocks: dict[str, int] = {}
     for e in history.credit_transfers:
-        if e.args["from"] == market:
-            actual[e.tx_hash][(e.args["to"], e.args["value"])] += 1
+        a = e.args
+        if a["to"] == market:
+            actual[e.tx_hash][("into", a["from"], a["value"])] += 1
+        elif a["from"] == market:
+            actual[e.tx_hash][("out of", a["to"], a["value"])] += 1
+        else:
+            continue
+        blocks[e.tx_hash] = e.position[0]
     count = 0
     for tx_hash in sorted(set(expected) | set(actual)):
         extra = actual[tx_hash] - expected[tx_hash]
         missing = expected[tx_hash] - actual[tx_hash]
-        for (to, value), times in extra.items():
+        for (way, account, value), times in extra.items():
             out.add(
                 ESCROW,
                 False,
-                f"market paid {value} to {to} ({times}x) in {tx_hash} without "
-                "an event announcing it",
-                slot=slots.get(tx_hash),
-                party=to,
+                f"{value} credits moved {way} the market for {account} ({times}x) in {tx_hash} "
+                "without a deposit or withdrawal event announcing it",
+                party=account,
                 amount=value,
+                block=blocks.get(tx_hash),
             )
-        for (to, value), times in missing.items():
+        for (way, account, value), times in missing.items():
             out.add(
                 ESCROW,
                 False,
-                f"events announce {value} to {to} ({times}x) in {tx_hash} but no such transfer",
-                slot=slots.get(tx_hash),
-                party=to,
+                f"events announce {value} credits {way} the market for {account} ({times}x) in "
+                f"{tx_hash} but no such transfer",
+                party=account,
                 amount=-value,
             )
         count += sum(actual[tx_hash].values())
+    for account, balance in sorted(market_ledger(history).items()):
+        if balance < 0:
+            out.add(
+                ESCROW,
+                False,
+                f"the market's ledger of {account} went to {balance}: it paid out or locked more "
+                "than the account deposited and earned",
+                party=account,
+                amount=balance,
+            )
     out.add(
         ESCROW,
         True,
-        f"{count} market payments checked against events (fee account "
+        f"{count} deposits and withdrawals checked against events (fee account "
         f"{history.fee_account}, rounding account {history.rounding_account})",
         party=market,
     )

@@ -169,6 +169,8 @@ class History:
     tariffs: list[tuple[Position, int, int, int]] = field(default_factory=list)
     outages: dict[int, int] = field(default_factory=dict)  # slot -> price cap (island mode)
     credit_transfers: list[Event] = field(default_factory=list)
+    deposits: list[Event] = field(default_factory=list)  # CreditsDeposited (market ledger)
+    withdrawals: list[Event] = field(default_factory=list)  # CreditsWithdrawn (market ledger)
     credit_mints: list[Event] = field(default_factory=list)
     credit_burns: list[Event] = field(default_factory=list)
     certificate_transfers: list[Event] = field(default_factory=list)  # TransferSingle, split
@@ -570,6 +572,8 @@ _HANDLERS: dict[tuple[str, str | None], Callable[[_Replay], None]] = {
     ("SlotSettled", "EnergyMarket"): _keep_by_slot("slot_settled"),
     ("ReadingRecorded", "MeterReadings"): _reading_recorded,
     ("ReadingSkipped", "MeterReadings"): _reading_skipped,
+    ("CreditsDeposited", "EnergyMarket"): _append_to("deposits"),
+    ("CreditsWithdrawn", "EnergyMarket"): _append_to("withdrawals"),
     ("Transfer", "CommunityCredit"): _append_to("credit_transfers"),
     ("CreditMinted", "CommunityCredit"): _append_to("credit_mints"),
     ("TransferSingle", "EnergyCertificate"): _append_to("certificate_transfers"),

@@ -1,4 +1,5 @@
-"""Trading commands: balance, offer, bid, cancel, orders, trades, certificates, retire, redeem.
+"""Trading commands: balance, deposit, withdraw, offer, bid, cancel, orders, trades,
+certificates, retire, redeem.
 
 Thin on purpose: parsing and checks live in p2penergy.wallet.trading; these commands read
 options, show what will be signed, ask for confirmation and the password, and print results.
@@ -105,7 +106,8 @@ def _show_plan(wallet: Wallet, plan: OrderPlan, tz: tzinfo) -> None:
         err_console.print(
             f"escrow locked now: {format_credits(plan.escrow)} credits (including the network "
             f"fee {format_credits(plan.fee_per_kwh)}/kWh), of {format_credits(plan.balance)} "
-            "available; the unused part is refunded at settlement",
+            f"available ({format_credits(plan.top_up)} moved from the wallet into the market); "
+            "the unused part is refunded to your market balance at settlement",
             highlight=False,
         )
     else:
@@ -321,7 +323,11 @@ def balance_command(
     chain_id: int | None,
     as_json: bool,
 ) -> None:
-    """Credits (free and locked in bids), certificates and gas money of your account."""
+    """Credits (in your wallet, free in the market, locked in bids), certificates and gas money.
+
+    The market keeps its own ledger: bids lock escrow out of your market balance (topped up from
+    the wallet when it falls short), refunds and sales come back to it; `withdraw` moves it to
+    the wallet (needed before `redeem`)."""
     who = _address(keystore_dir, account)  # checked before connecting
     wallet = Wallet(open_system(rpc, deployments, chain_id), who)
     b = wallet.balance()
@@ -333,6 +339,8 @@ def balance_command(
                 "status": status,
                 "credits": b.credits,
                 "credits_decimal": decimal_credits(b.credits),
+                "market": b.market,
+                "market_decimal": decimal_credits(b.market),
                 "locked_in_bids": b.locked,
                 "locked_in_bids_decimal": decimal_credits(b.locked),
                 "certificates_wh": b.certificates_wh,
@@ -350,7 +358,8 @@ def balance_command(
     table.add_column("amount", justify="right")
     table.add_row("account", b.account)
     table.add_row("status", status)
-    table.add_row("credits available", f"{money(b.credits)} ({format_credits(b.credits)})")
+    table.add_row("credits in wallet", f"{money(b.credits)} ({format_credits(b.credits)})")
+    table.add_row("credits in market", f"{money(b.market)} ({format_credits(b.market)})")
     table.add_row("locked in open bids", f"{money(b.locked)} ({format_credits(b.locked)})")
     table.add_row("certificates held", format_wh(b.certificates_wh))
     table.add_row("gas money", f"{Decimal(b.gas_wei).scaleb(-18).normalize():f} ETH")
@@ -547,6 +556,89 @@ def retire_command(
     console.print(f"retired {format_wh(wh)} for {wallet.clock.describe(target, tz)}")
 
 
+def _amount(amount: str) -> int:
+    try:
+        value = parse_credits(amount)
+    except ValueError as exc:
+        raise WalletError(f"{exc}: write amounts in credits, e.g. 12.50") from None
+    if value <= 0:
+        raise WalletError(f"amount {amount} must be above 0")
+    return value
+
+
+@click.command("deposit")
+@click.option("--amount", required=True, help="Credits to move into the market, e.g. 25.")
+@account_options
+@connection_options
+@yes_option
+@json_option
+@handle_errors
+def deposit_command(
+    amount: str,
+    account: str | None,
+    keystore_dir: Path | None,
+    password_file: Path | None,
+    rpc: str | None,
+    deployments: Path | None,
+    chain_id: int | None,
+    yes: bool,
+    as_json: bool,
+) -> None:
+    """Move AMOUNT credits from your wallet into your market balance (one transaction).
+
+    Bids lock escrow out of the market balance, so a deposit once a week saves a token transfer
+    per bid; a bid tops the balance up by itself when it falls short.
+    """
+    value = _amount(amount)
+    who = _address(keystore_dir, account)  # checked before connecting
+    wallet = Wallet(open_system(rpc, deployments, chain_id), who)
+    wallet.deposit_check(value)
+    err_console.print(f"deposit {format_credits(value)} credits into the market", highlight=False)
+    _confirm(yes)
+    signer = unlock(keystore_dir, account, password_file)
+    balance = wallet.deposit(signer, value)
+    if as_json:
+        print_json({"account": wallet.address, "deposited": value, "market": balance})
+        return
+    console.print(f"deposited {format_credits(value)}; market balance {format_credits(balance)}")
+
+
+@click.command("withdraw")
+@click.option("--amount", required=True, help="Credits to take back to your wallet, e.g. 25.")
+@account_options
+@connection_options
+@yes_option
+@json_option
+@handle_errors
+def withdraw_command(
+    amount: str,
+    account: str | None,
+    keystore_dir: Path | None,
+    password_file: Path | None,
+    rpc: str | None,
+    deployments: Path | None,
+    chain_id: int | None,
+    yes: bool,
+    as_json: bool,
+) -> None:
+    """Move AMOUNT credits from your market balance back to your wallet.
+
+    Only free credits (not those locked in open bids) can be withdrawn; works while suspended.
+    """
+    value = _amount(amount)
+    who = _address(keystore_dir, account)  # checked before connecting
+    wallet = Wallet(open_system(rpc, deployments, chain_id), who)
+    wallet.withdraw_check(value)
+    err_console.print(f"withdraw {format_credits(value)} credits to the wallet", highlight=False)
+    _confirm(yes)
+    signer = unlock(keystore_dir, account, password_file)
+    balance = wallet.withdraw(signer, value)
+    if as_json:
+        print_json({"account": wallet.address, "withdrawn": value, "wallet": balance})
+        return
+    console.print(f"withdrew {format_credits(value)}; wallet balance {format_credits(balance)}")
+
+
 @click.command("redeem")
 @click.option("--amount", required=True, help="Credits to withdraw to your bank, e.g. 12.50.")
 @click.option(
@@ -603,6 +695,8 @@ def redeem_command(
 
 TRADE_COMMANDS = (
     balance_command,
+    deposit_command,
+    withdraw_command,
     offer_command,
     bid_command,
     cancel_command,

@@ -1,4 +1,9 @@
-"""EnergyMarket client: place and cancel orders, read a slot's book, clear and settle slots."""
+"""EnergyMarket client: deposit and withdraw credits, place and cancel orders, read a slot's
+book, clear and settle slots.
+
+The market keeps an internal credit ledger: `deposit` moves credits from the wallet into the
+account's market balance, `withdraw` back; bids lock escrow out of that balance (a placement tops
+it up from the wallet when it falls short), and refunds and receipts come back to it."""
 
 from __future__ import annotations
 
@@ -53,6 +58,18 @@ class MarketClient:
         """Lets the market take escrow from `account` (once; the default is unlimited)."""
         credit = self.system.credit
         transact(self.chain, account, credit.functions.approve(self.contract.address, amount))
+
+    def deposit(self, account: LocalAccount, amount: int) -> TxReceipt:
+        """Moves `amount` of `account`'s credits into its market balance (needs an allowance)."""
+        return transact(self.chain, account, self.contract.functions.deposit(amount))
+
+    def withdraw(self, account: LocalAccount, amount: int) -> TxReceipt:
+        """Sends `amount` of `account`'s market balance back to its wallet."""
+        return transact(self.chain, account, self.contract.functions.withdraw(amount))
+
+    def balance(self, address: str) -> int:
+        """`address`'s free credits in the market (escrow locked in orders not included)."""
+        return int(call(self.contract.functions.balanceOf(address)))
 
     def place(self, account: LocalAccount, orders: Sequence[OrderInput]) -> list[int]:
         """Places `orders` in one transaction; returns their ids."""

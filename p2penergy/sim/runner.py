@@ -475,7 +475,8 @@ def _place_day(
     result: RunResult, market: MarketClient, plans: list[list[PlannedOrder]], day: int
 ) -> None:
     """Each household's day-ahead batch for `day`, through its wallet: the wallet checks it as
-    the CLI does and sends one transaction (bids' escrow through an EIP-2612 permit)."""
+    the CLI does and sends one transaction (bids' escrow from the household's market balance, the
+    shortfall deposited through an EIP-2612 permit)."""
     spd = result.community.scenario.slots_per_day
     for home, account, orders in zip(
         result.community.homes, result.actors.households, plans, strict=True
@@ -490,7 +491,7 @@ def _place_day(
         open_orders = {slot: oid for slot, oid in mine.items() if slot // spd >= day}
         plan = wallet.plan(to_inputs(todays, 0), None, open_orders)
         receipt = wallet.send(account, plan, TX_GAS_LIMIT, permit_deadline=PERMIT_DEADLINE)
-        _record(result, "placeOrdersWithPermit" if plan.escrow else "placeOrders", receipt)
+        _record(result, "placeOrdersWithPermit" if plan.top_up else "placeOrders", receipt)
         for event in events(market.contract, "OrderPlaced", receipt):
             a = event["args"]
             result.home_orders[home.index][slot_of(int(a["orderId"]))] = int(a["orderId"])
@@ -536,13 +537,20 @@ def _record_settlement(result: RunResult, slot: int, receipts: list[TxReceipt]) 
 
 
 def _balances(result: RunResult) -> dict[str, int]:
+    """Each account's credits, wallet and market balance together, and under the market's address
+    the escrow it holds: its token balance less every account's market balance (households, fee
+    and rounding accounts are the only ones that hold any)."""
     credit = result.system.credit.functions
+    ledger = result.system.market.functions
     accounts = [a.address for a in result.actors.households] + [
         result.actors.fee_account,
         result.actors.rounding_account,
-        result.system.market.address,
     ]
-    return {a: int(credit.balanceOf(a).call()) for a in accounts}
+    inside = {a: int(ledger.balanceOf(a).call()) for a in accounts}
+    balances = {a: int(credit.balanceOf(a).call()) + inside[a] for a in accounts}
+    market = result.system.market.address
+    balances[market] = int(credit.balanceOf(market).call()) - sum(inside.values())
+    return balances
 
 
 def _fund(result: RunResult, address: str, wei: int = GAS_MONEY_WEI) -> None:

@@ -98,7 +98,9 @@ def read_schedule(path: Path) -> list[ScheduleRow]:
 
 @dataclass(frozen=True)
 class OrderPlan:
-    """What will be signed: the orders, the escrow they lock and the credits available."""
+    """What will be signed: the orders, the escrow they lock and the credits available
+    (`balance`: wallet and market balance together; `market_balance`: the part already in the
+    market, which the escrow uses first)."""
 
     account: str
     orders: tuple[OrderInput, ...]
@@ -106,12 +108,20 @@ class OrderPlan:
     balance: int
     fee_per_kwh: int
     tariffs: tuple[int, int, int]
+    market_balance: int = 0
+
+    @property
+    def top_up(self) -> int:
+        """Credits the placement deposits from the wallet: the escrow the market balance lacks."""
+        return max(0, self.escrow - self.market_balance)
 
     def as_json(self, clock: SlotGrid) -> dict[str, Any]:
         return {
             "account": self.account,
             "escrow": self.escrow,
             "balance": self.balance,
+            "market_balance": self.market_balance,
+            "top_up": self.top_up,
             "network_fee_per_kwh": self.fee_per_kwh,
             "orders": [
                 {
@@ -160,10 +170,11 @@ class TradeView:
 class BalanceView:
     account: str
     participant: Participant
-    credits: int
+    credits: int  # in the wallet (the token balance)
     locked: int
     certificates_wh: int
     gas_wei: int
+    market: int = 0  # free in the market's internal ledger (deposits, refunds, receipts)
 
 
 @dataclass
@@ -270,17 +281,20 @@ class Wallet:
         escrow = sum(
             escrow_for(o.energy_wh, o.limit_price, fee) for o in orders if o.side == Side.BID
         )
-        balance = self.credit.balance(self.address)
+        in_market = self.market.balance(self.address)
+        balance = self.credit.balance(self.address) + in_market
         if escrow > balance:
             raise PreflightError(
                 f"not enough credits: need {format_credits(escrow)}, have "
                 f"{format_credits(balance)}; top up with the operator or bid for less"
             )
-        return OrderPlan(self.address, tuple(orders), escrow, balance, fee, (feed_in, retail, fee))
+        return OrderPlan(
+            self.address, tuple(orders), escrow, balance, fee, (feed_in, retail, fee), in_market
+        )
 
     def place(self, account: LocalAccount, plan: OrderPlan) -> list[int]:
-        """Signs and sends the plan in one transaction (escrow through an EIP-2612 permit);
-        returns the new order ids."""
+        """Signs and sends the plan in one transaction (escrow from the market balance, the
+        shortfall deposited through an EIP-2612 permit); returns the new order ids."""
         receipt = self.send(account, plan)
         return [
             int(e["args"]["orderId"]) for e in events(self.system.market, "OrderPlaced", receipt)
@@ -299,12 +313,12 @@ class Wallet:
         fns = self.system.market.functions
         orders = [o.as_tuple() for o in plan.orders]
         try:
-            if plan.escrow:
+            if plan.top_up:
                 deadline = permit_deadline or self.system.chain.now() + PERMIT_LIFETIME
                 v, r, s = self.credit.sign_permit(
-                    account, self.system.market.address, plan.escrow, deadline
+                    account, self.system.market.address, plan.top_up, deadline
                 )
-                fn = fns.placeOrdersWithPermit(orders, plan.escrow, deadline, v, r, s)
+                fn = fns.placeOrdersWithPermit(orders, plan.top_up, deadline, v, r, s)
             else:
                 fn = fns.placeOrders(orders)
             return transact(self.system.chain, account, fn, gas=gas)
@@ -345,6 +359,48 @@ class Wallet:
             self.certificates.retire(account, slot, wh)
         except ContractRevert as exc:
             raise self.explain(exc) from None
+
+    def deposit_check(self, amount: int) -> None:
+        """Checks a deposit before signing: enough credits in the wallet."""
+        have = self.credit.balance(self.address)
+        if amount > have:
+            raise PreflightError(
+                f"not enough credits in the wallet: need {format_credits(amount)}, have "
+                f"{format_credits(have)}"
+            )
+
+    def deposit(self, account: LocalAccount, amount: int) -> int:
+        """Moves `amount` wallet credits into the market balance in one transaction (an
+        EIP-2612 permit, no separate approval); returns the market balance after it."""
+        self.deposit_check(amount)
+        deadline = self.system.chain.now() + PERMIT_LIFETIME
+        v, r, s = self.credit.sign_permit(account, self.system.market.address, amount, deadline)
+        fn = self.system.market.functions.depositWithPermit(amount, deadline, v, r, s)
+        try:
+            transact(self.system.chain, account, fn)
+        except ContractRevert as exc:
+            raise self.explain(exc) from None
+        return self.market.balance(self.address)
+
+    def withdraw_check(self, amount: int) -> None:
+        """Checks a withdrawal from the market before signing: enough free market balance."""
+        have = self.market.balance(self.address)
+        if amount > have:
+            raise PreflightError(
+                f"not enough credits in the market: need {format_credits(amount)}, have "
+                f"{format_credits(have)} free (escrow locked in open bids comes back when they "
+                "settle or are cancelled)"
+            )
+
+    def withdraw(self, account: LocalAccount, amount: int) -> int:
+        """Sends `amount` of the market balance back to the wallet; returns the wallet balance
+        after it. A suspended account may withdraw too: the credits are its own."""
+        self.withdraw_check(amount)
+        try:
+            self.market.withdraw(account, amount)
+        except ContractRevert as exc:
+            raise self.explain(exc) from None
+        return self.credit.balance(self.address)
 
     def redeem_check(self, amount: int, ref: bytes) -> None:
         """Checks a withdrawal before signing: enough credits, a reference not used before."""
@@ -402,6 +458,11 @@ class Wallet:
             message = (
                 f"payment reference {describe_ref(bytes(args['paymentRef']))} was already used: "
                 "each withdrawal needs a reference of its own"
+            )
+        elif exc.name == "MarketInsufficientBalance":
+            message = (
+                f"not enough credits in the market: {format_credits(int(args['balance']))} free, "
+                f"{format_credits(int(args['needed']))} needed"
             )
         elif exc.name in ("ERC20InsufficientBalance", "ERC20InsufficientAllowance"):
             message = f"not enough credits or allowance for the escrow: {exc}"
@@ -504,6 +565,7 @@ class Wallet:
             account=self.address,
             participant=self.registry.participant(self.address),
             credits=self.credit.balance(self.address),
+            market=self.market.balance(self.address),
             locked=locked,
             certificates_wh=sum(held.values()),
             gas_wei=int(self.system.chain.w3.eth.get_balance(self.address)),  # type: ignore[arg-type]

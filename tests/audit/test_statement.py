@@ -21,6 +21,12 @@ from .conftest import Day
 def test_statements_reconcile_to_credit_and_certificate_movements(day: Day) -> None:
     system = day.d.system
     credit, certificate = system.credit.functions, system.certificate.functions
+    market = system.market.functions
+
+    def owned(address: str) -> int:
+        """Credits an account owns: its wallet plus its balance in the market's ledger."""
+        return int(credit.balanceOf(address).call()) + int(market.balanceOf(address).call())
+
     traders = day.sellers + day.buyers
     history = read_history(system)
     moved = 0
@@ -31,7 +37,7 @@ def test_statements_reconcile_to_credit_and_certificate_movements(day: Day) -> N
         stmt = account_statement(history, address)
         assert [row.slot for row in stmt.slots] == day.slots
         # credits: what the account holds is its top-up plus its net market movement, exactly
-        assert credit.balanceOf(address).call() - CREDITS == stmt.total.credits_moved
+        assert owned(address) - CREDITS == stmt.total.credits_moved
         moved += stmt.total.credits_moved
         for row in stmt.slots:
             e = row.entry
@@ -42,12 +48,9 @@ def test_statements_reconcile_to_credit_and_certificate_movements(day: Day) -> N
             assert e.saving == e.retail_value - e.paid + e.receipts - e.feed_in_value
             bought[row.slot] = bought.get(row.slot, 0) + e.bought_local_wh
             sold[row.slot] = sold.get(row.slot, 0) + e.sold_local_wh
-    fee_account, rounding_account = system.market.functions.accounts().call()
+    fee_account, rounding_account = market.accounts().call()
     # every credit that left the households went to the fee or the rounding account
-    assert (
-        moved + credit.balanceOf(fee_account).call() + credit.balanceOf(rounding_account).call()
-        == 0
-    )
+    assert moved + owned(fee_account) + owned(rounding_account) == 0
     # every slot's traded energy is split exactly over its buyers and its sellers
     started = system.market.events.SettlementStarted().get_logs(from_block=0)
     traded = {int(e["args"]["slot"]): int(e["args"]["tradedWh"]) for e in started}

@@ -121,3 +121,83 @@ def test_revoking_keepers_and_suspending_traders_cannot_stop_the_market_paying_o
     d.chain.set_time(market.slot_times(expired)[2])
     market.settle_slot(idle.account, expired)
     assert balances(d, [idle.account.address, d.system.market.address]) == [CREDITS, 0]
+    # ... and every suspended trader takes its market balance back to its wallet.
+    for trader in (seller, buyer, idle):
+        address = trader.account.address
+        market.withdraw(trader.account, market.balance(address))
+        assert market.balance(address) == 0
+    credit = d.system.credit.functions
+    assert [credit.balanceOf(t.account.address).call() for t in (seller, buyer, idle)] == [
+        CREDITS + 150_000,
+        CREDITS - 150_000 - 30_000,
+        CREDITS,
+    ]
+
+
+def test_a_deposit_and_a_withdrawal_move_credits_between_wallet_and_market_balance(
+    deployed: Deployed, market: MarketClient
+):
+    d = deployed
+    buyer = new_trader(d, CONSUMER)
+    credit = d.system.credit.functions
+    receipt = market.deposit(buyer.account, 1_000_000)
+    [deposited] = events(d.system.market, "CreditsDeposited", receipt)
+    assert deposited["args"]["amount"] == 1_000_000
+    assert market.balance(buyer.account.address) == 1_000_000
+    assert credit.balanceOf(buyer.account.address).call() == CREDITS - 1_000_000
+    # the bid locks its escrow out of the market balance: no token moves
+    slot = open_slot(d)
+    token_before = credit.balanceOf(d.system.market.address).call()
+    [order] = market.place(buyer.account, [OrderInput(slot, Side.BID, 1_000, 200_000)])
+    assert credit.balanceOf(d.system.market.address).call() == token_before
+    assert market.balance(buyer.account.address) == 1_000_000 - 230_000
+    # escrow is not free: only the balance can be withdrawn
+    with pytest.raises(MarketError, match="MarketInsufficientBalance"):
+        market.withdraw(buyer.account, 1_000_000)
+    market.cancel(buyer.account, order)
+    receipt = market.withdraw(buyer.account, 1_000_000)
+    [withdrawn] = events(d.system.market, "CreditsWithdrawn", receipt)
+    assert withdrawn["args"]["amount"] == 1_000_000
+    assert credit.balanceOf(buyer.account.address).call() == CREDITS
+    assert market.balance(buyer.account.address) == 0
+
+
+def test_a_bid_beyond_the_market_balance_tops_it_up_by_the_shortfall_only(
+    deployed: Deployed, market: MarketClient
+):
+    d = deployed
+    buyer = new_trader(d, CONSUMER)
+    market.deposit(buyer.account, 100_000)
+    receipt = transact(
+        d.chain,
+        buyer.account,
+        d.system.market.functions.placeOrders(
+            [OrderInput(open_slot(d), Side.BID, 1_000, 200_000).as_tuple()]
+        ),
+    )
+    [top_up] = events(d.system.market, "CreditsDeposited", receipt)
+    assert (top_up["args"]["account"], top_up["args"]["amount"]) == (
+        buyer.account.address,
+        130_000,
+    )
+    assert market.balance(buyer.account.address) == 0
+    assert d.system.credit.functions.balanceOf(buyer.account.address).call() == CREDITS - 230_000
+
+
+def test_a_suspended_account_withdraws_its_own_but_may_not_deposit(
+    deployed: Deployed, market: MarketClient
+):
+    d = deployed
+    buyer = new_trader(d, CONSUMER)
+    market.deposit(buyer.account, 500_000)
+    transact(
+        d.chain,
+        d.actors.operator,
+        d.system.registry.functions.suspendParticipant(buyer.account.address),
+    )
+    with pytest.raises(MarketError, match="MarketNotAllowed"):
+        market.deposit(buyer.account, 1)
+    with pytest.raises(MarketError, match="MarketZeroAmount"):
+        market.withdraw(buyer.account, 0)
+    market.withdraw(buyer.account, 500_000)
+    assert d.system.credit.functions.balanceOf(buyer.account.address).call() == CREDITS

@@ -92,7 +92,25 @@ def to_slot_end(d: Deployed, market: MarketClient, slot: int) -> None:
 
 
 def balances(d: Deployed, accounts: list[str]) -> list[int]:
-    return [d.system.credit.functions.balanceOf(a).call() for a in accounts]
+    """Credits each account owns: its wallet plus its balance in the market's ledger; under the
+    market's own address, the escrow it holds (its token balance less every market balance)."""
+    return [escrow_held(d) if a == d.system.market.address else owned(d, a) for a in accounts]
+
+
+def owned(d: Deployed, account: str) -> int:
+    credit, market = d.system.credit.functions, d.system.market.functions
+    return int(credit.balanceOf(account).call()) + int(market.balanceOf(account).call())
+
+
+def escrow_held(d: Deployed) -> int:
+    """The market's token balance less the market balance of every account that ever had one
+    (depositors and traders from the events, the fee and the rounding account)."""
+    market = d.system.market
+    holders = set(market.functions.accounts().call())
+    for name, key in (("CreditsDeposited", "account"), ("OrderPlaced", "owner")):
+        holders |= {e["args"][key] for e in market.events[name]().get_logs(from_block=0)}
+    held = int(d.system.credit.functions.balanceOf(market.address).call())
+    return held - sum(int(market.functions.balanceOf(a).call()) for a in holders)
 
 
 def certificates(d: Deployed, accounts: list[str], slot: int) -> list[int]:

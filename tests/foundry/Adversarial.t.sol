@@ -55,6 +55,10 @@ contract Hostile {
         credit.redeem(amount, ref);
     }
 
+    function withdraw(uint256 amount) external {
+        market.withdraw(amount);
+    }
+
     function retire(uint256 slot, uint256 energyWh) external {
         certificate.retire(slot, energyWh);
     }
@@ -73,6 +77,9 @@ contract Hostile {
             ++reentered;
         } catch {}
         try credit.redeem(1, keccak256(abi.encode(hookCalls))) {
+            ++reentered;
+        } catch {}
+        try market.withdraw(1) {
             ++reentered;
         } catch {}
         try certificate.retire(targetSlot, 1) {
@@ -162,14 +169,14 @@ contract Adversarial is Cheats {
     }
 
     /// @notice A contract participant's bid is cancelled, and its offer and another bid trade,
-    /// settle in chunks and pay it; it redeems and retires. No receiver hook ever runs, so none
+    /// settle in chunks and pay it; it withdraws, redeems and retires. No receiver hook ever runs, so none
     /// of its re-entry attempts happens, and it ends with exactly its own money.
     function test_aHostileContractNeverGetsControlWhileValueMoves() public {
         (Hostile seller, uint256 sellerMeter) = _hostile(true);
         (Hostile buyer, uint256 buyerMeter) = _hostile(false);
         uint256 slot = h.currentSlot() + 2;
         uint256[] memory first = buyer.place(_order(slot, IEnergyMarket.Side.Bid, 500, 200_000));
-        buyer.cancel(first[0]); // refund: a credit transfer to the contract
+        buyer.cancel(first[0]); // refund: into its market balance
         buyer.place(_order(slot, IEnergyMarket.Side.Bid, 800, 250_000));
         seller.place(_order(slot, IEnergyMarket.Side.Offer, 1_000, 100_000));
         (, uint256 gateClosesAt,) = market.slotTimes(slot);
@@ -185,7 +192,10 @@ contract Adversarial is Cheats {
         vm.warp(closesAt);
         while (!seller.settle(slot, 1)) {}
         require(market.clearing(slot).status == IEnergyMarket.SlotStatus.Settled, "settled");
-        // 800 Wh at 0.10 (the midpoint rule gives the offer's limit here) plus the fee
+        // 800 Wh at 0.10 (the midpoint rule gives the offer's limit here) plus the fee, paid into
+        // the market balances; withdrawing them is a credit transfer to the contracts
+        seller.withdraw(market.balanceOf(address(seller)));
+        buyer.withdraw(market.balanceOf(address(buyer)));
         require(credit.balanceOf(address(seller)) == 100e6 + 80_000, "seller paid");
         require(credit.balanceOf(address(buyer)) == 100e6 - 80_000 - 24_000, "buyer charged price and fee");
         require(certificate.balanceOf(address(buyer), slot) == 800, "buyer got the certificates");
@@ -193,7 +203,11 @@ contract Adversarial is Cheats {
         seller.redeem(1, keccak256("hostile redemption"));
         require(seller.hookCalls() == 0 && buyer.hookCalls() == 0, "a receiver hook ran");
         require(seller.reentered() == 0 && buyer.reentered() == 0, "re-entered");
-        require(credit.balanceOf(address(market)) == 0, "escrow left");
+        (address feeAccount, address roundingAccount) = market.accounts();
+        require(
+            credit.balanceOf(address(market)) == market.balanceOf(feeAccount) + market.balanceOf(roundingAccount),
+            "escrow left"
+        );
     }
 
     /// @notice CommunityCredit has no ERC-1363 / ERC-777 call-and-transfer: those selectors

@@ -16,7 +16,7 @@ contract MarketInvariants is InvariantTest {
     function setUp() public {
         h = new MarketHandler();
         _targetContract(address(h));
-        bytes4[] memory actions = new bytes4[](17);
+        bytes4[] memory actions = new bytes4[](19);
         actions[0] = MarketHandler.register.selector;
         actions[1] = MarketHandler.suspend.selector;
         actions[2] = MarketHandler.reinstate.selector;
@@ -34,6 +34,8 @@ contract MarketInvariants is InvariantTest {
         actions[14] = MarketHandler.settle.selector;
         actions[15] = MarketHandler.retire.selector;
         actions[16] = MarketHandler.place.selector;
+        actions[17] = MarketHandler.deposit.selector;
+        actions[18] = MarketHandler.withdraw.selector;
         _targetSelectors(address(h), actions);
     }
 
@@ -46,14 +48,15 @@ contract MarketInvariants is InvariantTest {
         if (h.violationCount() > 0) revert(h.violations(0));
     }
 
-    /// @notice escrow held == Σ locked of open bids + charged-but-unpaid of settling slots.
+    /// @notice escrow held == Σ locked of open bids + charged-but-unpaid of settling slots, where
+    /// escrow held is the market's token balance less every account's free market balance.
     function invariant_escrowHeldEqualsLockedPlusUnpaid() public view {
         uint256 expected;
         for (uint256 k = 0; k < h.slotCount(); ++k) {
             uint256 slot = h.slots(k);
             expected += h.liveEscrow(slot) - h.paidOut(slot);
         }
-        _check(h.credit().balanceOf(address(h.market())) == expected, "escrow held != locked + unpaid");
+        _check(h.escrowHeld() == expected, "escrow held != locked + unpaid");
     }
 
     /// @notice credit supply == minted − burned == Σ balances.
@@ -132,29 +135,32 @@ contract MarketInvariants is InvariantTest {
         }
     }
 
-    /// @notice Every account holds exactly what its own actions and the market's events give it;
-    /// an account that is not active moved nothing to anyone else.
+    /// @notice Every account owns (wallet plus market balance) exactly what its own actions and
+    /// the market's events give it; an account that is not active moved nothing to anyone else.
     function invariant_suspendedAccountOnlyWithdrawsItsOwn() public view {
         _check(h.suspendedOutflow() == 0, "a suspended account moved credits");
         address[] memory all = h.holders();
         for (uint256 i = 0; i < all.length; ++i) {
             if (all[i] == address(h.market())) continue;
-            _check(h.credit().balanceOf(all[i]) == h.expectedBalance(all[i]), "balance != ledger");
+            _check(h.owned(all[i]) == h.expectedBalance(all[i]), "balance != ledger");
         }
     }
 
     /// @notice After every deadline, settling everything empties the escrow into the owners'
-    /// accounts exactly as the ledger says (on a snapshot, reverted afterwards).
+    /// market balances exactly as the ledger says, and each owner can withdraw all of it (on a
+    /// snapshot, reverted afterwards).
     function invariant_everyEscrowedCreditHasAPathBack() public {
         uint256 snapshot = vm.snapshotState();
         bool settled = h.settleEverything();
-        bool empty = h.credit().balanceOf(address(h.market())) == 0;
+        bool empty = h.escrowHeld() == 0;
         bool ledger = true;
         address[] memory all = h.holders();
         for (uint256 i = 0; i < all.length; ++i) {
             if (all[i] == address(h.market())) continue;
-            if (h.credit().balanceOf(all[i]) != h.expectedBalance(all[i])) ledger = false;
+            if (h.owned(all[i]) != h.expectedBalance(all[i])) ledger = false;
         }
+        h.withdrawEverything();
+        empty = empty && h.credit().balanceOf(address(h.market())) == 0;
         uint256 violations = h.violationCount();
         vm.revertToState(snapshot);
         _check(settled, "a slot could not be settled after its deadline");

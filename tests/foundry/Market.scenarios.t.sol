@@ -104,6 +104,10 @@ contract MarketScenarios is Cheats {
         h.transfer(2, 3, 1, false); // refused
         h.place(2, 8, false, 100, 250_000); // refused
         h.cancel(0, 0, 0); // its own: refunded
+        uint256 free = h.market().balanceOf(h.actors(2));
+        h.withdraw(2, free); // its own market balance: paid out while suspended
+        require(h.market().balanceOf(h.actors(2)) == 0, "a suspended account could not withdraw");
+        h.deposit(2, 1); // refused: deposits need an active participant
         h.redeem(2, 1e6);
         _all();
     }

@@ -71,7 +71,8 @@ contract MarketHandler is Cheats {
 
     uint256 public minted;
     uint256 public burned;
-    /// @dev Per account: what its credit balance must be from the actions and the events.
+    /// @dev Per account: the credits it must own (wallet plus market balance) from the actions
+    /// and the events.
     mapping(address account => uint256) public expectedBalance;
     /// @dev Every slot that ever had an order or a reading, in first-touch order.
     uint256[] public slots;
@@ -307,6 +308,40 @@ contract MarketHandler is Cheats {
         } catch {}
     }
 
+    /// @dev Wallet → market balance: active participants only; what the account owns is unchanged.
+    function deposit(uint256 actorSeed, uint256 amount) external {
+        (, address account) = _actor(actorSeed);
+        uint256 wallet = credit.balanceOf(account);
+        amount = _bound(amount, 0, wallet + 1);
+        bool allowed = amount > 0 && amount <= wallet && _active(account);
+        uint256 inMarket = market.balanceOf(account);
+        vm.prank(account);
+        try market.deposit(amount) {
+            if (!allowed) _violation("deposit accepted that must be refused");
+            if (market.balanceOf(account) != inMarket + amount) _violation("deposit not credited");
+        } catch {
+            if (allowed) _violation("deposit refused that must be accepted");
+        }
+    }
+
+    /// @dev Market balance → wallet: every registered account, suspended ones included, takes out
+    /// its own free credits; never more.
+    function withdraw(uint256 actorSeed, uint256 amount) external {
+        (, address account) = _actor(actorSeed);
+        uint256 inMarket = market.balanceOf(account);
+        amount = _bound(amount, 0, inMarket + 1);
+        bool registered = registry.participant(account).kind != IParticipantRegistry.Kind.None;
+        bool allowed = amount > 0 && amount <= inMarket && registered;
+        uint256 wallet = credit.balanceOf(account);
+        vm.prank(account);
+        try market.withdraw(amount) {
+            if (!allowed) _violation("withdrawal accepted that must be refused");
+            if (credit.balanceOf(account) != wallet + amount) _violation("withdrawal not paid out");
+        } catch {
+            if (allowed) _violation("own withdrawal refused");
+        }
+    }
+
     // ───────────────────────── orders ─────────────────────────
 
     function place(uint256 actorSeed, uint256 slotSeed, bool offer, uint256 energyWh, uint256 limit) external {
@@ -325,7 +360,7 @@ contract MarketHandler is Cheats {
             limitPricePerKWh: uint32(_bound(limit, FEED_IN - 1_000, RETAIL + 1_000))
         });
         uint256 escrow = offer ? 0 : uint256(input[0].energyWh).escrow(input[0].limitPricePerKWh, FEE);
-        uint256 before = credit.balanceOf(account);
+        uint256 before = owned(account);
         bool active = _active(account);
         vm.prank(account);
         try market.placeOrders(input) returns (uint256[] memory ids) {
@@ -341,7 +376,7 @@ contract MarketHandler is Cheats {
             }
             idTaken[id] = true;
             idsSeen[slot] = (id & 0xFFFF) + 1;
-            if (before - credit.balanceOf(account) != escrow) _violation("escrow taken differs from escrowFor");
+            if (before - owned(account) != escrow) _violation("escrow taken differs from escrowFor");
             expectedBalance[account] -= escrow;
             ++placed;
         } catch {}
@@ -359,13 +394,13 @@ contract MarketHandler is Cheats {
         uint256 refund = o.side == IEnergyMarket.Side.Bid
             ? uint256(o.energyWh).escrow(o.limitPricePerKWh, o.feePerKWh)
             : 0;
-        uint256 before = credit.balanceOf(o.owner);
+        uint256 before = owned(o.owner);
         vm.prank(caller);
         try market.cancelOrder(id) {
             if (caller != o.owner) _violation("cancelled someone else's order");
             if (o.cancelled) _violation("cancelled twice");
             if (block.timestamp >= slotStart(slot) - GATE) _violation("cancelled after the gate");
-            if (credit.balanceOf(o.owner) - before != refund) _violation("cancel refund differs from escrow");
+            if (owned(o.owner) - before != refund) _violation("cancel refund differs from escrow");
             expectedBalance[o.owner] += refund;
         } catch {}
     }
@@ -641,7 +676,8 @@ contract MarketHandler is Cheats {
     }
 
     function _settleOnce(uint256 slot, uint256 maxOrders, address caller) internal returns (bool done) {
-        uint256 marketBefore = credit.balanceOf(address(market));
+        uint256 marketBefore = escrowHeld();
+        uint256 tokensBefore = credit.balanceOf(address(market)); // settlement pays internally
         vm.recordLogs();
         vm.prank(caller);
         try market.settle(slot, maxOrders) returns (bool finished) {
@@ -652,7 +688,7 @@ contract MarketHandler is Cheats {
         }
         uint256 out = _book(slot, vm.getRecordedLogs());
         paidOut[slot] += out;
-        if (marketBefore - credit.balanceOf(address(market)) != out) {
+        if (marketBefore - escrowHeld() != out || credit.balanceOf(address(market)) != tokensBefore) {
             _violation("settlement moved credits its events do not show");
         }
         if (done) {
@@ -707,6 +743,19 @@ contract MarketHandler is Cheats {
 
     /// @notice Settles every slot to the end as the keeper (after every deadline), as the
     /// "path back" invariant does on a snapshot. Returns false if some slot could not settle.
+    /// @dev Every holder takes its whole market balance back to its wallet (suspended ones too).
+    function withdrawEverything() external {
+        address[] memory all = holders();
+        for (uint256 i = 0; i < all.length; ++i) {
+            uint256 amount = market.balanceOf(all[i]);
+            if (amount == 0) continue;
+            vm.prank(all[i]);
+            try market.withdraw(amount) {} catch {
+                _violation("an account could not withdraw its market balance");
+            }
+        }
+    }
+
     function settleEverything() external returns (bool) {
         uint256 latest;
         for (uint256 k = 0; k < slots.length; ++k) {
@@ -755,6 +804,20 @@ contract MarketHandler is Cheats {
     }
 
     /// @notice Every account that can hold credits or certificates in this system.
+    /// @notice Credits `account` owns: its wallet plus its free balance in the market.
+    function owned(address account) public view returns (uint256) {
+        return credit.balanceOf(account) + market.balanceOf(account);
+    }
+
+    /// @notice Escrow the market holds: its token balance less every holder's market balance.
+    function escrowHeld() public view returns (uint256 held) {
+        held = credit.balanceOf(address(market));
+        address[] memory all = holders();
+        for (uint256 i = 0; i < all.length; ++i) {
+            held -= market.balanceOf(all[i]);
+        }
+    }
+
     function holders() public view returns (address[] memory all) {
         all = new address[](ACTORS + 4);
         for (uint256 i = 0; i < ACTORS; ++i) {

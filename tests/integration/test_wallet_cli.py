@@ -292,7 +292,37 @@ def test_bid_at_a_local_time_shows_the_escrow_and_cancel_refunds_it(world: World
     assert balance["credits"] == 50_000_000 - 345_000
     assert world.ok("cancel", order_id, "-a", "li") == {"order_id": order_id, "refund": 345_000}
     assert world.ok("orders", "-a", "li")[-1]["status"] == "cancelled"
-    assert world.ok("balance", "-a", "li")["credits"] == 50_000_000
+    # the refund goes to li's market balance; withdrawing brings it back to the wallet
+    balance = world.ok("balance", "-a", "li")
+    assert (balance["credits"], balance["market"]) == (50_000_000 - 345_000, 345_000)
+    assert world.ok("withdraw", "-a", "li", "--amount", "0.345") == {
+        "account": balance["account"],
+        "withdrawn": 345_000,
+        "wallet": 50_000_000,
+    }
+    balance = world.ok("balance", "-a", "li")
+    assert (balance["credits"], balance["market"]) == (50_000_000, 0)
+
+
+def test_deposit_moves_wallet_credits_into_the_market_and_a_bid_uses_them(world: World) -> None:
+    before = world.ok("balance", "-a", "li")
+    out = world.ok("deposit", "-a", "li", "--amount", "2")
+    assert out == {"account": before["account"], "deposited": 2_000_000,
+                   "market": before["market"] + 2_000_000}  # fmt: skip
+    result = world.run(
+        "bid", "-a", "li", "--slot", open_slot(world, 5), "--kwh", "1", "--price", "0.2",
+        *world.conn(), "--yes", "--json",
+    )  # fmt: skip
+    assert result.exit_code == 0, result.output
+    assert "0.000000 moved from the wallet into the market" in result.stderr
+    after = world.ok("balance", "-a", "li")
+    # 1 kWh x 0.20 + 1 kWh x 0.03 fee came out of the market balance, none from the wallet
+    assert after["credits"] == before["credits"] - 2_000_000
+    assert after["market"] == before["market"] + 2_000_000 - 230_000
+    line = err(world, "withdraw", "-a", "li", "--amount", "1000")
+    assert "not enough credits in the market" in line
+    line = err(world, "deposit", "-a", "li", "--amount", "0")
+    assert "must be above 0" in line
 
 
 def test_people_tables_are_printed_without_json(world: World) -> None:
@@ -321,7 +351,8 @@ def test_offer_by_a_consumer_is_refused_before_signing(world: World) -> None:
 
 
 def test_not_enough_credits_says_need_and_have(world: World) -> None:
-    have = world.ok("balance", "-a", "li")["credits"]
+    balance = world.ok("balance", "-a", "li")
+    have = balance["credits"] + balance["market"]
     line = err(world, "bid", "-a", "li", "--slot", open_slot(world, 3), "--kwh", "200",
                "--price", "0.30")  # fmt: skip
     assert f"not enough credits: need 66.000000, have {format_credits(have)}" in line

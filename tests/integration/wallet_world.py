@@ -60,7 +60,16 @@ class World:
 
     def ok(self, *args: object) -> Any:
         """Runs a `--json` command that must succeed; returns its JSON."""
-        signs = args[0] in ("admin", "bid", "offer", "cancel", "retire", "redeem")
+        signs = args[0] in (
+            "admin",
+            "bid",
+            "offer",
+            "cancel",
+            "retire",
+            "redeem",
+            "deposit",
+            "withdraw",
+        )
         result = self.run(*args, *self.conn(), *(["--yes"] if signs else []), "--json")
         assert result.exit_code == 0, result.output
         return json.loads(result.stdout)

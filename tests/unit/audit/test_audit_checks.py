@@ -9,6 +9,7 @@ from p2penergy.audit.checks import (
     check_conservation,
     check_payments,
     check_settlement,
+    market_ledger,
 )
 from p2penergy.audit.history import Event, History, OrderRecord, ReadingRecord
 
@@ -118,13 +119,50 @@ def test_a_market_payment_no_event_announces_fails_naming_the_payee() -> None:
     h.fee_account = "0x" + "fe" * 20
     _cleared(h, 150_000, 1_000, (200_000, 100_000, 1_000, 1_000))
     _settle_slot(h, seller_amount=150_000, dust=0)
-    for to, value in ((SELLER, 150_000), (BUYER, 50_000), (h.fee_account, 30_000), (BUYER, 77)):
-        args = {"from": MARKET, "to": to, "value": value}
-        h.credit_transfers.append(Event("CommunityCredit", "Transfer", args, (40, 9), "0x3"))
+    # the buyer deposited its escrow; the seller withdrew its receipt; 77 more left unannounced
+    deposit = {"account": BUYER, "amount": 230_000}
+    h.deposits.append(Event("EnergyMarket", "CreditsDeposited", deposit, (11, 0), "0x1"))
+    withdrawal = {"account": SELLER, "amount": 150_000}
+    h.withdrawals.append(Event("EnergyMarket", "CreditsWithdrawn", withdrawal, (42, 0), "0x4"))
+    for tx, frm, to, value in (
+        ("0x1", BUYER, MARKET, 230_000),
+        ("0x4", MARKET, SELLER, 150_000),
+        ("0x4", MARKET, BUYER, 77),
+    ):
+        args = {"from": frm, "to": to, "value": value}
+        h.credit_transfers.append(Event("CommunityCredit", "Transfer", args, (42, 9), tx))
     out = Findings()
     check_payments(h, out)
     [bad] = [f for f in out.items if not f.ok]
-    assert (bad.slot, bad.party, bad.amount) == (SLOT, BUYER, 77)
+    assert (bad.party, bad.amount, bad.block) == (BUYER, 77, 42)
+
+
+def test_the_market_ledger_rebuilt_from_events_conserves_every_credit() -> None:
+    h = _history()
+    h.fee_account, h.rounding_account = "0x" + "fe" * 20, "0x" + "d0" * 20
+    _cleared(h, 150_000, 1_000, (200_000, 100_000, 1_000, 1_000))
+    _settle_slot(h, seller_amount=150_000, dust=0)
+    deposit = {"account": BUYER, "amount": 230_000}
+    h.deposits.append(Event("EnergyMarket", "CreditsDeposited", deposit, (11, 0), "0x1"))
+    h.credit_transfers.append(
+        Event("CommunityCredit", "Transfer", {"from": BUYER, "to": MARKET, "value": 230_000},
+              (11, 1), "0x1")
+    )  # fmt: skip
+    ledger = market_ledger(h)
+    assert ledger == {SELLER: 150_000, BUYER: 50_000, h.fee_account: 30_000}
+    out = Findings()
+    check_conservation(h, out, supply=None, market_balance=230_000)
+    assert all(f.ok for f in out.items if f.check == "escrow"), [f.message for f in out.items]
+    # a settlement paying the seller one credit more than escrow funds breaks the slot's identity
+    h.order_settled[0].args["amount"] += 1
+    out = Findings()
+    check_conservation(h, out, supply=None, market_balance=230_000)
+    escrow = [(f.slot, f.amount) for f in out.items if not f.ok and f.check == "escrow"]
+    assert escrow == [(SLOT, -1)]
+    # a market balance on chain that its transfers do not explain fails naming the market
+    out = Findings()
+    check_conservation(h, out, supply=None, market_balance=230_001)
+    assert any(not f.ok and f.check == "escrow" and f.party == MARKET for f in out.items)
 
 
 def test_a_timelock_call_from_a_contract_without_a_shipped_abi_is_decoded_and_reviewed() -> None:
