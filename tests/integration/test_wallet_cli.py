@@ -309,8 +309,9 @@ def test_deposit_moves_wallet_credits_into_the_market_and_a_bid_uses_them(world:
     out = world.ok("deposit", "-a", "li", "--amount", "2")
     assert out == {"account": before["account"], "deposited": 2_000_000,
                    "market": before["market"] + 2_000_000}  # fmt: skip
+    slot = open_slot(world, 12)  # a slot no other test of li bids in (one order per slot)
     result = world.run(
-        "bid", "-a", "li", "--slot", open_slot(world, 5), "--kwh", "1", "--price", "0.2",
+        "bid", "-a", "li", "--slot", slot, "--kwh", "1", "--price", "0.2",
         *world.conn(), "--yes", "--json",
     )  # fmt: skip
     assert result.exit_code == 0, result.output
