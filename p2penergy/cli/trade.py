@@ -7,6 +7,7 @@ options, show what will be signed, ask for confirmation and the password, and pr
 
 from __future__ import annotations
 
+import sys
 from collections.abc import Callable
 from datetime import tzinfo
 from pathlib import Path
@@ -32,10 +33,11 @@ from p2penergy.domain.orders import OrderInput
 from p2penergy.exceptions import KeystoreError
 from p2penergy.market import Side
 from p2penergy.units import decimal_credits, decimal_kwh, format_credits, format_wh, parse_credits
-from p2penergy.wallet.errors import WalletError
+from p2penergy.wallet.errors import FarAheadNotConfirmed, WalletError
 from p2penergy.wallet.keystore import Keystore
 from p2penergy.wallet.timeslots import zone
 from p2penergy.wallet.trading import (
+    CONFIRM_HORIZON_DAYS,
     OrderPlan,
     Wallet,
     energy_wh,
@@ -88,6 +90,22 @@ def _slot(wallet: Wallet, at: str | None, slot: int | None, tz: tzinfo) -> int:
 def _confirm(yes: bool, question: str = "Sign and send?") -> None:
     if not yes and not click.confirm(question, default=False, err=True):
         raise click.Abort()
+
+
+def _confirm_far_ahead(wallet: Wallet, orders: list[OrderInput], yes: bool) -> None:
+    """A slot beyond the horizon is confirmed on its own: asked on a terminal, refused without
+    one unless --yes (a script must say it means it)."""
+    slot = wallet.far_ahead(orders)
+    if slot is None or yes:
+        return
+    days = (wallet.clock.start(slot) - wallet.system.chain.now()) // 86_400
+    if not sys.stdin.isatty():
+        raise FarAheadNotConfirmed(slot, days, CONFIRM_HORIZON_DAYS)
+    _confirm(
+        False,
+        f"slot {slot} starts {days} days from now (more than {CONFIRM_HORIZON_DAYS}): "
+        "is that the slot you mean?",
+    )
 
 
 def _show_plan(wallet: Wallet, plan: OrderPlan, tz: tzinfo) -> None:
@@ -163,6 +181,7 @@ def _place(
             OrderInput(_slot(wallet, at, slot, tz), side, energy_wh(kwh), price_per_kwh(price))
         ]
     plan = wallet.plan(orders, tz)
+    _confirm_far_ahead(wallet, orders, yes)
     _show_plan(wallet, plan, tz)
     _confirm(yes)
     signer = unlock(keystore_dir, account, password_file)

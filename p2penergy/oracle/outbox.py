@@ -10,6 +10,7 @@ relayer.
 from __future__ import annotations
 
 import contextlib
+import os
 import sqlite3
 import time
 from collections.abc import Iterable, Iterator, Sequence
@@ -105,12 +106,31 @@ class Binding:
     contract: str | None
 
 
+def _private(path: Path) -> None:
+    """Creates the outbox file with mode 0600 (signed readings are the households' data), or
+    narrows an existing one and its -wal/-shm files to 0600. SQLite creates -wal and -shm with
+    the mode of the database file, so they are 0600 too."""
+    fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o600)
+    try:
+        os.fchmod(fd, 0o600)
+    finally:
+        os.close(fd)
+    for suffix in ("-wal", "-shm"):
+        side = path.with_name(path.name + suffix)
+        if side.exists():
+            side.chmod(0o600)
+
+
 class Outbox:
     """The outbox file of one oracle, bound to one (chain id, MeterReadings address)."""
 
     def __init__(self, path: Path, chain_id: int | None = None, contract: str | None = None):
         self.path = path
         path.parent.mkdir(parents=True, exist_ok=True)
+        try:
+            _private(path)
+        except OSError as exc:
+            raise OracleError(f"outbox {path} is unusable: {exc.strerror or exc}") from None
         try:
             self._db = sqlite3.connect(path, timeout=30, isolation_level=None)
             self._db.row_factory = sqlite3.Row

@@ -34,6 +34,9 @@ from p2penergy.wallet.timeslots import parse_local_time, slot_starting_at
 
 UINT32_MAX = 2**32 - 1
 PERMIT_LIFETIME = 3600  # seconds a permit signature stays valid
+# An order for a slot starting further ahead than this needs a confirmation of its own (a
+# mistyped year or slot number locks escrow for a long time): `bid`/`offer` ask, or take --yes.
+CONFIRM_HORIZON_DAYS = 7
 
 
 # ───────────────────────────── reading what people type ─────────────────────────────
@@ -238,6 +241,14 @@ class Wallet:
                 f"gate closed for slot {self.clock.describe(slot, tz)}: "
                 f"next open slot is {self.clock.describe(nxt, tz)}"
             )
+
+    def far_ahead(self, orders: Sequence[OrderInput], now: int | None = None) -> int | None:
+        """The farthest slot of `orders` that starts more than `CONFIRM_HORIZON_DAYS` after
+        chain time `now` (the latest block's by default), or None."""
+        now = self.system.chain.now() if now is None else now
+        horizon = now + CONFIRM_HORIZON_DAYS * 86_400
+        far = [o.slot for o in orders if self.clock.start(o.slot) > horizon]
+        return max(far) if far else None
 
     def plan(
         self,

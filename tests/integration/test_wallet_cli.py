@@ -345,6 +345,31 @@ def test_declining_the_confirmation_signs_nothing(world: World) -> None:
     assert len(world.ok("orders", "-a", "li")) == before
 
 
+def test_a_slot_beyond_the_horizon_needs_confirmation(world: World) -> None:
+    # The horizon is 7 days (CONFIRM_HORIZON_DAYS); slots of 15 minutes, 96 a day.
+    far = open_slot(world) + 8 * 96
+    near = open_slot(world) + 6 * 96
+    order = ("-a", "li", "--kwh", "1", "--price", "0.2", *world.conn())
+    before = len(world.ok("orders", "-a", "li"))
+    # no terminal, no --yes: one line, exit 1, nothing signed
+    result = world.run("bid", "--slot", far, *order, input="y\n")
+    assert result.exit_code == 1, result.output
+    assert result.stderr.strip().splitlines() == [
+        f"error: slot {far} starts 8 days from now, beyond the 7-day horizon that needs "
+        "confirmation: check the date, then add --yes"
+    ]
+    assert len(world.ok("orders", "-a", "li")) == before
+    # inside the horizon only the usual question is asked
+    result = world.run("bid", "--slot", near, *order, "--json", input="y\n")
+    assert result.exit_code == 0, result.output
+    assert "horizon" not in result.stderr and "Sign and send?" in result.stderr
+    # --yes confirms the far slot
+    placed = world.ok("bid", "--slot", far, "-a", "li", "--kwh", "1", "--price", "0.2")
+    for order_id in [*json.loads(result.stdout)["order_ids"], *placed["order_ids"]]:
+        world.ok("cancel", order_id, "-a", "li")
+    assert len(world.ok("orders", "-a", "li")) == before + 2
+
+
 def test_offer_by_a_consumer_is_refused_before_signing(world: World) -> None:
     line = err(world, "offer", "-a", "li", "--slot", open_slot(world), "--kwh", "1",
                "--price", "0.1")  # fmt: skip

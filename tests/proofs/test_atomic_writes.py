@@ -56,3 +56,32 @@ def test_keystores_device_keys_and_names_are_private(tmp_path: Path) -> None:
         assert stat.S_IMODE(path.stat().st_mode) == 0o600, path
         json.loads(path.read_text())
     assert not [p for p in (tmp_path / "keys").iterdir() if p.name.endswith(".tmp")]
+
+
+def test_the_oracle_outbox_and_its_wal_files_are_private(tmp_path: Path) -> None:
+    import os
+
+    from p2penergy.oracle.outbox import Outbox
+    from p2penergy.oracle.reading import Reading, sign_reading
+
+    old = os.umask(0o022)  # a umask that would leave new files world-readable
+    try:
+        path = tmp_path / "outbox.sqlite"
+        outbox = Outbox(path, 1337, "0x" + "11" * 20)
+        signed = sign_reading("0x" + "22" * 32, Reading(1, 5, 10, 0, 10, 0), 1337, "0x" + "11" * 20)
+        with outbox.transaction() as db:
+            outbox.add(db, signed, "test:1")
+        files = sorted(tmp_path.iterdir())
+        assert [f.name for f in files] == [
+            "outbox.sqlite",
+            "outbox.sqlite-shm",
+            "outbox.sqlite-wal",
+        ]
+        assert {stat.S_IMODE(f.stat().st_mode) for f in files} == {0o600}
+        outbox.close()
+        # an outbox left world-readable by an earlier version is narrowed when opened
+        path.chmod(0o644)
+        Outbox(path).close()
+        assert stat.S_IMODE(path.stat().st_mode) == 0o600
+    finally:
+        os.umask(old)
