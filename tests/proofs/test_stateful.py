@@ -13,7 +13,8 @@ with the escrow, refund and balance it moves) and every settlement line from
 recorded readings. The invariants (checked after every step) compare it with the chain:
 
 - `escrow_held_is_locked_plus_unpaid`: the market's credit balance == Σ escrow of open bids +
-  charged-but-unpaid of slots in settlement;
+  charged-but-unpaid of slots in settlement + Σ the market's internal balances (refunds,
+  receipts, fees and dust are credited there), and every internal balance is the ghost's;
 - `credit_supply_is_minted_minus_burned`: totalSupply == minted - burned == Σ balances, and every
   balance is what the ghost says;
 - `no_reading_recorded_twice`: each (meter, slot) has at most one ReadingRecorded event, equal
@@ -149,7 +150,8 @@ class GhostOrder:
 class Ghost:
     """What the chain must show, from the machine's own actions and the Python engine."""
 
-    balances: dict[str, int]
+    balances: dict[str, int]  # credit tokens held (the market contract's are escrow + ledger)
+    market: dict[str, int] = field(default_factory=dict)  # the market's internal balances
     minted: int = 0
     burned: int = 0
     orders: dict[int, GhostOrder] = field(default_factory=dict)
@@ -217,7 +219,8 @@ class Community(RuleBasedStateMachine):
     def drain(self) -> None:
         """Every escrowed credit has a path back to its owner: after the last traded slot was
         delivered the meters report and the keeper settles; after every deadline it expires the
-        rest. Then the market holds nothing and every order is cancelled or settled."""
+        rest. Then the market holds only its participants' free balances (no escrow) and every
+        order is cancelled or settled."""
         slots = {o.slot for o in self.ghost.orders.values()}
         if not slots:
             return
@@ -227,7 +230,8 @@ class Community(RuleBasedStateMachine):
         self.keeper_tick()
         self.check_all()
         assert all(o.status != "open" for o in self.ghost.orders.values())
-        assert self.ghost.balances[self.system.market.address] == 0
+        # no escrow is left: the market holds exactly its participants' free balances
+        assert self.ghost.balances[self.system.market.address] == sum(self.ghost.market.values())
 
     def check_all(self) -> None:
         self.escrow_held_is_locked_plus_unpaid()
@@ -253,6 +257,19 @@ class Community(RuleBasedStateMachine):
     def move(self, frm: str, to: str, amount: int) -> None:
         self.ghost.balances[frm] -= amount
         self.ghost.balances[to] = self.ghost.balances.get(to, 0) + amount
+
+    def credit_market(self, owner: str, amount: int) -> None:
+        """Credits `owner`'s balance inside the market (refunds, receipts, fees, dust): no
+        token moves, the credits stay in the market contract."""
+        self.ghost.market[owner] = self.ghost.market.get(owner, 0) + amount
+
+    def lock_escrow(self, owner: str, escrow: int) -> None:
+        """A bid locks its escrow from the owner's market balance; the shortfall is pulled
+        from the wallet in the same transaction."""
+        free = self.ghost.market.get(owner, 0)
+        shortfall = max(0, escrow - free)
+        self.move(owner, self.system.market.address, shortfall)
+        self.ghost.market[owner] = free + shortfall - escrow
 
     def new_logs(self) -> dict[str, list[Any]]:
         """Events mined since the last call, by name."""
@@ -300,20 +317,20 @@ class Community(RuleBasedStateMachine):
             assert order.status == "open" and a["owner"] == order.owner
             order.status = "settled"
             _filled, _metered, _cert, amount, fee, refund = got
-            market, unpaid = self.system.market.address, self.ghost.unpaid
+            unpaid = self.ghost.unpaid
             if order.side == Side.OFFER:
-                self.move(market, order.owner, amount)
+                self.credit_market(order.owner, amount)
                 unpaid[order.slot] = unpaid.get(order.slot, 0) - amount
             else:
-                self.move(market, order.owner, refund)
-                self.move(market, self.world.d.fee_account, fee)
+                self.credit_market(order.owner, refund)
+                self.credit_market(self.world.d.fee_account, fee)
                 unpaid[order.slot] = unpaid.get(order.slot, 0) + amount
         for log in logs.get("SlotSettled", []):
             a = log["args"]
             slot = int(a["slot"])
             fees, dust, expired = self.ghost.expected_totals[slot]
             assert (int(a["fees"]), int(a["dust"]), bool(a["expired"])) == (fees, dust, expired)
-            self.move(self.system.market.address, self.world.d.rounding_account, dust)
+            self.credit_market(self.world.d.rounding_account, dust)
             self.ghost.unpaid[slot] = self.ghost.unpaid.get(slot, 0) - dust
             # per settled slot: paid to sellers + fees + refunds + dust == escrowed
             assert self.ghost.unpaid[slot] == 0
@@ -389,7 +406,7 @@ class Community(RuleBasedStateMachine):
             or self.now() + 1 >= self.slot_start(slot) - GATE
             or open_for_slot
             or not 80_000 <= price <= 300_000
-            or escrow > g.balances[owner]
+            or escrow > g.balances[owner] + g.market.get(owner, 0)
         ):
             refused = PreflightError
         elif g.placements.get((owner, slot), 0) >= 4:
@@ -414,7 +431,7 @@ class Community(RuleBasedStateMachine):
         assert order_id >> 16 == slot and order_id not in g.orders
         g.orders[order_id] = GhostOrder(order_id, owner, slot, side, energy, price, fee, escrow)
         g.placements[(owner, slot)] = g.placements.get((owner, slot), 0) + 1
-        self.move(owner, self.system.market.address, escrow)
+        self.lock_escrow(owner, escrow)
 
     @rule(who=st.integers(0, 5), pick=st.integers(0, 2**16), foreign=st.booleans())
     def cancel(self, who: int, pick: int, foreign: bool) -> None:
@@ -444,7 +461,7 @@ class Community(RuleBasedStateMachine):
             return
         assert refund == order.escrow
         order.status = "cancelled"
-        self.move(self.system.market.address, owner, refund)
+        self.credit_market(owner, refund)
 
     @rule(who=st.integers(0, 5), amount=st.integers(1, 60_000_000))
     def redeem(self, who: int, amount: int) -> None:
@@ -604,8 +621,10 @@ class Community(RuleBasedStateMachine):
         )
         unpaid = sum(v for s, v in g.unpaid.items() if g.status.get(s) != "settled")
         held = int(self.system.credit.functions.balanceOf(self.system.market.address).call())
-        assert held == locked + unpaid
+        assert held == locked + unpaid + sum(g.market.values())
         assert held == g.balances[self.system.market.address]
+        market = self.system.market.functions
+        assert {a: int(market.balanceOf(a).call()) for a in g.market} == g.market
 
     @invariant()
     def credit_supply_is_minted_minus_burned(self) -> None:
