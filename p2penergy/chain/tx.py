@@ -6,6 +6,7 @@ from typing import Any, Protocol, cast
 
 from eth_account.signers.local import LocalAccount
 from eth_tester.exceptions import TransactionFailed as EmbeddedFailure
+from hexbytes import HexBytes
 from web3 import Web3
 from web3.contract import Contract
 from web3.contract.contract import ContractFunction
@@ -152,9 +153,14 @@ def send_value(chain: ChainLike, account: LocalAccount, to: str, wei: int) -> Tx
 
 def send_signed(chain: ChainLike, account: LocalAccount, tx: dict[str, Any]) -> TxReceipt:
     """Signs `tx`, submits it and waits for a successful receipt."""
+    return wait_receipt(chain, send_only(chain, account, tx))
+
+
+def send_only(chain: ChainLike, account: LocalAccount, tx: dict[str, Any]) -> bytes:
+    """Signs and submits `tx` without waiting; its hash (`wait_receipt` waits for it)."""
     signed = account.sign_transaction(tx)
     try:
-        tx_hash = chain.w3.eth.send_raw_transaction(signed.raw_transaction)
+        return bytes(chain.w3.eth.send_raw_transaction(signed.raw_transaction))
     except Exception as exc:
         if _rpc_error_code(exc) == SENDER_NOT_AUTHORIZED:
             raise SenderNotAuthorized(account.address) from None
@@ -162,9 +168,13 @@ def send_signed(chain: ChainLike, account: LocalAccount, tx: dict[str, Any]) -> 
         if decoded is not None:
             raise decoded from None
         raise
-    receipt = chain.w3.eth.wait_for_transaction_receipt(tx_hash, timeout=120)
+
+
+def wait_receipt(chain: ChainLike, tx_hash: bytes, timeout: float = 120) -> TxReceipt:
+    """Waits for the receipt of `tx_hash`; raises TransactionFailed if it reverted."""
+    receipt = chain.w3.eth.wait_for_transaction_receipt(HexBytes(tx_hash), timeout=timeout)
     if receipt["status"] != 1:
-        raise TransactionFailed("0x" + bytes(tx_hash).hex(), receipt)
+        raise TransactionFailed("0x" + tx_hash.hex(), receipt)
     return receipt
 
 

@@ -2,14 +2,21 @@
 
 A meter signs `Reading` with eth_signTypedData_v4 semantics; `typed_data` gives the JSON any
 standard signer (MetaMask, ethers, a meter's firmware) takes, and `sign_reading` signs it here.
+
+`sign_reading` is on the oracle's hot path (every reading it ingests), so it does not go through
+the generic typed-data encoder: the digest is hashed from the cached domain separator and type
+hash and the six fields as 32-byte words, and libsecp256k1 (coincurve) signs it, about ten times
+faster. `typed_data` and `reading_digest` stay the reference it is tested against (identical
+signatures, tests/unit/oracle/test_reading_signing.py).
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import lru_cache
 from typing import Any
 
-from eth_account import Account
+from coincurve import PrivateKey
 from eth_account.messages import encode_typed_data
 from eth_utils.address import is_address, to_checksum_address
 from eth_utils.crypto import keccak
@@ -27,6 +34,15 @@ _EIP712_DOMAIN_TYPE = (
 )
 
 _UINT256_END = 2**256
+
+_DOMAIN_TYPEHASH = bytes(
+    keccak(text="EIP712Domain(" + ",".join(f"{t} {n}" for n, t in _EIP712_DOMAIN_TYPE) + ")")
+)
+_READING_TYPEHASH = bytes(
+    keccak(text="Reading(" + ",".join(f"{t} {n}" for n, t in READING_TYPE) + ")")
+)
+_NAME_HASH = bytes(keccak(text=DOMAIN_NAME))
+_VERSION_HASH = bytes(keccak(text=DOMAIN_VERSION))
 
 
 @dataclass(frozen=True, slots=True)
@@ -99,14 +115,65 @@ def reading_digest(reading: Reading, chain_id: int, contract: str) -> bytes:
     return bytes(keccak(b"\x19" + signable.version + signable.header + signable.body))
 
 
+@lru_cache(maxsize=64)
+def _separator(chain_id: int, contract: str) -> bytes:
+    """The EIP-712 domain separator of the MeterReadings at `contract` on chain `chain_id`."""
+    checksummed = _domain(chain_id, contract)["verifyingContract"]
+    return bytes(
+        keccak(
+            _DOMAIN_TYPEHASH
+            + _NAME_HASH
+            + _VERSION_HASH
+            + chain_id.to_bytes(32, "big")
+            + bytes.fromhex(checksummed[2:]).rjust(32, b"\0")
+        )
+    )
+
+
+def _key_bytes(private_key: bytes | str | int) -> bytes:
+    """The 32 bytes of a private key given as bytes, a hex string (0x optional) or an int."""
+    if isinstance(private_key, bytes):
+        raw = private_key
+    elif isinstance(private_key, str):
+        try:
+            raw = bytes.fromhex(private_key.removeprefix("0x").removeprefix("0X"))
+        except ValueError:
+            raise InvalidReading("private key is not a hex string") from None
+    elif isinstance(private_key, int) and not isinstance(private_key, bool):
+        if not 0 <= private_key < _UINT256_END:
+            raise InvalidReading("private key must be a 256-bit unsigned integer")
+        raw = private_key.to_bytes(32, "big")
+    else:
+        raise InvalidReading(f"private key must be bytes, hex or int, got {type(private_key)}")
+    if len(raw) != 32:
+        raise InvalidReading(f"private key must be 32 bytes, got {len(raw)}")
+    return raw
+
+
 def sign_reading(
     private_key: bytes | str | int, reading: Reading, chain_id: int, contract: str
 ) -> SignedReading:
     """Signs `reading` with the meter's device key, as eth_signTypedData_v4 would.
 
-    eth-account produces canonical signatures (low s, v 27 or 28), which the contract requires.
+    The signature is identical to eth-account's `sign_typed_data(typed_data(...))`: RFC 6979
+    deterministic, canonical (low s, which libsecp256k1 always produces and the contract
+    requires), v 27 or 28.
     """
-    signed = Account.sign_typed_data(
-        private_key, full_message=typed_data(reading, chain_id, contract)
+    if not isinstance(reading, Reading):
+        raise InvalidReading(f"reading must be a Reading, got {type(reading).__name__}")
+    # checked before the cache: True == 1 would otherwise hit the entry of chain 1
+    check_uint("chain_id", chain_id, _UINT256_END)
+    separator = _separator(chain_id, contract)
+    struct = keccak(_READING_TYPEHASH + b"".join(v.to_bytes(32, "big") for v in reading.as_tuple()))
+    digest = keccak(b"\x19\x01" + separator + struct)
+    try:
+        key = PrivateKey(_key_bytes(private_key))
+    except ValueError:  # zero or not below the curve order
+        raise InvalidReading("private key is not a valid secp256k1 key") from None
+    signature = key.sign_recoverable(digest, hasher=None)
+    return SignedReading(
+        reading=reading,
+        v=27 + signature[64],
+        r=int.from_bytes(signature[:32], "big"),
+        s=int.from_bytes(signature[32:64], "big"),
     )
-    return SignedReading(reading=reading, v=int(signed.v), r=int(signed.r), s=int(signed.s))

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
@@ -181,3 +182,87 @@ def test_a_batch_the_full_disk_refused_is_kept_and_stored_on_a_later_pass(setup,
     assert [type(e) for e in retries] == [OutboxWriteFailed]
     assert outbox.counts() == {PENDING: 300, SUBMITTED: 0, REJECTED: 0}
     assert (summary.sources_unreadable, summary.rows_rejected) == (0, 0)
+
+
+def _four_slots(d: Deployed, seller, buyer, oracle) -> int:  # type: ignore[no-untyped-def]
+    """Eight readings (two meters, four slots) signed into the outbox, all due; the first slot."""
+    from p2penergy.oracle.sources import SimulatedMeters
+
+    s = current_slot(d.chain, d.system) + 1
+    meters = SimulatedMeters()
+    for k in range(4):
+        meters.record(seller.meter_id, s + k, 0, 100 + k)
+        meters.record(buyer.meter_id, s + k, 200 + k, 0)
+    assert oracle.ingest(meters.poll()[0]).added == 8
+    to_slot_end(d.chain, d.system, s + 3)
+    return s
+
+
+def test_the_relayers_calldata_and_outcomes_equal_web3s_encoding_and_decoding(setup):
+    """The hot path's own ABI encoding and topic reading against web3's contract machinery, on
+    a receipt holding both events (three readings recorded, one skipped, one already there)."""
+    from p2penergy.chain.tx import events, transact
+    from p2penergy.oracle.relayer import reason_name
+
+    d, seller, buyer, outbox, oracle = setup
+    s = _four_slots(d, seller, buyer, oracle)
+    entries = outbox.pending()[:4]
+    contract = d.system.readings
+    batch = [e.signed.as_tuple() for e in entries]
+    transact(d.chain, d.actors.keeper, contract.functions.submit(batch[:1]))  # already recorded
+    # a reading with a changed s recovers another signer: skipped, as submitOne would revert
+    reading, v, r, sig_s = batch[1]
+    batch[1] = (reading, v, r, (int.from_bytes(sig_s, "big") ^ 1).to_bytes(32, "big"))
+    web3_data = contract.functions.submit(batch)._encode_transaction_data()
+    bad = entries[1].signed
+    entries[1] = replace(entries[1], signed=replace(bad, s=bad.s ^ 1))
+    assert "0x" + oracle.relayer.calldata(entries).hex() == web3_data
+    receipt = transact(d.chain, d.actors.keeper, contract.functions.submit(batch))
+    expected: dict[tuple[int, int], str | None] = {}
+    for event in events(contract, "ReadingRecorded", receipt):
+        expected[(event["args"]["meterId"], event["args"]["slot"])] = None
+    for event in events(contract, "ReadingSkipped", receipt):
+        key = (event["args"]["meterId"], event["args"]["slot"])
+        expected[key] = reason_name(event["args"]["reason"])
+    assert len(expected) == 4 and sorted(set(expected.values()), key=str) == [
+        None,
+        "ReadingsAlreadyRecorded",
+        "ReadingsWrongSigner",
+    ]
+    assert oracle.relayer.outcomes(receipt) == expected
+    assert min(k[1] for k in expected) == s
+
+
+def test_a_send_failing_mid_pass_keeps_the_unconfirmed_pending_and_the_next_pass_recovers(
+    setup, monkeypatch
+):
+    """Three batches; the second reaches the node but its sender sees an error (a dropped
+    connection): the pass confirms the first, raises, and marks nothing else. The next pass
+    re-reads the nonce, resubmits both (the second is already recorded: submitted) and
+    nothing is rejected or left behind."""
+    import p2penergy.oracle.relayer as relayer_module
+
+    d, seller, buyer, outbox, oracle = setup
+    _four_slots(d, seller, buyer, oracle)
+    real_send = relayer_module.send_only
+    sends: list[int] = []
+
+    def send_then_drop(chain, account, tx):  # type: ignore[no-untyped-def]
+        sends.append(tx["nonce"])
+        tx_hash = real_send(chain, account, tx)
+        if len(sends) == 2:
+            raise ConnectionError("connection dropped after the send")
+        return tx_hash
+
+    monkeypatch.setattr(relayer_module, "send_only", send_then_drop)
+    confirmed: list[int] = []
+    with pytest.raises(ConnectionError):
+        oracle.relayer.relay(on_batch=lambda result: confirmed.append(result.submitted))
+    assert confirmed == [3] and len(sends) == 2 and sends[1] == sends[0] + 1
+    assert outbox.counts() == {PENDING: 5, SUBMITTED: 3, REJECTED: 0}
+    relayed = oracle.relayer.relay()
+    assert sends[2] == sends[1] + 1  # the nonce after the dropped-but-sent transaction
+    assert (relayed.transactions, relayed.submitted, relayed.rejected) == (2, 5, 0)
+    assert outbox.counts() == {PENDING: 0, SUBMITTED: 8, REJECTED: 0}
+    recorded = d.system.readings.events.ReadingRecorded().get_logs(from_block=0)
+    assert len({(e["args"]["meterId"], e["args"]["slot"]) for e in recorded}) == len(recorded)

@@ -9,12 +9,16 @@ import pytest
 from eth_abi.abi import encode
 from eth_account import Account
 from eth_account.messages import encode_typed_data
+from eth_utils.address import to_checksum_address
 from eth_utils.crypto import keccak
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from p2penergy.chain.toolchain import repo_root
 from p2penergy.domain.readings import InvalidReading, Reading
 from p2penergy.exceptions import P2PEnergyError
 from p2penergy.oracle import SignedReading, reading_digest, sign_reading, typed_data
+from tests.budget import examples
 
 CHAIN_ID = 31337
 CONTRACT = "0x5FbDB2315678afecb367f032d93F642f64180aa3"
@@ -146,6 +150,48 @@ def test_signature_recovers_to_the_device_key_and_is_canonical():
     vrs = (signed.v, signed.r, signed.s)
     assert Account.recover_message(message, vrs=vrs) == KEY.address
     assert signed == sign_reading(KEY.key.hex(), READING, CHAIN_ID, CONTRACT)  # deterministic
+
+
+_UINT64 = st.integers(0, 2**64 - 1)
+_READINGS = st.builds(Reading, _UINT64, _UINT64, _UINT64, _UINT64, _UINT64, _UINT64)
+_KEYS = st.integers(1, SECP256K1_N - 1).map(lambda k: k.to_bytes(32, "big"))
+# both spellings is_address accepts: all lower case, and the EIP-55 checksum
+_CONTRACTS = st.tuples(st.binary(min_size=20, max_size=20), st.booleans()).map(
+    lambda c: to_checksum_address(c[0]) if c[1] else "0x" + c[0].hex()
+)
+
+
+@settings(max_examples=examples(60), deadline=None)
+@given(
+    reading=_READINGS,
+    key=_KEYS,
+    chain_id=st.one_of(st.integers(0, 2**64), st.integers(0, 2**256 - 1)),
+    contract=_CONTRACTS,
+)
+def test_fast_signature_is_identical_to_eth_accounts_typed_data_signature(
+    reading: Reading, key: bytes, chain_id: int, contract: str
+):
+    """The hot-path signer (cached separator, coincurve) against the generic reference path."""
+    reference = Account.sign_typed_data(key, full_message=typed_data(reading, chain_id, contract))
+    signed = sign_reading(key, reading, chain_id, contract)
+    assert (signed.v, signed.r, signed.s) == (reference.v, reference.r, reference.s)
+    message = encode_typed_data(full_message=typed_data(reading, chain_id, contract))
+    vrs = (signed.v, signed.r, signed.s)
+    assert Account.recover_message(message, vrs=vrs) == Account.from_key(key).address
+
+
+def test_fast_signer_takes_the_key_as_bytes_hex_or_int_and_refuses_bad_keys():
+    signed = sign_reading(KEY.key, READING, CHAIN_ID, CONTRACT)
+    assert sign_reading("0x" + KEY.key.hex(), READING, CHAIN_ID, CONTRACT) == signed
+    assert sign_reading(int.from_bytes(KEY.key, "big"), READING, CHAIN_ID, CONTRACT) == signed
+    for bad in (b"\0" * 32, SECP256K1_N.to_bytes(32, "big"), b"\1" * 31, "0xzz", -1, 1.5):
+        with pytest.raises(InvalidReading):
+            sign_reading(bad, READING, CHAIN_ID, CONTRACT)  # type: ignore[arg-type]
+    for bad_chain in (True, -1, 2**256):
+        with pytest.raises(InvalidReading):
+            sign_reading(KEY.key, READING, bad_chain, CONTRACT)
+    with pytest.raises(InvalidReading):
+        sign_reading(KEY.key, READING, CHAIN_ID, CONTRACT.lower()[:-1] + "G")
 
 
 def test_signed_reading_as_tuple_is_the_abi_tuple():
