@@ -467,7 +467,7 @@ class Community(RuleBasedStateMachine):
     def redeem(self, who: int, amount: int) -> None:
         account = self.accounts()[who]
         owner = account.address
-        ref = payment_ref(f"redeem-{next(_REFS)}")
+        ref = payment_ref(f"stateful-redeem-{next(_REFS)}")
         refused = PreflightError if amount > self.ghost.balances[owner] else None
         left = self.expect_refusal(
             refused, lambda: self.world.wallets[owner].redeem(account, amount, ref)
@@ -506,7 +506,7 @@ class Community(RuleBasedStateMachine):
     def mint(self, who: int, amount: int) -> None:
         owner = self.accounts()[who].address
         g = self.ghost
-        ref = payment_ref(f"topup-{next(_REFS)}")
+        ref = payment_ref(f"stateful-topup-{next(_REFS)}")  # the world minted topup-N
         refused: type[Exception] | None = None
         if owner not in g.registered or amount > MINT_LIMIT:
             refused = PreflightError
