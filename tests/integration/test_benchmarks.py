@@ -18,20 +18,32 @@ ROOT = Path(__file__).resolve().parents[2]
 BENCHMARKS = ROOT / "benchmarks"
 
 
-def run(script: str, *args: str) -> str:
-    """Run `benchmarks/<script>` as the README documents it; its stdout."""
-    env = {**os.environ, "PYTHONPATH": str(ROOT)}
-    done = subprocess.run(
+def invoke(script: str, *args: str) -> subprocess.CompletedProcess[str]:
+    """Run `benchmarks/<script>` as the README documents it."""
+    return subprocess.run(
         [sys.executable, str(BENCHMARKS / script), *args],
         cwd=ROOT,
-        env=env,
+        env={**os.environ, "PYTHONPATH": str(ROOT)},
         capture_output=True,
         text=True,
         timeout=300,
         check=False,
     )
+
+
+def run(script: str, *args: str) -> str:
+    """Run a benchmark that must succeed; its stdout."""
+    done = invoke(script, *args)
     assert done.returncode == 0, f"{script} exit {done.returncode}:\n{done.stderr[-3000:]}"
     return done.stdout
+
+
+def refused(script: str, *args: str) -> str:
+    """Run a benchmark with a bad option: exit 2 and one line on stderr, which it returns."""
+    done = invoke(script, *args)
+    assert done.returncode == 2, done.stderr
+    assert done.stderr.count("\n") == 1, done.stderr
+    return done.stderr
 
 
 def test_clearing_benchmark_writes_each_size_and_the_growth_exponent(tmp_path: Path) -> None:
@@ -53,16 +65,7 @@ def test_clearing_benchmark_writes_each_size_and_the_growth_exponent(tmp_path: P
 
 
 def test_clearing_benchmark_refuses_bad_sizes_with_one_line(tmp_path: Path) -> None:
-    done = subprocess.run(
-        [sys.executable, str(BENCHMARKS / "clearing.py"), "--sizes", "ten,20", "--no-write"],
-        cwd=ROOT,
-        env={**os.environ, "PYTHONPATH": str(ROOT)},
-        capture_output=True,
-        text=True,
-        check=False,
-    )
-    assert done.returncode == 2
-    assert done.stderr.count("\n") == 1 and "--sizes" in done.stderr
+    assert "--sizes" in refused("clearing.py", "--sizes", "ten,20", "--no-write")
 
 
 def test_sizing_divides_the_chain_s_gas_by_the_committed_gas_per_meter_slot(
@@ -132,13 +135,4 @@ def test_throughput_benchmark_confirms_every_reading_and_order_on_both_chains(
 
 
 def test_throughput_benchmark_refuses_bad_options_with_one_line() -> None:
-    done = subprocess.run(
-        [sys.executable, str(BENCHMARKS / "throughput.py"), "--chains", "mainnet", "--no-write"],
-        cwd=ROOT,
-        env={**os.environ, "PYTHONPATH": str(ROOT)},
-        capture_output=True,
-        text=True,
-        check=False,
-    )
-    assert done.returncode == 2
-    assert done.stderr.count("\n") == 1 and "--chains" in done.stderr
+    assert "--chains" in refused("throughput.py", "--chains", "mainnet", "--no-write")
