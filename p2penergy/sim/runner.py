@@ -58,7 +58,11 @@ SERVICE_GAS_WEI = 10 * 10**18
 SERVICE_TOP_UP_BELOW_WEI = 2 * 10**18
 READINGS_PER_BATCH = 64
 GATE_CLOSURE_S = 300
-LEAD_TIME_S = 3600  # the first simulated slot starts this long after the chain's clock
+LEAD_TIME_S = 3600  # the first simulated slot starts at least this long after the chain's clock
+# Set-up mines a block per transaction (fund, register, meter, mints: about four per household),
+# each at least a second after the last: a large community needs more lead than an hour, or its
+# set-up would run past the first gate on the chain's clock.
+SETUP_SECONDS_PER_HOUSEHOLD = 8
 # Governed changes (the island scenario's outage) wait this long in the timelock: well inside
 # the lead time, so an outage scheduled at setup is executed before the first gate closes.
 GOVERNANCE_DELAY_S = 60
@@ -66,6 +70,10 @@ GOVERNANCE_DELAY_S = 60
 # binary search (~15 executions per transaction), which was 80% of the run time. Gas *used* is
 # unaffected and is what the report shows.
 TX_GAS_LIMIT = 20_000_000
+# Up to this many households a slot settles in one transaction within TX_GAS_LIMIT; a larger
+# community settles SETTLE_CHUNK orders per transaction.
+SETTLE_AT_ONCE_HOUSEHOLDS = 100
+SETTLE_CHUNK = 100
 # The escrow permits' expiry: a fixed value instead of "an hour from the chain's clock", which
 # follows the wall clock and would change the calldata, the signature and so the gas from run to
 # run (same seed, same report). Each permit is spent in the transaction that carries it.
@@ -145,12 +153,18 @@ def simulate(
     *,
     with_audit: bool = True,
     workdir: Path | None = None,
+    settle_chunk: int | None = None,
 ) -> RunResult:
     """Models the community, runs every simulated slot through the contracts, then audits.
 
     The oracle's outbox is an SQLite file in `workdir` (a temporary folder by default). The
     audit is `p2penergy.audit.audit` on the run's chain and deployment, with the top-ups the
     operator minted as the payment ledger (`topup_ledger`).
+
+    `settle_chunk` is the keeper's settlement chunk: 0 settles each slot in one transaction as
+    soon as its readings are in; N > 0 settles N orders per transaction once the slot's reading
+    window has closed. By default 0 up to SETTLE_AT_ONCE_HOUSEHOLDS households, else
+    SETTLE_CHUNK.
     """
     if workdir is None:
         with tempfile.TemporaryDirectory(prefix="p2penergy-sim-") as folder:
@@ -161,6 +175,7 @@ def simulate(
                 sign_workers,
                 with_audit=with_audit,
                 workdir=Path(folder),
+                settle_chunk=settle_chunk,
             )
     community = model.build(scenario)
     chain = chain or embedded()
@@ -174,6 +189,11 @@ def simulate(
     actors = result.actors
     spd = scenario.slots_per_day
     days = sorted({s // spd for s in community.slots})
+    _, first_gate, _ = market.slot_times(community.slots[0])
+    if chain.now() >= first_gate:
+        raise SimulationError(
+            f"set-up ended at chain time {chain.now()}, past the first slot's gate {first_gate}"
+        )
     _place_day(result, market, plans, days[0])
     book = _book(result)
     fleet = MeterFleet(
@@ -185,7 +205,10 @@ def simulate(
         signing: list[Future[list[SignedReading]] | None] = [
             fleet.submit(batch) for batch in meter_readings(community, actors.meter_ids)
         ]
-        services = Services.open(result, workdir)
+        if settle_chunk is None:
+            large = len(community.homes) > SETTLE_AT_ONCE_HOUSEHOLDS
+            settle_chunk = SETTLE_CHUNK if large else 0
+        services = Services.open(result, workdir, settle_chunk)
         try:
             _run_slots(result, market, plans, signing, book, progress, services, cache)
             result.balances_after = _balances(result)
@@ -248,7 +271,7 @@ class Services:
     keeper: Keeper
 
     @classmethod
-    def open(cls, result: RunResult, folder: Path) -> Services:
+    def open(cls, result: RunResult, folder: Path, settle_chunk: int = 0) -> Services:
         system, actors = result.system, result.actors
         path = folder / "outbox.sqlite"
         path.unlink(missing_ok=True)  # a fresh chain: an old outbox belongs to another one
@@ -256,9 +279,12 @@ class Services:
         relayer = Relayer(
             system, actors.relayer, outbox, batch_size=READINGS_PER_BATCH, gas_limit=TX_GAS_LIMIT
         )
-        # chunk 0: a slot of 30 households settles in one transaction
         keeper = Keeper(
-            system, actors.keeper, chunk=0, slots=result.community.slots, gas_limit=TX_GAS_LIMIT
+            system,
+            actors.keeper,
+            chunk=settle_chunk,
+            slots=result.community.slots,
+            gas_limit=TX_GAS_LIMIT,
         )
         return cls(outbox, relayer, keeper)
 
@@ -337,6 +363,12 @@ def _run_slots(
                 f"slot {slot}: the readings contract skipped {len(signed) - accepted} of "
                 f"{len(signed)} meter readings (see its ReadingSkipped events)"
             )
+        if services.keeper.chunk:
+            # Chunks only once the window is closed (the market settles an open window's slot in
+            # one call, since a later reading could change it between chunks). The next slot can
+            # still clear: its deadline is its own window's close, later than this one.
+            _, closes_at = result.system.readings.functions.readingWindow(slot).call()
+            chain.set_time(int(closes_at))
         receipts = services.step(result, slot, "settle", Outcome.SETTLED)
         traded = _record_settlement(result, slot, receipts)
         outcome = SlotOutcome(
@@ -370,7 +402,8 @@ def _setup(
 ) -> RunResult:
     scenario = community.scenario
     seed = scenario.seed
-    first_start = _aligned(chain.now() + LEAD_TIME_S, scenario.slot_seconds)
+    lead = max(LEAD_TIME_S, SETUP_SECONDS_PER_HOUSEHOLD * len(community.homes) + GATE_CLOSURE_S)
+    first_start = _aligned(chain.now() + lead, scenario.slot_seconds)
     epoch = first_start - community.slots[0] * scenario.slot_seconds
     t = scenario.tariffs
     config = MarketConfig(

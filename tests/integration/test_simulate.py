@@ -43,6 +43,18 @@ def test_the_same_seed_gives_the_same_report_byte_for_byte(run: RunResult):
     assert to_html(first, plots(first)) == to_html(again, plots(again))
 
 
+def test_settling_in_chunks_after_the_window_pays_exactly_what_one_call_pays(run: RunResult):
+    """A large community settles each slot in chunks once its reading window closes (the market
+    settles an open window's slot in one call); the same community settled two orders per
+    transaction pays every order, fee and rounding dust exactly as the one-call run did."""
+    chunked = simulate(small(), settle_chunk=2)
+    assert chunked.settled == run.settled
+    assert chunked.slot_settled == run.slot_settled
+    assert chunked.balances_after == run.balances_after
+    assert len(chunked.gas["settle"]) > len(run.gas["settle"]) == len(run.community.slots)
+    assert chunked.audit is not None and chunked.audit.passed, chunked.audit.failures
+
+
 def test_time_of_use_bands_price_the_grid_side_of_every_households_bill(run: RunResult):
     """The run's first hour (13:00-14:00) in a dearer band: the grid-only baseline and the
     utility bill use the band's tariffs there, the flat ones after; local money is untouched."""
