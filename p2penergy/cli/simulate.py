@@ -77,6 +77,10 @@ def simulate_command(
         slot_seconds=None if slot_seconds is None else int(slot_seconds),
         seed=seed,
     )
+    if scenario.weather.file is not None:
+        from p2penergy.energy.weather import slot_weather
+
+        slot_weather(scenario)  # a bad weather file is refused before anything is written
     check_writable(out_dir)  # before minutes of simulating, not after
     total = len(scenario.slots)
     with Progress(

@@ -20,11 +20,13 @@ from typing import Any
 import numpy as np
 
 from p2penergy.energy.scenario import LogNormal, Scenario, Spec, Uniform
+from p2penergy.energy.weather import SlotWeather, cover_from_ghi, slot_weather
 from p2penergy.ledger import share_out as share_out
 
 STREAM_HOUSEHOLDS, STREAM_WEATHER, STREAM_DEMAND, STREAM_FORECAST = 1, 2, 3, 4
 CRITICAL_NAMES = ("clinic", "water-pump")
 PERMILLE = 1000
+PV_GAMMA_PER_K = -0.004  # PVWatts' power temperature coefficient (crystalline silicon)
 
 
 @dataclass(frozen=True)
@@ -219,10 +221,64 @@ def cloud_cover(scenario: Scenario) -> tuple[np.ndarray[Any, Any], np.ndarray[An
         level = rho * level + weather.variability * math.sqrt(1 - rho * rho) * rng.standard_normal()
         x[s] = level
     actual = np.clip(weather.cloudiness + x, 0.0, 1.0)
-    frng = np.random.default_rng([scenario.seed, STREAM_FORECAST, 0])
-    error = np.convolve(frng.standard_normal(n + 3), np.ones(4) / 2.0, mode="valid")[:n]
-    forecast = np.clip(actual + scenario.forecast.cloud_error * error, 0.0, 1.0)
+    forecast = np.clip(actual + scenario.forecast.cloud_error * forecast_error(scenario), 0.0, 1.0)
     return actual, forecast
+
+
+def _site(scenario: Scenario) -> Any:
+    import pvlib
+
+    loc = scenario.location
+    return pvlib.location.Location(loc.latitude, loc.longitude, loc.timezone, loc.altitude_m)
+
+
+def pv_kwh_measured(
+    scenario: Scenario, system: PVSystem, weather: SlotWeather
+) -> np.ndarray[Any, Any]:
+    """PV energy per slot from measured irradiance: the slot's mean GHI, DNI and DHI transposed
+    to the module plane at the slot's midpoint (isotropic sky, as the cloud model; DNI counts
+    only while the sun is up), the cell temperature by Faiman's model from the air temperature
+    (pvlib's default wind of 1 m/s), PVWatts DC power with -0.4 %/K above 25 °C, x the
+    performance ratio."""
+    import pvlib
+
+    sun = _site(scenario).get_solarposition(local_times(scenario))
+    zenith = sun["apparent_zenith"].to_numpy(dtype=float)
+    dni = np.where(zenith < 90.0, np.asarray(weather.dni), 0.0)
+    poa = pvlib.irradiance.get_total_irradiance(
+        system.tilt_deg,
+        system.azimuth_deg,
+        zenith,
+        sun["azimuth"].to_numpy(dtype=float),
+        dni,
+        np.asarray(weather.ghi),
+        np.asarray(weather.dhi),
+    )["poa_global"]
+    poa = np.clip(np.nan_to_num(np.asarray(poa, dtype=float)), 0.0, None)
+    cell = pvlib.temperature.faiman(poa, np.asarray(weather.temp_air))
+    dc_kw = pvlib.pvsystem.pvwatts_dc(poa, cell, system.kwp, PV_GAMMA_PER_K)
+    power_kw = np.asarray(dc_kw, dtype=float) * scenario.pv.performance_ratio
+    energy: np.ndarray[Any, Any] = np.clip(power_kw, 0.0, None) * scenario.slot_seconds / 3600
+    return energy
+
+
+def measured_cover(weather: SlotWeather) -> np.ndarray[Any, Any]:
+    """The report's cloud line for measured weather: the cover Kasten-Czeplak gives for the
+    measured GHI over Ineichen's clear-sky GHI, both at the file's resolution."""
+    result: np.ndarray[Any, Any] = cover_from_ghi(
+        np.asarray(weather.ghi), np.asarray(weather.clear_ghi)
+    )
+    return result
+
+
+def forecast_error(scenario: Scenario) -> np.ndarray[Any, Any]:
+    """The day-ahead forecast's smoothed standard error per slot (stream STREAM_FORECAST)."""
+    n = scenario.total_slots_in_days
+    frng = np.random.default_rng([scenario.seed, STREAM_FORECAST, 0])
+    error: np.ndarray[Any, Any] = np.convolve(
+        frng.standard_normal(n + 3), np.ones(4) / 2.0, mode="valid"
+    )[:n]
+    return error
 
 
 def pv_kwh(
@@ -376,7 +432,16 @@ def build(scenario: Scenario) -> Community:
     homes = draw_homes(scenario)
     window = scenario.slots
     h0 = h0_profile_kwh(scenario)
-    actual_cover, forecast_cover = cloud_cover(scenario)
+    measured = None if scenario.weather.file is None else slot_weather(scenario)
+    if measured is None:
+        actual_cover, forecast_cover = cloud_cover(scenario)
+    else:
+        actual_cover = measured_cover(measured)
+        # The day-ahead PV forecast misses the measured output by the cloud model's smoothed
+        # error, applied as a relative error: x max(0, 1 + cloud_error * e).
+        pv_forecast_factor = np.clip(
+            1.0 + scenario.forecast.cloud_error * forecast_error(scenario), 0.0, None
+        )
     n = scenario.total_slots_in_days
     noise = scenario.households.demand_noise
     outage_set = scenario.outage_slots()
@@ -391,7 +456,10 @@ def build(scenario: Scenario) -> Community:
             1.0 + scenario.forecast.demand_error * rng.standard_normal(n), 0.05, None
         )
         if home.pv is not None:
-            if home.pv not in pv_cache:
+            if home.pv not in pv_cache and measured is not None:
+                output = pv_kwh_measured(scenario, home.pv, measured)
+                pv_cache[home.pv] = (output, output * pv_forecast_factor)
+            elif home.pv not in pv_cache:
                 pv_cache[home.pv] = (
                     pv_kwh(scenario, home.pv, actual_cover),
                     pv_kwh(scenario, home.pv, forecast_cover),

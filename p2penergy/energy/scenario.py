@@ -181,10 +181,18 @@ _SPEC_BOUNDS: tuple[tuple[str, float, float, bool], ...] = (
 )
 
 
+WEATHER_FORMATS = ("epw", "tmy3", "csv")
+
+
 @dataclass(frozen=True)
 class Weather:
+    """The cloud model (`cloudiness`, `variability`), or a measured weather `file` (EPW, TMY3
+    or CSV; `format` defaults from an `.epw` suffix) read by `p2penergy.energy.weather`."""
+
     cloudiness: float = 0.25
     variability: float = 0.25
+    file: str | None = None
+    format: str | None = None
 
 
 @dataclass(frozen=True)
@@ -268,6 +276,13 @@ class Scenario:
                 bounds += "" if highest == math.inf else f" and at most {highest:g}"
                 got = f"got {low:g}..{high:g}"
                 raise ScenarioError(f"{where}: every value must be {bounds} ({got})")
+        w = self.weather
+        if w.file is None and w.format is not None:
+            raise ScenarioError("weather.format needs weather.file")
+        if w.file is not None and w.format not in WEATHER_FORMATS:
+            raise ScenarioError(
+                f"weather.format {w.format!r} is not one of {', '.join(WEATHER_FORMATS)}"
+            )
         if self.curtailment not in CURTAILMENT:
             raise ScenarioError(
                 f"curtailment {self.curtailment!r} is not one of {', '.join(CURTAILMENT)}"
@@ -349,7 +364,9 @@ def resolve(name_or_path: str | Path | None) -> Path:
 def load(name_or_path: str | Path | None = None) -> Scenario:
     """Reads and checks a scenario file."""
     path = resolve(name_or_path)
-    return from_dict(load_mapping(path, ScenarioError, _MESSAGES), source=str(path))
+    return from_dict(
+        load_mapping(path, ScenarioError, _MESSAGES), source=str(path), base=path.parent
+    )
 
 
 _MESSAGES = MappingMessages(
@@ -360,8 +377,12 @@ _MESSAGES = MappingMessages(
 )
 
 
-def from_dict(data: dict[str, Any], *, source: str = "scenario") -> Scenario:
-    """Builds a scenario from parsed YAML; unknown keys are errors (typos must not pass)."""
+def from_dict(
+    data: dict[str, Any], *, source: str = "scenario", base: Path | None = None
+) -> Scenario:
+    """Builds a scenario from parsed YAML; unknown keys are errors (typos must not pass).
+    A relative `weather.file` is relative to `base` (the scenario file's folder), else to the
+    working directory."""
     unknown = sorted(str(k) for k in set(data) - _TOP_LEVEL)
     if unknown:
         raise ScenarioError(f"{source}: unknown keys {unknown}; known: {sorted(_TOP_LEVEL)}")
@@ -378,7 +399,7 @@ def from_dict(data: dict[str, Any], *, source: str = "scenario") -> Scenario:
             households=_build(HouseholdMix, data.get("households", {}), "households"),
             pv=_build(PVRange, data.get("pv", {}), "pv"),
             battery=_build(BatteryRange, data.get("battery", {}), "battery"),
-            weather=_build(Weather, data.get("weather", {}), "weather"),
+            weather=_weather(data.get("weather", {}), base),
             forecast=_build(Forecast, data.get("forecast", {}), "forecast"),
             strategy=_build(StrategyConfig, data.get("strategy", {}), "strategy"),
             outages=tuple(_build(Outage, o, "outages[]") for o in data.get("outages") or ()),
@@ -392,6 +413,30 @@ def from_dict(data: dict[str, Any], *, source: str = "scenario") -> Scenario:
         if isinstance(exc, ScenarioError):
             raise
         raise ScenarioError(f"{source}: {exc}") from None
+
+
+def _weather(values: Any, base: Path | None) -> Any:
+    if not isinstance(values, dict):
+        raise ScenarioError(f"weather must be a mapping, got {values!r}")
+    if "file" not in values:
+        return _build(Weather, values, "weather")
+    cloud = sorted({"cloudiness", "variability"} & set(values))
+    if cloud:
+        raise ScenarioError(
+            f"weather: {cloud} belong to the cloud model; a weather file replaces it"
+        )
+    file = values["file"]
+    if not isinstance(file, str) or not file:
+        raise ScenarioError(f"weather.file is a path, got {file!r}")
+    path = Path(file)
+    if not path.is_absolute() and base is not None:
+        path = base / path
+    fmt = values.get("format")
+    if fmt is None and path.suffix.lower() == ".epw":
+        fmt = "epw"
+    if fmt is None:
+        raise ScenarioError(f"weather.format: say which of {', '.join(WEATHER_FORMATS)}")
+    return _build(Weather, {**values, "file": str(path), "format": fmt}, "weather")
 
 
 def _tariffs(values: Any) -> Tariffs:
