@@ -77,13 +77,24 @@ class Tariffs:
     outage_price_cap: int | None = None
     time_of_use: tuple[TimeOfUse, ...] = ()
 
+    def band(self, minute_of_day: int) -> int | None:
+        """The index of the time-of-use band covering `minute_of_day`, None outside them all."""
+        for k, band in enumerate(self.time_of_use):
+            if minute_of_day in band.minutes():
+                return k
+        return None
+
+    def band_tariffs(self, band: int | None) -> tuple[int, int]:
+        """(feed-in, retail) of band `band`; None: the flat tariffs."""
+        if band is None:
+            return (self.feed_in, self.retail)
+        b = self.time_of_use[band]
+        return (self.feed_in if b.feed_in is None else b.feed_in, b.retail)
+
     def grid(self, minute_of_day: int) -> tuple[int, int]:
         """(feed-in, retail) the utility applies at `minute_of_day`: the band covering it,
         else the flat tariffs."""
-        for band in self.time_of_use:
-            if minute_of_day in band.minutes():
-                return (self.feed_in if band.feed_in is None else band.feed_in, band.retail)
-        return (self.feed_in, self.retail)
+        return self.band_tariffs(self.band(minute_of_day))
 
     @property
     def outage_cap(self) -> int:
@@ -327,7 +338,11 @@ class Scenario:
     def grid_tariffs(self, slot: int) -> tuple[int, int]:
         """(feed-in, retail) the utility applies in `slot` (from local midnight of `date`):
         the time-of-use band its start falls in, else the flat tariffs."""
-        return self.tariffs.grid((slot % self.slots_per_day) * self.slot_seconds // 60)
+        return self.tariffs.band_tariffs(self.tariff_band(slot))
+
+    def tariff_band(self, slot: int) -> int | None:
+        """The time-of-use band `slot`'s start falls in (its index), None for the flat tariffs."""
+        return self.tariffs.band((slot % self.slots_per_day) * self.slot_seconds // 60)
 
     def outage_slots(self) -> frozenset[int]:
         """Slots (from local midnight of `date`) that fall inside a declared outage, every day."""

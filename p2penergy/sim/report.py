@@ -106,6 +106,7 @@ def build_report(result: RunResult) -> dict[str, Any]:
             "max_clearing_price": max((price for price, _ in prices), default=None),
             "slots_with_trade": len(prices),
         },
+        "tariff_bands": [_flat(b) for b in accounts.tariff_bands(result)],
         "island": None if island is None else _island_json(island),
         "audit": _audit(result),
         "gas": {
@@ -441,6 +442,36 @@ def to_html(report: dict[str, Any], images: dict[str, bytes]) -> str:
         cell="th",
     )
     gas_head = _row("operation", "count", "mean", "total", cell="th")
+    bands_head = _row(
+        "grid tariffs",
+        "retail",
+        "feed-in",
+        "slots",
+        "bought from the grid",
+        "exported to the grid",
+        "bought locally",
+        "utility bill",
+        "bill",
+        "grid-only bill",
+        "saving",
+        cell="th",
+    )
+    bands = "".join(
+        _row(
+            "flat (outside the bands)" if b["start"] is None else f"{b['start']}-{b['end']}",
+            price(b["retail"]),
+            price(b["feed_in"]),
+            b["slots"],
+            kwh(b["grid_import_wh"]),
+            kwh(b["grid_export_wh"]),
+            kwh(b["bought_local_wh"]),
+            money(b["utility_bill"]),
+            money(b["bill"]),
+            money(b["baseline_bill"]),
+            money(b["saving"]),
+        )
+        for b in report["tariff_bands"]
+    )
     title = f"p2penergy simulation: {e(s['name'])}"
     return f"""<!DOCTYPE html>
 <html lang="en"><head><meta charset="utf-8"><title>{title}</title>
@@ -453,6 +484,11 @@ def to_html(report: dict[str, Any], images: dict[str, bytes]) -> str:
 energy would have cost at retail or earned at feed-in; the bill against the grid-only bill.
 Per period: <code>p2penergy statement --account ADDRESS</code>.</p>
 <table>{household_head}{rows}</table>
+<h2>Grid tariffs by time of day</h2>
+<p>The utility's tariffs in each band (local time, the end excluded) and what they priced: the
+community's grid energy and bills in the band's slots. Local trades clear between the
+contract's flat tariffs.</p>
+<table>{bands_head}{bands}</table>
 <h2>Appendix</h2>
 <h3>Gas per operation</h3><table>{gas_head}{gas}</table>
 {_audit_html(verdict)}</body></html>
