@@ -10,6 +10,7 @@ adding a household or changing the weather does not reshuffle everything else.
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 import math
 import warnings
@@ -24,8 +25,10 @@ from p2penergy.energy.weather import SlotWeather, cover_from_ghi, slot_weather
 from p2penergy.ledger import share_out as share_out
 
 STREAM_HOUSEHOLDS, STREAM_WEATHER, STREAM_DEMAND, STREAM_FORECAST = 1, 2, 3, 4
+STREAM_HEAT_PUMPS = 5
 CRITICAL_NAMES = ("clinic", "water-pump")
 PERMILLE = 1000
+DAILY_SWING_C = 3.0  # the modelled temperature's swing around the day's mean
 PV_GAMMA_PER_K = -0.004  # PVWatts' power temperature coefficient (crystalline silicon)
 
 
@@ -58,6 +61,7 @@ class Home:
     eagerness_permille: int  # 0..1000: how far into the spread its limit prices go
     pv: PVSystem | None = None
     battery: Battery | None = None
+    heat_kwh: int = 0  # annual heat demand met by a heat pump (0: no heat pump)
 
     @property
     def meter_capacity_w(self) -> int:
@@ -170,6 +174,22 @@ def draw_homes(scenario: Scenario) -> tuple[Home, ...]:
                 battery=battery,
             )
         )
+    return _with_heat_pumps(scenario, homes)
+
+
+def _with_heat_pumps(scenario: Scenario, homes: list[Home]) -> tuple[Home, ...]:
+    """A seeded `heat_pumps.share` of the non-critical households gets a heat pump (its own
+    random stream, so the other draws stay as they were)."""
+    spec = scenario.heat_pumps
+    others = [h.index for h in homes if not h.critical]
+    count = min(len(others), round(spec.share * len(others)))
+    if count == 0:
+        return tuple(homes)
+    rng = np.random.default_rng([scenario.seed, STREAM_HEAT_PUMPS])
+    chosen = sorted(int(i) for i in rng.permutation(others)[:count])
+    for k, i in enumerate(chosen):
+        heat = max(1, round(draw(spec.annual_heat_kwh, rng, k)))
+        homes[i] = dataclasses.replace(homes[i], heat_kwh=heat)
     return tuple(homes)
 
 
@@ -207,6 +227,71 @@ def h0_profile_kwh(scenario: Scenario) -> np.ndarray[Any, Any]:
         return summed
     split = 900 // scenario.slot_seconds
     return np.repeat(q / split, split)
+
+
+def year_temperature(scenario: Scenario) -> Any:
+    """Hourly air temperature (°C) over the year of `date`, local wall time (naive index):
+    `annual_mean_c - seasonal_swing_c·cos(2π(day - 15)/365)` (coldest in mid-January; the sign
+    flips south of the equator) plus a daily swing of ±3 °C peaking at 15:00; where a weather
+    file covers the simulated days, the file's temperatures (hourly means of its slots)."""
+    import pandas as pd
+
+    w = scenario.weather
+    year = scenario.date.year
+    hours = pd.date_range(f"{year}-01-01", f"{year}-12-31 23:00", freq="h")
+    season = -1.0 if scenario.location.latitude >= 0 else 1.0
+    day = np.asarray(hours.dayofyear, dtype=float)
+    hour = np.asarray(hours.hour, dtype=float)
+    temp = (
+        w.annual_mean_c
+        + season * w.seasonal_swing_c * np.cos(2 * np.pi * (day - 15) / 365)
+        + DAILY_SWING_C * np.cos(2 * np.pi * (hour - 15) / 24)
+    )
+    series = pd.Series(temp, index=hours)
+    if w.file is not None:
+        measured = pd.Series(
+            slot_weather(scenario).temp_air,
+            index=local_times(scenario).tz_localize(None).floor("h"),
+        )
+        means = measured.groupby(level=0).mean()
+        means = means[means.index.year == year]
+        series.loc[means.index] = means.to_numpy()
+    return series
+
+
+def heat_pump_cop(flow_temp_c: float, air_c: np.ndarray[Any, Any]) -> np.ndarray[Any, Any]:
+    """An air-source heat pump's COP (Staffell et al. 2012, Energy Environ. Sci. 5, 9291, fit
+    to field data): `6.08 - 0.09·ΔT + 0.0005·ΔT²`, ΔT = flow - air temperature, held within the
+    fit's 15..60 K."""
+    delta = np.clip(flow_temp_c - np.asarray(air_c, dtype=float), 15.0, 60.0)
+    cop: np.ndarray[Any, Any] = 6.08 - 0.09 * delta + 0.0005 * delta * delta
+    return cop
+
+
+def heat_pump_kwh_per_heat_kwh(scenario: Scenario) -> np.ndarray[Any, Any]:
+    """Electricity per slot (kWh) of a heat pump meeting 1 kWh of annual heat demand: demandlib's
+    BDEW heat load profile for the year (hourly, scaled to 1 kWh) / the hour's COP, each hour's
+    energy spread evenly over its slots."""
+    from demandlib.bdew import HeatBuilding
+
+    spec = scenario.heat_pumps
+    temp = year_temperature(scenario)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        heat = HeatBuilding(
+            temp.index,
+            temperature=temp,
+            shlp_type=spec.building,
+            building_class=spec.building_class,
+            wind_class=int(spec.windy),
+            annual_heat_demand=1.0,
+            ww_incl=True,
+        ).get_bdew_profile()
+    electric = heat.to_numpy(dtype=float) / heat_pump_cop(spec.flow_temp_c, temp.to_numpy())
+    hourly = dict(zip(temp.index, electric, strict=True))
+    hours = local_times(scenario).tz_localize(None).floor("h")
+    per_slot = scenario.slot_seconds / 3600
+    return np.array([hourly.get(h, 0.0) * per_slot for h in hours])
 
 
 def cloud_cover(scenario: Scenario) -> tuple[np.ndarray[Any, Any], np.ndarray[Any, Any]]:
@@ -448,9 +533,14 @@ def build(scenario: Scenario) -> Community:
     outage = tuple(s in outage_set for s in window)
     actual, forecast = [], []
     pv_cache: dict[PVSystem, tuple[np.ndarray[Any, Any], np.ndarray[Any, Any]]] = {}
+    heat_per_kwh: np.ndarray[Any, Any] | None = None
     for home in homes:
         rng = np.random.default_rng([scenario.seed, STREAM_DEMAND, home.index])
         base = h0 * home.annual_kwh / 1000.0
+        if home.heat_kwh:  # the heat pump's load, known a day ahead with the temperature
+            if heat_per_kwh is None:
+                heat_per_kwh = heat_pump_kwh_per_heat_kwh(scenario)
+            base = base + heat_per_kwh * home.heat_kwh
         demand_actual = base * np.clip(1.0 + noise * rng.standard_normal(n), 0.05, None)
         demand_forecast = base * np.clip(
             1.0 + scenario.forecast.demand_error * rng.standard_normal(n), 0.05, None

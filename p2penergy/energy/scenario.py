@@ -189,6 +189,7 @@ _SPEC_BOUNDS: tuple[tuple[str, float, float, bool], ...] = (
     ("pv.azimuth_deg", 0.0, 360.0, False),
     ("battery.capacity_kwh", 0.0, math.inf, True),
     ("battery.power_kw", 0.0, math.inf, True),
+    ("heat_pumps.annual_heat_kwh", 0.0, math.inf, True),
 )
 
 
@@ -204,6 +205,30 @@ class Weather:
     variability: float = 0.25
     file: str | None = None
     format: str | None = None
+    # The modelled air temperature (heat pumps): the year's mean and its seasonal swing (°C),
+    # coldest in mid-January north of the equator; a weather file's temperatures replace it on
+    # the days the file covers.
+    annual_mean_c: float = 10.0
+    seasonal_swing_c: float = 9.5
+
+
+HEAT_BUILDINGS = ("EFH", "MFH")  # BDEW: single-family, multi-family houses
+
+
+@dataclass(frozen=True)
+class HeatPumps:
+    """Air-source heat pumps: a seeded `share` of the non-critical households heats with one.
+    Heat demand is demandlib's BDEW heat load profile (`building`, `building_class` 1-11,
+    `windy`), space heating and hot water, scaled to each one's `annual_heat_kwh` (lists: one
+    value per heat-pump household, in household order); electricity is heat / COP at the hour's
+    air temperature and the `flow_temp_c` of the heating water."""
+
+    share: float = 0.0
+    annual_heat_kwh: Spec = field(default=Uniform(8000.0, 16000.0), metadata=_SPEC)
+    building: str = "EFH"
+    building_class: int = 5
+    windy: bool = False
+    flow_temp_c: float = 35.0
 
 
 @dataclass(frozen=True)
@@ -247,6 +272,7 @@ class Scenario:
     households: HouseholdMix = field(default_factory=HouseholdMix)
     pv: PVRange = field(default_factory=PVRange)
     battery: BatteryRange = field(default_factory=BatteryRange)
+    heat_pumps: HeatPumps = field(default_factory=HeatPumps)
     weather: Weather = field(default_factory=Weather)
     forecast: Forecast = field(default_factory=Forecast)
     strategy: StrategyConfig = field(default_factory=StrategyConfig)
@@ -287,6 +313,23 @@ class Scenario:
                 bounds += "" if highest == math.inf else f" and at most {highest:g}"
                 got = f"got {low:g}..{high:g}"
                 raise ScenarioError(f"{where}: every value must be {bounds} ({got})")
+        hp = self.heat_pumps
+        if not 0.0 <= hp.share <= 1.0:
+            raise ScenarioError(f"heat_pumps.share must lie in 0..1 (got {hp.share:g})")
+        if hp.building not in HEAT_BUILDINGS:
+            raise ScenarioError(
+                f"heat_pumps.building {hp.building!r} is not one of {', '.join(HEAT_BUILDINGS)}"
+            )
+        if isinstance(hp.building_class, bool) or hp.building_class not in range(1, 12):
+            raise ScenarioError(
+                f"heat_pumps.building_class must be 1..11 (got {hp.building_class!r})"
+            )
+        if not isinstance(hp.windy, bool):
+            raise ScenarioError(f"heat_pumps.windy is true or false (got {hp.windy!r})")
+        if not 25.0 <= hp.flow_temp_c <= 65.0:
+            raise ScenarioError(
+                f"heat_pumps.flow_temp_c must lie in 25..65 (got {hp.flow_temp_c:g})"
+            )
         w = self.weather
         if w.file is None and w.format is not None:
             raise ScenarioError("weather.format needs weather.file")
@@ -414,6 +457,7 @@ def from_dict(
             households=_build(HouseholdMix, data.get("households", {}), "households"),
             pv=_build(PVRange, data.get("pv", {}), "pv"),
             battery=_build(BatteryRange, data.get("battery", {}), "battery"),
+            heat_pumps=_build(HeatPumps, data.get("heat_pumps", {}), "heat_pumps"),
             weather=_weather(data.get("weather", {}), base),
             forecast=_build(Forecast, data.get("forecast", {}), "forecast"),
             strategy=_build(StrategyConfig, data.get("strategy", {}), "strategy"),
@@ -435,7 +479,7 @@ def _weather(values: Any, base: Path | None) -> Any:
         raise ScenarioError(f"weather must be a mapping, got {values!r}")
     if "file" not in values:
         return _build(Weather, values, "weather")
-    cloud = sorted({"cloudiness", "variability"} & set(values))
+    cloud = sorted({"cloudiness", "variability"} & set(values))  # the temperature keys stay
     if cloud:
         raise ScenarioError(
             f"weather: {cloud} belong to the cloud model; a weather file replaces it"
@@ -472,7 +516,7 @@ def _tariffs(values: Any) -> Tariffs:
 _TOP_LEVEL = frozenset(
     {"name", "seed", "location", "date", "days", "slot_seconds", "tariffs"}
     | {"emission_factor_g_per_kwh", "households", "pv", "battery", "weather", "forecast"}
-    | {"strategy", "outages", "curtailment", "first_slot", "slot_count"}
+    | {"strategy", "outages", "curtailment", "first_slot", "slot_count", "heat_pumps"}
 )
 
 

@@ -79,6 +79,16 @@ def build_report(result: RunResult) -> dict[str, Any]:
             "prosumers": sum(h.kind == "prosumer" for h in community.homes),
             "batteries": sum(h.battery is not None for h in community.homes),
             "critical_loads": sum(h.critical for h in community.homes),
+            "heat_pumps": sum(h.heat_kwh > 0 for h in community.homes),
+            "weather": (
+                {"model": "clouds", "cloudiness": scenario.weather.cloudiness}
+                if scenario.weather.file is None
+                else {
+                    "model": "file",
+                    "file": Path(scenario.weather.file).name,
+                    "format": scenario.weather.format,
+                }
+            ),
             "location": {
                 "latitude": scenario.location.latitude,
                 "longitude": scenario.location.longitude,
@@ -136,6 +146,7 @@ def _household_json(home: Home, account: HouseholdAccount, why: str | None) -> d
         "annual_kwh": int(home.annual_kwh),
         "pv_kwp": None if home.pv is None else home.pv.kwp,
         "battery_kwh": None if home.battery is None else home.battery.capacity_wh / 1000,
+        "heat_pump_annual_heat_kwh": home.heat_kwh or None,
         "eagerness_permille": home.eagerness_permille,
         "energy": _flat(account.energy),
         "money": _flat(HouseholdMoney.of(account)),
@@ -424,10 +435,16 @@ def to_html(report: dict[str, Any], images: dict[str, bytes]) -> str:
     gas = "".join(
         _row(op, g["count"], f"{g['mean']:,}", f"{g['total']:,}") for op, g in report["gas"].items()
     )
+    weather = s["weather"]
+    sky = (
+        f"modelled clouds (mean cover {weather['cloudiness']:g})"
+        if weather["model"] == "clouds"
+        else f"weather from {weather['file']} ({weather['format']})"
+    )
     intro = (
         f"{s['households']} households ({s['prosumers']} with PV, {s['batteries']} with "
-        f"batteries, {s['critical_loads']} critical loads), {s['slots']} slots of "
-        f"{s['slot_seconds']} s from {s['date']}, seed {s['seed']}."
+        f"batteries, {s['heat_pumps']} with heat pumps, {s['critical_loads']} critical loads), "
+        f"{s['slots']} slots of {s['slot_seconds']} s from {s['date']}, {sky}, seed {s['seed']}."
     )
     household_head = _row(
         "household",
