@@ -29,7 +29,8 @@ def _money(base_units: int) -> str:
     "scenario_name",
     default="suburban-summer",
     show_default=True,
-    help="A scenario YAML path or a shipped name: suburban-summer, suburban-winter, island-outage.",
+    help="A scenario YAML path or a shipped name: suburban-summer, suburban-winter, island-outage, "
+    "berlin-june-measured.",
 )
 @click.option("--households", type=click.IntRange(min=1), help="Override the number of households.")
 @click.option("--days", type=click.IntRange(min=1), help="Override the number of days.")

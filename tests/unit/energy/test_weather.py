@@ -212,3 +212,12 @@ def test_days_outside_the_file_are_refused_after_the_days_override():
     # and local midnight of June 12 is the file's June 11, 23:00
     with pytest.raises(scenarios.ScenarioError, match="no data for the slot at 2026-06-12 00:00"):
         slot_weather(dataclasses.replace(s, date=dt.date(2026, 6, 12)))
+
+
+def test_the_shipped_example_reads_its_file_and_has_heat_pumps():
+    s = scenarios.load("berlin-june-measured").with_overrides(households=6)
+    assert s.weather.file == str(EPW) and s.weather.format == "epw"
+    community = build(s)
+    assert sum(h.heat_kwh > 0 for h in community.homes) == round(0.3 * 6)
+    assert sum(sum(f.generation) for f in community.actual) > 0
+    assert len(s.tariffs.time_of_use) == 2
