@@ -188,6 +188,23 @@ def _print_tables(report: dict[str, Any]) -> None:
             _money(m["saving"]),
         )
     console.print(homes)
+    if len(report["tariff_bands"]) > 1:
+        bands = Table(title="grid tariffs by time of day (credits; kWh)")
+        for column in ("band", "retail", "feed-in", "slots", "grid in", "grid out", "bill"):
+            bands.add_column(column, justify="right")
+        bands.add_column("saving", justify="right", style="bold")
+        for b in report["tariff_bands"]:
+            bands.add_row(
+                "flat" if b["start"] is None else f"{b['start']}-{b['end']}",
+                format_credits(b["retail"]),
+                format_credits(b["feed_in"]),
+                str(b["slots"]),
+                _kwh(b["grid_import_wh"]),
+                _kwh(b["grid_export_wh"]),
+                _money(b["bill"]),
+                _money(b["saving"]),
+            )
+        console.print(bands)
     if report["island"]:
         info = report["island"]
         island = Table(

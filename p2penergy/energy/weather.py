@@ -60,7 +60,7 @@ def _text(path: Path) -> str:
     if b"\x00" in raw[:65536]:
         raise _fail(path, "a binary file, not text")
     try:
-        return raw.decode("utf-8")
+        return raw.decode("utf-8-sig")  # a byte-order mark from spreadsheet exports is dropped
     except UnicodeDecodeError:
         return raw.decode("latin-1")  # EPW headers from older tools carry Latin-1 city names
 
@@ -91,15 +91,16 @@ def _read(path: Path, fmt: str) -> tuple[Any, tuple[float, float] | None]:
             data = pd.read_csv(io.StringIO(text))
             if "time" not in data.columns:
                 raise _fail(path, f"a CSV needs a time column; it has {sorted(data.columns)}")
-            times = pd.to_datetime(data["time"], format="ISO8601")
-            if times.dt.tz is None:
+            text_times = data["time"].astype(str).str.strip()
+            if not text_times.str.contains(r"(?:Z|[+-]\d{2}:?\d{2})$").all():
                 raise _fail(path, 'times need a UTC offset ("2026-06-14T10:00+02:00")')
-            first = times.iloc[0]
-            starts = pd.DatetimeIndex(times.dt.tz_convert(first.tzinfo))
+            times = pd.to_datetime(text_times, format="ISO8601", utc=True)
+            own = pd.Timestamp(text_times.iloc[0]).tzinfo  # the file's offset: its first row's
+            starts = pd.DatetimeIndex(times).tz_convert(own)
             data.index = starts
     except ScenarioError:
         raise
-    except (ValueError, KeyError, IndexError, TypeError, AttributeError) as exc:
+    except (ValueError, KeyError, IndexError, TypeError, AttributeError, OverflowError) as exc:
         raise _fail(path, f"not a readable {fmt.upper()} file ({_first_line(exc)})") from None
     except pd.errors.ParserError as exc:  # pragma: no cover - a ValueError subclass today
         raise _fail(path, f"not a readable {fmt.upper()} file ({_first_line(exc)})") from None
@@ -162,14 +163,23 @@ def _slot_starts(scenario: Scenario) -> Any:
     )
 
 
-@functools.lru_cache(maxsize=8)
 def slot_weather(scenario: Scenario) -> SlotWeather:
     """The scenario's weather file, per slot of the simulated days (refused: unreadable or
-    malformed files, a site far from the scenario's, days the file does not cover)."""
-    spec = scenario.weather
-    if spec.file is None:
+    malformed files, a site far from the scenario's, days the file does not cover). Cached
+    while the file's size and modification time stay the same."""
+    if scenario.weather.file is None:
         raise ScenarioError("the scenario has no weather file")
-    path = Path(spec.file)
+    try:
+        stat = Path(scenario.weather.file).stat()
+    except OSError:
+        return _slot_weather(scenario, None)  # refused by the reader, with its reason
+    return _slot_weather(scenario, (stat.st_size, stat.st_mtime_ns))
+
+
+@functools.lru_cache(maxsize=8)
+def _slot_weather(scenario: Scenario, version: tuple[int, int] | None) -> SlotWeather:
+    spec = scenario.weather
+    path = Path(spec.file or "")
     fmt = spec.format or ""
     if fmt not in WEATHER_FORMATS:  # pragma: no cover - the scenario checks it
         raise ScenarioError(f"weather.format {fmt!r} is not one of {', '.join(WEATHER_FORMATS)}")

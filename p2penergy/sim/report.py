@@ -475,7 +475,7 @@ def to_html(report: dict[str, Any], images: dict[str, bytes]) -> str:
     )
     bands = "".join(
         _row(
-            "flat (outside the bands)" if b["start"] is None else f"{b['start']}-{b['end']}",
+            _band_name(b, len(report["tariff_bands"])),
             price(b["retail"]),
             price(b["feed_in"]),
             b["slots"],
@@ -510,6 +510,12 @@ contract's flat tariffs.</p>
 <h3>Gas per operation</h3><table>{gas_head}{gas}</table>
 {_audit_html(verdict)}</body></html>
 """
+
+
+def _band_name(band: dict[str, Any], bands: int) -> str:
+    if band["start"] is not None:
+        return f"{band['start']}-{band['end']}"
+    return "flat (outside the bands)" if bands > 1 else "flat, every slot"
 
 
 def _traded(

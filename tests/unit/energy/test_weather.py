@@ -12,10 +12,13 @@ import pandas as pd
 import pvlib
 import pytest
 from click.testing import CliRunner
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from p2penergy.energy import scenario as scenarios
 from p2penergy.energy.model import PV_GAMMA_PER_K, build
 from p2penergy.energy.weather import slot_weather
+from tests.budget import examples
 
 EPW = scenarios.SCENARIO_DIR / "weather" / "berlin-june.epw"
 BERLIN = {"latitude": 52.52, "longitude": 13.40, "altitude_m": 34, "timezone": "Europe/Berlin"}
@@ -221,3 +224,38 @@ def test_the_shipped_example_reads_its_file_and_has_heat_pumps():
     assert sum(h.heat_kwh > 0 for h in community.homes) == round(0.3 * 6)
     assert sum(sum(f.generation) for f in community.actual) > 0
     assert len(s.tariffs.time_of_use) == 2
+
+
+_TOKENS = st.sampled_from(["", "x", "-1", "1e309", "nan", "9999", "24", "0", "06/31/2026", ":"])
+
+
+@settings(
+    max_examples=examples(40),
+    deadline=None,
+    suppress_health_check=[HealthCheck.function_scoped_fixture],
+)
+@given(
+    fmt=st.sampled_from(["epw", "tmy3", "csv"]),
+    edits=st.lists(
+        st.tuples(st.integers(0, 127), st.integers(0, 40), _TOKENS), min_size=1, max_size=4
+    ),
+    keep=st.one_of(st.just(128), st.integers(0, 128)),
+)
+def test_a_damaged_weather_file_is_read_or_refused_never_a_traceback(
+    tmp_path: Path, fmt: str, edits: list[tuple[int, int, str]], keep: int
+):
+    """The fixture with fields replaced and rows cut, read as any format: a SlotWeather or a
+    one-line ScenarioError, nothing else."""
+    lines = EPW.read_text().splitlines()
+    for row, column, token in edits:
+        fields = lines[row % len(lines)].split(",")
+        fields[column % len(fields)] = token
+        lines[row % len(lines)] = ",".join(fields)
+    path = tmp_path / f"damaged-{len(list(tmp_path.iterdir()))}.{fmt}"  # one file per example
+    path.write_text("\n".join(lines[:keep]) + "\n")
+    try:
+        weather = slot_weather(scenario(weather={"file": str(path), "format": fmt}))
+    except scenarios.ScenarioError as exc:
+        assert "\n" not in str(exc) and str(exc).startswith(f"weather file {path}: ")
+    else:  # whatever was read has the slots' values, in range
+        assert len(weather.ghi) == 96 and all(0 <= g <= 1500 for g in weather.ghi)
