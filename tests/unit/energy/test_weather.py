@@ -224,6 +224,7 @@ def test_the_shipped_example_reads_its_file_and_has_heat_pumps():
     assert sum(h.heat_kwh > 0 for h in community.homes) == round(0.3 * 6)
     assert sum(sum(f.generation) for f in community.actual) > 0
     assert len(s.tariffs.time_of_use) == 2
+    assert build(s) == community  # the same scenario and seed, the same community
 
 
 _TOKENS = st.sampled_from(["", "x", "-1", "1e309", "nan", "9999", "24", "0", "06/31/2026", ":"])
