@@ -29,7 +29,8 @@ def _money(base_units: int) -> str:
     "scenario_name",
     default="suburban-summer",
     show_default=True,
-    help="A scenario YAML path or a shipped name: suburban-summer, suburban-winter, island-outage.",
+    help="A scenario YAML path or a shipped name: suburban-summer, suburban-winter, island-outage, "
+    "berlin-june-measured.",
 )
 @click.option("--households", type=click.IntRange(min=1), help="Override the number of households.")
 @click.option("--days", type=click.IntRange(min=1), help="Override the number of days.")
@@ -77,6 +78,10 @@ def simulate_command(
         slot_seconds=None if slot_seconds is None else int(slot_seconds),
         seed=seed,
     )
+    if scenario.weather.file is not None:
+        from p2penergy.energy.weather import slot_weather
+
+        slot_weather(scenario)  # a bad weather file is refused before anything is written
     check_writable(out_dir)  # before minutes of simulating, not after
     total = len(scenario.slots)
     with Progress(
@@ -183,6 +188,23 @@ def _print_tables(report: dict[str, Any]) -> None:
             _money(m["saving"]),
         )
     console.print(homes)
+    if len(report["tariff_bands"]) > 1:
+        bands = Table(title="grid tariffs by time of day (credits; kWh)")
+        for column in ("band", "retail", "feed-in", "slots", "grid in", "grid out", "bill"):
+            bands.add_column(column, justify="right")
+        bands.add_column("saving", justify="right", style="bold")
+        for b in report["tariff_bands"]:
+            bands.add_row(
+                "flat" if b["start"] is None else f"{b['start']}-{b['end']}",
+                format_credits(b["retail"]),
+                format_credits(b["feed_in"]),
+                str(b["slots"]),
+                _kwh(b["grid_import_wh"]),
+                _kwh(b["grid_export_wh"]),
+                _money(b["bill"]),
+                _money(b["saving"]),
+            )
+        console.print(bands)
     if report["island"]:
         info = report["island"]
         island = Table(

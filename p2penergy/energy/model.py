@@ -10,6 +10,7 @@ adding a household or changing the weather does not reshuffle everything else.
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 import math
 import warnings
@@ -20,11 +21,15 @@ from typing import Any
 import numpy as np
 
 from p2penergy.energy.scenario import LogNormal, Scenario, Spec, Uniform
+from p2penergy.energy.weather import SlotWeather, cover_from_ghi, slot_weather
 from p2penergy.ledger import share_out as share_out
 
 STREAM_HOUSEHOLDS, STREAM_WEATHER, STREAM_DEMAND, STREAM_FORECAST = 1, 2, 3, 4
+STREAM_HEAT_PUMPS = 5
 CRITICAL_NAMES = ("clinic", "water-pump")
 PERMILLE = 1000
+DAILY_SWING_C = 3.0  # the modelled temperature's swing around the day's mean
+PV_GAMMA_PER_K = -0.004  # PVWatts' power temperature coefficient (crystalline silicon)
 
 
 @dataclass(frozen=True)
@@ -56,6 +61,7 @@ class Home:
     eagerness_permille: int  # 0..1000: how far into the spread its limit prices go
     pv: PVSystem | None = None
     battery: Battery | None = None
+    heat_kwh: int = 0  # annual heat demand met by a heat pump (0: no heat pump)
 
     @property
     def meter_capacity_w(self) -> int:
@@ -168,6 +174,22 @@ def draw_homes(scenario: Scenario) -> tuple[Home, ...]:
                 battery=battery,
             )
         )
+    return _with_heat_pumps(scenario, homes)
+
+
+def _with_heat_pumps(scenario: Scenario, homes: list[Home]) -> tuple[Home, ...]:
+    """A seeded `heat_pumps.share` of the non-critical households gets a heat pump (its own
+    random stream, so the other draws stay as they were)."""
+    spec = scenario.heat_pumps
+    others = [h.index for h in homes if not h.critical]
+    count = min(len(others), round(spec.share * len(others)))
+    if count == 0:
+        return tuple(homes)
+    rng = np.random.default_rng([scenario.seed, STREAM_HEAT_PUMPS])
+    chosen = sorted(int(i) for i in rng.permutation(others)[:count])
+    for k, i in enumerate(chosen):
+        heat = max(1, round(draw(spec.annual_heat_kwh, rng, k)))
+        homes[i] = dataclasses.replace(homes[i], heat_kwh=heat)
     return tuple(homes)
 
 
@@ -207,6 +229,71 @@ def h0_profile_kwh(scenario: Scenario) -> np.ndarray[Any, Any]:
     return np.repeat(q / split, split)
 
 
+def year_temperature(scenario: Scenario) -> Any:
+    """Hourly air temperature (°C) over the year of `date`, local wall time (naive index):
+    `annual_mean_c - seasonal_swing_c·cos(2π(day - 15)/365)` (coldest in mid-January; the sign
+    flips south of the equator) plus a daily swing of ±3 °C peaking at 15:00; where a weather
+    file covers the simulated days, the file's temperatures (hourly means of its slots)."""
+    import pandas as pd
+
+    w = scenario.weather
+    year = scenario.date.year
+    hours = pd.date_range(f"{year}-01-01", f"{year}-12-31 23:00", freq="h")
+    season = -1.0 if scenario.location.latitude >= 0 else 1.0
+    day = np.asarray(hours.dayofyear, dtype=float)
+    hour = np.asarray(hours.hour, dtype=float)
+    temp = (
+        w.annual_mean_c
+        + season * w.seasonal_swing_c * np.cos(2 * np.pi * (day - 15) / 365)
+        + DAILY_SWING_C * np.cos(2 * np.pi * (hour - 15) / 24)
+    )
+    series = pd.Series(temp, index=hours)
+    if w.file is not None:
+        measured = pd.Series(
+            slot_weather(scenario).temp_air,
+            index=local_times(scenario).tz_localize(None).floor("h"),
+        )
+        means = measured.groupby(level=0).mean()
+        means = means[means.index.year == year]
+        series.loc[means.index] = means.to_numpy()
+    return series
+
+
+def heat_pump_cop(flow_temp_c: float, air_c: np.ndarray[Any, Any]) -> np.ndarray[Any, Any]:
+    """An air-source heat pump's COP (Staffell et al. 2012, Energy Environ. Sci. 5, 9291, fit
+    to field data): `6.08 - 0.09·ΔT + 0.0005·ΔT²`, ΔT = flow - air temperature, held within the
+    fit's 15..60 K."""
+    delta = np.clip(flow_temp_c - np.asarray(air_c, dtype=float), 15.0, 60.0)
+    cop: np.ndarray[Any, Any] = 6.08 - 0.09 * delta + 0.0005 * delta * delta
+    return cop
+
+
+def heat_pump_kwh_per_heat_kwh(scenario: Scenario) -> np.ndarray[Any, Any]:
+    """Electricity per slot (kWh) of a heat pump meeting 1 kWh of annual heat demand: demandlib's
+    BDEW heat load profile for the year (hourly, scaled to 1 kWh) / the hour's COP, each hour's
+    energy spread evenly over its slots."""
+    from demandlib.bdew import HeatBuilding
+
+    spec = scenario.heat_pumps
+    temp = year_temperature(scenario)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        heat = HeatBuilding(
+            temp.index,
+            temperature=temp,
+            shlp_type=spec.building,
+            building_class=spec.building_class,
+            wind_class=int(spec.windy),
+            annual_heat_demand=1.0,
+            ww_incl=True,
+        ).get_bdew_profile()
+    electric = heat.to_numpy(dtype=float) / heat_pump_cop(spec.flow_temp_c, temp.to_numpy())
+    hourly = dict(zip(temp.index, electric, strict=True))
+    hours = local_times(scenario).tz_localize(None).floor("h")
+    per_slot = scenario.slot_seconds / 3600
+    return np.array([hourly.get(h, 0.0) * per_slot for h in hours])
+
+
 def cloud_cover(scenario: Scenario) -> tuple[np.ndarray[Any, Any], np.ndarray[Any, Any]]:
     """(actual, forecast) cloud cover per slot, 0..1: a seeded AR(1) walk around the day's mean."""
     weather, n = scenario.weather, scenario.total_slots_in_days
@@ -219,10 +306,64 @@ def cloud_cover(scenario: Scenario) -> tuple[np.ndarray[Any, Any], np.ndarray[An
         level = rho * level + weather.variability * math.sqrt(1 - rho * rho) * rng.standard_normal()
         x[s] = level
     actual = np.clip(weather.cloudiness + x, 0.0, 1.0)
-    frng = np.random.default_rng([scenario.seed, STREAM_FORECAST, 0])
-    error = np.convolve(frng.standard_normal(n + 3), np.ones(4) / 2.0, mode="valid")[:n]
-    forecast = np.clip(actual + scenario.forecast.cloud_error * error, 0.0, 1.0)
+    forecast = np.clip(actual + scenario.forecast.cloud_error * forecast_error(scenario), 0.0, 1.0)
     return actual, forecast
+
+
+def _site(scenario: Scenario) -> Any:
+    import pvlib
+
+    loc = scenario.location
+    return pvlib.location.Location(loc.latitude, loc.longitude, loc.timezone, loc.altitude_m)
+
+
+def pv_kwh_measured(
+    scenario: Scenario, system: PVSystem, weather: SlotWeather
+) -> np.ndarray[Any, Any]:
+    """PV energy per slot from measured irradiance: the slot's mean GHI, DNI and DHI transposed
+    to the module plane at the slot's midpoint (isotropic sky, as the cloud model; DNI counts
+    only while the sun is up), the cell temperature by Faiman's model from the air temperature
+    (pvlib's default wind of 1 m/s), PVWatts DC power with -0.4 %/K above 25 °C, x the
+    performance ratio."""
+    import pvlib
+
+    sun = _site(scenario).get_solarposition(local_times(scenario))
+    zenith = sun["apparent_zenith"].to_numpy(dtype=float)
+    dni = np.where(zenith < 90.0, np.asarray(weather.dni), 0.0)
+    poa = pvlib.irradiance.get_total_irradiance(
+        system.tilt_deg,
+        system.azimuth_deg,
+        zenith,
+        sun["azimuth"].to_numpy(dtype=float),
+        dni,
+        np.asarray(weather.ghi),
+        np.asarray(weather.dhi),
+    )["poa_global"]
+    poa = np.clip(np.nan_to_num(np.asarray(poa, dtype=float)), 0.0, None)
+    cell = pvlib.temperature.faiman(poa, np.asarray(weather.temp_air))
+    dc_kw = pvlib.pvsystem.pvwatts_dc(poa, cell, system.kwp, PV_GAMMA_PER_K)
+    power_kw = np.asarray(dc_kw, dtype=float) * scenario.pv.performance_ratio
+    energy: np.ndarray[Any, Any] = np.clip(power_kw, 0.0, None) * scenario.slot_seconds / 3600
+    return energy
+
+
+def measured_cover(weather: SlotWeather) -> np.ndarray[Any, Any]:
+    """The report's cloud line for measured weather: the cover Kasten-Czeplak gives for the
+    measured GHI over Ineichen's clear-sky GHI, both at the file's resolution."""
+    result: np.ndarray[Any, Any] = cover_from_ghi(
+        np.asarray(weather.ghi), np.asarray(weather.clear_ghi)
+    )
+    return result
+
+
+def forecast_error(scenario: Scenario) -> np.ndarray[Any, Any]:
+    """The day-ahead forecast's smoothed standard error per slot (stream STREAM_FORECAST)."""
+    n = scenario.total_slots_in_days
+    frng = np.random.default_rng([scenario.seed, STREAM_FORECAST, 0])
+    error: np.ndarray[Any, Any] = np.convolve(
+        frng.standard_normal(n + 3), np.ones(4) / 2.0, mode="valid"
+    )[:n]
+    return error
 
 
 def pv_kwh(
@@ -376,22 +517,39 @@ def build(scenario: Scenario) -> Community:
     homes = draw_homes(scenario)
     window = scenario.slots
     h0 = h0_profile_kwh(scenario)
-    actual_cover, forecast_cover = cloud_cover(scenario)
+    measured = None if scenario.weather.file is None else slot_weather(scenario)
+    if measured is None:
+        actual_cover, forecast_cover = cloud_cover(scenario)
+    else:
+        actual_cover = measured_cover(measured)
+        # The day-ahead PV forecast misses the measured output by the cloud model's smoothed
+        # error, applied as a relative error: x max(0, 1 + cloud_error * e).
+        pv_forecast_factor = np.clip(
+            1.0 + scenario.forecast.cloud_error * forecast_error(scenario), 0.0, None
+        )
     n = scenario.total_slots_in_days
     noise = scenario.households.demand_noise
     outage_set = scenario.outage_slots()
     outage = tuple(s in outage_set for s in window)
     actual, forecast = [], []
     pv_cache: dict[PVSystem, tuple[np.ndarray[Any, Any], np.ndarray[Any, Any]]] = {}
+    heat_per_kwh: np.ndarray[Any, Any] | None = None
     for home in homes:
         rng = np.random.default_rng([scenario.seed, STREAM_DEMAND, home.index])
         base = h0 * home.annual_kwh / 1000.0
+        if home.heat_kwh:  # the heat pump's load, known a day ahead with the temperature
+            if heat_per_kwh is None:
+                heat_per_kwh = heat_pump_kwh_per_heat_kwh(scenario)
+            base = base + heat_per_kwh * home.heat_kwh
         demand_actual = base * np.clip(1.0 + noise * rng.standard_normal(n), 0.05, None)
         demand_forecast = base * np.clip(
             1.0 + scenario.forecast.demand_error * rng.standard_normal(n), 0.05, None
         )
         if home.pv is not None:
-            if home.pv not in pv_cache:
+            if home.pv not in pv_cache and measured is not None:
+                output = pv_kwh_measured(scenario, home.pv, measured)
+                pv_cache[home.pv] = (output, output * pv_forecast_factor)
+            elif home.pv not in pv_cache:
                 pv_cache[home.pv] = (
                     pv_kwh(scenario, home.pv, actual_cover),
                     pv_kwh(scenario, home.pv, forecast_cover),

@@ -77,13 +77,24 @@ class Tariffs:
     outage_price_cap: int | None = None
     time_of_use: tuple[TimeOfUse, ...] = ()
 
+    def band(self, minute_of_day: int) -> int | None:
+        """The index of the time-of-use band covering `minute_of_day`, None outside them all."""
+        for k, band in enumerate(self.time_of_use):
+            if minute_of_day in band.minutes():
+                return k
+        return None
+
+    def band_tariffs(self, band: int | None) -> tuple[int, int]:
+        """(feed-in, retail) of band `band`; None: the flat tariffs."""
+        if band is None:
+            return (self.feed_in, self.retail)
+        b = self.time_of_use[band]
+        return (self.feed_in if b.feed_in is None else b.feed_in, b.retail)
+
     def grid(self, minute_of_day: int) -> tuple[int, int]:
         """(feed-in, retail) the utility applies at `minute_of_day`: the band covering it,
         else the flat tariffs."""
-        for band in self.time_of_use:
-            if minute_of_day in band.minutes():
-                return (self.feed_in if band.feed_in is None else band.feed_in, band.retail)
-        return (self.feed_in, self.retail)
+        return self.band_tariffs(self.band(minute_of_day))
 
     @property
     def outage_cap(self) -> int:
@@ -178,13 +189,46 @@ _SPEC_BOUNDS: tuple[tuple[str, float, float, bool], ...] = (
     ("pv.azimuth_deg", 0.0, 360.0, False),
     ("battery.capacity_kwh", 0.0, math.inf, True),
     ("battery.power_kw", 0.0, math.inf, True),
+    ("heat_pumps.annual_heat_kwh", 0.0, math.inf, True),
 )
+
+
+WEATHER_FORMATS = ("epw", "tmy3", "csv")
 
 
 @dataclass(frozen=True)
 class Weather:
+    """The cloud model (`cloudiness`, `variability`), or a measured weather `file` (EPW, TMY3
+    or CSV; `format` defaults from an `.epw` suffix) read by `p2penergy.energy.weather`."""
+
     cloudiness: float = 0.25
     variability: float = 0.25
+    file: str | None = None
+    format: str | None = None
+    # The modelled air temperature (heat pumps): the year's mean and its seasonal swing (°C),
+    # coldest in mid-January north of the equator; a weather file's temperatures replace it on
+    # the days the file covers.
+    annual_mean_c: float = 10.0
+    seasonal_swing_c: float = 9.5
+
+
+HEAT_BUILDINGS = ("EFH", "MFH")  # BDEW: single-family, multi-family houses
+
+
+@dataclass(frozen=True)
+class HeatPumps:
+    """Air-source heat pumps: a seeded `share` of the non-critical households heats with one.
+    Heat demand is demandlib's BDEW heat load profile (`building`, `building_class` 1-11,
+    `windy`), space heating and hot water, scaled to each one's `annual_heat_kwh` (lists: one
+    value per heat-pump household, in household order); electricity is heat / COP at the hour's
+    air temperature and the `flow_temp_c` of the heating water."""
+
+    share: float = 0.0
+    annual_heat_kwh: Spec = field(default=Uniform(8000.0, 16000.0), metadata=_SPEC)
+    building: str = "EFH"
+    building_class: int = 5
+    windy: bool = False
+    flow_temp_c: float = 35.0
 
 
 @dataclass(frozen=True)
@@ -228,6 +272,7 @@ class Scenario:
     households: HouseholdMix = field(default_factory=HouseholdMix)
     pv: PVRange = field(default_factory=PVRange)
     battery: BatteryRange = field(default_factory=BatteryRange)
+    heat_pumps: HeatPumps = field(default_factory=HeatPumps)
     weather: Weather = field(default_factory=Weather)
     forecast: Forecast = field(default_factory=Forecast)
     strategy: StrategyConfig = field(default_factory=StrategyConfig)
@@ -268,6 +313,30 @@ class Scenario:
                 bounds += "" if highest == math.inf else f" and at most {highest:g}"
                 got = f"got {low:g}..{high:g}"
                 raise ScenarioError(f"{where}: every value must be {bounds} ({got})")
+        hp = self.heat_pumps
+        if not 0.0 <= hp.share <= 1.0:
+            raise ScenarioError(f"heat_pumps.share must lie in 0..1 (got {hp.share:g})")
+        if hp.building not in HEAT_BUILDINGS:
+            raise ScenarioError(
+                f"heat_pumps.building {hp.building!r} is not one of {', '.join(HEAT_BUILDINGS)}"
+            )
+        if isinstance(hp.building_class, bool) or hp.building_class not in range(1, 12):
+            raise ScenarioError(
+                f"heat_pumps.building_class must be 1..11 (got {hp.building_class!r})"
+            )
+        if not isinstance(hp.windy, bool):
+            raise ScenarioError(f"heat_pumps.windy is true or false (got {hp.windy!r})")
+        if not 25.0 <= hp.flow_temp_c <= 65.0:
+            raise ScenarioError(
+                f"heat_pumps.flow_temp_c must lie in 25..65 (got {hp.flow_temp_c:g})"
+            )
+        w = self.weather
+        if w.file is None and w.format is not None:
+            raise ScenarioError("weather.format needs weather.file")
+        if w.file is not None and w.format not in WEATHER_FORMATS:
+            raise ScenarioError(
+                f"weather.format {w.format!r} is not one of {', '.join(WEATHER_FORMATS)}"
+            )
         if self.curtailment not in CURTAILMENT:
             raise ScenarioError(
                 f"curtailment {self.curtailment!r} is not one of {', '.join(CURTAILMENT)}"
@@ -312,7 +381,11 @@ class Scenario:
     def grid_tariffs(self, slot: int) -> tuple[int, int]:
         """(feed-in, retail) the utility applies in `slot` (from local midnight of `date`):
         the time-of-use band its start falls in, else the flat tariffs."""
-        return self.tariffs.grid((slot % self.slots_per_day) * self.slot_seconds // 60)
+        return self.tariffs.band_tariffs(self.tariff_band(slot))
+
+    def tariff_band(self, slot: int) -> int | None:
+        """The time-of-use band `slot`'s start falls in (its index), None for the flat tariffs."""
+        return self.tariffs.band((slot % self.slots_per_day) * self.slot_seconds // 60)
 
     def outage_slots(self) -> frozenset[int]:
         """Slots (from local midnight of `date`) that fall inside a declared outage, every day."""
@@ -349,7 +422,9 @@ def resolve(name_or_path: str | Path | None) -> Path:
 def load(name_or_path: str | Path | None = None) -> Scenario:
     """Reads and checks a scenario file."""
     path = resolve(name_or_path)
-    return from_dict(load_mapping(path, ScenarioError, _MESSAGES), source=str(path))
+    return from_dict(
+        load_mapping(path, ScenarioError, _MESSAGES), source=str(path), base=path.parent
+    )
 
 
 _MESSAGES = MappingMessages(
@@ -360,8 +435,12 @@ _MESSAGES = MappingMessages(
 )
 
 
-def from_dict(data: dict[str, Any], *, source: str = "scenario") -> Scenario:
-    """Builds a scenario from parsed YAML; unknown keys are errors (typos must not pass)."""
+def from_dict(
+    data: dict[str, Any], *, source: str = "scenario", base: Path | None = None
+) -> Scenario:
+    """Builds a scenario from parsed YAML; unknown keys are errors (typos must not pass).
+    A relative `weather.file` is relative to `base` (the scenario file's folder), else to the
+    working directory."""
     unknown = sorted(str(k) for k in set(data) - _TOP_LEVEL)
     if unknown:
         raise ScenarioError(f"{source}: unknown keys {unknown}; known: {sorted(_TOP_LEVEL)}")
@@ -378,7 +457,8 @@ def from_dict(data: dict[str, Any], *, source: str = "scenario") -> Scenario:
             households=_build(HouseholdMix, data.get("households", {}), "households"),
             pv=_build(PVRange, data.get("pv", {}), "pv"),
             battery=_build(BatteryRange, data.get("battery", {}), "battery"),
-            weather=_build(Weather, data.get("weather", {}), "weather"),
+            heat_pumps=_build(HeatPumps, data.get("heat_pumps", {}), "heat_pumps"),
+            weather=_weather(data.get("weather", {}), base),
             forecast=_build(Forecast, data.get("forecast", {}), "forecast"),
             strategy=_build(StrategyConfig, data.get("strategy", {}), "strategy"),
             outages=tuple(_build(Outage, o, "outages[]") for o in data.get("outages") or ()),
@@ -392,6 +472,30 @@ def from_dict(data: dict[str, Any], *, source: str = "scenario") -> Scenario:
         if isinstance(exc, ScenarioError):
             raise
         raise ScenarioError(f"{source}: {exc}") from None
+
+
+def _weather(values: Any, base: Path | None) -> Any:
+    if not isinstance(values, dict):
+        raise ScenarioError(f"weather must be a mapping, got {values!r}")
+    if "file" not in values:
+        return _build(Weather, values, "weather")
+    cloud = sorted({"cloudiness", "variability"} & set(values))  # the temperature keys stay
+    if cloud:
+        raise ScenarioError(
+            f"weather: {cloud} belong to the cloud model; a weather file replaces it"
+        )
+    file = values["file"]
+    if not isinstance(file, str) or not file:
+        raise ScenarioError(f"weather.file is a path, got {file!r}")
+    path = Path(file)
+    if not path.is_absolute() and base is not None:
+        path = base / path
+    fmt = values.get("format")
+    if fmt is None and path.suffix.lower() == ".epw":
+        fmt = "epw"
+    if fmt is None:
+        raise ScenarioError(f"weather.format: say which of {', '.join(WEATHER_FORMATS)}")
+    return _build(Weather, {**values, "file": str(path), "format": fmt}, "weather")
 
 
 def _tariffs(values: Any) -> Tariffs:
@@ -412,7 +516,7 @@ def _tariffs(values: Any) -> Tariffs:
 _TOP_LEVEL = frozenset(
     {"name", "seed", "location", "date", "days", "slot_seconds", "tariffs"}
     | {"emission_factor_g_per_kwh", "households", "pv", "battery", "weather", "forecast"}
-    | {"strategy", "outages", "curtailment", "first_slot", "slot_count"}
+    | {"strategy", "outages", "curtailment", "first_slot", "slot_count", "heat_pumps"}
 )
 
 

@@ -148,6 +148,66 @@ def slot_inputs(result: RunResult) -> list[SlotInput]:
     return out
 
 
+@dataclass(frozen=True, slots=True)
+class TariffBand:
+    """One grid tariff band over the run, with what it priced: the band's local times (None for
+    the flat tariffs outside every band), its tariffs (base units per kWh), the slots it
+    covered, and the community's energy and bills in those slots (Wh, base units), summed from
+    the households' ledger entries."""
+
+    start: str | None
+    end: str | None
+    retail: int
+    feed_in: int
+    slots: int
+    grid_import_wh: int
+    grid_export_wh: int
+    bought_local_wh: int
+    sold_local_wh: int
+    utility_bill: int
+    bill: int
+    baseline_bill: int
+    saving: int
+
+
+def tariff_bands(result: RunResult) -> list[TariffBand]:
+    """The grid tariff bands that applied, in the scenario's order, then the flat tariffs when
+    some slots fell outside every band; bands that covered no simulated slot are left out."""
+    scenario = result.community.scenario
+    tariffs = scenario.tariffs
+    totals: dict[int | None, tuple[int, Entry]] = {}
+    for k, slot_input in enumerate(slot_inputs(result)):
+        band = scenario.tariff_band(result.community.slots[k])
+        count, entry = totals.get(band, (0, Entry()))
+        for e in slot_entries(slot_input).values():
+            entry += e
+        totals[band] = (count + 1, entry)
+    order = [k for k in range(len(tariffs.time_of_use)) if k in totals]
+    out = []
+    for band in [*order, *([None] if None in totals else [])]:
+        count, e = totals[band]
+        feed_in, retail = tariffs.band_tariffs(band)
+        times = None if band is None else tariffs.time_of_use[band]
+        out.append(
+            TariffBand(
+                start=None if times is None else times.start,
+                end=None if times is None else times.end,
+                retail=retail,
+                feed_in=feed_in,
+                slots=count,
+                grid_import_wh=e.grid_import_wh,
+                grid_export_wh=e.grid_export_wh,
+                bought_local_wh=e.bought_local_wh,
+                sold_local_wh=e.sold_local_wh,
+                utility_bill=e.utility_bill,
+                bill=e.bill,
+                baseline_bill=e.baseline_bill,
+                saving=e.saving,
+            )
+        )
+    return out
+
+
 def ledgers(result: RunResult) -> list[HouseholdLedger]:
     """Each household's local energy per slot (the ledger's exact split of each slot's T)."""
     accounts = [a.address.lower() for a in result.actors.households]

@@ -79,6 +79,16 @@ def build_report(result: RunResult) -> dict[str, Any]:
             "prosumers": sum(h.kind == "prosumer" for h in community.homes),
             "batteries": sum(h.battery is not None for h in community.homes),
             "critical_loads": sum(h.critical for h in community.homes),
+            "heat_pumps": sum(h.heat_kwh > 0 for h in community.homes),
+            "weather": (
+                {"model": "clouds", "cloudiness": scenario.weather.cloudiness}
+                if scenario.weather.file is None
+                else {
+                    "model": "file",
+                    "file": Path(scenario.weather.file).name,
+                    "format": scenario.weather.format,
+                }
+            ),
             "location": {
                 "latitude": scenario.location.latitude,
                 "longitude": scenario.location.longitude,
@@ -106,6 +116,7 @@ def build_report(result: RunResult) -> dict[str, Any]:
             "max_clearing_price": max((price for price, _ in prices), default=None),
             "slots_with_trade": len(prices),
         },
+        "tariff_bands": [_flat(b) for b in accounts.tariff_bands(result)],
         "island": None if island is None else _island_json(island),
         "audit": _audit(result),
         "gas": {
@@ -135,6 +146,7 @@ def _household_json(home: Home, account: HouseholdAccount, why: str | None) -> d
         "annual_kwh": int(home.annual_kwh),
         "pv_kwp": None if home.pv is None else home.pv.kwp,
         "battery_kwh": None if home.battery is None else home.battery.capacity_wh / 1000,
+        "heat_pump_annual_heat_kwh": home.heat_kwh or None,
         "eagerness_permille": home.eagerness_permille,
         "energy": _flat(account.energy),
         "money": _flat(HouseholdMoney.of(account)),
@@ -423,10 +435,16 @@ def to_html(report: dict[str, Any], images: dict[str, bytes]) -> str:
     gas = "".join(
         _row(op, g["count"], f"{g['mean']:,}", f"{g['total']:,}") for op, g in report["gas"].items()
     )
+    weather = s["weather"]
+    sky = (
+        f"modelled clouds (mean cover {weather['cloudiness']:g})"
+        if weather["model"] == "clouds"
+        else f"weather from {weather['file']} ({weather['format']})"
+    )
     intro = (
         f"{s['households']} households ({s['prosumers']} with PV, {s['batteries']} with "
-        f"batteries, {s['critical_loads']} critical loads), {s['slots']} slots of "
-        f"{s['slot_seconds']} s from {s['date']}, seed {s['seed']}."
+        f"batteries, {s['heat_pumps']} with heat pumps, {s['critical_loads']} critical loads), "
+        f"{s['slots']} slots of {s['slot_seconds']} s from {s['date']}, {sky}, seed {s['seed']}."
     )
     household_head = _row(
         "household",
@@ -441,6 +459,36 @@ def to_html(report: dict[str, Any], images: dict[str, bytes]) -> str:
         cell="th",
     )
     gas_head = _row("operation", "count", "mean", "total", cell="th")
+    bands_head = _row(
+        "grid tariffs",
+        "retail",
+        "feed-in",
+        "slots",
+        "bought from the grid",
+        "exported to the grid",
+        "bought locally",
+        "utility bill",
+        "bill",
+        "grid-only bill",
+        "saving",
+        cell="th",
+    )
+    bands = "".join(
+        _row(
+            _band_name(b, len(report["tariff_bands"])),
+            price(b["retail"]),
+            price(b["feed_in"]),
+            b["slots"],
+            kwh(b["grid_import_wh"]),
+            kwh(b["grid_export_wh"]),
+            kwh(b["bought_local_wh"]),
+            money(b["utility_bill"]),
+            money(b["bill"]),
+            money(b["baseline_bill"]),
+            money(b["saving"]),
+        )
+        for b in report["tariff_bands"]
+    )
     title = f"p2penergy simulation: {e(s['name'])}"
     return f"""<!DOCTYPE html>
 <html lang="en"><head><meta charset="utf-8"><title>{title}</title>
@@ -453,10 +501,21 @@ def to_html(report: dict[str, Any], images: dict[str, bytes]) -> str:
 energy would have cost at retail or earned at feed-in; the bill against the grid-only bill.
 Per period: <code>p2penergy statement --account ADDRESS</code>.</p>
 <table>{household_head}{rows}</table>
+<h2>Grid tariffs by time of day</h2>
+<p>The utility's tariffs in each band (local time, the end excluded) and what they priced: the
+community's grid energy and bills in the band's slots. Local trades clear between the
+contract's flat tariffs.</p>
+<table>{bands_head}{bands}</table>
 <h2>Appendix</h2>
 <h3>Gas per operation</h3><table>{gas_head}{gas}</table>
 {_audit_html(verdict)}</body></html>
 """
+
+
+def _band_name(band: dict[str, Any], bands: int) -> str:
+    if band["start"] is not None:
+        return f"{band['start']}-{band['end']}"
+    return "flat (outside the bands)" if bands > 1 else "flat, every slot"
 
 
 def _traded(

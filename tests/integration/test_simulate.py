@@ -59,9 +59,7 @@ def test_time_of_use_bands_price_the_grid_side_of_every_households_bill(run: Run
     """The run's first hour (13:00-14:00) in a dearer band: the grid-only baseline and the
     utility bill use the band's tariffs there, the flat ones after; local money is untouched."""
     flat = run.community.scenario
-    band = scenarios.TimeOfUse("13:00", "14:00", retail=400_000, feed_in=50_000)
-    tou = replace(flat, tariffs=replace(flat.tariffs, time_of_use=(band,)))
-    priced = replace(run, community=replace(run.community, scenario=tou))
+    priced = with_evening_band(run)
     grid = [s.tariffs for s in slot_inputs(priced)]
     assert (
         grid
@@ -81,6 +79,54 @@ def test_time_of_use_bands_price_the_grid_side_of_every_households_bill(run: Run
         a.statement.total.baseline_bill != b.statement.total.baseline_bill
         for a, b in zip(households(run), households(priced), strict=True)
     )
+
+
+def with_evening_band(run: RunResult) -> RunResult:
+    """The run with its first hour (13:00-14:00) in a dearer time-of-use band."""
+    flat = run.community.scenario
+    band = scenarios.TimeOfUse("13:00", "14:00", retail=400_000, feed_in=50_000)
+    tou = replace(flat, tariffs=replace(flat.tariffs, time_of_use=(band,)))
+    return replace(run, community=replace(run.community, scenario=tou))
+
+
+def test_the_report_shows_each_tariff_band_and_what_it_priced(run: RunResult):
+    priced = with_evening_band(run)
+    report = build_report(priced)
+    t = run.community.scenario.tariffs
+    rows = report["tariff_bands"]
+    assert [(r["start"], r["end"], r["retail"], r["feed_in"], r["slots"]) for r in rows] == [
+        ("13:00", "14:00", 400_000, 50_000, 4),
+        (None, None, t.retail, t.feed_in, 4),
+    ]
+    # the band's utility bill, from the meters and the ledger's local energy
+    book = ledgers(priced)
+    for row, ks in zip(rows, (range(4), range(4, 8)), strict=True):
+        grid_in = [
+            f.import_wh[k] - b.bought_local[k]
+            for f, b in zip(run.community.actual, book, strict=True)
+            for k in ks
+        ]
+        grid_out = [
+            f.export_wh[k] - b.sold_local[k]
+            for f, b in zip(run.community.actual, book, strict=True)
+            for k in ks
+        ]
+        assert row["grid_import_wh"] == sum(grid_in)
+        assert row["grid_export_wh"] == sum(grid_out)
+        per_slot = [
+            grid_charge(f.import_wh[k] - b.bought_local[k], row["retail"])
+            - grid_credit(f.export_wh[k] - b.sold_local[k], row["feed_in"])
+            for f, b in zip(run.community.actual, book, strict=True)
+            for k in ks
+        ]
+        assert row["utility_bill"] == sum(per_slot)
+    # the bands together are the households' statements
+    for key in ("utility_bill", "bill", "baseline_bill", "saving"):
+        assert sum(r[key] for r in rows) == sum(h["money"][key] for h in report["households"])
+    for key in ("bought_local_wh", "sold_local_wh"):
+        assert sum(r[key] for r in rows) == sum(h["energy"][key] for h in report["households"])
+    flat_rows = build_report(run)["tariff_bands"]
+    assert [(r["start"], r["slots"]) for r in flat_rows] == [(None, 8)]
 
 
 def test_energy_balances_per_household_and_slot(run: RunResult):
@@ -289,7 +335,7 @@ def test_the_report_renders_in_headless_chromium_with_the_key_figures_visible(
 
     browser = shutil.which("chromium")
     assert browser, "Debian's chromium package is needed: apt-get install chromium"
-    report = build_report(run)
+    report = build_report(with_evening_band(run))
     page = tmp_path / "report.html"
     page.write_text(to_html(report, plots(report)))
     rendered = subprocess.run(
@@ -325,3 +371,14 @@ def test_the_report_renders_in_headless_chromium_with_the_key_figures_visible(
     assert rendered.index("local sale share") < rendered.index("Appendix")
     assert rendered.index("Appendix") < rendered.index("Gas per operation")
     assert rendered.count("data:image/png;base64,") == 3
+    # the time-of-use bands, their tariffs and the bills they priced, before the appendix
+    eur_price = Currency().price
+    for band in report["tariff_bands"]:
+        when = "flat (outside the bands)" if band["start"] is None else "13:00-14:00"
+        row = "".join(
+            f"<td>{v}</td>"
+            for v in (when, eur_price(band["retail"]), eur_price(band["feed_in"]), band["slots"])
+        )
+        assert row in rendered, row
+        assert f"<td>{eur.money(band['bill'])}</td>" in rendered
+    assert rendered.index("Grid tariffs by time of day") < rendered.index("Appendix")

@@ -26,7 +26,7 @@ CALLERS: dict[str, tuple[Callable[[Path], Any], type[Exception], dict[str, str]]
             "utf8": ": not UTF-8 text",
             "yaml": ": not valid YAML (",
             # a path that is no file is looked up among the shipped scenarios first
-            "missing": "no scenario '{path}': give a YAML path or one of: island-outage",
+            "missing": "no scenario '{path}': give a YAML path or one of: berlin-june-measured",
         },
     ),
     "profile": (
