@@ -4,6 +4,7 @@ each test)."""
 from __future__ import annotations
 
 from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -120,17 +121,26 @@ def day_base() -> Day:
     return day
 
 
-@pytest.fixture
-def day(day_base: Day) -> Iterator[Day]:
+@contextmanager
+def rolled_back(day_base: Day) -> Iterator[Day]:
+    """The session day, with its chain, slots and traders' devices and registers restored after."""
     snapshot = day_base.d.chain.snapshot()
     slots = list(day_base.slots)
     traders = day_base.sellers + day_base.buyers
     saved = [(t.device, list(t.registers)) for t in traders]
-    yield day_base
-    day_base.d.chain.revert(snapshot)
-    day_base.slots = slots
-    for trader, (device, registers) in zip(traders, saved, strict=True):
-        trader.device, trader.registers = device, registers
+    try:
+        yield day_base
+    finally:
+        day_base.d.chain.revert(snapshot)
+        day_base.slots = slots
+        for trader, (device, registers) in zip(traders, saved, strict=True):
+            trader.device, trader.registers = device, registers
+
+
+@pytest.fixture
+def day(day_base: Day) -> Iterator[Day]:
+    with rolled_back(day_base) as rolled:
+        yield rolled
 
 
 def ledger_csv(path: Path, ledger: dict[str, tuple[str | None, int | None]] | None = None) -> Path:

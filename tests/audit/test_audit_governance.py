@@ -3,6 +3,7 @@ departure into a failure, and a meter change after a slot's gate voids none of i
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
@@ -21,7 +22,7 @@ from p2penergy.oracle.reading import sign_reading
 
 from ..conftest import govern, topup_ref
 from ..contracts.test_market import open_slot, to_gate_close, to_slot_end
-from .conftest import Day
+from .conftest import Day, rolled_back
 
 STRANGER = Account.create()
 NEW_KEY = Account.create()
@@ -72,14 +73,36 @@ def governance(report: Report) -> dict[str, str]:
     return {f.message: str(f.severity) for f in report.findings if f.severity is not None}
 
 
+@dataclass(frozen=True)
+class Reviewed:
+    """The audits of one governed day (computed once, then rolled back): with the policy before
+    the governance actions, then without and with it after them."""
+
+    slot: int
+    clean: Report
+    plain: Report
+    policy: Report
+
+
+@pytest.fixture(scope="module")
+def reviewed(day_base: Day, tmp_path_factory: pytest.TempPathFactory) -> Reviewed:
+    """The governance actions and the three audits run once for both tests that read them (a
+    quarter of a minute each); the day is rolled back before any test runs."""
+    path = tmp_path_factory.mktemp("policy") / "policy.yaml"
+    with rolled_back(day_base) as day:
+        clean = audit(day.d.system, policy=write_policy(day, path))
+        slot = governed(day)
+        plain = audit(day.d.system)
+        policy = audit(day.d.system, policy=write_policy(day, path))
+    return Reviewed(slot, clean, plain, policy)
+
+
 def test_governance_actions_are_findings_with_severities_and_a_delivered_reading_stands(
-    day: Day,
+    reviewed: Reviewed, day_base: Day
 ) -> None:
-    slot = governed(day)
+    day, slot, report = day_base, reviewed.slot, reviewed.plain
     seller = day.sellers[0].account.address.lower()
     operator = day.d.actors.operator.address.lower()
-
-    report = audit(day.d.system)
 
     assert [f for f in report.failures if f.check in ("governance", "readings")] == []
     delivered = [f for f in report.findings if f.check == "readings" and f.slot == slot]
@@ -114,19 +137,15 @@ def write_policy(day: Day, path: Path) -> Path:
 
 
 def test_a_policy_departure_is_a_failure_naming_the_account_meter_or_tariff(
-    day: Day, tmp_path: Path
+    reviewed: Reviewed, day_base: Day
 ) -> None:
-    clean = audit(day.d.system, policy=write_policy(day, tmp_path / "policy.yaml"))
-    assert not [f for f in clean.failures if f.check == "policy"]
-    governed(day)
+    assert not [f for f in reviewed.clean.failures if f.check == "policy"]
 
-    report = audit(day.d.system, policy=write_policy(day, tmp_path / "policy.yaml"))
-
-    policy = [f for f in report.failures if f.check == "policy"]
+    policy = [f for f in reviewed.policy.failures if f.check == "policy"]
     stranger = [f for f in policy if f.party == STRANGER.address.lower()]
     assert stranger and "OPERATOR_ROLE" in stranger[0].message
     rotated = [f for f in policy if NEW_KEY.address.lower() in f.message]
-    assert rotated and rotated[0].party == day.buyers[1].account.address.lower()
+    assert rotated and rotated[0].party == day_base.buyers[1].account.address.lower()
     assert [f.amount for f in policy if "retailPerKWh" in f.message] == [450_000]
 
 

@@ -1,6 +1,10 @@
 // SPDX-License-Identifier: MIT
 pragma solidity 0.8.28;
 
+import {CommunityCredit} from "../../contracts/CommunityCredit.sol";
+import {EnergyCertificate} from "../../contracts/EnergyCertificate.sol";
+import {EnergyMarket} from "../../contracts/EnergyMarket.sol";
+import {MeterReadings} from "../../contracts/MeterReadings.sol";
 import {IEnergyMarket} from "../../contracts/interfaces/IEnergyMarket.sol";
 import {UniformPriceClearing} from "../../contracts/libraries/UniformPriceClearing.sol";
 
@@ -12,9 +16,15 @@ import {InvariantTest} from "./Vm.sol";
 /// `invariant_*` function after each call. Profiles: foundry.toml (default: CI; `long`).
 contract MarketInvariants is InvariantTest {
     MarketHandler public h;
+    // The handler's contracts, read once: the invariants run every 10th call of 500,500.
+    EnergyMarket internal market;
+    CommunityCredit internal credit;
+    EnergyCertificate internal certificate;
+    MeterReadings internal readings;
 
     function setUp() public {
         h = new MarketHandler();
+        (market, credit, certificate, readings) = (h.market(), h.credit(), h.certificate(), h.readings());
         _targetContract(address(h));
         bytes4[] memory actions = new bytes4[](19);
         actions[0] = MarketHandler.register.selector;
@@ -52,7 +62,8 @@ contract MarketInvariants is InvariantTest {
     /// escrow held is the market's token balance less every account's free market balance.
     function invariant_escrowHeldEqualsLockedPlusUnpaid() public view {
         uint256 expected;
-        for (uint256 k = 0; k < h.slotCount(); ++k) {
+        uint256 slotTotal = h.slotCount();
+        for (uint256 k = 0; k < slotTotal; ++k) {
             uint256 slot = h.slots(k);
             expected += h.liveEscrow(slot) - h.paidOut(slot);
         }
@@ -61,12 +72,12 @@ contract MarketInvariants is InvariantTest {
 
     /// @notice credit supply == minted − burned == Σ balances.
     function invariant_creditSupplyIsMintedMinusBurnedIsSumOfBalances() public view {
-        uint256 supply = h.credit().totalSupply();
+        uint256 supply = credit.totalSupply();
         _check(supply == h.minted() - h.burned(), "supply != minted - burned");
         address[] memory all = h.holders();
         uint256 sum;
         for (uint256 i = 0; i < all.length; ++i) {
-            sum += h.credit().balanceOf(all[i]);
+            sum += credit.balanceOf(all[i]);
         }
         _check(sum == supply, "sum of balances != supply");
     }
@@ -74,11 +85,12 @@ contract MarketInvariants is InvariantTest {
     /// @notice No fill above a bid's limit or below an offer's; both sides' fills equal the
     /// volume; no bid left that could have traded with an offer left (maximal).
     function invariant_noFillBeyondLimits() public view {
-        for (uint256 k = 0; k < h.slotCount(); ++k) {
+        uint256 slotTotal = h.slotCount();
+        for (uint256 k = 0; k < slotTotal; ++k) {
             uint256 slot = h.slots(k);
-            IEnergyMarket.Clearing memory c = h.market().clearing(slot);
+            IEnergyMarket.Clearing memory c = market.clearing(slot);
             if (c.status == IEnergyMarket.SlotStatus.Open || c.volumeWh == 0) continue;
-            uint256[] memory words = h.market().orderWords(slot, 0, type(uint256).max);
+            uint256[] memory words = market.orderWords(slot, 0, type(uint256).max);
             uint256[] memory fills = new uint256[](words.length);
             UniformPriceClearing.Walk memory w = UniformPriceClearing.walk(
                 words,
@@ -99,25 +111,27 @@ contract MarketInvariants is InvariantTest {
 
     /// @notice Per settled slot: Σ paid to sellers + fees + refunds + dust == Σ escrowed.
     function invariant_settledSlotPaysOutItsEscrowExactly() public view {
-        for (uint256 k = 0; k < h.slotCount(); ++k) {
+        uint256 slotTotal = h.slotCount();
+        for (uint256 k = 0; k < slotTotal; ++k) {
             uint256 slot = h.slots(k);
-            if (h.market().clearing(slot).status != IEnergyMarket.SlotStatus.Settled) continue;
+            if (market.clearing(slot).status != IEnergyMarket.SlotStatus.Settled) continue;
             uint256 escrowed = h.liveEscrow(slot);
             _check(h.receipts(slot) + h.fees(slot) + h.refunds(slot) + h.dust(slot) == escrowed, "settled slot: paid + fees + refunds + dust != escrow");
-            _check(h.certificate().balanceOf(address(h.market()), slot) == 0, "settled slot left certificates in the pool");
+            _check(certificate.balanceOf(address(market), slot) == 0, "settled slot left certificates in the pool");
         }
     }
 
     /// @notice Per slot: certificates in existence == verified export − retired.
     function invariant_certificatesAreVerifiedExportMinusRetired() public view {
         address[] memory all = h.holders();
-        for (uint256 k = 0; k < h.slotCount(); ++k) {
+        uint256 slotTotal = h.slotCount();
+        for (uint256 k = 0; k < slotTotal; ++k) {
             uint256 slot = h.slots(k);
             uint256 sum;
             uint256 exported;
             for (uint256 i = 0; i < all.length; ++i) {
-                sum += h.certificate().balanceOf(all[i], slot);
-                (, uint256 exportWh,) = h.readings().energyOf(all[i], slot);
+                sum += certificate.balanceOf(all[i], slot);
+                (, uint256 exportWh,) = readings.energyOf(all[i], slot);
                 exported += exportWh;
             }
             _check(exported == h.exportRecorded(slot), "recorded export != accepted readings");
@@ -127,10 +141,11 @@ contract MarketInvariants is InvariantTest {
 
     /// @notice A settled slot's clearing, orders, payments and pool never change.
     function invariant_settledSlotNeverChanges() public view {
-        for (uint256 k = 0; k < h.slotCount(); ++k) {
+        uint256 slotTotal = h.slotCount();
+        for (uint256 k = 0; k < slotTotal; ++k) {
             uint256 slot = h.slots(k);
             if (!h.settledSeen(slot)) continue;
-            _check(h.market().clearing(slot).status == IEnergyMarket.SlotStatus.Settled, "settled slot reopened");
+            _check(market.clearing(slot).status == IEnergyMarket.SlotStatus.Settled, "settled slot reopened");
             _check(h.fingerprint(slot) == h.settledPrint(slot), "settled slot changed");
         }
     }
@@ -141,7 +156,7 @@ contract MarketInvariants is InvariantTest {
         _check(h.suspendedOutflow() == 0, "a suspended account moved credits");
         address[] memory all = h.holders();
         for (uint256 i = 0; i < all.length; ++i) {
-            if (all[i] == address(h.market())) continue;
+            if (all[i] == address(market)) continue;
             _check(h.owned(all[i]) == h.expectedBalance(all[i]), "balance != ledger");
         }
     }
@@ -156,11 +171,11 @@ contract MarketInvariants is InvariantTest {
         bool ledger = true;
         address[] memory all = h.holders();
         for (uint256 i = 0; i < all.length; ++i) {
-            if (all[i] == address(h.market())) continue;
+            if (all[i] == address(market)) continue;
             if (h.owned(all[i]) != h.expectedBalance(all[i])) ledger = false;
         }
         h.withdrawEverything();
-        empty = empty && h.credit().balanceOf(address(h.market())) == 0;
+        empty = empty && credit.balanceOf(address(market)) == 0;
         uint256 violations = h.violationCount();
         vm.revertToState(snapshot);
         _check(settled, "a slot could not be settled after its deadline");
@@ -172,23 +187,25 @@ contract MarketInvariants is InvariantTest {
     /// @notice Order ids are unique and increasing: the market's count per slot is the number
     /// of ids the handler received, each one above the last.
     function invariant_orderIdsUniqueAndIncreasing() public view {
-        for (uint256 k = 0; k < h.slotCount(); ++k) {
+        uint256 slotTotal = h.slotCount();
+        for (uint256 k = 0; k < slotTotal; ++k) {
             uint256 slot = h.slots(k);
-            _check(h.market().orderCount(slot) == h.idsSeen(slot), "order count != ids handed out");
+            _check(market.orderCount(slot) == h.idsSeen(slot), "order count != ids handed out");
         }
     }
 
     /// @notice No reading is recorded twice for (meter, slot): each owner's reading count in a
     /// slot equals the readings accepted for its one meter.
     function invariant_noReadingRecordedTwice() public view {
-        for (uint256 k = 0; k < h.slotCount(); ++k) {
+        uint256 slotTotal = h.slotCount();
+        for (uint256 k = 0; k < slotTotal; ++k) {
             uint256 slot = h.slots(k);
             for (uint256 i = 0; i < 6; ++i) {
                 uint256 meterId = h.meterOf(i);
                 if (meterId == 0) continue;
                 uint256 n = h.recordings(meterId, slot);
                 _check(n <= 1, "reading recorded twice");
-                (,, uint256 count) = h.readings().energyOf(h.actors(i), slot);
+                (,, uint256 count) = readings.energyOf(h.actors(i), slot);
                 _check(count == n, "reading count != readings accepted");
             }
         }

@@ -3,12 +3,16 @@
 Day-ahead orders for all 96 slots, gate closure, verified clearing, signed meter readings (with
 forecast errors), settlement; every household's final balance and certificates must equal what
 `p2penergy.market` computes slot by slot, and the market must hold no credits at the end.
+On the embedded chain (py-evm: 131 s for the 96 slots in CI, against 39 s on Hardhat) the same
+street trades the same day at hourly resolution: one slot in four (24 slots), night, sunrise,
+noon and sunset alike.
 """
 
 from __future__ import annotations
 
 import random
 
+from p2penergy.chain.connect import EMBEDDED
 from p2penergy.contracts.market import MarketClient
 from p2penergy.domain.orders import OrderInput, Side
 from p2penergy.market import settle
@@ -17,6 +21,7 @@ from ..conftest import CONSUMER, PROSUMER, Deployed
 from ..contracts.test_market import CREDITS, Trader, balances, certificates, new_trader, report
 
 SLOTS = 96
+EMBEDDED_STRIDE = 4  # the embedded chain trades every 4th slot of the day (hourly)
 
 
 def _solar(slot: int) -> int:
@@ -32,7 +37,8 @@ def test_a_ten_household_day_settles_to_the_python_engine_to_the_unit(deployed: 
     consumers = [new_trader(deployed, CONSUMER) for _ in range(6)]
     epoch, length, _ = deployed.system.readings.functions.timing().call()
     first = (deployed.chain.now() - epoch) // length + 2
-    slots = range(first, first + SLOTS)
+    stride = EMBEDDED_STRIDE if deployed.chain.kind == EMBEDDED else 1
+    slots = range(first, first + SLOTS, stride)
 
     plans: dict[Trader, dict[int, int]] = {}
     for trader in prosumers:

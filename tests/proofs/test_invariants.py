@@ -2,10 +2,9 @@
 
 forge is the binary npm installed (`@foundry-rs/forge-<os>-<arch>`, shipped in the package) and
 compiles with our pinned solc through the solcjs facade (`--use`), so nothing is downloaded.
-The CI profile (foundry.toml `default`): 11 invariants x 100 runs = 1,100 runs of depth 50;
-`tenk`: 10,010 runs; `long`: 100,100 runs with every invariant asserted after every call:
+The CI profile (foundry.toml `default`): 11 invariants x 910 runs = 10,010 runs of depth 50;
+`long`: 100,100 runs with every invariant asserted after every call:
 
-    FOUNDRY_PROFILE=tenk .venv/bin/python -m pytest -q -s tests/proofs/test_invariants.py
     FOUNDRY_PROFILE=long .venv/bin/python -m pytest -q -s tests/proofs/test_invariants.py
 """
 
@@ -38,7 +37,7 @@ INVARIANTS = (
     "invariant_orderIdsUniqueAndIncreasing",
     "invariant_noReadingRecordedTwice",
 )
-RUNS = {"default": 100, "tenk": 910, "long": 9100}
+RUNS = {"default": 910, "long": 9100}
 DEPTH = 50
 
 
@@ -99,6 +98,7 @@ def test_every_invariant_holds_over_the_profile_campaign() -> None:
         total_runs += stats["runs"]
     assert code == 0
     assert total_runs == len(INVARIANTS) * RUNS[profile]
+    assert total_runs >= (100_000 if profile == "long" else 10_000)  # issue 14's floor
     print(f"\n{len(invariants)} invariants, {total_runs} runs at depth {DEPTH}: {elapsed:.0f} s")
 
 
