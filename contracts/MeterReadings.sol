@@ -180,11 +180,20 @@ contract MeterReadings is IMeterReadings, EIP712 {
             assembly ("memory-safe") {
                 freeMemory := mload(0x40)
             }
-            (Reading memory reading, uint8 v, bytes32 r, bytes32 s) = _unpack(offset);
-            if (_recordOrSkip(reading, v, r, s)) {
+            if (_recordPackedFast(offset)) {
                 // Cannot overflow: bounded by count.
                 unchecked {
                     ++accepted;
+                }
+            } else {
+                // Anything but the common case (a reading of a slot after the meter's latest that
+                // passes every check) goes the general way, which names the failure if any.
+                (Reading memory reading, uint8 v, bytes32 r, bytes32 s) = _unpack(offset);
+                if (_recordOrSkip(reading, v, r, s)) {
+                    // Cannot overflow: bounded by count.
+                    unchecked {
+                        ++accepted;
+                    }
                 }
             }
             assembly ("memory-safe") {
@@ -271,6 +280,15 @@ contract MeterReadings is IMeterReadings, EIP712 {
         return startsAt > _gateClosure ? startsAt - _gateClosure - 1 : 0;
     }
 
+    /// @dev `meterKeyTime` for a slot below 2^32 (checked with the window), without overflow
+    /// checks: epoch + slot · slotLength < 2^97.
+    function _keyTime(uint256 slot) private view returns (uint256) {
+        unchecked {
+            uint256 startsAt = _epoch + slot * _slotLength;
+            return startsAt > _gateClosure ? startsAt - _gateClosure - 1 : 0;
+        }
+    }
+
     /// @inheritdoc IMeterReadings
     function gateClosure() external view returns (uint32) {
         return _gateClosure;
@@ -292,6 +310,130 @@ contract MeterReadings is IMeterReadings, EIP712 {
         if (failure.length == 0) return true;
         emit ReadingSkipped(reading.meterId, reading.slot, bytes4(failure));
         return false;
+    }
+
+    /// @dev Records the packed reading at calldata `offset` when it is of a slot after its
+    /// meter's latest one (or its first) and passes every check, and returns true; otherwise
+    /// changes nothing and returns false (the caller then takes the general path, which skips
+    /// or records it). The checks are `_record`'s for that case, on words read straight from
+    /// calldata: window, meter known and active at the key time, signature (low s) by its key,
+    /// export within capacity, registers at least the latest plus this slot's Wh, the owner's
+    /// sums within their fields.
+    function _recordPackedFast(uint256 offset) private returns (bool) {
+        uint256 fields;
+        assembly ("memory-safe") {
+            fields := calldataload(offset)
+        }
+        (uint256 state, address owner) = _checkPackedFast(offset, fields);
+        if (state == 0) return false;
+        uint256 slot = uint64(fields >> 128);
+        uint256 importWh = uint64(fields >> 64);
+        uint256 exportWh = uint64(fields);
+        mapping(uint256 slotGroup => uint256 lanes) storage energy = _energy[owner];
+        uint256 group = slot / _SLOTS_PER_WORD;
+        (uint256 lanes, bool fits) = _addWh(energy[group], slot, importWh, exportWh);
+        if (!fits) return false;
+        uint256 meterId = fields >> 192;
+        _meterStates[meterId] = state;
+        energy[group] = lanes;
+        emit ReadingRecorded(meterId, slot, owner, importWh, exportWh);
+        if (exportWh != 0) _mint(owner, slot, exportWh);
+        return true;
+    }
+
+    /// @dev `_recordPackedFast`'s checks: the meter's next word and the owner, or a zero word
+    /// when the reading is not for the fast path (a recorded meter word is never zero: its
+    /// bitmap has the latest slot's bit).
+    function _checkPackedFast(uint256 offset, uint256 fields)
+        private
+        view
+        returns (uint256 next, address owner)
+    {
+        uint256 registers;
+        assembly ("memory-safe") {
+            registers := calldataload(add(offset, 32))
+        }
+        uint256 meterId = fields >> 192;
+        uint256 slot = uint64(fields >> 128);
+        uint256 state = _meterStates[meterId];
+        // Every sum below is of values under 2^97: no overflow.
+        unchecked {
+            uint256 recent = state >> _RECENT_SHIFT;
+            if (recent != 0) {
+                uint256 latestSlot = uint32(state >> _SLOT_SHIFT);
+                // A replay or a late reading: the general path.
+                if (slot <= latestSlot) return (0, address(0));
+                recent = uint96((recent << (slot - latestSlot)) | 1);
+            } else {
+                recent = 1;
+            }
+            uint256 opensAt = _epoch + (slot + 1) * _slotLength;
+            if (
+                block.timestamp < opensAt || block.timestamp >= opensAt + _window
+                    || slot > type(uint32).max
+            ) return (0, address(0));
+            uint256 importRegister = registers >> 192;
+            uint256 exportRegister = uint64(registers >> 128);
+            if (
+                importRegister < uint64(state) + uint64(fields >> 64)
+                    || exportRegister < uint64(state >> _EXPORT_REGISTER_SHIFT) + uint64(fields)
+            ) return (0, address(0));
+            next = importRegister | (exportRegister << _EXPORT_REGISTER_SHIFT)
+                | (slot << _SLOT_SHIFT) | (recent << _RECENT_SHIFT);
+        }
+        address device;
+        uint256 capacityW;
+        bool active;
+        (device, owner, capacityW, active) = _meterAt(meterId, _keyTime(slot));
+        if (device == address(0) || !active || _packedSigner(offset, fields, registers) != device)
+        {
+            return (0, address(0));
+        }
+        // Cannot overflow: a uint32 capacity times a uint32 slot length.
+        unchecked {
+            if (uint64(fields) > capacityW * _slotLength / 3600) return (0, address(0));
+        }
+    }
+
+    /// @dev The signer of the packed reading at calldata `offset` (`fields` and `registers` its
+    /// first two words), or zero for a high s or no recovery: `_digest` and `_signer` without
+    /// the memory struct.
+    function _packedSigner(uint256 offset, uint256 fields, uint256 registers)
+        private
+        view
+        returns (address signer)
+    {
+        bytes32 typeHash = READING_TYPEHASH;
+        bytes32 separator = _domainSeparatorV4();
+        assembly ("memory-safe") {
+            let ptr := mload(0x40)
+            let mask := 0xffffffffffffffff
+            mstore(ptr, typeHash)
+            mstore(add(ptr, 0x20), shr(192, fields))
+            mstore(add(ptr, 0x40), and(shr(128, fields), mask))
+            mstore(add(ptr, 0x60), and(shr(64, fields), mask))
+            mstore(add(ptr, 0x80), and(fields, mask))
+            mstore(add(ptr, 0xa0), shr(192, registers))
+            mstore(add(ptr, 0xc0), and(shr(128, registers), mask))
+            let structHash := keccak256(ptr, 0xe0)
+            // "\x19\x01" ‖ separator ‖ structHash, as MessageHashUtils.toTypedDataHash
+            mstore(ptr, shl(240, 0x1901))
+            mstore(add(ptr, 0x02), separator)
+            mstore(add(ptr, 0x22), structHash)
+            let digest := keccak256(ptr, 0x42)
+            let vs := calldataload(add(offset, 80))
+            let s := and(vs, sub(shl(255, 1), 1))
+            mstore(0x00, 0)
+            if iszero(gt(s, _HALF_ORDER)) {
+                mstore(ptr, digest)
+                mstore(add(ptr, 0x20), add(27, shr(255, vs)))
+                mstore(add(ptr, 0x40), calldataload(add(offset, 48)))
+                mstore(add(ptr, 0x60), s)
+                // A failed recovery returns nothing: the zero in scratch space stays.
+                pop(staticcall(gas(), 0x01, ptr, 0x80, 0x00, 0x20))
+            }
+            signer := mload(0x00)
+        }
     }
 
     /// @dev The reading and (v, r, s) signature packed at calldata `offset` (see
@@ -338,7 +480,7 @@ contract MeterReadings is IMeterReadings, EIP712 {
         if (failure.length != 0) return failure;
         // The key and status in force when the slot's gate closed (slot < 2^32: checked above).
         (address device, address owner, uint256 capacityW, bool active) =
-            _meterAt(meterId, meterKeyTime(slot));
+            _meterAt(meterId, _keyTime(slot));
         failure = _checkMeterAndSignature(reading, v, r, s, device, capacityW, active);
         if (failure.length != 0) return failure;
         return _commit(state, reading, owner);
@@ -388,7 +530,14 @@ contract MeterReadings is IMeterReadings, EIP712 {
                 return abi.encodeWithSelector(ReadingsAlreadyRecorded.selector, meterId, slot);
             }
         }
-        (uint256 opensAt, uint256 closesAt) = readingWindow(slot);
+        // `readingWindow` without its overflow checks: slot < 2^64 (a uint64 field), so
+        // (slot + 1) · slotLength + epoch + window stays far below 2^256.
+        uint256 opensAt;
+        uint256 closesAt;
+        unchecked {
+            opensAt = _epoch + (slot + 1) * _slotLength;
+            closesAt = opensAt + _window;
+        }
         if (block.timestamp < opensAt || block.timestamp >= closesAt || slot > type(uint32).max) {
             return abi.encodeWithSelector(ReadingsOutsideWindow.selector, slot, opensAt, closesAt);
         }
@@ -483,7 +632,11 @@ contract MeterReadings is IMeterReadings, EIP712 {
         if (signer != device) {
             return abi.encodeWithSelector(ReadingsWrongSigner.selector, meterId, signer);
         }
-        uint256 maxWh = capacityW * _slotLength / 3600;
+        uint256 maxWh;
+        // Cannot overflow: a uint32 capacity times a uint32 slot length.
+        unchecked {
+            maxWh = capacityW * _slotLength / 3600;
+        }
         if (reading.exportWh > maxWh) {
             return abi.encodeWithSelector(
                 ReadingsExportAboveCapacity.selector, meterId, reading.exportWh, maxWh
@@ -502,8 +655,10 @@ contract MeterReadings is IMeterReadings, EIP712 {
         if (state >> _RECENT_SHIFT == 0 || reading.slot > uint32(state >> _SLOT_SHIFT)) {
             // Sums of two uint64 values in uint256: no overflow. With no reading yet the latest
             // registers are zero, which leaves the "at least its own Wh" rule.
-            return importRegister >= latestImport + reading.importWh
-                && exportRegister >= latestExport + reading.exportWh;
+            unchecked {
+                return importRegister >= latestImport + reading.importWh
+                    && exportRegister >= latestExport + reading.exportWh;
+            }
         }
         return importRegister <= latestImport && exportRegister <= latestExport
             && importRegister >= reading.importWh && exportRegister >= reading.exportWh;
@@ -518,15 +673,20 @@ contract MeterReadings is IMeterReadings, EIP712 {
         if (recent == 0 || slot > latestSlot) {
             // Shifting drops the slots that have left the bitmap; a shift of 96 or more clears
             // it (the uint96 conversion keeps the low 96 bits).
-            if (recent != 0) recent = uint96((recent << (slot - latestSlot)) | 1);
-            else recent = 1;
+            // Cannot underflow: slot > latestSlot here whenever recent != 0.
+            unchecked {
+                recent = recent == 0 ? 1 : uint96((recent << (slot - latestSlot)) | 1);
+            }
             return uint256(reading.importRegisterWh)
                 | (uint256(reading.exportRegisterWh) << _EXPORT_REGISTER_SHIFT)
                 | (slot << _SLOT_SHIFT) | (recent << _RECENT_SHIFT);
         }
         // A late reading: the latest registers stay, the slot's bit is set. age < 96 because the
         // slot is inside its window (see the contract's @dev).
-        return state | (uint256(1) << (_RECENT_SHIFT + latestSlot - slot));
+        // Cannot underflow: slot <= latestSlot here.
+        unchecked {
+            return state | (uint256(1) << (_RECENT_SHIFT + latestSlot - slot));
+        }
     }
 
     /// @dev `lanes` with `reading` added to its slot's lane; `fits` is false when a sum would
@@ -536,16 +696,27 @@ contract MeterReadings is IMeterReadings, EIP712 {
         pure
         returns (uint256, bool fits)
     {
-        uint256 shift = _laneShift(reading.slot);
-        uint256 lane = (lanes >> shift) & _LANE_MASK;
+        return _addWh(lanes, reading.slot, reading.importWh, reading.exportWh);
+    }
+
+    /// @dev `_addToLane` of the values.
+    function _addWh(uint256 lanes, uint256 slot, uint256 addImportWh, uint256 addExportWh)
+        private
+        pure
+        returns (uint256, bool fits)
+    {
         // Each field is below 2^30 and each reading value below 2^64: no overflow in uint256.
-        uint256 importWh = (lane & MAX_SLOT_WH) + reading.importWh;
-        uint256 exportWh = ((lane >> _EXPORT_SHIFT) & MAX_SLOT_WH) + reading.exportWh;
-        uint256 count = (lane >> _COUNT_SHIFT) + 1;
-        fits = importWh <= MAX_SLOT_WH && exportWh <= MAX_SLOT_WH
-            && count <= MAX_SLOT_METER_READINGS;
-        lane = importWh | (exportWh << _EXPORT_SHIFT) | (count << _COUNT_SHIFT);
-        return ((lanes & ~(_LANE_MASK << shift)) | (lane << shift), fits);
+        unchecked {
+            uint256 shift = _laneShift(slot);
+            uint256 lane = (lanes >> shift) & _LANE_MASK;
+            uint256 importWh = (lane & MAX_SLOT_WH) + addImportWh;
+            uint256 exportWh = ((lane >> _EXPORT_SHIFT) & MAX_SLOT_WH) + addExportWh;
+            uint256 count = (lane >> _COUNT_SHIFT) + 1;
+            fits = importWh <= MAX_SLOT_WH && exportWh <= MAX_SLOT_WH
+                && count <= MAX_SLOT_METER_READINGS;
+            lane = importWh | (exportWh << _EXPORT_SHIFT) | (count << _COUNT_SHIFT);
+            return ((lanes & ~(_LANE_MASK << shift)) | (lane << shift), fits);
+        }
     }
 
     function _laneShift(uint256 slot) private pure returns (uint256) {
