@@ -41,10 +41,10 @@ ALREADY_RECORDED = "ReadingsAlreadyRecorded"
 OUTSIDE_WINDOW = "ReadingsOutsideWindow"
 DEFAULT_BATCH = 50
 # The relayer sends `submitPacked` with a fixed gas limit sized from the gas benchmarks instead
-# of an estimate: the costliest reading measured (benchmarks/gas-snapshot.json, "submit 100 readings
-# of new meters (all exporting)") is ~68,400 gas; 100,000 per reading plus 100,000 for the
-# transaction leaves ~45 % headroom. An estimate is only as good as the block it was made
-# against: a reading whose window opened between estimate and inclusion takes the costlier
+# of an estimate: the costliest reading measured (benchmarks/gas-snapshot.json, "submit 100
+# readings of new meters (all exporting)") is ~63,300 gas; 100,000 per reading plus 100,000 for
+# the transaction leaves over 50 % headroom. An estimate is only as good as the block it was
+# made against: a reading whose window opened between estimate and inclusion takes the costlier
 # "record" path instead of the "skip" one, and the transaction ran out of gas. Gas *used* (what
 # is paid) does not depend on the limit.
 SUBMIT_GAS_PER_READING = 100_000
