@@ -167,10 +167,8 @@ contract MeterReadings is IMeterReadings, EIP712 {
     // slither-disable-next-line reentrancy-events
     function submitPacked(bytes calldata packed) external returns (uint256 accepted) {
         _checkRelayer();
+        if (packed.length % PACKED_READING_BYTES != 0) revert ReadingsMalformedBatch(packed.length);
         uint256 count = packed.length / PACKED_READING_BYTES;
-        if (count * PACKED_READING_BYTES != packed.length) {
-            revert ReadingsMalformedBatch(packed.length);
-        }
         uint256 offset;
         assembly ("memory-safe") {
             offset := packed.offset
