@@ -1,4 +1,5 @@
-"""Gas of MeterReadings.submit on the embedded chain: batches of 100 readings.
+"""Gas of MeterReadings.submitPacked (the relayer's encoding) on the embedded chain: batches of
+100 readings.
 
 Run from the repository root:
 
@@ -39,7 +40,8 @@ from web3.contract import Contract
 from p2penergy.chain.connect import Chain, embedded
 from p2penergy.chain.deploy import MarketConfig, System, deploy_system
 from p2penergy.chain.tx import events, transact
-from p2penergy.oracle import Reading, sign_reading
+from p2penergy.oracle import Reading, SignedReading, sign_reading
+from p2penergy.oracle.reading import pack_batch
 
 CEILING_PER_READING = 45_000
 HEADLINE = "steady, 4 consecutive slots"
@@ -105,7 +107,7 @@ class Bench:
         self.chain.set_time(self.epoch + (slot + 1) * SLOT_LENGTH + 1)
         return slot
 
-    def batch(self, slot: int, count: int, export_wh: int) -> list[object]:
+    def batch(self, slot: int, count: int, export_wh: int) -> list[SignedReading]:
         register = 10_000 * (slot + 1)
         return [
             sign_reading(
@@ -113,12 +115,13 @@ class Bench:
                 Reading(meter_id, slot, 150, export_wh, register, register),
                 self.chain.chain_id,
                 self.readings.address,
-            ).as_tuple()
+            )
             for meter_id, device in self.meters[:count]
         ]
 
-    def submit(self, scenario: str, batch: list[object], expect_recorded: int) -> Row:
-        receipt = transact(self.chain, self.admin, self.readings.functions.submit(batch))
+    def submit(self, scenario: str, batch: list[SignedReading], expect_recorded: int) -> Row:
+        fn = self.readings.functions.submitPacked(pack_batch(batch))
+        receipt = transact(self.chain, self.admin, fn)
         recorded = len(events(self.readings, "ReadingRecorded", receipt))
         if recorded != expect_recorded:
             raise SystemExit(

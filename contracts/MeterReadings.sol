@@ -1,7 +1,6 @@
 // SPDX-License-Identifier: MIT
 pragma solidity 0.8.28;
 
-import {ECDSA} from "@openzeppelin/contracts/utils/cryptography/ECDSA.sol";
 import {EIP712} from "@openzeppelin/contracts/utils/cryptography/EIP712.sol";
 
 import {IEnergyCertificate} from "./interfaces/IEnergyCertificate.sol";
@@ -52,6 +51,10 @@ contract MeterReadings is IMeterReadings, EIP712 {
     /// `MAX_METERS_PER_OWNER`).
     uint256 public constant MAX_SLOT_METER_READINGS = 15;
 
+    /// @notice Bytes per reading in `submitPacked`'s calldata: six big-endian uint64 fields in
+    /// `Reading` order (48 bytes), then the EIP-2098 compact signature r ‖ yParityAndS (64).
+    uint256 public constant PACKED_READING_BYTES = 112;
+
     // ───────────────────────────── storage ─────────────────────────────
 
     /// @dev A meter's replay and register state, stored in one word (see `_loadMeter`).
@@ -80,6 +83,13 @@ contract MeterReadings is IMeterReadings, EIP712 {
     uint256 private constant _LANE_MASK = 2 ** 64 - 1;
     uint256 private constant _EXPORT_SHIFT = 30;
     uint256 private constant _COUNT_SHIFT = 60;
+    // secp256k1n / 2: a larger s is the malleable twin of a valid signature.
+    uint256 private constant _HALF_ORDER =
+        0x7FFFFFFFFFFFFFFFFFFFFFFFFFFFFFFF5D576E7357A4501DDFE92F46681B20A0;
+    // A meter's word (see `_loadMeter`).
+    uint256 private constant _EXPORT_REGISTER_SHIFT = 64;
+    uint256 private constant _SLOT_SHIFT = 128;
+    uint256 private constant _RECENT_SHIFT = 160;
 
     // Packed words, written with a single SSTORE each: Solidity's storage structs would read and
     // rewrite the word once per field.
@@ -131,22 +141,20 @@ contract MeterReadings is IMeterReadings, EIP712 {
     function submit(SignedReading[] calldata batch) external returns (uint256 accepted) {
         _checkRelayer();
         for (uint256 i = 0; i < batch.length; ++i) {
-            // Nothing a reading allocates (its copy, the registry's answer, the digest's
-            // encoding, a failure) outlives its iteration: the next one reuses the memory, so a
-            // batch's memory cost stays flat instead of growing quadratically with its length.
+            SignedReading calldata signed = batch[i];
+            // Nothing a reading allocates (its copy, the digest's encoding, a failure) outlives
+            // its iteration: the next one reuses the memory, so a batch's memory cost stays flat
+            // instead of growing quadratically with its length.
             uint256 freeMemory;
             assembly ("memory-safe") {
                 freeMemory := mload(0x40)
             }
-            bytes memory failure = _record(batch[i]);
-            if (failure.length == 0) {
+            Reading memory reading = signed.reading;
+            if (_recordOrSkip(reading, signed.v, signed.r, signed.s)) {
                 // Cannot overflow: bounded by batch.length.
                 unchecked {
                     ++accepted;
                 }
-            } else {
-                Reading calldata reading = batch[i].reading;
-                emit ReadingSkipped(reading.meterId, reading.slot, bytes4(failure));
             }
             assembly ("memory-safe") {
                 mstore(0x40, freeMemory)
@@ -155,9 +163,51 @@ contract MeterReadings is IMeterReadings, EIP712 {
     }
 
     /// @inheritdoc IMeterReadings
+    // Same event order as `submit`.
+    // slither-disable-next-line reentrancy-events
+    function submitPacked(bytes calldata packed) external returns (uint256 accepted) {
+        _checkRelayer();
+        if (packed.length % PACKED_READING_BYTES != 0) revert ReadingsMalformedBatch(packed.length);
+        uint256 count = packed.length / PACKED_READING_BYTES;
+        uint256 offset;
+        assembly ("memory-safe") {
+            offset := packed.offset
+        }
+        for (uint256 i = 0; i < count; ++i) {
+            uint256 freeMemory;
+            assembly ("memory-safe") {
+                freeMemory := mload(0x40)
+            }
+            if (_recordPackedFast(offset)) {
+                // Cannot overflow: bounded by count.
+                unchecked {
+                    ++accepted;
+                }
+            } else {
+                // Anything but the common case (a reading of a slot after the meter's latest that
+                // passes every check) goes the general way, which names the failure if any.
+                (Reading memory reading, uint8 v, bytes32 r, bytes32 s) = _unpack(offset);
+                if (_recordOrSkip(reading, v, r, s)) {
+                    // Cannot overflow: bounded by count.
+                    unchecked {
+                        ++accepted;
+                    }
+                }
+            }
+            assembly ("memory-safe") {
+                mstore(0x40, freeMemory)
+            }
+            // Cannot overflow: inside the calldata.
+            unchecked {
+                offset += PACKED_READING_BYTES;
+            }
+        }
+    }
+
+    /// @inheritdoc IMeterReadings
     function submitOne(SignedReading calldata signed) external {
         _checkRelayer();
-        bytes memory failure = _record(signed);
+        bytes memory failure = _record(signed.reading, signed.v, signed.r, signed.s);
         if (failure.length != 0) {
             // Re-raise the encoded custom error as it is (same idiom as OpenZeppelin's Address).
             assembly ("memory-safe") {
@@ -228,6 +278,15 @@ contract MeterReadings is IMeterReadings, EIP712 {
         return startsAt > _gateClosure ? startsAt - _gateClosure - 1 : 0;
     }
 
+    /// @dev `meterKeyTime` for a slot below 2^32 (checked with the window), without overflow
+    /// checks: epoch + slot · slotLength < 2^97.
+    function _keyTime(uint256 slot) private view returns (uint256) {
+        unchecked {
+            uint256 startsAt = _epoch + slot * _slotLength;
+            return startsAt > _gateClosure ? startsAt - _gateClosure - 1 : 0;
+        }
+    }
+
     /// @inheritdoc IMeterReadings
     function gateClosure() external view returns (uint32) {
         return _gateClosure;
@@ -240,77 +299,342 @@ contract MeterReadings is IMeterReadings, EIP712 {
 
     // ───────────────────────────── internal ─────────────────────────────
 
-    /// @dev Records `signed` (effects, event, then the mint) or returns the ABI-encoded custom
+    /// @dev Records `reading` or emits `ReadingSkipped` with the reason; true when recorded.
+    function _recordOrSkip(Reading memory reading, uint8 v, bytes32 r, bytes32 s)
+        private
+        returns (bool)
+    {
+        bytes memory failure = _record(reading, v, r, s);
+        if (failure.length == 0) return true;
+        emit ReadingSkipped(reading.meterId, reading.slot, bytes4(failure));
+        return false;
+    }
+
+    /// @dev Records the packed reading at calldata `offset` when it is of a slot after its
+    /// meter's latest one (or its first) and passes every check, and returns true; otherwise
+    /// changes nothing and returns false (the caller then takes the general path, which skips
+    /// or records it). The checks are `_record`'s for that case, on words read straight from
+    /// calldata: window, meter known and active at the key time, signature (low s) by its key,
+    /// export within capacity, registers at least the latest plus this slot's Wh, the owner's
+    /// sums within their fields.
+    function _recordPackedFast(uint256 offset) private returns (bool) {
+        uint256 fields;
+        assembly ("memory-safe") {
+            fields := calldataload(offset)
+        }
+        (uint256 state, address owner) = _checkPackedFast(offset, fields);
+        if (state == 0) return false;
+        uint256 slot = uint64(fields >> 128);
+        uint256 importWh = uint64(fields >> 64);
+        uint256 exportWh = uint64(fields);
+        mapping(uint256 slotGroup => uint256 lanes) storage energy = _energy[owner];
+        uint256 group = slot / _SLOTS_PER_WORD;
+        (uint256 lanes, bool fits) = _addWh(energy[group], slot, importWh, exportWh);
+        if (!fits) return false;
+        uint256 meterId = fields >> 192;
+        _meterStates[meterId] = state;
+        energy[group] = lanes;
+        emit ReadingRecorded(meterId, slot, owner, importWh, exportWh);
+        if (exportWh != 0) _mint(owner, slot, exportWh);
+        return true;
+    }
+
+    /// @dev `_recordPackedFast`'s checks: the meter's next word and the owner, or a zero word
+    /// when the reading is not for the fast path (a recorded meter word is never zero: its
+    /// bitmap has the latest slot's bit).
+    function _checkPackedFast(uint256 offset, uint256 fields)
+        private
+        view
+        returns (uint256 next, address owner)
+    {
+        uint256 registers;
+        assembly ("memory-safe") {
+            registers := calldataload(add(offset, 32))
+        }
+        uint256 meterId = fields >> 192;
+        uint256 slot = uint64(fields >> 128);
+        uint256 state = _meterStates[meterId];
+        // Every sum below is of values under 2^97: no overflow.
+        unchecked {
+            uint256 recent = state >> _RECENT_SHIFT;
+            if (recent != 0) {
+                uint256 latestSlot = uint32(state >> _SLOT_SHIFT);
+                // A replay or a late reading: the general path.
+                if (slot <= latestSlot) return (0, address(0));
+                recent = uint96((recent << (slot - latestSlot)) | 1);
+            } else {
+                recent = 1;
+            }
+            uint256 opensAt = _epoch + (slot + 1) * _slotLength;
+            if (
+                block.timestamp < opensAt || block.timestamp >= opensAt + _window
+                    || slot > type(uint32).max
+            ) return (0, address(0));
+            uint256 importRegister = registers >> 192;
+            uint256 exportRegister = uint64(registers >> 128);
+            if (
+                importRegister < uint64(state) + uint64(fields >> 64)
+                    || exportRegister < uint64(state >> _EXPORT_REGISTER_SHIFT) + uint64(fields)
+            ) return (0, address(0));
+            next = importRegister | (exportRegister << _EXPORT_REGISTER_SHIFT)
+                | (slot << _SLOT_SHIFT) | (recent << _RECENT_SHIFT);
+        }
+        address device;
+        uint256 capacityW;
+        bool active;
+        (device, owner, capacityW, active) = _meterAt(meterId, _keyTime(slot));
+        if (device == address(0) || !active || _packedSigner(offset, fields, registers) != device)
+        {
+            return (0, address(0));
+        }
+        // Cannot overflow: a uint32 capacity times a uint32 slot length.
+        unchecked {
+            if (uint64(fields) > capacityW * _slotLength / 3600) return (0, address(0));
+        }
+    }
+
+    /// @dev The signer of the packed reading at calldata `offset` (`fields` and `registers` its
+    /// first two words), or zero for a high s or no recovery: `_digest` and `_signer` without
+    /// the memory struct.
+    function _packedSigner(uint256 offset, uint256 fields, uint256 registers)
+        private
+        view
+        returns (address signer)
+    {
+        bytes32 typeHash = READING_TYPEHASH;
+        bytes32 separator = _domainSeparatorV4();
+        assembly ("memory-safe") {
+            let ptr := mload(0x40)
+            let mask := 0xffffffffffffffff
+            mstore(ptr, typeHash)
+            mstore(add(ptr, 0x20), shr(192, fields))
+            mstore(add(ptr, 0x40), and(shr(128, fields), mask))
+            mstore(add(ptr, 0x60), and(shr(64, fields), mask))
+            mstore(add(ptr, 0x80), and(fields, mask))
+            mstore(add(ptr, 0xa0), shr(192, registers))
+            mstore(add(ptr, 0xc0), and(shr(128, registers), mask))
+            let structHash := keccak256(ptr, 0xe0)
+            // "\x19\x01" ‖ separator ‖ structHash, as MessageHashUtils.toTypedDataHash
+            mstore(ptr, shl(240, 0x1901))
+            mstore(add(ptr, 0x02), separator)
+            mstore(add(ptr, 0x22), structHash)
+            let digest := keccak256(ptr, 0x42)
+            let vs := calldataload(add(offset, 80))
+            let s := and(vs, sub(shl(255, 1), 1))
+            mstore(0x00, 0)
+            if iszero(gt(s, _HALF_ORDER)) {
+                mstore(ptr, digest)
+                mstore(add(ptr, 0x20), add(27, shr(255, vs)))
+                mstore(add(ptr, 0x40), calldataload(add(offset, 48)))
+                mstore(add(ptr, 0x60), s)
+                // A failed recovery returns nothing: the zero in scratch space stays.
+                pop(staticcall(gas(), 0x01, ptr, 0x80, 0x00, 0x20))
+            }
+            signer := mload(0x00)
+        }
+    }
+
+    /// @dev The reading and (v, r, s) signature packed at calldata `offset` (see
+    /// `PACKED_READING_BYTES`): six big-endian uint64 fields in `Reading` order, then the
+    /// EIP-2098 compact signature r ‖ yParityAndS (bit 255 the y parity, the rest s).
+    function _unpack(uint256 offset)
+        private
+        pure
+        returns (Reading memory reading, uint8 v, bytes32 r, bytes32 s)
+    {
+        uint256 fields;
+        uint256 registers;
+        uint256 vs;
+        assembly ("memory-safe") {
+            fields := calldataload(offset)
+            registers := calldataload(add(offset, 32))
+            r := calldataload(add(offset, 48))
+            vs := calldataload(add(offset, 80))
+        }
+        reading = Reading(
+            uint64(fields >> 192),
+            uint64(fields >> 128),
+            uint64(fields >> 64),
+            uint64(fields),
+            uint64(registers >> 192),
+            uint64(registers >> 128)
+        );
+        // v is 27 or 28; s keeps the low 255 bits, so a high s is still refused by the check.
+        v = uint8(27 + (vs >> 255));
+        s = bytes32(vs & ~(uint256(1) << 255));
+    }
+
+    /// @dev Records `reading` (effects, event, then the mint) or returns the ABI-encoded custom
     /// error that names why not; nothing changes in that case.
-    function _record(SignedReading calldata signed) private returns (bytes memory failure) {
-        // One validated copy: the checks read every field, often more than once.
-        Reading memory reading = signed.reading;
+    function _record(Reading memory reading, uint8 v, bytes32 r, bytes32 s)
+        private
+        returns (bytes memory failure)
+    {
         uint256 meterId = reading.meterId;
         uint256 slot = reading.slot;
-        MeterState memory state = _loadMeter(meterId);
+        uint256 state = _meterStates[meterId];
 
         failure = _checkSlot(state, meterId, slot);
         if (failure.length != 0) return failure;
         // The key and status in force when the slot's gate closed (slot < 2^32: checked above).
-        IParticipantRegistry.Meter memory meter = _registry.meterAt(meterId, meterKeyTime(slot));
-        failure = _checkMeterAndSignature(signed, reading, meter);
+        (address device, address owner, uint256 capacityW, bool active) =
+            _meterAt(meterId, _keyTime(slot));
+        failure = _checkMeterAndSignature(reading, v, r, s, device, capacityW, active);
         if (failure.length != 0) return failure;
-        failure = _checkRegisters(state, reading);
-        if (failure.length != 0) return failure;
-        mapping(uint256 slotGroup => uint256 lanes) storage energy = _energy[meter.owner];
-        (uint256 lanes, bool fits) = _addToLane(energy[slot / _SLOTS_PER_WORD], reading);
+        return _commit(state, reading, owner);
+    }
+
+    /// @dev The register and sum checks, then the effects, the event and the mint.
+    function _commit(uint256 state, Reading memory reading, address owner)
+        private
+        returns (bytes memory)
+    {
+        uint256 meterId = reading.meterId;
+        uint256 slot = reading.slot;
+        if (!_registersOk(state, reading)) {
+            return abi.encodeWithSelector(ReadingsRegisterBackwards.selector, meterId, slot);
+        }
+        mapping(uint256 slotGroup => uint256 lanes) storage energy = _energy[owner];
+        uint256 group = slot / _SLOTS_PER_WORD;
+        (uint256 lanes, bool fits) = _addToLane(energy[group], reading);
         if (!fits) return abi.encodeWithSelector(ReadingsImplausible.selector, meterId, slot);
 
-        _storeMeter(meterId, _advance(state, reading));
-        energy[slot / _SLOTS_PER_WORD] = lanes;
-        emit ReadingRecorded(meterId, slot, meter.owner, reading.importWh, reading.exportWh);
+        _meterStates[meterId] = _advance(state, reading);
+        energy[group] = lanes;
+        uint256 exportWh = reading.exportWh;
+        emit ReadingRecorded(meterId, slot, owner, reading.importWh, exportWh);
 
-        if (reading.exportWh != 0) _certificate.mint(meter.owner, slot, reading.exportWh);
+        if (exportWh != 0) _mint(owner, slot, exportWh);
+        return "";
     }
 
     /// @dev Replay first (so a relayer's retry is told "already recorded"), then the window.
-    function _checkSlot(MeterState memory state, uint256 meterId, uint256 slot)
+    /// `state` is the meter's packed word (see `_loadMeter`).
+    function _checkSlot(uint256 state, uint256 meterId, uint256 slot)
         private
         view
         returns (bytes memory)
     {
-        if (state.recent != 0 && slot <= state.latestSlot) {
+        uint256 recent = state >> _RECENT_SHIFT;
+        uint256 latestSlot = uint32(state >> _SLOT_SHIFT);
+        if (recent != 0 && slot <= latestSlot) {
             // Cannot underflow: slot <= latestSlot was just checked.
             uint256 age;
             unchecked {
-                age = state.latestSlot - slot;
+                age = latestSlot - slot;
             }
             // An age beyond the bitmap is outside the window (see the contract's @dev).
-            if (age < MAX_WINDOW_SLOTS && (state.recent >> age) & 1 == 1) {
+            if (age < MAX_WINDOW_SLOTS && (recent >> age) & 1 == 1) {
                 return abi.encodeWithSelector(ReadingsAlreadyRecorded.selector, meterId, slot);
             }
         }
-        (uint256 opensAt, uint256 closesAt) = readingWindow(slot);
+        // `readingWindow` without its overflow checks: slot < 2^64 (a uint64 field), so
+        // (slot + 1) · slotLength + epoch + window stays far below 2^256.
+        uint256 opensAt;
+        uint256 closesAt;
+        unchecked {
+            opensAt = _epoch + (slot + 1) * _slotLength;
+            closesAt = opensAt + _window;
+        }
         if (block.timestamp < opensAt || block.timestamp >= closesAt || slot > type(uint32).max) {
             return abi.encodeWithSelector(ReadingsOutsideWindow.selector, slot, opensAt, closesAt);
         }
         return "";
     }
 
+    /// @dev The registry's `meterAt(meterId, moment)`, called in assembly: the registry is
+    /// fixed at deployment and has code (its `transactionAllowed` answered), and its answer goes
+    /// straight to the stack instead of through a memory struct.
+    function _meterAt(uint256 meterId, uint256 moment)
+        private
+        view
+        returns (address device, address owner, uint256 capacityW, bool active)
+    {
+        bytes4 selector = IParticipantRegistry.meterAt.selector;
+        address registry = address(_registry);
+        assembly ("memory-safe") {
+            let ptr := mload(0x40)
+            mstore(ptr, selector)
+            mstore(add(ptr, 0x04), meterId)
+            mstore(add(ptr, 0x24), moment)
+            if iszero(staticcall(gas(), registry, ptr, 0x44, ptr, 0x80)) {
+                returndatacopy(ptr, 0, returndatasize())
+                revert(ptr, returndatasize())
+            }
+            if lt(returndatasize(), 0x80) { revert(0, 0) }
+            device := and(mload(ptr), 0xffffffffffffffffffffffffffffffffffffffff)
+            owner := and(mload(add(ptr, 0x20)), 0xffffffffffffffffffffffffffffffffffffffff)
+            capacityW := and(mload(add(ptr, 0x40)), 0xffffffff)
+            active := iszero(iszero(mload(add(ptr, 0x60))))
+        }
+    }
+
+    /// @dev The signer of `digest`, or zero when the signature is invalid: as OpenZeppelin's
+    /// `ECDSA.tryRecover`, s must be in the lower half of the curve order (no malleable twin)
+    /// and the precompile must recover an address (which also refuses a v other than 27, 28).
+    function _signer(bytes32 digest, uint8 v, bytes32 r, bytes32 s)
+        private
+        view
+        returns (address signer)
+    {
+        if (uint256(s) > _HALF_ORDER) return address(0);
+        assembly ("memory-safe") {
+            let ptr := mload(0x40)
+            mstore(ptr, digest)
+            mstore(add(ptr, 0x20), v)
+            mstore(add(ptr, 0x40), r)
+            mstore(add(ptr, 0x60), s)
+            mstore(0x00, 0)
+            // A failed recovery returns nothing: the zero in scratch space stays.
+            pop(staticcall(gas(), 0x01, ptr, 0x80, 0x00, 0x20))
+            signer := mload(0x00)
+        }
+    }
+
+    /// @dev `certificate.mint(owner, slot, exportWh)`, called in assembly (the certificate is
+    /// fixed at deployment and its code was checked by the constructor); a revert bubbles up.
+    function _mint(address owner, uint256 slot, uint256 exportWh) private {
+        bytes4 selector = IEnergyCertificate.mint.selector;
+        address certificate = address(_certificate);
+        assembly ("memory-safe") {
+            let ptr := mload(0x40)
+            mstore(ptr, selector)
+            mstore(add(ptr, 0x04), owner)
+            mstore(add(ptr, 0x24), slot)
+            mstore(add(ptr, 0x44), exportWh)
+            if iszero(call(gas(), certificate, 0, ptr, 0x64, 0, 0)) {
+                returndatacopy(ptr, 0, returndatasize())
+                revert(ptr, returndatasize())
+            }
+        }
+    }
+
     function _checkMeterAndSignature(
-        SignedReading calldata signed,
         Reading memory reading,
-        IParticipantRegistry.Meter memory meter
+        uint8 v,
+        bytes32 r,
+        bytes32 s,
+        address device,
+        uint256 capacityW,
+        bool active
     ) private view returns (bytes memory) {
         uint256 meterId = reading.meterId;
-        if (meter.device == address(0)) {
+        if (device == address(0)) {
             return abi.encodeWithSelector(ReadingsUnknownMeter.selector, meterId);
         }
-        if (!meter.active) return abi.encodeWithSelector(ReadingsInactiveMeter.selector, meterId);
-        (address signer, ECDSA.RecoverError error,) =
-            ECDSA.tryRecover(_digest(reading), signed.v, signed.r, signed.s);
-        if (error != ECDSA.RecoverError.NoError) {
+        if (!active) return abi.encodeWithSelector(ReadingsInactiveMeter.selector, meterId);
+        address signer = _signer(_digest(reading), v, r, s);
+        if (signer == address(0)) {
             return abi.encodeWithSelector(ReadingsInvalidSignature.selector, meterId, reading.slot);
         }
-        if (signer != meter.device) {
+        if (signer != device) {
             return abi.encodeWithSelector(ReadingsWrongSigner.selector, meterId, signer);
         }
-        uint256 maxWh = uint256(meter.capacityW) * _slotLength / 3600;
+        uint256 maxWh;
+        // Cannot overflow: a uint32 capacity times a uint32 slot length.
+        unchecked {
+            maxWh = capacityW * _slotLength / 3600;
+        }
         if (reading.exportWh > maxWh) {
             return abi.encodeWithSelector(
                 ReadingsExportAboveCapacity.selector, meterId, reading.exportWh, maxWh
@@ -321,52 +645,46 @@ contract MeterReadings is IMeterReadings, EIP712 {
 
     /// @dev Registers are cumulative: a later slot adds at least its own Wh to the latest
     /// registers; a late (earlier) slot cannot exceed them; no register is below its slot's Wh.
-    function _checkRegisters(MeterState memory state, Reading memory reading)
-        private
-        pure
-        returns (bytes memory)
-    {
+    function _registersOk(uint256 state, Reading memory reading) private pure returns (bool) {
         uint256 importRegister = reading.importRegisterWh;
         uint256 exportRegister = reading.exportRegisterWh;
-        bool ok;
-        if (state.recent == 0 || reading.slot > state.latestSlot) {
+        uint256 latestImport = uint64(state);
+        uint256 latestExport = uint64(state >> _EXPORT_REGISTER_SHIFT);
+        if (state >> _RECENT_SHIFT == 0 || reading.slot > uint32(state >> _SLOT_SHIFT)) {
             // Sums of two uint64 values in uint256: no overflow. With no reading yet the latest
             // registers are zero, which leaves the "at least its own Wh" rule.
-            ok = importRegister >= uint256(state.importRegisterWh) + reading.importWh
-                && exportRegister >= uint256(state.exportRegisterWh) + reading.exportWh;
-        } else {
-            ok = importRegister <= state.importRegisterWh && exportRegister <= state.exportRegisterWh
-                && importRegister >= reading.importWh && exportRegister >= reading.exportWh;
+            unchecked {
+                return importRegister >= latestImport + reading.importWh
+                    && exportRegister >= latestExport + reading.exportWh;
+            }
         }
-        if (!ok) {
-            return abi.encodeWithSelector(
-                ReadingsRegisterBackwards.selector, reading.meterId, reading.slot
-            );
-        }
-        return "";
+        return importRegister <= latestImport && exportRegister <= latestExport
+            && importRegister >= reading.importWh && exportRegister >= reading.exportWh;
     }
 
-    /// @dev The meter's state once `reading` (already checked) is recorded.
-    function _advance(MeterState memory state, Reading memory reading)
-        private
-        pure
-        returns (MeterState memory)
-    {
+    /// @dev The meter's packed word once `reading` (already checked) is recorded.
+    function _advance(uint256 state, Reading memory reading) private pure returns (uint256) {
         // slot <= type(uint32).max was checked with the window.
-        uint32 slot = uint32(reading.slot);
-        if (state.recent == 0) {
-            return MeterState(reading.importRegisterWh, reading.exportRegisterWh, slot, 1);
-        }
-        if (slot > state.latestSlot) {
-            // Shifting drops the slots that have left the bitmap; a shift of 96 or more clears it
-            // (the uint96 conversion keeps the low 96 bits).
-            uint96 recent = uint96((uint256(state.recent) << (slot - state.latestSlot)) | 1);
-            return MeterState(reading.importRegisterWh, reading.exportRegisterWh, slot, recent);
+        uint256 slot = reading.slot;
+        uint256 recent = state >> _RECENT_SHIFT;
+        uint256 latestSlot = uint32(state >> _SLOT_SHIFT);
+        if (recent == 0 || slot > latestSlot) {
+            // Shifting drops the slots that have left the bitmap; a shift of 96 or more clears
+            // it (the uint96 conversion keeps the low 96 bits).
+            // Cannot underflow: slot > latestSlot here whenever recent != 0.
+            unchecked {
+                recent = recent == 0 ? 1 : uint96((recent << (slot - latestSlot)) | 1);
+            }
+            return uint256(reading.importRegisterWh)
+                | (uint256(reading.exportRegisterWh) << _EXPORT_REGISTER_SHIFT)
+                | (slot << _SLOT_SHIFT) | (recent << _RECENT_SHIFT);
         }
         // A late reading: the latest registers stay, the slot's bit is set. age < 96 because the
         // slot is inside its window (see the contract's @dev).
-        state.recent |= uint96(1) << (state.latestSlot - slot);
-        return state;
+        // Cannot underflow: slot <= latestSlot here.
+        unchecked {
+            return state | (uint256(1) << (_RECENT_SHIFT + latestSlot - slot));
+        }
     }
 
     /// @dev `lanes` with `reading` added to its slot's lane; `fits` is false when a sum would
@@ -376,16 +694,27 @@ contract MeterReadings is IMeterReadings, EIP712 {
         pure
         returns (uint256, bool fits)
     {
-        uint256 shift = _laneShift(reading.slot);
-        uint256 lane = (lanes >> shift) & _LANE_MASK;
+        return _addWh(lanes, reading.slot, reading.importWh, reading.exportWh);
+    }
+
+    /// @dev `_addToLane` of the values.
+    function _addWh(uint256 lanes, uint256 slot, uint256 addImportWh, uint256 addExportWh)
+        private
+        pure
+        returns (uint256, bool fits)
+    {
         // Each field is below 2^30 and each reading value below 2^64: no overflow in uint256.
-        uint256 importWh = (lane & MAX_SLOT_WH) + reading.importWh;
-        uint256 exportWh = ((lane >> _EXPORT_SHIFT) & MAX_SLOT_WH) + reading.exportWh;
-        uint256 count = (lane >> _COUNT_SHIFT) + 1;
-        fits = importWh <= MAX_SLOT_WH && exportWh <= MAX_SLOT_WH
-            && count <= MAX_SLOT_METER_READINGS;
-        lane = importWh | (exportWh << _EXPORT_SHIFT) | (count << _COUNT_SHIFT);
-        return ((lanes & ~(_LANE_MASK << shift)) | (lane << shift), fits);
+        unchecked {
+            uint256 shift = _laneShift(slot);
+            uint256 lane = (lanes >> shift) & _LANE_MASK;
+            uint256 importWh = (lane & MAX_SLOT_WH) + addImportWh;
+            uint256 exportWh = ((lane >> _EXPORT_SHIFT) & MAX_SLOT_WH) + addExportWh;
+            uint256 count = (lane >> _COUNT_SHIFT) + 1;
+            fits = importWh <= MAX_SLOT_WH && exportWh <= MAX_SLOT_WH
+                && count <= MAX_SLOT_METER_READINGS;
+            lane = importWh | (exportWh << _EXPORT_SHIFT) | (count << _COUNT_SHIFT);
+            return ((lanes & ~(_LANE_MASK << shift)) | (lane << shift), fits);
+        }
     }
 
     function _laneShift(uint256 slot) private pure returns (uint256) {
@@ -393,7 +722,17 @@ contract MeterReadings is IMeterReadings, EIP712 {
     }
 
     function _digest(Reading memory reading) private view returns (bytes32) {
-        return _hashTypedDataV4(keccak256(abi.encode(READING_TYPEHASH, reading)));
+        bytes32 typeHash = READING_TYPEHASH;
+        bytes32 structHash;
+        // keccak256(abi.encode(READING_TYPEHASH, reading)) without the copy: a memory struct of
+        // six uint64 is six clean 32-byte words, as abi.encode lays them out.
+        assembly ("memory-safe") {
+            let ptr := mload(0x40)
+            mstore(ptr, typeHash)
+            mcopy(add(ptr, 0x20), reading, 0xc0)
+            structHash := keccak256(ptr, 0xe0)
+        }
+        return _hashTypedDataV4(structHash);
     }
 
     // Meter word: bits 0-63 import register, 64-127 export register, 128-159 latest slot,
@@ -401,15 +740,9 @@ contract MeterReadings is IMeterReadings, EIP712 {
     function _loadMeter(uint256 meterId) private view returns (MeterState memory state) {
         uint256 word = _meterStates[meterId];
         state.importRegisterWh = uint64(word);
-        state.exportRegisterWh = uint64(word >> 64);
-        state.latestSlot = uint32(word >> 128);
-        state.recent = uint96(word >> 160);
-    }
-
-    function _storeMeter(uint256 meterId, MeterState memory state) private {
-        _meterStates[meterId] = uint256(state.importRegisterWh)
-            | (uint256(state.exportRegisterWh) << 64) | (uint256(state.latestSlot) << 128)
-            | (uint256(state.recent) << 160);
+        state.exportRegisterWh = uint64(word >> _EXPORT_REGISTER_SHIFT);
+        state.latestSlot = uint32(word >> _SLOT_SHIFT);
+        state.recent = uint96(word >> _RECENT_SHIFT);
     }
 
     function _checkRelayer() private view {

@@ -93,6 +93,9 @@ interface IMeterReadings {
     error ReadingsRelayerNotAllowed(address relayer);
     /// @notice Deployment parameters are invalid.
     error ReadingsInvalidConfig();
+    /// @notice `submitPacked`'s calldata is not a whole number of packed readings.
+    /// @param length the length of the packed bytes
+    error ReadingsMalformedBatch(uint256 length);
     /// @notice `isRecorded` cannot answer for `slot`: the contract remembers which of a meter's
     /// `MAX_WINDOW_SLOTS` most recent slots are recorded, and `slot` is older than that. Its
     /// reading window has closed; the `ReadingRecorded` events hold the full history.
@@ -132,6 +135,17 @@ interface IMeterReadings {
     /// @param batch the signed readings, applied in order
     /// @return accepted how many readings were recorded
     function submit(SignedReading[] calldata batch) external returns (uint256 accepted);
+
+    /// @notice `submit` with the batch in a tight encoding (what the oracle's relayer sends):
+    /// each reading is 112 bytes, its six fields as big-endian uint64 in `Reading` order, then
+    /// the signature in EIP-2098 compact form, r (32 bytes) and yParityAndS (32 bytes: bit 255
+    /// is v − 27, the other bits s). The meter signs the same EIP-712 `Reading` as for `submit`
+    /// (the compact form is transport only), and the same checks apply in the same order,
+    /// high s included; the same events are emitted.
+    /// @dev Reverts `ReadingsMalformedBatch` when the length is not a multiple of 112.
+    /// @param packed the concatenated packed readings, applied in order
+    /// @return accepted how many readings were recorded
+    function submitPacked(bytes calldata packed) external returns (uint256 accepted);
 
     /// @notice Records one reading or reverts with the custom error naming what is wrong.
     /// @dev Same checks and requirements as `submit`.

@@ -23,7 +23,9 @@ from web3.exceptions import LogTopicError
 
 from p2penergy.audit.cache import AuditCache, RawLog, RawTx
 from p2penergy.chain import artifacts
+from p2penergy.domain.readings import InvalidReading
 from p2penergy.exceptions import ToolchainError
+from p2penergy.oracle.reading import SignedReading, unpack_batch
 
 MARKET_ROLE = "0x" + keccak(text="MARKET_ROLE").hex()
 ZERO = "0x" + "00" * 20
@@ -389,6 +391,13 @@ def _calls(
 
 def _signed_reading(calls: list[Any], meter_id: int, slot: int) -> tuple[Any, ...] | None:
     for fn_name, params in calls:
+        if fn_name == "submitPacked":
+            for packed in _unpacked(params.get("packed")):
+                values = packed.reading
+                if (values.meter_id, values.slot) == (meter_id, slot):
+                    r, s = packed.r.to_bytes(32, "big"), packed.s.to_bytes(32, "big")
+                    return (values.as_tuple(), packed.v, r, s)
+            continue
         batch = params["batch"] if fn_name == "submit" else [params.get("signed")]
         for signed in batch:
             if signed is None:
@@ -398,6 +407,15 @@ def _signed_reading(calls: list[Any], meter_id: int, slot: int) -> tuple[Any, ..
             if int(reading[0]) == meter_id and int(reading[1]) == slot:
                 return (tuple(int(x) for x in reading), int(v), bytes(r), bytes(s))
     return None
+
+
+def _unpacked(data: Any) -> list[SignedReading]:
+    """The signed readings of `submitPacked`'s argument; none when it is not whole readings
+    (the contract refused such a call, so it recorded nothing)."""
+    try:
+        return unpack_batch(bytes(data))
+    except (InvalidReading, TypeError):
+        return []
 
 
 def _tuple(value: Any) -> tuple[Any, ...]:

@@ -12,6 +12,7 @@ signatures, tests/unit/oracle/test_reading_signing.py).
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass
 from functools import lru_cache
 from typing import Any
@@ -74,6 +75,56 @@ class SignedReading:
             self.r.to_bytes(32, "big"),
             self.s.to_bytes(32, "big"),
         )
+
+    def packed(self) -> bytes:
+        """The reading's `PACKED_READING_BYTES` (112) bytes in `submitPacked`'s calldata: the six
+        fields as big-endian uint64 in struct order, then the EIP-2098 compact signature
+        r ‖ yParityAndS (bit 255 is v - 27). Only v 27 or 28 and s below 2^255 have a compact
+        form; the contract still refuses a high s (above secp256k1n / 2) as it does in `submit`.
+        """
+        if self.v not in (27, 28):
+            raise InvalidReading(f"v must be 27 or 28 for a compact signature, got {self.v}")
+        if self.s >> 255:
+            raise InvalidReading("s must be below 2**255 for a compact signature")
+        fields = b"".join(value.to_bytes(8, "big") for value in self.reading.as_tuple())
+        parity_and_s = ((self.v - 27) << 255) | self.s
+        return fields + self.r.to_bytes(32, "big") + parity_and_s.to_bytes(32, "big")
+
+    @classmethod
+    def unpack(cls, data: bytes) -> SignedReading:
+        """The signed reading of one packed record (`packed`'s inverse)."""
+        if len(data) != PACKED_READING_BYTES:
+            raise InvalidReading(
+                f"a packed reading is {PACKED_READING_BYTES} bytes, got {len(data)}"
+            )
+        values = [int.from_bytes(data[i : i + 8], "big") for i in range(0, 48, 8)]
+        parity_and_s = int.from_bytes(data[80:112], "big")
+        return cls(
+            reading=Reading(*values),
+            v=27 + (parity_and_s >> 255),
+            r=int.from_bytes(data[48:80], "big"),
+            s=parity_and_s & (2**255 - 1),
+        )
+
+
+PACKED_READING_BYTES = 112
+
+
+def pack_batch(batch: Iterable[SignedReading]) -> bytes:
+    """`submitPacked`'s argument for `batch`: the packed readings, concatenated in order."""
+    return b"".join(signed.packed() for signed in batch)
+
+
+def unpack_batch(data: bytes) -> list[SignedReading]:
+    """The signed readings of `submitPacked`'s argument (`pack_batch`'s inverse)."""
+    if len(data) % PACKED_READING_BYTES:
+        raise InvalidReading(
+            f"packed readings are a multiple of {PACKED_READING_BYTES} bytes, got {len(data)}"
+        )
+    return [
+        SignedReading.unpack(data[i : i + PACKED_READING_BYTES])
+        for i in range(0, len(data), PACKED_READING_BYTES)
+    ]
 
 
 def _domain(chain_id: int, contract: str) -> dict[str, Any]:
@@ -163,7 +214,21 @@ def sign_reading(
         raise InvalidReading(f"reading must be a Reading, got {type(reading).__name__}")
     # checked before the cache: True == 1 would otherwise hit the entry of chain 1
     check_uint("chain_id", chain_id, _UINT256_END)
-    separator = _separator(chain_id, contract)
+    return sign_with_separator(private_key, reading, _separator(chain_id, contract))
+
+
+def separator_of(chain_id: int, contract: str) -> bytes:
+    """The EIP-712 domain separator of the MeterReadings at `contract` on chain `chain_id`
+    (cached; equals the contract's `eip712Domain`-derived separator)."""
+    check_uint("chain_id", chain_id, _UINT256_END)
+    return _separator(chain_id, contract)
+
+
+def sign_with_separator(
+    private_key: bytes | str | int, reading: Reading, separator: bytes
+) -> SignedReading:
+    """`sign_reading` with the domain separator already computed (`separator_of`): what a
+    fleet of simulated meters of one deployment calls per reading."""
     struct = keccak(_READING_TYPEHASH + b"".join(v.to_bytes(32, "big") for v in reading.as_tuple()))
     digest = keccak(b"\x19\x01" + separator + struct)
     try:

@@ -1,8 +1,8 @@
 """Simulated smart meters: each signs its slot readings with its device key.
 
-Signatures are exactly `p2penergy.oracle.sign_reading`'s (a test checks it), but the EIP-712
-digest is hashed directly instead of through the generic typed-data encoder, and the meters of a
-community sign in a worker process while the chain runs: meters are separate devices anyway.
+Signatures are exactly `p2penergy.oracle.sign_reading`'s: the meters use the oracle's fast signer
+(cached domain separator, libsecp256k1), and the meters of a community sign in a worker process
+while the chain runs: meters are separate devices anyway.
 """
 
 from __future__ import annotations
@@ -10,39 +10,19 @@ from __future__ import annotations
 from collections.abc import Sequence
 from concurrent.futures import Future, ProcessPoolExecutor
 
-from eth_account import Account
-from eth_utils.crypto import keccak
-
-from p2penergy.domain.readings import READING_TYPE, Reading
-from p2penergy.oracle.reading import _EIP712_DOMAIN_TYPE, DOMAIN_NAME, DOMAIN_VERSION, SignedReading
-
-_DOMAIN_TYPEHASH = keccak(
-    text="EIP712Domain(" + ",".join(f"{t} {n}" for n, t in _EIP712_DOMAIN_TYPE) + ")"
-)
-_READING_TYPEHASH = keccak(text="Reading(" + ",".join(f"{t} {n}" for n, t in READING_TYPE) + ")")
+from p2penergy.domain.readings import Reading
+from p2penergy.oracle.reading import SignedReading, separator_of, sign_with_separator
 
 
 def domain_separator(chain_id: int, contract: str) -> bytes:
-    """The EIP-712 domain separator of a MeterReadings deployment."""
-    return keccak(
-        _DOMAIN_TYPEHASH
-        + keccak(text=DOMAIN_NAME)
-        + keccak(text=DOMAIN_VERSION)
-        + chain_id.to_bytes(32, "big")
-        + bytes.fromhex(contract[2:]).rjust(32, b"\0")
-    )
-
-
-def digest(reading: Reading, separator: bytes) -> bytes:
-    """The EIP-712 digest of `reading` (equals `p2penergy.oracle.reading_digest`)."""
-    struct = keccak(_READING_TYPEHASH + b"".join(v.to_bytes(32, "big") for v in reading.as_tuple()))
-    return keccak(b"\x19\x01" + separator + struct)
+    """The EIP-712 domain separator of a MeterReadings deployment (the oracle's, cached)."""
+    return separator_of(chain_id, contract)
 
 
 def sign_fast(key: bytes, reading: Reading, separator: bytes) -> SignedReading:
-    """Signs like `sign_reading` (canonical low-s, v 27/28) from a precomputed separator."""
-    signed = Account.unsafe_sign_hash(digest(reading, separator), key)
-    return SignedReading(reading=reading, v=int(signed.v), r=int(signed.r), s=int(signed.s))
+    """Signs like `sign_reading` (canonical low-s, v 27/28) from a precomputed separator: the
+    oracle's own fast signer."""
+    return sign_with_separator(key, reading, separator)
 
 
 def sign_batch(

@@ -17,6 +17,7 @@ from p2penergy.chain.tx import call, deploy, events, transact
 from p2penergy.domain.readings import Reading
 from p2penergy.exceptions import ReadingsError
 from p2penergy.oracle import SignedReading, reading_digest, sign_reading
+from p2penergy.oracle.reading import pack_batch
 
 from ..conftest import GAS_MONEY, PROSUMER, Deployed, govern
 
@@ -98,6 +99,13 @@ class Readings:
     def submit(self, batch: list[SignedReading], relayer: LocalAccount | None = None):
         fn = self.contract.functions.submit([s.as_tuple() for s in batch])
         return transact(self.d.chain, relayer or self.relayer, fn)
+
+    def submit_packed(self, batch: list[SignedReading], relayer: LocalAccount | None = None):
+        fn = self.contract.functions.submitPacked(pack_batch(batch))
+        return transact(self.d.chain, relayer or self.relayer, fn)
+
+    def send(self, encoding: str, batch: list[SignedReading]):
+        return (self.submit_packed if encoding == "packed" else self.submit)(batch)
 
     def energy(self, account: str, slot: int) -> tuple[int, int, int]:
         return tuple(self.contract.functions.energyOf(account, slot).call())
@@ -453,16 +461,44 @@ def test_submit_one_rejects_a_bad_reading_by_name(readings: Readings, case: str)
     assert (r.energy(r.a.owner, meter_slot), r.certificates(r.a.owner, meter_slot)) == before
 
 
-@pytest.mark.parametrize("case", list(CASES))
+def _malleated_compact(r: Readings, slot: int) -> tuple[SignedReading, str]:
+    # The twin's s (N - s) is at least 2^255 for all but a negligible share of low s, so an
+    # EIP-2098 compact signature cannot carry it; the high s it can carry (up to 2^255) is
+    # refused by the same check.
+    good = r.sign(r.a, slot)
+    high = SignedReading(good.reading, 55 - good.v, good.r, SECP256K1_N // 2 + 1)
+    return high, "ReadingsInvalidSignature"
+
+
+def _malleated_truncated(r: Readings, slot: int) -> tuple[SignedReading, str]:
+    # The twin with its top bit dropped to fit the compact form is another signature: it
+    # recovers some other key.
+    good = r.sign(r.a, slot)
+    twin_s = (SECP256K1_N - good.s) % 2**255
+    return SignedReading(good.reading, 55 - good.v, good.r, twin_s), "ReadingsWrongSigner"
+
+
+# The compact signature (EIP-2098) has no room for a v other than 27 or 28, nor for the twin's
+# s: those cases are `submit`'s; the compact form's own malleations replace them.
+PACKED_CASES: dict[str, Case] = {
+    **{name: case for name, case in CASES.items() if name != "v_not_27_or_28"},
+    "malleated_high_s": _malleated_compact,
+    "malleated_twin_truncated": _malleated_truncated,
+}
+ENCODED_CASES = [("abi", case) for case in CASES] + [("packed", case) for case in PACKED_CASES]
+
+
+@pytest.mark.parametrize(("encoding", "case"), ENCODED_CASES)
 def test_submit_skips_a_bad_reading_naming_the_reason_and_keeps_the_good_ones(
-    readings: Readings, case: str
+    readings: Readings, encoding: str, case: str
 ):
     r = readings
     slot = r.open_slot()
-    bad, error = CASES[case](r, slot)
+    bad, error = (PACKED_CASES if encoding == "packed" else CASES)[case](r, slot)
     bad_slot = bad.reading.slot
     before = (r.energy(r.a.owner, bad_slot), r.certificates(r.a.owner, bad_slot))
-    receipt = r.submit([r.sign(r.b, slot, export_wh=10), bad, r.sign(r.c, slot, export_wh=20)])
+    batch = [r.sign(r.b, slot, export_wh=10), bad, r.sign(r.c, slot, export_wh=20)]
+    receipt = r.send(encoding, batch)
     (skipped,) = events(r.contract, "ReadingSkipped", receipt)
     assert dict(skipped["args"]) == {
         "meterId": bad.reading.meter_id,
@@ -474,6 +510,38 @@ def test_submit_skips_a_bad_reading_naming_the_reason_and_keeps_the_good_ones(
     assert r.certificates(r.b.owner, slot) == 10
     assert r.certificates(r.c.owner, slot) == 20
     assert (r.energy(r.a.owner, bad_slot), r.certificates(r.a.owner, bad_slot)) == before
+
+
+def test_a_packed_batch_records_what_the_abi_batch_records(readings: Readings):
+    """The same readings through `submitPacked` give the same events, sums and certificates."""
+    r = readings
+    slot = r.open_slot()
+    batch = [r.sign(r.a, slot, 300, 700), r.sign(r.a2, slot, 0, 5), r.sign(r.b, slot, 40, 0)]
+    receipt = r.submit_packed(batch)
+    recorded = [dict(e["args"]) for e in events(r.contract, "ReadingRecorded", receipt)]
+    assert recorded == [
+        {"meterId": s.reading.meter_id, "slot": slot, "owner": m.owner,
+         "importWh": s.reading.import_wh, "exportWh": s.reading.export_wh}
+        for s, m in zip(batch, (r.a, r.a2, r.b), strict=True)
+    ]  # fmt: skip
+    assert r.energy(r.a.owner, slot) == (300, 705, 2)
+    assert r.energy(r.b.owner, slot) == (40, 0, 1)
+    assert r.certificates(r.a.owner, slot) == 705
+    assert (
+        r.contract.functions.submitPacked(pack_batch(batch)).call({"from": r.relayer.address}) == 0
+    )  # all recorded now: nothing more would be accepted
+
+
+@pytest.mark.parametrize("length", [1, 111, 113, 223])
+def test_a_packed_batch_of_a_partial_reading_is_refused_whole(readings: Readings, length: int):
+    r = readings
+    slot = r.open_slot()
+    data = pack_batch([r.sign(r.a, slot), r.sign(r.b, slot)])[:length]
+    with pytest.raises(ReadingsError) as info:
+        transact(r.d.chain, r.relayer, r.contract.functions.submitPacked(data))
+    assert info.value.name == "ReadingsMalformedBatch"
+    assert info.value.error_args == {"length": length}
+    assert not r.recorded(r.a, slot)
 
 
 def test_a_duplicate_inside_one_batch_is_recorded_once(readings: Readings):
@@ -488,14 +556,15 @@ def test_a_duplicate_inside_one_batch_is_recorded_once(readings: Readings):
     assert r.certificates(r.a.owner, slot) == 700
 
 
-def test_resubmitting_an_identical_batch_changes_nothing(readings: Readings):
+@pytest.mark.parametrize("encoding", ["abi", "packed"])
+def test_resubmitting_an_identical_batch_changes_nothing(readings: Readings, encoding: str):
     r = readings
     slot = r.open_slot()
     batch = [r.sign(m, slot, import_wh=5, export_wh=50) for m in (r.a, r.a2, r.b, r.c)]
-    r.submit(batch)
+    r.send(encoding, batch)
     owners = sorted({m.owner for m in (r.a, r.b, r.c)})
     state = [(r.energy(o, slot), r.certificates(o, slot)) for o in owners]
-    receipt = r.submit(batch)
+    receipt = r.send(encoding, batch)
     assert events(r.contract, "ReadingRecorded", receipt) == []
     assert events(r.certificate, "TransferSingle", receipt) == []
     reasons = {e["args"]["reason"] for e in events(r.contract, "ReadingSkipped", receipt)}
@@ -508,7 +577,11 @@ def test_a_relayer_that_may_not_transact_is_refused(readings: Readings, who: str
     r = readings
     slot = r.open_slot()
     relayer = getattr(r.d.actors, who)
-    for send in (r.submit_one, lambda s, relayer: r.submit([s], relayer)):
+    for send in (
+        r.submit_one,
+        lambda s, relayer: r.submit([s], relayer),
+        lambda s, relayer: r.submit_packed([s], relayer),
+    ):
         with pytest.raises(ReadingsError) as info:
             send(r.sign(r.a, slot), relayer=relayer)
         assert info.value.name == "ReadingsRelayerNotAllowed"

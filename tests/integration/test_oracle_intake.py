@@ -199,25 +199,26 @@ def _four_slots(d: Deployed, seller, buyer, oracle) -> int:  # type: ignore[no-u
 
 
 def test_the_relayers_calldata_and_outcomes_equal_web3s_encoding_and_decoding(setup):
-    """The hot path's own ABI encoding and topic reading against web3's contract machinery, on
-    a receipt holding both events (three readings recorded, one skipped, one already there)."""
+    """The hot path's own encoding (`submitPacked`) and topic reading against web3's contract
+    machinery, on a receipt holding both events (three readings recorded, one skipped, one
+    already there)."""
     from p2penergy.chain.tx import events, transact
+    from p2penergy.oracle.reading import pack_batch
     from p2penergy.oracle.relayer import reason_name
 
     d, seller, buyer, outbox, oracle = setup
     s = _four_slots(d, seller, buyer, oracle)
     entries = outbox.pending()[:4]
     contract = d.system.readings
-    batch = [e.signed.as_tuple() for e in entries]
-    transact(d.chain, d.actors.keeper, contract.functions.submit(batch[:1]))  # already recorded
+    first = [entries[0].signed.as_tuple()]
+    transact(d.chain, d.actors.keeper, contract.functions.submit(first))  # already recorded
     # a reading with a changed s recovers another signer: skipped, as submitOne would revert
-    reading, v, r, sig_s = batch[1]
-    batch[1] = (reading, v, r, (int.from_bytes(sig_s, "big") ^ 1).to_bytes(32, "big"))
-    web3_data = contract.functions.submit(batch)._encode_transaction_data()
     bad = entries[1].signed
     entries[1] = replace(entries[1], signed=replace(bad, s=bad.s ^ 1))
+    packed = pack_batch(e.signed for e in entries)
+    web3_data = contract.functions.submitPacked(packed)._encode_transaction_data()
     assert "0x" + oracle.relayer.calldata(entries).hex() == web3_data
-    receipt = transact(d.chain, d.actors.keeper, contract.functions.submit(batch))
+    receipt = transact(d.chain, d.actors.keeper, contract.functions.submitPacked(packed))
     expected: dict[tuple[int, int], str | None] = {}
     for event in events(contract, "ReadingRecorded", receipt):
         expected[(event["args"]["meterId"], event["args"]["slot"])] = None

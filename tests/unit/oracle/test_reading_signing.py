@@ -18,6 +18,7 @@ from p2penergy.chain.toolchain import repo_root
 from p2penergy.domain.readings import InvalidReading, Reading
 from p2penergy.exceptions import P2PEnergyError
 from p2penergy.oracle import SignedReading, reading_digest, sign_reading, typed_data
+from p2penergy.oracle.reading import PACKED_READING_BYTES, pack_batch, unpack_batch
 from tests.budget import examples
 
 CHAIN_ID = 31337
@@ -201,6 +202,49 @@ def test_signed_reading_as_tuple_is_the_abi_tuple():
     assert v == signed.v
     assert r == signed.r.to_bytes(32, "big") and len(r) == 32
     assert s == signed.s.to_bytes(32, "big") and len(s) == 32
+
+
+def test_packed_reading_is_six_uint64_then_the_eip2098_compact_signature():
+    signed = sign_reading(KEY.key, BIG, CHAIN_ID, CONTRACT)
+    data = signed.packed()
+    assert len(data) == PACKED_READING_BYTES == 112
+    # written out by hand: six big-endian uint64, r, then yParity in bit 255 over s
+    fields = b"".join(v.to_bytes(8, "big") for v in BIG.as_tuple())
+    parity_and_s = ((signed.v - 27) << 255) | signed.s
+    assert data == fields + signed.r.to_bytes(32, "big") + parity_and_s.to_bytes(32, "big")
+    assert SignedReading.unpack(data) == signed
+
+
+@given(
+    readings=st.lists(_READINGS, max_size=4),
+    key=_KEYS,
+    chain_id=st.integers(0, 2**256 - 1),
+    contract=_CONTRACTS,
+)
+@settings(max_examples=examples(50), deadline=None)
+def test_packed_batches_round_trip_and_keep_both_y_parities(
+    readings: list[Reading], key: bytes, chain_id: int, contract: str
+):
+    batch = [sign_reading(key, r, chain_id, contract) for r in readings]
+    data = pack_batch(batch)
+    assert len(data) == PACKED_READING_BYTES * len(batch)
+    assert unpack_batch(data) == batch
+
+
+def test_a_signature_without_a_compact_form_is_refused_by_name():
+    signed = sign_reading(KEY.key, READING, CHAIN_ID, CONTRACT)
+    for bad in (
+        SignedReading(READING, 0, signed.r, signed.s),  # v not 27 or 28
+        SignedReading(READING, 29, signed.r, signed.s),
+        SignedReading(READING, signed.v, signed.r, SECP256K1_N - signed.s),  # s >= 2^255
+    ):
+        with pytest.raises(InvalidReading):
+            bad.packed()
+    for length in (1, 111, 113):
+        with pytest.raises(InvalidReading):
+            unpack_batch(b"\1" * length)
+    with pytest.raises(InvalidReading):
+        SignedReading.unpack(b"\1" * 224)
 
 
 @pytest.mark.parametrize(
