@@ -73,6 +73,8 @@ contract EnergyMarket is IEnergyMarket, ReentrancyGuardTransient {
     /// @dev An account's nibble per slot: this bit marks a live order, the low 3 bits count its
     /// placements (≤ _MAX_PLACEMENTS < 8, so the count never carries into the live bit).
     uint256 private constant _LIVE_BIT = 8;
+    /// @dev Marks an offer's entry in phase 1's metered array (metered Wh < 2^32: no clash).
+    uint256 private constant _OFFER_TAG = 1 << 255;
     // The registry's DEFAULT_ADMIN_ROLE, held by the governance timelock alone.
     bytes32 private constant _GOVERNANCE_ROLE = 0x00;
 
@@ -302,8 +304,10 @@ contract EnergyMarket is IEnergyMarket, ReentrancyGuardTransient {
         uint256 certificates;
         if (traded > 0) {
             for (uint256 i = 0; i < n; ++i) {
-                if (metered[i] == 0 || !_orders[OrderWords.id(slot, i)].isOffer()) continue;
-                (, uint256 given) = Settlement.seller(metered[i], traded, delivered, 0);
+                // offers' entries carry the tag (set by _meterAll): no second read of the order
+                uint256 entry = metered[i];
+                if (entry & _OFFER_TAG == 0) continue;
+                (, uint256 given) = Settlement.seller(entry & ~_OFFER_TAG, traded, delivered, 0);
                 certificates += given;
             }
         }
@@ -316,7 +320,8 @@ contract EnergyMarket is IEnergyMarket, ReentrancyGuardTransient {
         emit SettlementStarted(slot, delivered, absorbed, traded, certificates);
     }
 
-    /// @dev Each filled order's metered energy: delivered (offers) or absorbed (bids), and D, A.
+    /// @dev Each filled order's metered energy: delivered (offers, tagged with `_OFFER_TAG` so
+    /// that phase 1 need not read the order again) or absorbed (bids), and D, A.
     function _meterAll(uint256 slot, SlotState storage state, uint256 n)
         private
         view
@@ -336,9 +341,14 @@ contract EnergyMarket is IEnergyMarket, ReentrancyGuardTransient {
             uint256 fill;
             (fill, t.bidBudget, t.offerBudget) = _fillAt(d, t.cap, packed, t.bidBudget, t.offerBudget);
             if (fill == 0) continue;
-            metered[i] = _metered(slot, packed, fill, openWindowClosesAt);
-            if (packed.isOffer()) delivered += metered[i];
-            else absorbed += metered[i];
+            uint256 amount = _metered(slot, packed, fill, openWindowClosesAt);
+            if (packed.isOffer()) {
+                delivered += amount;
+                metered[i] = amount | _OFFER_TAG;
+            } else {
+                absorbed += amount;
+                metered[i] = amount;
+            }
         }
     }
 
@@ -450,7 +460,11 @@ contract EnergyMarket is IEnergyMarket, ReentrancyGuardTransient {
     /// @dev True when sweep position `position` holds nothing to settle (cancelled or other side).
     function _skipped(uint256 slot, uint256 position, uint256 n) private view returns (bool) {
         bool offerSweep = position < n;
-        OrderWord packed = _orders[OrderWords.id(slot, offerSweep ? position : position - n)];
+        return _skips(_orders[OrderWords.id(slot, offerSweep ? position : position - n)], offerSweep);
+    }
+
+    /// @dev True when `packed` is not settled in this sweep (cancelled or the other side).
+    function _skips(OrderWord packed, bool offerSweep) private pure returns (bool) {
         return packed.isCancelled() || packed.isOffer() != offerSweep;
     }
 
@@ -464,18 +478,20 @@ contract EnergyMarket is IEnergyMarket, ReentrancyGuardTransient {
         Totals memory t,
         Moves memory m
     ) private {
-        // cancelled orders were refunded when cancelled; each side has its own sweep
-        if (_skipped(slot, position, n)) return;
         bool offerSweep = position < n;
         uint256 index = offerSweep ? position : position - n;
         uint256 orderId = OrderWords.id(slot, index);
         OrderWord packed = _orders[orderId];
+        // cancelled orders were refunded when cancelled; each side has its own sweep
+        if (_skips(packed, offerSweep)) return;
         uint256 fill;
         if (trades) (fill, t.bidBudget, t.offerBudget) = _fillAt(d, t.cap, packed, t.bidBudget, t.offerBudget);
         uint256 metered;
         // metered even when nothing traded (T = 0): OrderSettled reports each order's metered
         // energy as the rules define it, whatever the pools (the payments are 0 then)
-        if (fill > 0) metered = t.metered.length > 0 ? t.metered[index] : _metered(slot, packed, fill, 0);
+        if (fill > 0) {
+            metered = t.metered.length > 0 ? t.metered[index] & ~_OFFER_TAG : _metered(slot, packed, fill, 0);
+        }
         (address holder, uint256 wh) = _settleOrder(orderId, packed, fill, metered, t);
         if (offerSweep) (m.sellers[m.settled], m.sellerWh[m.settled]) = (holder, wh);
         else (m.buyers[m.settled], m.buyerWh[m.settled]) = (holder, wh);
