@@ -55,6 +55,8 @@ contract EnergyMarket is IEnergyMarket, ReentrancyGuardTransient {
         uint64 absorbedWh;
         uint64 certificateWh;
         // word 3: settlement cursor, the marginal budgets left at the cursor, outage price cap
+        // (cursor, budgets and word 4 are written only between the chunks of a slot settled in
+        // several calls: a slot settled in one call keeps its totals in memory)
         uint32 cursor;
         uint32 outageCap; // 0: normal slot
         uint64 bidBudgetLeft;
@@ -315,8 +317,6 @@ contract EnergyMarket is IEnergyMarket, ReentrancyGuardTransient {
         state.deliveredWh = uint64(delivered); // ≤ volume < 2^64
         state.absorbedWh = uint64(absorbed);
         state.certificateWh = uint64(certificates);
-        state.bidBudgetLeft = state.bidMarginalWh;
-        state.offerBudgetLeft = state.offerMarginalWh;
         emit SettlementStarted(slot, delivered, absorbed, traded, certificates);
     }
 
@@ -386,8 +386,8 @@ contract EnergyMarket is IEnergyMarket, ReentrancyGuardTransient {
             absorbed: state.absorbedWh,
             traded: 0,
             certificates: state.certificateWh,
-            bidBudget: state.bidBudgetLeft,
-            offerBudget: state.offerBudgetLeft,
+            bidBudget: 0,
+            offerBudget: 0,
             fees: 0,
             charges: 0,
             receipts: 0,
@@ -407,20 +407,29 @@ contract EnergyMarket is IEnergyMarket, ReentrancyGuardTransient {
             buyerWh: new uint256[](limit),
             settled: 0
         });
-        uint256 position = state.cursor;
+        // The cursor is 0 only before the first chunk (every chunk moves it on): the first starts
+        // from the marginal budgets, a later one from those its predecessor stored.
+        uint256 start = state.cursor;
+        (t.bidBudget, t.offerBudget) =
+            start == 0 ? (d.bidMarginalWh, d.offerMarginalWh) : (state.bidBudgetLeft, state.offerBudgetLeft);
+        uint256 position = start;
         for (; position < 2 * n && m.settled < limit; ++position) {
             _settleAt(slot, d, position, n, trades, t, m);
         }
         // Step over what the next call would skip anyway, so the last call is never empty.
         while (position < 2 * n && _skipped(slot, position, n)) ++position;
-        state.cursor = uint32(position); // ≤ 2 × orderCap
-        state.bidBudgetLeft = uint64(t.bidBudget);
-        state.offerBudgetLeft = uint64(t.offerBudget);
-        // Totals fit: Σ charges ≤ Σ escrow, itself bounded by the credit supply held here.
-        state.charges += uint96(t.charges);
-        state.receipts += uint96(t.receipts);
-        state.fees += uint64(t.fees);
-        state.buyerCertificateWh += uint64(t.buyerCertificates);
+        bool done = position == 2 * n;
+        if (!done) {
+            // The next chunk goes on from here. A slot settled in one call never writes these.
+            state.cursor = uint32(position); // ≤ 2 × orderCap
+            state.bidBudgetLeft = uint64(t.bidBudget);
+            state.offerBudgetLeft = uint64(t.offerBudget);
+            // Totals fit: Σ charges ≤ Σ escrow, itself bounded by the credit supply held here.
+            state.charges += uint96(t.charges);
+            state.receipts += uint96(t.receipts);
+            state.fees += uint64(t.fees);
+            state.buyerCertificateWh += uint64(t.buyerCertificates);
+        }
         if (t.fees > 0) _balances[_feeAccount] += t.fees;
         // Interactions last: sellers' certificates into the pool before buyers' out of it.
         if (t.sellerCertificates > 0) {
@@ -429,18 +438,26 @@ contract EnergyMarket is IEnergyMarket, ReentrancyGuardTransient {
         if (t.buyerCertificates > 0) {
             _moveCertificates(slot, _single(address(this)), _single(t.buyerCertificates), m.buyers, m.buyerWh);
         }
-        if (position < 2 * n) return false;
-        _finish(slot, state);
+        if (!done) return false;
+        if (start > 0) {
+            // The last of several chunks: the slot's totals are the earlier chunks' plus its own.
+            t.charges += state.charges;
+            t.receipts += state.receipts;
+            t.fees += state.fees;
+            t.buyerCertificates += state.buyerCertificateWh;
+        }
+        _finish(slot, state, t);
         return true;
     }
 
     /// @dev Last chunk done: rounding dust (credits and certificate Wh) to the rounding account.
-    function _finish(uint256 slot, SlotState storage state) private {
+    /// `t` holds the slot's totals (charges, receipts, fees, certificates given and received).
+    function _finish(uint256 slot, SlotState storage state, Totals memory t) private {
         state.status = SlotStatus.Settled;
-        uint256 dust = state.charges - state.receipts; // charges round up, receipts down: ≥ 0
-        uint256 certificateDust = state.certificateWh - state.buyerCertificateWh; // floors: ≥ 0
+        uint256 dust = t.charges - t.receipts; // charges round up, receipts down: ≥ 0
+        uint256 certificateDust = t.certificates - t.buyerCertificates; // floors: ≥ 0
         if (dust > 0) _balances[_roundingAccount] += dust;
-        emit SlotSettled(slot, state.fees, dust, certificateDust, state.expired);
+        emit SlotSettled(slot, t.fees, dust, certificateDust, state.expired);
         if (certificateDust > 0) {
             _moveCertificates(
                 slot, _single(address(this)), _single(certificateDust), _single(_roundingAccount), _single(certificateDust)
