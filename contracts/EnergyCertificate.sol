@@ -137,32 +137,42 @@ contract EnergyCertificate is IEnergyCertificate, ERC1155 {
 
     /// @dev Takes `energyWh` of slot `slot` from `account`, which must hold them.
     function _take(address account, uint256 slot, uint256 energyWh) private {
-        int256 adjustment = _adjustment(account, slot);
+        (uint256 word, uint256 shift) = _lanes(account, slot);
+        int256 adjustment = _lane(word, shift);
         uint256 balance = _balance(account, slot, adjustment);
         if (balance < energyWh) revert ERC1155InsufficientBalance(account, balance, energyWh, slot);
         // energyWh ≤ balance < 2^255, so the conversion is exact; the balance stays ≥ 0.
-        _setAdjustment(account, slot, adjustment - int256(energyWh));
+        _store(account, slot, word, shift, adjustment - int256(energyWh));
     }
 
     /// @dev Adds `energyWh` received from the market to `account`'s lane of `slot`.
     function _credit(address account, uint256 slot, uint256 energyWh) private {
-        _setAdjustment(account, slot, _adjustment(account, slot) + SafeCast.toInt256(energyWh));
+        (uint256 word, uint256 shift) = _lanes(account, slot);
+        _store(account, slot, word, shift, _lane(word, shift) + SafeCast.toInt256(energyWh));
     }
 
     /// @dev The signed adjustment of `account` in `slot` (its 64-bit lane, sign-extended).
     function _adjustment(address account, uint256 slot) private view returns (int256) {
-        uint256 shift = (slot % _SLOTS_PER_WORD) * _LANE_BITS;
-        return int64(uint64(_adjustments[account][slot / _SLOTS_PER_WORD] >> shift));
+        (uint256 word, uint256 shift) = _lanes(account, slot);
+        return _lane(word, shift);
     }
 
-    /// @dev Stores `value` in the lane of `account` and `slot`; reverts if it leaves int64 (a
-    /// slot's Wh are bounded by one order's uint32 energy and a 2^30 Wh export, far inside).
-    function _setAdjustment(address account, uint256 slot, int256 value) private {
-        uint256 shift = (slot % _SLOTS_PER_WORD) * _LANE_BITS;
+    /// @dev The stored word holding `account`'s lane of `slot`, and the lane's bit offset in it.
+    function _lanes(address account, uint256 slot) private view returns (uint256 word, uint256 shift) {
+        return (_adjustments[account][slot / _SLOTS_PER_WORD], (slot % _SLOTS_PER_WORD) * _LANE_BITS);
+    }
+
+    /// @dev The lane at `shift` of `word`, sign-extended.
+    function _lane(uint256 word, uint256 shift) private pure returns (int256) {
+        return int64(uint64(word >> shift));
+    }
+
+    /// @dev Stores `value` in the lane at `shift` of `word` (read from `account`'s word of `slot`,
+    /// unchanged since); reverts if it leaves int64 (a slot's Wh are bounded by one order's
+    /// uint32 energy and a 2^30 Wh export, far inside).
+    function _store(address account, uint256 slot, uint256 word, uint256 shift, int256 value) private {
         uint256 lane = uint64(SafeCast.toInt64(value));
-        mapping(uint256 => uint256) storage words = _adjustments[account];
-        uint256 group = slot / _SLOTS_PER_WORD;
-        words[group] = (words[group] & ~(_LANE_MASK << shift)) | (lane << shift);
+        _adjustments[account][slot / _SLOTS_PER_WORD] = (word & ~(_LANE_MASK << shift)) | (lane << shift);
     }
 
     function _balance(address account, uint256 slot, int256 adjustment)

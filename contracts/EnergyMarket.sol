@@ -55,6 +55,8 @@ contract EnergyMarket is IEnergyMarket, ReentrancyGuardTransient {
         uint64 absorbedWh;
         uint64 certificateWh;
         // word 3: settlement cursor, the marginal budgets left at the cursor, outage price cap
+        // (cursor, budgets and word 4 are written only between the chunks of a slot settled in
+        // several calls: a slot settled in one call keeps its totals in memory)
         uint32 cursor;
         uint32 outageCap; // 0: normal slot
         uint64 bidBudgetLeft;
@@ -73,6 +75,8 @@ contract EnergyMarket is IEnergyMarket, ReentrancyGuardTransient {
     /// @dev An account's nibble per slot: this bit marks a live order, the low 3 bits count its
     /// placements (≤ _MAX_PLACEMENTS < 8, so the count never carries into the live bit).
     uint256 private constant _LIVE_BIT = 8;
+    /// @dev Marks an offer's entry in phase 1's metered array (metered Wh < 2^32: no clash).
+    uint256 private constant _OFFER_TAG = 1 << 255;
     // The registry's DEFAULT_ADMIN_ROLE, held by the governance timelock alone.
     bytes32 private constant _GOVERNANCE_ROLE = 0x00;
 
@@ -302,8 +306,10 @@ contract EnergyMarket is IEnergyMarket, ReentrancyGuardTransient {
         uint256 certificates;
         if (traded > 0) {
             for (uint256 i = 0; i < n; ++i) {
-                if (metered[i] == 0 || !_orders[OrderWords.id(slot, i)].isOffer()) continue;
-                (, uint256 given) = Settlement.seller(metered[i], traded, delivered, 0);
+                // offers' entries carry the tag (set by _meterAll): no second read of the order
+                uint256 entry = metered[i];
+                if (entry & _OFFER_TAG == 0) continue;
+                (, uint256 given) = Settlement.seller(entry & ~_OFFER_TAG, traded, delivered, 0);
                 certificates += given;
             }
         }
@@ -311,12 +317,11 @@ contract EnergyMarket is IEnergyMarket, ReentrancyGuardTransient {
         state.deliveredWh = uint64(delivered); // ≤ volume < 2^64
         state.absorbedWh = uint64(absorbed);
         state.certificateWh = uint64(certificates);
-        state.bidBudgetLeft = state.bidMarginalWh;
-        state.offerBudgetLeft = state.offerMarginalWh;
         emit SettlementStarted(slot, delivered, absorbed, traded, certificates);
     }
 
-    /// @dev Each filled order's metered energy: delivered (offers) or absorbed (bids), and D, A.
+    /// @dev Each filled order's metered energy: delivered (offers, tagged with `_OFFER_TAG` so
+    /// that phase 1 need not read the order again) or absorbed (bids), and D, A.
     function _meterAll(uint256 slot, SlotState storage state, uint256 n)
         private
         view
@@ -336,9 +341,14 @@ contract EnergyMarket is IEnergyMarket, ReentrancyGuardTransient {
             uint256 fill;
             (fill, t.bidBudget, t.offerBudget) = _fillAt(d, t.cap, packed, t.bidBudget, t.offerBudget);
             if (fill == 0) continue;
-            metered[i] = _metered(slot, packed, fill, openWindowClosesAt);
-            if (packed.isOffer()) delivered += metered[i];
-            else absorbed += metered[i];
+            uint256 amount = _metered(slot, packed, fill, openWindowClosesAt);
+            if (packed.isOffer()) {
+                delivered += amount;
+                metered[i] = amount | _OFFER_TAG;
+            } else {
+                absorbed += amount;
+                metered[i] = amount;
+            }
         }
     }
 
@@ -376,8 +386,8 @@ contract EnergyMarket is IEnergyMarket, ReentrancyGuardTransient {
             absorbed: state.absorbedWh,
             traded: 0,
             certificates: state.certificateWh,
-            bidBudget: state.bidBudgetLeft,
-            offerBudget: state.offerBudgetLeft,
+            bidBudget: 0,
+            offerBudget: 0,
             fees: 0,
             charges: 0,
             receipts: 0,
@@ -397,20 +407,29 @@ contract EnergyMarket is IEnergyMarket, ReentrancyGuardTransient {
             buyerWh: new uint256[](limit),
             settled: 0
         });
-        uint256 position = state.cursor;
+        // The cursor is 0 only before the first chunk (every chunk moves it on): the first starts
+        // from the marginal budgets, a later one from those its predecessor stored.
+        uint256 start = state.cursor;
+        (t.bidBudget, t.offerBudget) =
+            start == 0 ? (d.bidMarginalWh, d.offerMarginalWh) : (state.bidBudgetLeft, state.offerBudgetLeft);
+        uint256 position = start;
         for (; position < 2 * n && m.settled < limit; ++position) {
             _settleAt(slot, d, position, n, trades, t, m);
         }
         // Step over what the next call would skip anyway, so the last call is never empty.
         while (position < 2 * n && _skipped(slot, position, n)) ++position;
-        state.cursor = uint32(position); // ≤ 2 × orderCap
-        state.bidBudgetLeft = uint64(t.bidBudget);
-        state.offerBudgetLeft = uint64(t.offerBudget);
-        // Totals fit: Σ charges ≤ Σ escrow, itself bounded by the credit supply held here.
-        state.charges += uint96(t.charges);
-        state.receipts += uint96(t.receipts);
-        state.fees += uint64(t.fees);
-        state.buyerCertificateWh += uint64(t.buyerCertificates);
+        bool done = position == 2 * n;
+        if (!done) {
+            // The next chunk goes on from here. A slot settled in one call never writes these.
+            state.cursor = uint32(position); // ≤ 2 × orderCap
+            state.bidBudgetLeft = uint64(t.bidBudget);
+            state.offerBudgetLeft = uint64(t.offerBudget);
+            // Totals fit: Σ charges ≤ Σ escrow, itself bounded by the credit supply held here.
+            state.charges += uint96(t.charges);
+            state.receipts += uint96(t.receipts);
+            state.fees += uint64(t.fees);
+            state.buyerCertificateWh += uint64(t.buyerCertificates);
+        }
         if (t.fees > 0) _balances[_feeAccount] += t.fees;
         // Interactions last: sellers' certificates into the pool before buyers' out of it.
         if (t.sellerCertificates > 0) {
@@ -419,18 +438,26 @@ contract EnergyMarket is IEnergyMarket, ReentrancyGuardTransient {
         if (t.buyerCertificates > 0) {
             _moveCertificates(slot, _single(address(this)), _single(t.buyerCertificates), m.buyers, m.buyerWh);
         }
-        if (position < 2 * n) return false;
-        _finish(slot, state);
+        if (!done) return false;
+        if (start > 0) {
+            // The last of several chunks: the slot's totals are the earlier chunks' plus its own.
+            t.charges += state.charges;
+            t.receipts += state.receipts;
+            t.fees += state.fees;
+            t.buyerCertificates += state.buyerCertificateWh;
+        }
+        _finish(slot, state, t);
         return true;
     }
 
     /// @dev Last chunk done: rounding dust (credits and certificate Wh) to the rounding account.
-    function _finish(uint256 slot, SlotState storage state) private {
+    /// `t` holds the slot's totals (charges, receipts, fees, certificates given and received).
+    function _finish(uint256 slot, SlotState storage state, Totals memory t) private {
         state.status = SlotStatus.Settled;
-        uint256 dust = state.charges - state.receipts; // charges round up, receipts down: ≥ 0
-        uint256 certificateDust = state.certificateWh - state.buyerCertificateWh; // floors: ≥ 0
+        uint256 dust = t.charges - t.receipts; // charges round up, receipts down: ≥ 0
+        uint256 certificateDust = t.certificates - t.buyerCertificates; // floors: ≥ 0
         if (dust > 0) _balances[_roundingAccount] += dust;
-        emit SlotSettled(slot, state.fees, dust, certificateDust, state.expired);
+        emit SlotSettled(slot, t.fees, dust, certificateDust, state.expired);
         if (certificateDust > 0) {
             _moveCertificates(
                 slot, _single(address(this)), _single(certificateDust), _single(_roundingAccount), _single(certificateDust)
@@ -450,7 +477,11 @@ contract EnergyMarket is IEnergyMarket, ReentrancyGuardTransient {
     /// @dev True when sweep position `position` holds nothing to settle (cancelled or other side).
     function _skipped(uint256 slot, uint256 position, uint256 n) private view returns (bool) {
         bool offerSweep = position < n;
-        OrderWord packed = _orders[OrderWords.id(slot, offerSweep ? position : position - n)];
+        return _skips(_orders[OrderWords.id(slot, offerSweep ? position : position - n)], offerSweep);
+    }
+
+    /// @dev True when `packed` is not settled in this sweep (cancelled or the other side).
+    function _skips(OrderWord packed, bool offerSweep) private pure returns (bool) {
         return packed.isCancelled() || packed.isOffer() != offerSweep;
     }
 
@@ -464,18 +495,20 @@ contract EnergyMarket is IEnergyMarket, ReentrancyGuardTransient {
         Totals memory t,
         Moves memory m
     ) private {
-        // cancelled orders were refunded when cancelled; each side has its own sweep
-        if (_skipped(slot, position, n)) return;
         bool offerSweep = position < n;
         uint256 index = offerSweep ? position : position - n;
         uint256 orderId = OrderWords.id(slot, index);
         OrderWord packed = _orders[orderId];
+        // cancelled orders were refunded when cancelled; each side has its own sweep
+        if (_skips(packed, offerSweep)) return;
         uint256 fill;
         if (trades) (fill, t.bidBudget, t.offerBudget) = _fillAt(d, t.cap, packed, t.bidBudget, t.offerBudget);
         uint256 metered;
         // metered even when nothing traded (T = 0): OrderSettled reports each order's metered
         // energy as the rules define it, whatever the pools (the payments are 0 then)
-        if (fill > 0) metered = t.metered.length > 0 ? t.metered[index] : _metered(slot, packed, fill, 0);
+        if (fill > 0) {
+            metered = t.metered.length > 0 ? t.metered[index] & ~_OFFER_TAG : _metered(slot, packed, fill, 0);
+        }
         (address holder, uint256 wh) = _settleOrder(orderId, packed, fill, metered, t);
         if (offerSweep) (m.sellers[m.settled], m.sellerWh[m.settled]) = (holder, wh);
         else (m.buyers[m.settled], m.buyerWh[m.settled]) = (holder, wh);
