@@ -545,17 +545,17 @@ contract EnergyMarket is IEnergyMarket, ReentrancyGuardTransient {
         address owner = packed.owner();
         if (packed.isOffer()) {
             uint256 receipt;
-            uint256 sellerFee;
+            uint256 feeTaken;
             if (metered > 0) {
-                (receipt, sellerFee, certificateWh) =
+                (receipt, feeTaken, certificateWh) =
                     Settlement.seller(metered, t.traded, t.delivered, t.price, packed.feePerKWh());
                 t.receipts += receipt;
-                t.fees += sellerFee;
+                t.fees += feeTaken;
                 t.sellerCertificates += certificateWh;
             }
-            // sellerFee ≤ receipt (Settlement.seller): the seller is credited the net receipt
-            if (receipt > sellerFee) _balances[owner] += receipt - sellerFee;
-            emit OrderSettled(orderId, owner, fill, metered, certificateWh, receipt, sellerFee, 0);
+            // the seller fee ≤ receipt (Settlement.seller): the seller is credited the rest
+            if (receipt > feeTaken) _balances[owner] += receipt - feeTaken;
+            emit OrderSettled(orderId, owner, fill, metered, certificateWh, receipt, feeTaken, 0);
             return (certificateWh > 0 ? owner : address(0), certificateWh);
         }
         uint256 escrow = packed.energyWh().escrow(packed.limitPerKWh(), packed.feePerKWh());
