@@ -13,6 +13,8 @@ from p2penergy.contracts.market import MarketClient
 from p2penergy.domain.orders import OrderInput, Side
 from p2penergy.exceptions import MarketError
 from p2penergy.market import settle
+from p2penergy.wallet.errors import PreflightError
+from p2penergy.wallet.trading import Wallet
 
 from ..conftest import CONSUMER, PROSUMER, Deployed, govern
 from .test_market import (
@@ -96,3 +98,19 @@ def test_an_offer_snapshots_the_seller_fee_and_pays_it_out_of_its_receipt(
     assert (expected.seller_fees_total, expected.fees_total) == (135_000, 180_000)
     assert balances(d, [d.system.market.address]) == [0]
     _conservation(d, market, slot, receipts)
+
+
+def test_the_wallet_shows_the_seller_fee_and_refuses_an_offer_below_it_before_signing(
+    deployed: Deployed,
+):
+    d = deployed
+    seller = new_trader(d, PROSUMER)
+    govern(d, d.system.market.functions.setSellerFee(90_000))
+    wallet = Wallet(d.system, seller.account.address)
+    slot = open_slot(d)
+    with pytest.raises(PreflightError) as info:
+        wallet.plan([OrderInput(slot, Side.OFFER, 1_000, 85_000)], None, {})
+    assert "below the seller fee of 0.090000 per kWh" in str(info.value)
+    plan = wallet.plan([OrderInput(slot, Side.OFFER, 1_000, 100_000)], None, {})
+    assert (plan.escrow, plan.seller_fee_per_kwh) == (0, 90_000)
+    assert plan.as_json(wallet.clock)["seller_fee_per_kwh"] == 90_000
