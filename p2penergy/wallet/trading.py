@@ -468,6 +468,12 @@ class Wallet:
             )
         elif exc.name == "MarketNotProsumer":
             message = f"account {self.address} is not a prosumer: only prosumers can offer"
+        elif exc.name == "MarketLimitBelowFee":
+            message = (
+                f"limit price {format_credits(int(args['limitPricePerKWh']))} per kWh is below the "
+                f"seller fee of {format_credits(int(args['feePerKWh']))} per kWh now in force: "
+                "offer at a limit that covers it"
+            )
         elif exc.name == "MarketDuplicateOrder":
             message = (
                 f"you already have an order for slot {args['slot']}: cancel it first "
