@@ -94,6 +94,8 @@ contract EnergyMarket is IEnergyMarket, ReentrancyGuardTransient {
     address private immutable _roundingAccount;
 
     Tariffs private _tariffs;
+    /// @dev The seller fee per kWh snapshotted into offers placed from now on (≤ _MAX_FEE).
+    uint32 private _sellerFeePerKWh;
     mapping(uint256 orderId => OrderWord packed) private _orders;
     /// @dev Ids handed out per slot (placed orders, cancelled ones included), 16 bits each.
     mapping(uint256 slotGroup => uint256 counts) private _orderCounts;
@@ -309,7 +311,7 @@ contract EnergyMarket is IEnergyMarket, ReentrancyGuardTransient {
                 // offers' entries carry the tag (set by _meterAll): no second read of the order
                 uint256 entry = metered[i];
                 if (entry & _OFFER_TAG == 0) continue;
-                (, uint256 given) = Settlement.seller(entry & ~_OFFER_TAG, traded, delivered, 0);
+                (,, uint256 given) = Settlement.seller(entry & ~_OFFER_TAG, traded, delivered, 0, 0);
                 certificates += given;
             }
         }
@@ -543,13 +545,17 @@ contract EnergyMarket is IEnergyMarket, ReentrancyGuardTransient {
         address owner = packed.owner();
         if (packed.isOffer()) {
             uint256 receipt;
+            uint256 feeTaken;
             if (metered > 0) {
-                (receipt, certificateWh) = Settlement.seller(metered, t.traded, t.delivered, t.price);
+                (receipt, feeTaken, certificateWh) =
+                    Settlement.seller(metered, t.traded, t.delivered, t.price, packed.feePerKWh());
                 t.receipts += receipt;
+                t.fees += feeTaken;
                 t.sellerCertificates += certificateWh;
             }
-            if (receipt > 0) _balances[owner] += receipt;
-            emit OrderSettled(orderId, owner, fill, metered, certificateWh, receipt, 0, 0);
+            // the seller fee ≤ receipt (Settlement.seller): the seller is credited the rest
+            if (receipt > feeTaken) _balances[owner] += receipt - feeTaken;
+            emit OrderSettled(orderId, owner, fill, metered, certificateWh, receipt, feeTaken, 0);
             return (certificateWh > 0 ? owner : address(0), certificateWh);
         }
         uint256 escrow = packed.energyWh().escrow(packed.limitPerKWh(), packed.feePerKWh());
@@ -576,6 +582,13 @@ contract EnergyMarket is IEnergyMarket, ReentrancyGuardTransient {
         onlyGovernance
     {
         _setTariffs(feedInPerKWh, retailPerKWh, networkFeePerKWh);
+    }
+
+    /// @inheritdoc IEnergyMarket
+    function setSellerFee(uint32 sellerFeePerKWh) external onlyGovernance {
+        if (sellerFeePerKWh > _MAX_FEE) revert MarketInvalidSellerFee(sellerFeePerKWh, _MAX_FEE);
+        _sellerFeePerKWh = sellerFeePerKWh;
+        emit SellerFeeSet(sellerFeePerKWh);
     }
 
     /// @inheritdoc IEnergyMarket
@@ -650,6 +663,11 @@ contract EnergyMarket is IEnergyMarket, ReentrancyGuardTransient {
     /// @inheritdoc IEnergyMarket
     function tariffs() external view returns (Tariffs memory) {
         return _tariffs;
+    }
+
+    /// @inheritdoc IEnergyMarket
+    function sellerFee() external view returns (uint256) {
+        return _sellerFeePerKWh;
     }
 
     /// @inheritdoc IEnergyMarket
@@ -747,8 +765,10 @@ contract EnergyMarket is IEnergyMarket, ReentrancyGuardTransient {
         Tariffs memory tariff
     ) private returns (uint256 orderId, uint256 escrow) {
         _checkOrder(input, p.kind, tariff);
-        // Offers carry no fee; a bid snapshots the fee in force.
-        uint256 fee = input.side == Side.Bid ? tariff.networkFeePerKWh : 0;
+        // A bid snapshots the network fee in force, an offer the seller fee in force; an offer's
+        // limit must cover its fee, so a seller never pays to sell.
+        uint256 fee = input.side == Side.Bid ? tariff.networkFeePerKWh : _sellerFeePerKWh;
+        if (input.limitPricePerKWh < fee) revert MarketLimitBelowFee(input.limitPricePerKWh, fee);
         orderId = _appendOrder(
             input.slot,
             OrderWords.pack(msg.sender, input.side, input.energyWh, input.limitPricePerKWh, fee, p.criticalLoad)

@@ -8,14 +8,16 @@ Rules (docs/simulation.md, "Accounting"):
 - Local energy: a slot's traded energy T is split over its buyers in proportion to the energy
   their meters absorbed, and over its sellers in proportion to what they delivered, exactly
   (largest remainder, ties by order id), so bought == sold == T in every slot.
-- Local money is what the chain moved: `OrderSettled` charges, fees, receipts and refunds.
+- Local money is what the chain moved: `OrderSettled` charges, fees, receipts and refunds; an
+  offer's `fee` is its seller fee, paid out of its (gross) receipt.
 - The grid: what a meter measured beyond its local trade is billed at the tariffs in force for
   the slot, **per slot**, charges rounded up and credits rounded down to a base unit. That is
   the chain's own rule (settlement rounds each slot's charges up and receipts down), so a period
   is the sum of its slots and a statement for any sub-period adds up to the whole.
 - The grid-only baseline bills the same readings to the utility alone; saving = baseline - bill
-  = (retail value - charges - fees) + (receipts - feed-in value), where the retail (feed-in)
-  value is what the local energy took off the grid bill (off the feed-in credit).
+  = (retail value - charges - fees) + (receipts - seller fees - feed-in value), where the
+  retail (feed-in) value is what the local energy took off the grid bill (off the feed-in
+  credit).
 """
 
 from __future__ import annotations
@@ -102,6 +104,7 @@ class Entry:
     feed_in_value: int = 0  # what the local sales would have earned at feed-in
     utility_bill: int = 0  # grid imports at retail minus grid exports at feed-in
     baseline_bill: int = 0  # the same readings billed to the utility alone
+    seller_fees: int = 0  # seller fees taken out of the receipts of local sales
 
     def __add__(self, other: Entry) -> Entry:
         return Entry(*(a + b for a, b in zip(astuple(self), astuple(other), strict=True)))
@@ -120,13 +123,18 @@ class Entry:
         return self.charges + self.fees
 
     @property
+    def net_receipts(self) -> int:
+        """What local sales paid out: receipts less seller fees."""
+        return self.receipts - self.seller_fees
+
+    @property
     def credits_moved(self) -> int:
         """The account's net credit movement through the market for these slots."""
-        return self.receipts - self.charges - self.fees
+        return self.net_receipts - self.charges - self.fees
 
     @property
     def bill(self) -> int:
-        return self.utility_bill + self.charges + self.fees - self.receipts
+        return self.utility_bill + self.charges + self.fees - self.net_receipts
 
     @property
     def saving(self) -> int:
@@ -135,7 +143,8 @@ class Entry:
     def as_dict(self) -> dict[str, int]:
         """Every stored and derived figure, by name (for JSON and CSV)."""
         out = {f.name: getattr(self, f.name) for f in fields(self)}
-        for name in ("grid_import_wh", "grid_export_wh", "paid", "credits_moved", "bill", "saving"):
+        derived = ("grid_import_wh", "grid_export_wh", "paid", "net_receipts", "credits_moved")
+        for name in (*derived, "bill", "saving"):
             out[name] = getattr(self, name)
         return out
 
@@ -168,13 +177,14 @@ def slot_entries(slot: SlotInput) -> dict[str, Entry]:
             local.setdefault(f.owner.lower(), [0, 0])[0 if side == Side.BID else 1] += wh
     money: dict[str, list[int]] = {}
     for f in fills:
-        m = money.setdefault(f.owner.lower(), [0] * 6)
+        m = money.setdefault(f.owner.lower(), [0] * 7)
         if f.side == Side.BID:
             m[0] += f.amount
             m[1] += f.fee
             m[4] += f.certificate_wh
         else:
             m[2] += f.amount
+            m[6] += f.fee
             m[5] += f.certificate_wh
         m[3] += f.refund
     meters = {owner.lower(): value for owner, value in slot.meters.items()}
@@ -183,7 +193,9 @@ def slot_entries(slot: SlotInput) -> dict[str, Entry]:
     for account in sorted(set(meters) | set(local) | set(money)):
         imp, exp = meters.get(account, (0, 0))
         bought, sold = local.get(account, (0, 0))
-        charges, fees, receipts, refunds, cert_in, cert_out = money.get(account, [0] * 6)
+        charges, fees, receipts, refunds, cert_in, cert_out, seller_fees = money.get(
+            account, [0] * 7
+        )
         utility = grid_charge(imp - bought, t.retail) - grid_credit(exp - sold, t.feed_in)
         out[account] = Entry(
             imported_wh=imp,
@@ -200,6 +212,7 @@ def slot_entries(slot: SlotInput) -> dict[str, Entry]:
             feed_in_value=grid_credit(exp, t.feed_in) - grid_credit(exp - sold, t.feed_in),
             utility_bill=utility,
             baseline_bill=grid_charge(imp, t.retail) - grid_credit(exp, t.feed_in),
+            seller_fees=seller_fees,
         )
     return out
 

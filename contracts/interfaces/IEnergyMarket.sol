@@ -118,6 +118,10 @@ interface IEnergyMarket {
     error MarketClearingUnbalanced(uint256 bidWh, uint256 offerWh);
     /// @notice A bid with energy left still crosses an offer with energy left.
     error MarketClearingNotMaximal(uint256 remBidMax, uint256 remOfferMin);
+    /// @notice The seller fee per kWh exceeds `maxFeePerKWh`.
+    error MarketInvalidSellerFee(uint256 sellerFeePerKWh, uint256 maxFeePerKWh);
+    /// @notice An offer's limit lies below the seller fee in force (a seller never pays to sell).
+    error MarketLimitBelowFee(uint256 limitPricePerKWh, uint256 feePerKWh);
     /// @notice Tariffs must satisfy feedIn ≤ retail.
     error MarketInvalidTariffs(uint256 feedInPerKWh, uint256 retailPerKWh, uint256 networkFeePerKWh);
     /// @notice Deployment parameters are invalid.
@@ -167,9 +171,10 @@ interface IEnergyMarket {
         uint256 indexed slot, uint256 deliveredWh, uint256 absorbedWh, uint256 tradedWh, uint256 certificateWh
     );
     /// @notice Order `orderId` settled: `filledWh` cleared, `meteredWh` delivered (offer) or
-    /// absorbed (bid), `certificateWh` moved, `amount` received (offer) or charged (bid),
-    /// `fee` and `refund` (bids). The receipt (offers) and the refund (bids) are credited to the
-    /// owner's market balance.
+    /// absorbed (bid), `certificateWh` moved, `amount` the gross receipt (offer) or the charge
+    /// (bid), `fee` the seller fee (offer) or network fee (bid), `refund` (bids). The receipt net
+    /// of the seller fee (offers) and the refund (bids) are credited to the owner's market
+    /// balance; fees to the fee account's.
     event OrderSettled(
         uint256 indexed orderId,
         address indexed owner,
@@ -188,6 +193,8 @@ interface IEnergyMarket {
     event OutageDeclared(uint256 indexed slot, uint256 priceCapPerKWh);
     /// @notice The operator set new tariffs (they apply to orders placed from now on).
     event TariffsSet(uint256 feedInPerKWh, uint256 retailPerKWh, uint256 networkFeePerKWh);
+    /// @notice The operator set the seller fee per kWh (it applies to offers placed from now on).
+    event SellerFeeSet(uint256 sellerFeePerKWh);
 
     // ───────────────────────────── logic ─────────────────────────────
 
@@ -265,6 +272,12 @@ interface IEnergyMarket {
     /// feedIn ≤ retail.
     function setTariffs(uint32 feedInPerKWh, uint32 retailPerKWh, uint32 networkFeePerKWh) external;
 
+    /// @notice Sets the seller fee per kWh for offers placed from now on: a settled seller pays
+    /// min(floor(d·T·fee / (D·1000)), receipt) to the fee account out of its receipt.
+    /// @dev Requirements: caller is the governance timelock (the registry's default admin);
+    /// fee ≤ 2^24 − 1 (the order word's fee field).
+    function setSellerFee(uint32 sellerFeePerKWh) external;
+
     // ───────────────────────────── views ─────────────────────────────
 
     /// @notice `account`'s free credits in the market's internal ledger (escrow not included).
@@ -294,6 +307,9 @@ interface IEnergyMarket {
 
     /// @notice The current tariffs.
     function tariffs() external view returns (Tariffs memory);
+
+    /// @notice The seller fee per kWh snapshotted into offers placed from now on.
+    function sellerFee() external view returns (uint256);
 
     /// @notice Credits a bid locks: ceil(energy·limit/1000) + ceil(energy·fee/1000).
     function escrowFor(uint256 energyWh, uint256 limitPricePerKWh, uint256 feePerKWh)

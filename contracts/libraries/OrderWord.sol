@@ -5,7 +5,8 @@ import {IEnergyMarket} from "../interfaces/IEnergyMarket.sol";
 import {UniformPriceClearing} from "./UniformPriceClearing.sol";
 
 /// @dev One stored order, packed in one word (layout in UniformPriceClearing): owner (bits 0-159)
-/// | energyWh (160-191) | limit per kWh (192-223) | fee per kWh (224-247) | side (248: 1 = offer)
+/// | energyWh (160-191) | limit per kWh (192-223) | fee per kWh (224-247: a bid's network fee,
+/// an offer's seller fee, each snapshotted at placement) | side (248: 1 = offer)
 /// | cancelled (249) | critical load (250). The zero word means "no order".
 type OrderWord is uint256;
 

@@ -10,14 +10,19 @@ import {MarketMath} from "./MarketMath.sol";
 library Settlement {
     using MarketMath for uint256;
 
-    /// @notice A seller's receipt floor(d·T·P / (D·1000)) and certificates given floor(d·T / D).
-    /// @dev Called only with delivered > 0 (d > 0 implies D ≥ d).
-    function seller(uint256 metered, uint256 traded, uint256 delivered, uint256 price)
+    /// @notice A seller's gross receipt floor(d·T·P / (D·1000)), seller fee
+    /// min(floor(d·T·fee / (D·1000)), receipt) and certificates given floor(d·T / D).
+    /// @dev Called only with delivered > 0 (d > 0 implies D ≥ d). The seller fee rounds down
+    /// (the seller is never charged more than the stated fee) and never exceeds the receipt.
+    function seller(uint256 metered, uint256 traded, uint256 delivered, uint256 price, uint256 feePerKWh)
         internal
         pure
-        returns (uint256 receipt, uint256 certificateWh)
+        returns (uint256 receipt, uint256 fee, uint256 certificateWh)
     {
-        receipt = metered * traded * price / (delivered * 1000);
+        uint256 denominator = delivered * 1000;
+        receipt = metered * traded * price / denominator;
+        fee = metered * traded * feePerKWh / denominator;
+        if (fee > receipt) fee = receipt;
         certificateWh = metered * traded / delivered;
     }
 

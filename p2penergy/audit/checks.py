@@ -358,7 +358,7 @@ def check_settlement(history: History, out: Findings) -> None:
                 out.add(
                     SETTLEMENT,
                     True,
-                    f"order {oid}: amount {got[3]}, refund {got[5]}",
+                    f"order {oid}: amount {got[3]}, fee {got[4]}, refund {got[5]}",
                     amount=got[3],
                     **where,
                 )
@@ -423,7 +423,12 @@ def _escrow(history: History, out: Findings, market_balance: int | None) -> None
         escrowed = sum(r.escrow for r in records)
         cancelled = sum(r.cancel_refund or 0 for r in records)
         lines = settled.get(slot, [])
-        paid = sum(e.args["amount"] for e in lines if history.orders[e.args["orderId"]].side == 1)
+        # sellers are paid their receipt net of the seller fee; `fees` holds both sides' fees
+        paid = sum(
+            e.args["amount"] - e.args["fee"]
+            for e in lines
+            if history.orders[e.args["orderId"]].side == Side.OFFER
+        )
         fees = sum(e.args["fee"] for e in lines)
         refunds = cancelled + sum(e.args["refund"] for e in lines)
         done = history.slot_settled.get(slot)
@@ -476,7 +481,8 @@ def _escrow(history: History, out: Findings, market_balance: int | None) -> None
 def market_ledger(history: History) -> dict[str, int]:
     """Each account's free credits in the market's internal ledger, from the market's events
     alone: deposits (`CreditsDeposited`, top-ups included) less withdrawals and escrow locked by
-    its bids, plus cancel refunds, seller receipts, bid refunds, the fees (fee account) and the
+    its bids, plus cancel refunds, seller receipts net of seller fees, bid refunds, the fees of
+    both sides (fee account) and the
     dust (rounding account) of settlements."""
     ledger: dict[str, int] = defaultdict(int)
     for e in history.deposits:
@@ -490,7 +496,7 @@ def market_ledger(history: History) -> dict[str, int]:
             continue
         a = e.args
         offer = history.orders[a["orderId"]].side == Side.OFFER
-        ledger[a["owner"]] += a["amount"] if offer else a["refund"]
+        ledger[a["owner"]] += a["amount"] - a["fee"] if offer else a["refund"]
         if a["fee"] and history.fee_account:
             ledger[history.fee_account] += a["fee"]
     for e in history.slot_settled.values():
@@ -564,9 +570,10 @@ def check_payments(history: History, out: Findings) -> None:
 
 
 def _check_order(history: History, r: OrderRecord, out: Findings) -> None:
-    """An order's escrow and fee snapshot follow the rules and the tariffs in force then."""
+    """An order's escrow and fee snapshot follow the rules and the tariffs in force then: a
+    bid's the network fee, an offer's the seller fee (and an offer's limit covers it)."""
     feed_in, retail, fee = history.tariffs_at((r.block, r.log_index))
-    want_fee = fee if r.side == Side.BID else 0
+    want_fee = fee if r.side == Side.BID else history.seller_fee_at((r.block, r.log_index))
     want = escrow_for(r.energy_wh, r.limit_price, r.fee_per_kwh) if r.side == Side.BID else 0
     where = {"slot": r.slot, "party": r.owner, "block": r.block}
     if r.escrow != want or r.fee_per_kwh != want_fee:
@@ -576,6 +583,15 @@ def _check_order(history: History, r: OrderRecord, out: Findings) -> None:
             f"order {r.order_id}: escrow {r.escrow} / fee {r.fee_per_kwh} per kWh, expected "
             f"{want} / {want_fee}",
             amount=r.escrow - want,
+            **where,
+        )
+    if r.side == Side.OFFER and r.limit_price < r.fee_per_kwh:
+        out.add(
+            ESCROW,
+            False,
+            f"order {r.order_id}: offer limit {r.limit_price} below its seller fee "
+            f"{r.fee_per_kwh} per kWh",
+            amount=r.fee_per_kwh - r.limit_price,
             **where,
         )
     if not feed_in <= r.limit_price <= retail:

@@ -35,6 +35,7 @@ TARIFF_FIELDS = {
     "feed_in_per_kwh": "feedInPerKWh",
     "retail_per_kwh": "retailPerKWh",
     "network_fee_per_kwh": "networkFeePerKWh",
+    "seller_fee_per_kwh": "sellerFeePerKWh",
 }
 # ReadingSkipped reasons that a meter change (key or status) can cause.
 VOIDING_ERRORS = ("ReadingsInactiveMeter", "ReadingsWrongSigner", "ReadingsUnknownDevice")
@@ -178,6 +179,8 @@ def _finding(history: History, e: Event, out: Findings) -> None:
             f"tariffs set: feed-in {a['feedInPerKWh']}, retail {a['retailPerKWh']}, network "
             f"fee {a['networkFeePerKWh']} per kWh{by}"
         )
+    elif n == "SellerFeeSet":
+        text = f"seller fee set: {a['sellerFeePerKWh']} per kWh{by}"
     elif n in ("ParticipantSuspended", "ParticipantReinstated"):
         text = f"{a['account']}: {n.removeprefix('Participant').lower()}{by}"
         where["party"] = a["account"]
@@ -269,9 +272,9 @@ def _policy(history: History, policy: Policy, out: Findings) -> None:
                     party=history.meter_owner.get(a["meterId"]),
                     **where,
                 )
-        elif e.name == "TariffsSet":
+        elif e.name in ("TariffsSet", "SellerFeeSet"):
             for arg, (low, high) in policy.tariffs.items():
-                if not low <= a[arg] <= high:
+                if arg in a and not low <= a[arg] <= high:
                     out.add(
                         POLICY,
                         False,

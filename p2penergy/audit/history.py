@@ -169,6 +169,7 @@ class History:
     meter_owner: dict[int, str] = field(default_factory=dict)
     meter_active: dict[int, list[tuple[Position, bool]]] = field(default_factory=dict)
     tariffs: list[tuple[Position, int, int, int]] = field(default_factory=list)
+    seller_fees: list[tuple[Position, int]] = field(default_factory=list)  # SellerFeeSet
     outages: dict[int, int] = field(default_factory=dict)  # slot -> price cap (island mode)
     credit_transfers: list[Event] = field(default_factory=list)
     deposits: list[Event] = field(default_factory=list)  # CreditsDeposited (market ledger)
@@ -222,6 +223,15 @@ class History:
             if pos > position:
                 break
             current = (feed_in, retail, fee)
+        return current
+
+    def seller_fee_at(self, position: Position) -> int:
+        """The seller fee per kWh in force at `position` (0 before any SellerFeeSet)."""
+        current = 0
+        for pos, fee in self.seller_fees:
+            if pos > position:
+                break
+            current = fee
         return current
 
     def key_at(self, meter_id: int, position: Position) -> str | None:
@@ -298,6 +308,7 @@ GOVERNANCE_EVENTS = {
     "MeterStatusSet",
     "OutageDeclared",
     "TariffsSet",
+    "SellerFeeSet",
     "ParticipantSuspended",
     "ParticipantReinstated",
     "CallScheduled",
@@ -310,6 +321,7 @@ _REVIEW = {
     "RoleGranted",
     "RoleRevoked",
     "TariffsSet",
+    "SellerFeeSet",
     "OutageDeclared",
     "ParticipantRegistered",
     "ParticipantSuspended",
@@ -581,6 +593,9 @@ _HANDLERS: dict[tuple[str, str | None], Callable[[_Replay], None]] = {
         (r.e.position, r.e.args["newDevice"])
     ),
     ("TariffsSet", "EnergyMarket"): _tariffs_set,
+    ("SellerFeeSet", "EnergyMarket"): lambda r: r.h.seller_fees.append(
+        (r.e.position, r.e.args["sellerFeePerKWh"])
+    ),
     ("OutageDeclared", "EnergyMarket"): _outage_declared,
     ("OrderPlaced", "EnergyMarket"): _order_placed,
     ("OrderCancelled", "EnergyMarket"): _order_cancelled,

@@ -127,9 +127,9 @@ def admin_group() -> None:
 
     Commands sign with a keystore account (--account) that holds the needed role; each shows
     what it will sign and asks for confirmation (skip with --yes). Governed changes (roles, meter
-    keys and status, tariffs, outages) are scheduled in the governance timelock: they print an
-    operation id and run with `admin execute` once the delay has passed; the guardian may
-    `admin cancel` them meanwhile; `admin pending` lists them.
+    keys and status, tariffs, the seller fee, outages) are scheduled in the governance timelock:
+    they print an operation id and run with `admin execute` once the delay has passed; the
+    guardian may `admin cancel` them meanwhile; `admin pending` lists them.
     """
 
 
@@ -498,6 +498,31 @@ def admin_set_tariffs(feed_in: str, retail: str, network_fee: str, **kw: Any) ->
     op = _operator(kw).set_tariffs(*values)
     data = dict(zip(("feed_in", "retail", "network_fee"), values, strict=True))
     _scheduled(kw["as_json"], f"tariffs {text}", data, op)
+
+
+@admin_group.command("set-seller-fee")
+@click.option(
+    "--fee",
+    required=True,
+    help="Seller fee per kWh in the currency, e.g. 0.01 (0 ends the split).",
+)
+@account_options
+@connection_options
+@yes_option
+@json_option
+@handle_errors
+def admin_set_seller_fee(fee: str, **kw: Any) -> None:
+    """Schedule a seller fee per kWh (governed): a fee split between buyers and sellers.
+
+    Sellers pay it on the energy they are paid for, out of their receipt and never more than
+    it, to the fee account, beside the network fee buyers pay. Offers placed after execution
+    snapshot it; their limit must cover it. At most 16.777215 per kWh (2^24 - 1 base units).
+    """
+    value = price_per_kwh(fee)
+    text = f"seller fee {format_credits(value)} per kWh"
+    _announce(f"schedule {text} (offers placed after execution pay it)", kw["yes"])
+    op = _operator(kw).set_seller_fee(value)
+    _scheduled(kw["as_json"], text, {"seller_fee": value}, op)
 
 
 @admin_group.command("declare-outage")

@@ -125,6 +125,8 @@ def _print_tables(report: dict[str, Any]) -> None:
     summary.add_column("measure")
     summary.add_column("value", justify="right")
     vwap = p["volume_weighted_clearing_price"]
+    split = "seller_fee" in p  # the community splits the fee between buyers and sellers
+    fees = ("feed_in", "retail", "network_fee", *(["seller_fee"] if split else []))
     for name, value in (
         (
             "households / prosumers / batteries",
@@ -156,16 +158,27 @@ def _print_tables(report: dict[str, Any]) -> None:
         ),
         ("clearing price, volume-weighted", "n/a" if vwap is None else format_credits(vwap)),
         (
-            "feed-in / retail / network fee",
-            " / ".join(format_credits(p[k]) for k in ("feed_in", "retail", "network_fee")),
+            " / ".join(k.replace("_", "-" if k == "feed_in" else " ") for k in fees),
+            " / ".join(format_credits(p[k]) for k in fees),
         ),
         ("community saving vs grid only, credits", format_credits(c["saving"])),
-        ("network fees to the DSO, credits", format_credits(c["fee_account_received"])),
+        (
+            (
+                "fees to the DSO (buyers' network + sellers' fees), credits",
+                f"{format_credits(c['fee_account_received'])} "
+                f"({format_credits(c['network_fees'])} + {format_credits(c['seller_fees'])})",
+            )
+            if split
+            else ("network fees to the DSO, credits", format_credits(c["fee_account_received"]))
+        ),
     ):
         summary.add_row(name, value)
     console.print(summary)
     homes = Table(title="households: bill vs grid-only baseline (credits; kWh)")
-    for column in ("household", "kind", "demand", "PV", "bought", "sold", "grid only", "bill"):
+    columns = ["household", "kind", "demand", "PV", "bought", "sold", "grid only", "bill"]
+    if split:
+        columns.insert(6, "seller fee")
+    for column in columns:
         if column == "household":
             homes.add_column(column, no_wrap=True, min_width=10)
         else:
@@ -183,6 +196,7 @@ def _print_tables(report: dict[str, Any]) -> None:
             _kwh(e["generation_wh"]),
             _kwh(e["bought_local_wh"]),
             _kwh(e["sold_local_wh"]),
+            *([_money(m["seller_fees"])] if split else []),
             _money(m["baseline_bill"]),
             _money(m["bill"]),
             _money(m["saving"]),

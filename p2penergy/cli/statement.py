@@ -103,7 +103,8 @@ def render(stmt: Statement, currency: Currency, grid: SlotGrid, per_slot: bool) 
         ),
         (
             "sold to neighbours",
-            f"{format_wh(t.sold_local_wh)} for {money(t.receipts)}",
+            f"{format_wh(t.sold_local_wh)} for {money(t.receipts)}"
+            + (f" - seller fees {money(t.seller_fees)}" if t.seller_fees else ""),
             f"at feed-in: {money(t.feed_in_value)}",
         ),
         (
@@ -128,7 +129,7 @@ def render(stmt: Statement, currency: Currency, grid: SlotGrid, per_slot: bool) 
                 format_wh(e.bought_local_wh),
                 money(e.paid),
                 format_wh(e.sold_local_wh),
-                money(e.receipts),
+                money(e.net_receipts),  # credited: the receipt less any seller fee
                 money(e.bill),
                 money(e.saving),
             )
@@ -158,8 +159,8 @@ def statement_command(
     """A household's statement over a period, read from the chain alone.
 
     Energy bought and sold locally, what was paid and received, what the same energy would have
-    cost at retail or earned at feed-in, network fees, refunds, the grid bill and the saving
-    against buying and selling everything at the grid tariffs (docs/simulation.md,
+    cost at retail or earned at feed-in, network and seller fees, refunds, the grid bill and the
+    saving against buying and selling everything at the grid tariffs (docs/simulation.md,
     "Accounting"). Amounts are exact: --json gives base units and a decimal string side by
     side, --csv base units and Wh. --from/--to take slot numbers or ISO dates (UTC).
     """

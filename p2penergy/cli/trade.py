@@ -133,6 +133,12 @@ def _show_plan(wallet: Wallet, plan: OrderPlan, tz: tzinfo) -> None:
             "offers lock no escrow: you are paid for energy your meter proves delivered",
             highlight=False,
         )
+    if plan.seller_fee_per_kwh and any(o.side == Side.OFFER for o in plan.orders):
+        err_console.print(
+            f"seller fee: {format_credits(plan.seller_fee_per_kwh)}/kWh of the energy you are "
+            "paid for comes out of your receipt (fixed now, for these offers)",
+            highlight=False,
+        )
 
 
 def _place(
@@ -468,7 +474,7 @@ def trades_command(
             format_wh(r.certificate_wh),
             money(r.amount) if r.side == "offer" else "",
             money(r.amount) if r.side == "bid" else "",
-            money(r.fee) if r.side == "bid" else "",
+            money(r.fee),
             money(r.refund) if r.side == "bid" else "",
         )
     console.print(table)
@@ -476,7 +482,9 @@ def trades_command(
         "traded: the energy paid for (sellers) or charged (buyers) and carried by certificates. "
         "When the buyers absorbed less than the sellers delivered (or the other way round), "
         "the traded energy is shared pro rata; a seller's metered rest went to the grid at "
-        "the feed-in tariff. `p2penergy statement` adds it all up against the grid tariffs."
+        "the feed-in tariff. fee: the network fee (buyers) or the seller fee, which comes out "
+        "of what a seller received. `p2penergy statement` adds it all up against the grid "
+        "tariffs."
     )
 
 

@@ -151,6 +151,10 @@ class MarketClient:
         feed_in, retail, fee = call(self.contract.functions.tariffs())
         return int(feed_in), int(retail), int(fee)
 
+    def seller_fee(self) -> int:
+        """The seller fee per kWh (credit base units) new offers snapshot."""
+        return int(call(self.contract.functions.sellerFee()))
+
     def slot_times(self, slot: int) -> tuple[int, int, int]:
         """(starts at, gate closes at, clearing deadline) of `slot`."""
         start, gate, deadline = call(self.contract.functions.slotTimes(slot))

@@ -18,6 +18,9 @@ OWNER_BITS = 160
 ENERGY_SHIFT, ENERGY_BITS = 160, 32
 LIMIT_PRICE_SHIFT, LIMIT_PRICE_BITS = 192, 32
 FEE_SHIFT, FEE_BITS = 224, 24
+# The most a fee (network or seller, base units per kWh) may be: the word's fee field
+# (UniformPriceClearing.MAX_FEE).
+MAX_FEE_PER_KWH = (1 << FEE_BITS) - 1
 SIDE_BIT = 248
 CANCELLED_BIT = 249
 CRITICAL_BIT = 250

@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import Any
 
 from p2penergy._yaml import MappingMessages, load_mapping
+from p2penergy.domain.orders import MAX_FEE_PER_KWH
 from p2penergy.domain.slots import ALLOWED_SLOT_SECONDS
 from p2penergy.exceptions import P2PEnergyError
 
@@ -64,9 +65,12 @@ def _minute_of_day(text: object) -> int:
 class Tariffs:
     """Credit base units (6 decimals) per kWh.
 
-    `outage_price_cap` is the administered price of island mode (outage slots, DESIGN §2.5);
-    None means the midpoint of the local spread, `feed_in + (retail - network_fee - feed_in) // 2`
-    (see `outage_cap`). `time_of_use` bands price the grid side only (what the utility bills
+    `network_fee` is paid by buyers and `seller_fee` by sellers on every locally traded kWh, both
+    to the fee account (the community splits the fee between them; the market snapshots each into
+    the orders placed after it is set). `outage_price_cap` is the administered price of island
+    mode (outage slots, DESIGN §2.5); None means the midpoint of the local spread,
+    `floor + (retail - network_fee - floor) // 2` with `floor = feed_in + seller_fee` (see
+    `outage_cap`). `time_of_use` bands price the grid side only (what the utility bills
     and credits, and so the grid-only comparison); `feed_in` and `retail` stay the contract's
     tariffs, the bounds of every limit price.
     """
@@ -74,6 +78,7 @@ class Tariffs:
     feed_in: int = 80_000
     retail: int = 300_000
     network_fee: int = 30_000
+    seller_fee: int = 0
     outage_price_cap: int | None = None
     time_of_use: tuple[TimeOfUse, ...] = ()
 
@@ -101,7 +106,12 @@ class Tariffs:
         """The price cap declared for outage slots (the contract's `feed_in <= cap <= retail`)."""
         if self.outage_price_cap is not None:
             return self.outage_price_cap
-        return self.feed_in + (self.retail - self.network_fee - self.feed_in) // 2
+        return self.seller_floor + (self.retail - self.network_fee - self.seller_floor) // 2
+
+    @property
+    def seller_floor(self) -> int:
+        """The least a seller asks: the feed-in tariff plus its fee (what it nets otherwise)."""
+        return self.feed_in + self.seller_fee
 
 
 # ───────────────────────────── per-household values ─────────────────────────────
@@ -299,6 +309,24 @@ class Scenario:
             raise ScenarioError(
                 "tariffs must satisfy 0 <= feed_in <= retail - network_fee "
                 f"(got {t.feed_in}, {t.retail}, {t.network_fee})"
+            )
+        for name in ("network_fee", "seller_fee"):
+            fee = getattr(t, name)
+            if isinstance(fee, bool) or not isinstance(fee, int) or not 0 <= fee <= MAX_FEE_PER_KWH:
+                raise ScenarioError(
+                    f"tariffs.{name} must be a whole number of base units per kWh in "
+                    f"0..{MAX_FEE_PER_KWH} (got {fee!r})"
+                )
+        if t.seller_floor > t.retail - t.network_fee:
+            raise ScenarioError(
+                "tariffs must satisfy feed_in + seller_fee <= retail - network_fee, so a local "
+                f"trade can pay both sides (got {t.feed_in} + {t.seller_fee} > {t.retail} - "
+                f"{t.network_fee})"
+            )
+        if t.outage_cap < t.seller_fee:
+            raise ScenarioError(
+                f"tariffs.outage_price_cap {t.outage_cap} is below the seller fee "
+                f"{t.seller_fee}: island offers must cover their fee"
             )
         if not t.feed_in <= t.outage_cap <= t.retail:
             raise ScenarioError(

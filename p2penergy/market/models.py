@@ -19,8 +19,9 @@ class MarketInputError(P2PEnergyError, ValueError):
 class Order:
     """One order of a slot, as the contract stores it.
 
-    `limit_price` and `fee_per_kwh` are credit base units per kWh; `fee_per_kwh` is the network fee
-    snapshotted when a bid was placed so a later tariff change never breaks its escrow.
+    `limit_price` and `fee_per_kwh` are credit base units per kWh; `fee_per_kwh` is the fee
+    snapshotted at placement: a bid's network fee (so a later tariff change never breaks its
+    escrow), an offer's seller fee (taken out of its receipt at settlement).
     """
 
     order_id: int

@@ -3,7 +3,8 @@
 The rules are in docs/market-rules.md ("Settlement"). Sellers are paid only for energy their
 meters prove they exported, buyers are charged only for energy their meters prove they imported,
 and the traded energy is the smaller of the two pools. Rounding favours nobody but the rounding
-account: receipts round down, charges and fees round up.
+account: receipts round down, charges and buyers' fees round up. A seller's fee rounds down and
+is capped at its receipt, so a seller never pays more than it receives.
 """
 
 from __future__ import annotations
@@ -20,8 +21,9 @@ from p2penergy.market.models import Clearing, MarketInputError, Order, Side
 class SettlementLine:
     """One order's settlement.
 
-    For an offer, `delivered_wh` is `d_i`, `energy_wh` the certificate Wh it gives (`s_i`) and
-    `amount` its receipt (`r_i`). For a bid, `delivered_wh` is the absorbed `a_j`, `energy_wh` the
+    For an offer, `delivered_wh` is `d_i`, `energy_wh` the certificate Wh it gives (`s_i`),
+    `amount` its gross receipt (`r_i`) and `fee` its seller fee (`f_i ≤ r_i`); it is paid
+    `amount - fee` (`paid`). For a bid, `delivered_wh` is the absorbed `a_j`, `energy_wh` the
     certificate Wh it receives (`b_j`), `amount` its energy charge (`c_j`), `fee` its network fee
     (`φ_j`), and `escrow - amount - fee` comes back as `refund`.
     """
@@ -37,12 +39,20 @@ class SettlementLine:
     refund: int = 0
     escrow: int = 0
 
+    @property
+    def paid(self) -> int:
+        """Credits an offer's owner is paid: the receipt net of the seller fee (0 for a bid)."""
+        return self.amount - self.fee if self.side == Side.OFFER else 0
+
 
 @dataclass(frozen=True, slots=True)
 class Settlement:
     """A slot's settlement: the pools, every order's line (in id order) and the totals.
 
-    Invariants: `escrow_total == receipts_total + fees_total + refunds_total + dust` and
+    `receipts_total` is the sellers' gross receipts, `seller_fees_total` the part of them paid as
+    seller fees, `fees_total` every fee (buyers' and sellers'), all of it to the fee account.
+    Invariants: `escrow_total == paid_total + fees_total + refunds_total + dust`, where
+    `paid_total == receipts_total - seller_fees_total`, and
     `certificates_wh == Σ bid certificates + certificate_dust_wh`.
     """
 
@@ -59,6 +69,12 @@ class Settlement:
     charges_total: int
     refunds_total: int
     certificates_wh: int
+    seller_fees_total: int = 0
+
+    @property
+    def paid_total(self) -> int:
+        """Credits paid to sellers: gross receipts less seller fees."""
+        return self.receipts_total - self.seller_fees_total
 
 
 def settle(
@@ -102,6 +118,11 @@ def settle(
         used = consumed[order.order_id]
         if order.side == Side.OFFER:
             receipt = used * traded * price // (delivered * 1000) if delivered else 0
+            seller_fee = (
+                min(used * traded * order.fee_per_kwh // (delivered * 1000), receipt)
+                if delivered
+                else 0
+            )
             given = used * traded // delivered if delivered else 0
             lines.append(
                 SettlementLine(
@@ -112,6 +133,7 @@ def settle(
                     delivered_wh=used,
                     energy_wh=given,
                     amount=receipt,
+                    fee=seller_fee,
                 )
             )
             continue
@@ -146,12 +168,13 @@ def settle(
     bid_lines = [line for line in lines if line.side == Side.BID]
     receipts = sum(line.amount for line in offer_lines)
     charges = sum(line.amount for line in bid_lines)
+    seller_fees = sum(line.fee for line in offer_lines)
     return Settlement(
         traded_wh=traded,
         delivered_total=delivered,
         absorbed_total=absorbed,
         lines=tuple(lines),
-        fees_total=sum(line.fee for line in bid_lines),
+        fees_total=sum(line.fee for line in bid_lines) + seller_fees,
         dust=charges - receipts,
         certificate_dust_wh=certificates - sum(line.energy_wh for line in bid_lines),
         price=price,
@@ -160,6 +183,7 @@ def settle(
         charges_total=charges,
         refunds_total=sum(line.refund for line in bid_lines),
         certificates_wh=certificates,
+        seller_fees_total=seller_fees,
     )
 
 

@@ -81,6 +81,7 @@ class HouseholdMoney:
     local_receipts: int
     local_charges: int
     network_fees: int
+    seller_fees: int  # taken out of `local_receipts` (the gross receipts) for the fee account
     local_refunds: int
     retail_value_of_local_purchases: int
     feed_in_value_of_local_sales: int
@@ -97,6 +98,7 @@ class HouseholdMoney:
             local_receipts=total.receipts,
             local_charges=total.charges,
             network_fees=total.fees,
+            seller_fees=total.seller_fees,
             local_refunds=total.refunds,
             retail_value_of_local_purchases=total.retail_value,
             feed_in_value_of_local_sales=total.feed_in_value,
@@ -354,7 +356,7 @@ class CommunityTotals:
     # in an outage, to neighbours outside the market)
     local_sale_share: float
     export_to_grid_wh: int
-    fee_income: int
+    fee_income: int  # the fee account's: buyers' network fees + sellers' seller fees
     saving_by_kind: dict[str, KindSaving]  # by kind, in name order
     top_seller_share: float
     sellers: int
@@ -420,7 +422,7 @@ def community_totals(
         market_escrow_left=result.balances_after[result.system.market.address],
         local_sale_share=ratio(energy.sold_local_wh, energy.export_wh),
         export_to_grid_wh=energy.exported_grid_wh,
-        fee_income=money.network_fees,
+        fee_income=money.network_fees + money.seller_fees,
         saving_by_kind={kind: by_kind[kind] for kind in sorted(by_kind)},
         top_seller_share=ratio(max(sold, default=0), sum(sold)),
         sellers=sum(1 for wh in sold if wh > 0),

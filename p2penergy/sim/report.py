@@ -10,11 +10,17 @@ Accounting rules (docs/simulation.md):
   (`p2penergy.ledger`, shared with the audit and `p2penergy statement`). In outage slots that energy
   physically came from (went to) neighbours outside the market ("island untraded"); it counts as
   local for self-sufficiency, and the utility, still the balancing party, settles it.
-- Bill = utility charges - utility credits + local charges + network fees - local receipts.
+- Bill = utility charges - utility credits + local charges + network fees - local receipts
+  + seller fees.
   The grid-only baseline bills the same meter readings to the utility alone (same PV, same
   battery: only the local market is missing). Saving = baseline - bill.
 - The network fee is paid by buyers on every locally traded kWh, to the distribution operator;
-  the strategy caps bids at retail - fee so a local kWh never costs more than a grid kWh.
+  the strategy caps bids at retail - fee so a local kWh never costs more than a grid kWh. A
+  community may split the fee: the seller fee (scenario `tariffs.seller_fee`, 0 by default)
+  comes out of each seller's receipt, to the same fee account, and the strategy asks at least
+  feed-in + seller fee. Fee income = network fees + seller fees. The seller-fee figures
+  (`seller_fee`, `seller_fees`) appear only when the scenario has a seller fee, so a report
+  without one reads as before, byte for byte.
 - CO2 avoided = locally traded energy x the scenario's grid emission factor (the traded energy is
   certificate-backed local PV that the buyers' grid supply would otherwise have covered).
 """
@@ -55,8 +61,9 @@ def build_report(result: RunResult) -> dict[str, Any]:
     t = scenario.tariffs
     typed = accounts.households(result)
     reasons = accounts.no_sales_reasons(result, typed)
+    split = t.seller_fee > 0
     households = [
-        _household_json(home, account, reason)
+        _household_json(home, account, reason, split)
         for home, account, reason in zip(community.homes, typed, reasons, strict=True)
     ]
     totals = accounts.community_totals(result, typed, reasons)
@@ -65,6 +72,7 @@ def build_report(result: RunResult) -> dict[str, Any]:
     volume = sum(wh for _, wh in prices)
     vwap = sum(price * wh for price, wh in prices) // volume if volume else None
     island = accounts.island_service(result)
+    seller_fee = {"seller_fee": t.seller_fee} if split else {}
     return {
         "version": REPORT_VERSION,
         "scenario": {
@@ -98,6 +106,7 @@ def build_report(result: RunResult) -> dict[str, Any]:
                 "feed_in": t.feed_in,
                 "retail": t.retail,
                 "network_fee": t.network_fee,
+                **seller_fee,
             },
             "emission_factor_g_per_kwh": scenario.emission_factor_g_per_kwh,
             "outage_slots": sum(community.outage),
@@ -106,11 +115,12 @@ def build_report(result: RunResult) -> dict[str, Any]:
                 "display_decimals": result.system.deployment.currency_decimals,
             },
         },
-        "community": _community_json(totals),
+        "community": _community_json(totals, split),
         "prices": {
             "feed_in": t.feed_in,
             "retail": t.retail,
             "network_fee": t.network_fee,
+            **seller_fee,
             "volume_weighted_clearing_price": vwap,
             "min_clearing_price": min((price for price, _ in prices), default=None),
             "max_clearing_price": max((price for price, _ in prices), default=None),
@@ -138,7 +148,17 @@ def _flat(figures: Any) -> dict[str, Any]:
     return {f.name: getattr(figures, f.name) for f in fields(figures)}
 
 
-def _household_json(home: Home, account: HouseholdAccount, why: str | None) -> dict[str, Any]:
+def _money_json(money: HouseholdMoney, split: bool) -> dict[str, Any]:
+    """A household's (or the community's) money; `seller_fees` only when the fee is split."""
+    out = _flat(money)
+    if not split:
+        del out["seller_fees"]
+    return out
+
+
+def _household_json(
+    home: Home, account: HouseholdAccount, why: str | None, split: bool
+) -> dict[str, Any]:
     return {
         "name": home.name,
         "kind": home.kind,
@@ -149,13 +169,13 @@ def _household_json(home: Home, account: HouseholdAccount, why: str | None) -> d
         "heat_pump_annual_heat_kwh": home.heat_kwh or None,
         "eagerness_permille": home.eagerness_permille,
         "energy": _flat(account.energy),
-        "money": _flat(HouseholdMoney.of(account)),
+        "money": _money_json(HouseholdMoney.of(account), split),
         "why_no_sales": why,
     }
 
 
-def _community_json(c: CommunityTotals) -> dict[str, Any]:
-    out: dict[str, Any] = {**_flat(c.energy), **_flat(c.money)}
+def _community_json(c: CommunityTotals, split: bool) -> dict[str, Any]:
+    out: dict[str, Any] = {**_flat(c.energy), **_money_json(c.money, split)}
     for key, value in _flat(c).items():
         if key == "saving_by_kind":
             out[key] = {kind: _flat(k) for kind, k in c.saving_by_kind.items()}
@@ -260,6 +280,9 @@ def plots(report: dict[str, Any]) -> dict[str, bytes]:
         (p["retail"] - p["network_fee"]) / 1e6, color="orange", linestyle=":", label="retail - fee"
     )
     ax.axhline(p["feed_in"] / 1e6, color="green", linestyle="--", label="feed-in")
+    if "seller_fee" in p:
+        floor = (p["feed_in"] + p["seller_fee"]) / 1e6
+        ax.axhline(floor, color="green", linestyle=":", label="feed-in + seller fee")
     ax.plot(
         [i for i, s in zip(x, slots, strict=True) if s["price"] is not None],
         [s["price"] / 1e6 for s in slots if s["price"] is not None],
@@ -321,6 +344,7 @@ def to_html(report: dict[str, Any], images: dict[str, bytes]) -> str:
     e = html.escape
     currency = Currency(s["currency"]["code"], s["currency"]["display_decimals"])
     money, price = currency.money, currency.price
+    fee_split = "seller_fee" in p  # the community splits the fee between buyers and sellers
 
     def kwh(wh: int) -> str:
         return f"{wh / 1000:,.1f} kWh"
@@ -348,6 +372,7 @@ def to_html(report: dict[str, Any], images: dict[str, bytes]) -> str:
                     "feed-in",
                     h["money"]["feed_in_value_of_local_sales"],
                 ),
+                *([money(h["money"]["seller_fees"])] if fee_split else []),
                 money(h["money"]["baseline_bill"]),
                 money(h["money"]["bill"]),
                 money(h["money"]["saving"]),
@@ -363,7 +388,12 @@ def to_html(report: dict[str, Any], images: dict[str, bytes]) -> str:
     vwap = p["volume_weighted_clearing_price"]
     tariffs = ", ".join(
         f"{label} {price(p[key])}"
-        for label, key in (("feed-in", "feed_in"), ("retail", "retail"), ("fee", "network_fee"))
+        for label, key in (
+            ("feed-in", "feed_in"),
+            ("retail", "retail"),
+            ("fee", "network_fee"),
+            *([("seller fee", "seller_fee")] if fee_split else []),
+        )
     )
     all_in = c["buyers_all_in_price"]
     split = "; ".join(
@@ -392,7 +422,11 @@ def to_html(report: dict[str, Any], images: dict[str, bytes]) -> str:
             if all_in is None
             else f"{price(all_in)} (energy + fee) vs retail {price(p['retail'])}",
         ),
-        ("network fee income", money(c["fee_income"])),
+        (
+            ("fee income", _fee_income(money, c))
+            if fee_split
+            else ("network fee income", money(c["fee_income"]))
+        ),
         ("grid import avoided", kwh(c["grid_import_avoided_wh"])),
         (
             "CO2 avoided",
@@ -453,6 +487,7 @@ def to_html(report: dict[str, Any], images: dict[str, bytes]) -> str:
         "PV",
         "bought locally for (incl. fee)",
         "sold locally for",
+        *(["seller fee paid"] if fee_split else []),
         "grid-only bill",
         "bill",
         "saving",
@@ -510,6 +545,14 @@ contract's flat tariffs.</p>
 <h3>Gas per operation</h3><table>{gas_head}{gas}</table>
 {_audit_html(verdict)}</body></html>
 """
+
+
+def _fee_income(money: Callable[[int], str], c: dict[str, Any]) -> str:
+    """`4.20 EUR (network fees 3.00 EUR from buyers + seller fees 1.20 EUR from sellers)`."""
+    return (
+        f"{money(c['fee_income'])} (network fees {money(c['network_fees'])} from buyers + "
+        f"seller fees {money(c['seller_fees'])} from sellers)"
+    )
 
 
 def _band_name(band: dict[str, Any], bands: int) -> str:

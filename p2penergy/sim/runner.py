@@ -1,7 +1,8 @@
 """Runs a modelled community through the real system on a chain, slot by slot.
 
 Everything moves through the contracts and the services that run them in production: the
-operator deploys and registers households and their meters, mints credits, households place one
+operator deploys, sets a seller fee through the governance timelock when the scenario has one,
+registers households and their meters, mints credits, households place one
 day-ahead batch each, and for every slot the `Keeper` clears at gate closure, the meters' signed
 readings go into the oracle's SQLite outbox and the `Relayer` submits them after the slot ends,
 and the `Keeper` settles. The operator declares the scenario's outage slots first (island mode).
@@ -63,8 +64,8 @@ LEAD_TIME_S = 3600  # the first simulated slot starts at least this long after t
 # each at least a second after the last: a large community needs more lead than an hour, or its
 # set-up would run past the first gate on the chain's clock.
 SETUP_SECONDS_PER_HOUSEHOLD = 8
-# Governed changes (the island scenario's outage) wait this long in the timelock: well inside
-# the lead time, so an outage scheduled at setup is executed before the first gate closes.
+# Governed changes (the island scenario's outage, a seller fee) wait this long in the timelock:
+# well inside the lead time, so a change scheduled at setup is executed before the first gate.
 GOVERNANCE_DELAY_S = 60
 # Simulation transactions carry a fixed gas limit instead of an estimate: py-evm estimates by
 # binary search (~15 executions per transaction), which was 80% of the run time. Gas *used* is
@@ -443,6 +444,15 @@ def _setup(
     _fund(result, relayer.address, SERVICE_GAS_WEI)
     market = system.market.functions
     governance = GovernanceClient(system)
+    if t.seller_fee:
+        # A community that splits the fee: the operator sets the seller fee through the timelock
+        # before any order, so every offer snapshots it (none is scheduled when it is 0, so a
+        # community without it runs, and reports, exactly as before).
+        salt = keccak(text=f"p2penergy-sim/{seed}/seller-fee")
+        scheduled = governance.schedule(admin, market.setSellerFee(t.seller_fee), salt=salt)
+        _record(result, "schedule (governance)", scheduled.receipt)
+        chain.set_time(scheduled.ready_at)
+        _record(result, "setSellerFee", governance.execute(admin, scheduled.operation_id))
     for first, last in outage_ranges(community):
         # The operator schedules the outage in the governance timelock; after the delay it is
         # executed, still before the slots' gates close (here: before any order). The salt comes

@@ -3,20 +3,23 @@
 The `linear` strategy:
 - a household with a forecast surplus in a slot offers it; one with a forecast deficit bids it
   (one order per account and slot, as the contract demands; nothing when the forecast is 0);
-- the spread runs from the feed-in tariff `F` to `C = retail - network fee`, the most a buyer can
-  pay locally (the fee comes on top of the clearing price) and still beat the grid;
+- the spread runs from `F = feed-in tariff + seller fee`, the least a seller can ask and still
+  net the feed-in tariff (the seller fee comes out of its receipt; 0 unless the community splits
+  the fee), to `C = retail - network fee`, the most a buyer can pay locally (the fee comes on
+  top of the clearing price) and still beat the grid;
 - each household has a seeded eagerness `e` in [0, 1000] ‰. Its bid limit is
   `F + (C - F)·b(e)` and its offer limit `F + (C - F)·o(e)` with `b` rising linearly from
   `bid_range[0]` to `bid_range[1]` and `o` falling from `offer_range[1]` to `offer_range[0]`
   (an eager buyer bids high, an eager seller asks little). Integer arithmetic, rounded down.
-Critical loads bid at `C`. All limits stay inside `[feed-in, retail]`, the contract's range.
+Critical loads bid at `C`. All limits stay inside `[feed-in, retail]`, the contract's range,
+and every offer covers the seller fee (`MarketLimitBelowFee`).
 
 The `adaptive` strategy responds to scarcity (after gsy-e's rates that move toward the other
 side): per slot it takes the community's forecast balance, the scarcity
 `r = forecast import / (forecast import + forecast export)` in ‰, and moves each household's
 linear bid and offer fractions halfway toward `r` (`(b + r) / 2`, `(o + r) / 2`). On a sunny
 day (much export, `r` low) both sides ask and bid less, on a grey day (little export, `r` high)
-more, so the clearing price follows scarcity; limits stay within `[feed-in, retail - fee]`.
+more, so the clearing price follows scarcity; limits stay within `[F, C]`.
 
 Island mode (outage slots, docs/market-rules.md): only bids at or above the slot's price cap and
 offers at or below it take part, and everything trades at the cap. Every household wants to be
@@ -55,7 +58,7 @@ def limit_prices(
     config = scenario.strategy
     if config.name not in STRATEGIES:
         raise ScenarioError(f"unknown strategy {config.name!r}; known: {', '.join(STRATEGIES)}")
-    floor = scenario.tariffs.feed_in
+    floor = scenario.tariffs.seller_floor
     cap = scenario.tariffs.retail - scenario.tariffs.network_fee
     spread = cap - floor
     if home.critical:

@@ -19,6 +19,7 @@ from p2penergy.chain.tx import send_value
 from p2penergy.contracts.credit import CreditClient, describe_ref
 from p2penergy.contracts.governance import GovernanceClient, Operation, Scheduled
 from p2penergy.contracts.registry import RegistryClient
+from p2penergy.domain.orders import MAX_FEE_PER_KWH
 from p2penergy.exceptions import ContractRevert, DeploymentError
 from p2penergy.units import Currency, format_credits
 from p2penergy.wallet.errors import PreflightError, RefusedByContract
@@ -226,6 +227,17 @@ class Operator:
         fn = self.system.market.functions.setTariffs(feed_in, retail, fee)
         return self._schedule("set tariffs", fn)
 
+    def set_seller_fee(self, fee: int) -> Scheduled:
+        """Schedules a new seller fee per kWh (offers placed after execution snapshot it; each
+        settled seller pays it out of its receipt, never more than the receipt)."""
+        if fee > MAX_FEE_PER_KWH:
+            raise PreflightError(
+                f"seller fee {format_credits(fee)} per kWh is above the most an order can carry, "
+                f"{format_credits(MAX_FEE_PER_KWH)} per kWh (2^24 - 1 base units)"
+            )
+        fn = self.system.market.functions.setSellerFee(fee)
+        return self._schedule("set the seller fee", fn)
+
     def declare_outage(self, first: int, last: int, cap: int) -> Scheduled:
         """Schedules making slots `first..last` outage slots (island mode) with price cap `cap`.
 
@@ -294,7 +306,15 @@ def explain(exc: ContractRevert, action: str) -> ContractRevert:
         "CreditAccountNotAllowed": (
             f"cannot {action}: {args.get('account')} is not an active participant"
         ),
-        "MarketInvalidTariffs": f"cannot {action}: tariffs need feed-in <= retail",
+        "MarketInvalidTariffs": (
+            f"cannot {action}: tariffs need feed-in <= retail and a network fee of at most "
+            f"{format_credits(MAX_FEE_PER_KWH)} per kWh"
+        ),
+        "MarketInvalidSellerFee": (
+            f"cannot {action}: the seller fee {format_credits(int(args.get('sellerFeePerKWh', 0)))}"
+            f" per kWh is above the most an order can carry, "
+            f"{format_credits(int(args.get('maxFeePerKWh', MAX_FEE_PER_KWH)))} per kWh"
+        ),
         "CreditMintLimitExceeded": (
             f"cannot {action}: {format_credits(int(args.get('amount', 0)))} is above the per-mint "
             f"limit of {format_credits(int(args.get('limit', 0)))}: split the top-up, each part "

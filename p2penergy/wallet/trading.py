@@ -112,6 +112,7 @@ class OrderPlan:
     fee_per_kwh: int
     tariffs: tuple[int, int, int]
     market_balance: int = 0
+    seller_fee_per_kwh: int = 0  # taken out of an offer's receipt at settlement
 
     @property
     def top_up(self) -> int:
@@ -126,6 +127,7 @@ class OrderPlan:
             "market_balance": self.market_balance,
             "top_up": self.top_up,
             "network_fee_per_kwh": self.fee_per_kwh,
+            "seller_fee_per_kwh": self.seller_fee_per_kwh,
             "orders": [
                 {
                     "slot": o.slot,
@@ -267,6 +269,7 @@ class Wallet:
         self.check_trader({o.side for o in orders})
         seen: set[int] = set()
         feed_in, retail, fee = self.market.tariffs()
+        seller_fee = self.market.seller_fee() if any(o.side == Side.OFFER for o in orders) else 0
         if open_orders is None:
             open_orders = {v.slot: v.order_id for v in self.orders() if v.status == "open"}
         now = self.system.chain.now() + 1
@@ -289,6 +292,11 @@ class Wallet:
                     f"tariffs: choose between {format_credits(feed_in)} (feed-in) and "
                     f"{format_credits(retail)} (retail)"
                 )
+            if o.side == Side.OFFER and o.limit_price < seller_fee:
+                raise PreflightError(
+                    f"limit price {format_credits(o.limit_price)} per kWh is below the seller "
+                    f"fee of {format_credits(seller_fee)} per kWh: an offer must cover its fee"
+                )
         escrow = sum(
             escrow_for(o.energy_wh, o.limit_price, fee) for o in orders if o.side == Side.BID
         )
@@ -300,7 +308,14 @@ class Wallet:
                 f"{format_credits(balance)}; top up with the operator or bid for less"
             )
         return OrderPlan(
-            self.address, tuple(orders), escrow, balance, fee, (feed_in, retail, fee), in_market
+            self.address,
+            tuple(orders),
+            escrow,
+            balance,
+            fee,
+            (feed_in, retail, fee),
+            in_market,
+            seller_fee,
         )
 
     def place(self, account: LocalAccount, plan: OrderPlan) -> list[int]:
@@ -453,6 +468,12 @@ class Wallet:
             )
         elif exc.name == "MarketNotProsumer":
             message = f"account {self.address} is not a prosumer: only prosumers can offer"
+        elif exc.name == "MarketLimitBelowFee":
+            message = (
+                f"limit price {format_credits(int(args['limitPricePerKWh']))} per kWh is below the "
+                f"seller fee of {format_credits(int(args['feePerKWh']))} per kWh now in force: "
+                "offer at a limit that covers it"
+            )
         elif exc.name == "MarketDuplicateOrder":
             message = (
                 f"you already have an order for slot {args['slot']}: cancel it first "

@@ -25,6 +25,7 @@ from ..contracts.test_market import open_slot, to_gate_close, to_slot_end
 from .conftest import Day, rolled_back
 
 STRANGER = Account.create()
+SELLER_FEE = 7_777
 NEW_KEY = Account.create()
 
 
@@ -32,10 +33,12 @@ def governed(day: Day) -> int:
     """Through the timelock, the operator does what the issue's abuses did directly: deactivates
     a seller's meter after delivery, rotates a household's key, makes a stranger operator,
     changes tariffs, declares an outage; and it redeems credits a household let it redeem.
+    A seller fee is in force for the slot traded first (the audit rebuilds its settlement).
     Returns the slot traded before the deactivation."""
     d, market = day.d, day.market
     seller, buyer = day.sellers[0], day.buyers[0]
     registry = d.system.registry.functions
+    govern(d, d.system.market.functions.setSellerFee(SELLER_FEE))
     slot = open_slot(d)
     market.place(seller.account, [OrderInput(slot, Side.OFFER, 800, 100_000)])
     market.place(buyer.account, [OrderInput(slot, Side.BID, 800, 200_000)])
@@ -57,6 +60,7 @@ def governed(day: Day) -> int:
         )
     receipt = transact(d.chain, d.actors.keeper, d.system.readings.functions.submit(batch))
     assert events(d.system.readings, "ReadingSkipped", receipt) == []
+    market.settle_slot(d.actors.keeper, slot)
     govern(d, registry.rotateMeterKey(day.buyers[1].meter_id, NEW_KEY.address))
     victim = day.buyers[2].account
     credit = d.system.credit.functions
@@ -120,6 +124,15 @@ def test_governance_actions_are_findings_with_severities_and_a_delivered_reading
     assert severity("OPERATOR_ROLE granted to", STRANGER.address.lower()) == "info"
     assert severity("retail 450000") == "info"
     assert severity("outage declared") == "info"
+    assert severity(f"seller fee set: {SELLER_FEE} per kWh") == "info"
+    # the seller fee was snapshotted, paid out of the receipt and rebuilt to the base unit
+    assert [f for f in report.failures if f.check in ("settlement", "escrow")] == []
+    settled = [f for f in report.findings if f.check == "settlement" and f.slot == slot]
+    assert settled and all(f.ok for f in settled)
+    # 800 Wh sold at 0.15: receipt 120000, seller fee floor(800 * 7777 / 1000) = 6221
+    assert [f.message.split(": ", 1)[1] for f in settled if f.party == seller] == [
+        "amount 120000, fee 6221, refund 0"
+    ]
 
 
 def write_policy(day: Day, path: Path) -> Path:
@@ -132,6 +145,7 @@ def write_policy(day: Day, path: Path) -> Path:
         f"  {day.buyers[1].meter_id}: {day.buyers[1].device.address}\n"
         "tariffs:\n"
         "  retail_per_kwh: [250000, 350000]\n"
+        "  seller_fee_per_kwh: [0, 5000]\n"
     )
     return path
 
@@ -147,6 +161,7 @@ def test_a_policy_departure_is_a_failure_naming_the_account_meter_or_tariff(
     rotated = [f for f in policy if NEW_KEY.address.lower() in f.message]
     assert rotated and rotated[0].party == day_base.buyers[1].account.address.lower()
     assert [f.amount for f in policy if "retailPerKWh" in f.message] == [450_000]
+    assert [f.amount for f in policy if "sellerFeePerKWh" in f.message] == [SELLER_FEE]
 
 
 @pytest.fixture

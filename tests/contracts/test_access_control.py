@@ -394,6 +394,13 @@ MATRIX: list[Row] = [
         AccessDenied,
         lambda d, _c: d.system.market.functions.setTariffs(70_000, 310_000, 25_000),
     ),
+    Row(
+        "EnergyMarket",
+        "setSellerFee",
+        GOVERNED,
+        AccessDenied,
+        lambda d, _c: d.system.market.functions.setSellerFee(10_000),
+    ),
 ]
 
 # renounceRole is allowed to everyone for their own account; tested on its own below. Only the

@@ -426,7 +426,8 @@ def test_a_wrong_clearing_is_refused_on_chain(deployed: Deployed, market: Market
 
 
 def _conservation(d: Deployed, market: MarketClient, slot: int, receipts) -> None:
-    """Σ escrow of the slot's bids == Σ receipts + fees + refunds + dust, from the events."""
+    """Σ escrow of the slot's bids == Σ paid to sellers (receipts less seller fees) + fees (both
+    sides') + refunds + dust, from the events."""
     orders = {o.order_id: o for o in market.slot_orders(slot)}
     escrow = sum(
         d.system.market.functions.escrowFor(o.energy_wh, o.limit_price, o.fee_per_kwh).call()
@@ -435,11 +436,11 @@ def _conservation(d: Deployed, market: MarketClient, slot: int, receipts) -> Non
     )
     settled = [e["args"] for r in receipts for e in events(d.system.market, "OrderSettled", r)]
     (done,) = [e["args"] for r in receipts for e in events(d.system.market, "SlotSettled", r)]
-    receipts_total = sum(a["amount"] for a in settled if orders[a["orderId"]].side == Side.OFFER)
+    paid = sum(a["amount"] - a["fee"] for a in settled if orders[a["orderId"]].side == Side.OFFER)
     fees = sum(a["fee"] for a in settled)
     refunds = sum(a["refund"] for a in settled)
     assert fees == done["fees"]
-    assert escrow == receipts_total + fees + refunds + done["dust"]
+    assert escrow == paid + fees + refunds + done["dust"]
 
 
 def test_settlement_seller_short_worked_by_hand(deployed: Deployed, market: MarketClient):

@@ -4,7 +4,8 @@ Hypothesis draws slots (sides, energies, limits, meter readings, missing reading
 is placed, cleared and read on chain, then settled twice from the same chain state: in one
 call and in chunks of a drawn size (the chain is rolled back in between). Every `OrderSettled`
 and the `SlotSettled` totals must equal `p2penergy.market.settle`, and the buyers' certificate
-balances its certificate lines.
+balances its certificate lines. A seller fee is drawn too (set through governance): offers
+snapshot it and pay it out of their receipts, and the fee account's balance moves by every fee.
 
 The default profile draws few slots (each costs a dozen transactions on both chains); more:
 
@@ -25,7 +26,7 @@ from p2penergy.contracts.market import MarketClient
 from p2penergy.domain.orders import OrderInput, Side
 from p2penergy.market import settle
 
-from ..conftest import CONSUMER, PROSUMER, Deployed
+from ..conftest import CONSUMER, PROSUMER, Deployed, govern
 from .test_market import (
     Trader,
     certificates,
@@ -50,6 +51,8 @@ slot_plan = st.tuples(
     st.lists(trader_plan, min_size=SELLERS, max_size=SELLERS),
     st.lists(trader_plan, min_size=BUYERS, max_size=BUYERS),
     st.integers(1, 4),  # chunk size
+    # the seller fee in force (≤ feed-in 80,000, so every offer's limit covers it)
+    st.one_of(st.just(0), st.integers(1, 80_000)),
 )
 
 
@@ -94,7 +97,9 @@ def test_settlement_gives_the_python_engines_integers_in_one_call_and_in_chunks(
 ):
     d = deployed
     market = MarketClient(d.system)
-    sellers_plan, buyers_plan, chunk = plan
+    sellers_plan, buyers_plan, chunk, seller_fee = plan
+    if d.system.market.functions.sellerFee().call() != seller_fee:
+        govern(d, d.system.market.functions.setSellerFee(seller_fee))
     slot = open_slot(d)
     usage: dict[Trader, tuple[int, int]] = {}
     for i, (trader, (takes_part, energy, offset, reading)) in enumerate(
@@ -135,10 +140,22 @@ def test_settlement_gives_the_python_engines_integers_in_one_call_and_in_chunks(
         if line.side == Side.BID:
             want_certificates[buyers.index(line.owner)] += line.energy_wh
 
+    # sellers are credited the receipt net of the seller fee; the fee account every fee
+    credited = [t.account.address for t in pool[:SELLERS]] + [d.fee_account]
+    want_credit = [0] * SELLERS + [expected.fees_total]
+    for line in expected.lines:
+        if line.side == Side.OFFER:
+            want_credit[credited.index(line.owner)] += line.paid
+
+    def market_balances() -> list[int]:
+        return [int(d.system.market.functions.balanceOf(a).call()) for a in credited]
+
     before = d.chain.snapshot()
     for size in (0, chunk):
+        start = market_balances()
         got = _settled(d, market.settle_slot(d.actors.keeper, slot, chunk=size))
         assert got == (want_lines, want_totals), f"chunk {size}"
         assert certificates(d, buyers, slot) == want_certificates
+        assert [b - a for a, b in zip(start, market_balances(), strict=True)] == want_credit
         if size == 0:
             d.chain.revert(before)

@@ -193,10 +193,11 @@ contract Adversarial is Cheats {
         while (!seller.settle(slot, 1)) {}
         require(market.clearing(slot).status == IEnergyMarket.SlotStatus.Settled, "settled");
         // 800 Wh at 0.10 (the midpoint rule gives the offer's limit here) plus the fee, paid into
-        // the market balances; withdrawing them is a credit transfer to the contracts
+        // the market balances; withdrawing them is a credit transfer to the contracts. The seller
+        // pays the handler's seller fee floor(800 * 12345 / 1000) = 9876 out of its receipt.
         seller.withdraw(market.balanceOf(address(seller)));
         buyer.withdraw(market.balanceOf(address(buyer)));
-        require(credit.balanceOf(address(seller)) == 100e6 + 80_000, "seller paid");
+        require(credit.balanceOf(address(seller)) == 100e6 + 80_000 - 9_876, "seller paid net of the seller fee");
         require(credit.balanceOf(address(buyer)) == 100e6 - 80_000 - 24_000, "buyer charged price and fee");
         require(certificate.balanceOf(address(buyer), slot) == 800, "buyer got the certificates");
         buyer.retire(slot, 800);

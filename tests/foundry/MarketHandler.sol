@@ -39,6 +39,8 @@ contract MarketHandler is Cheats {
     uint32 internal constant FEED_IN = 80_000;
     uint32 internal constant RETAIL = 300_000;
     uint32 internal constant FEE = 30_000;
+    /// @dev The seller fee every offer snapshots (set as the governance timelock at deployment).
+    uint32 internal constant SELLER_FEE = 12_345;
     uint256 internal constant MINT_LIMIT = 10_000e6;
     uint32 internal constant CAPACITY_W = 20_000; // ≤ 1,666 Wh per 300-s slot
     uint256 internal constant ACTORS = 6;
@@ -77,7 +79,7 @@ contract MarketHandler is Cheats {
     /// @dev Every slot that ever had an order or a reading, in first-touch order.
     uint256[] public slots;
     mapping(uint256 slot => bool) internal known;
-    /// @dev Credits the market paid out of a slot's escrow at settlement (receipts, refunds,
+    /// @dev Credits the market paid out of a slot's escrow at settlement (receipts net of seller fees, refunds,
     /// fees, dust), from its events.
     mapping(uint256 slot => uint256) public paidOut;
     mapping(uint256 slot => uint256) public receipts;
@@ -155,6 +157,8 @@ contract MarketHandler is Cheats {
             roundingAccount,
             IEnergyMarket.Tariffs(FEED_IN, RETAIL, FEE)
         );
+        vm.prank(address(governance));
+        market.setSellerFee(SELLER_FEE);
         vm.startPrank(operator);
         registry.registerParticipant(feeAccount, IParticipantRegistry.Kind.Service, false);
         registry.registerParticipant(roundingAccount, IParticipantRegistry.Kind.Service, false);
@@ -718,8 +722,12 @@ contract MarketHandler is Cheats {
         (,,, uint256 amount, uint256 fee, uint256 refund) =
             abi.decode(log.data, (uint256, uint256, uint256, uint256, uint256, uint256));
         if (market.order(uint256(log.topics[1])).side == IEnergyMarket.Side.Offer) {
-            receipts[slot] += amount;
-            expectedBalance[owner] += amount;
+            // the receipt net of the seller fee to the seller, the seller fee to the fee account
+            if (fee > amount) _violation("seller fee above the receipt");
+            receipts[slot] += amount - fee;
+            fees[slot] += fee;
+            expectedBalance[owner] += amount - fee;
+            expectedBalance[feeAccount] += fee;
             return amount;
         }
         fees[slot] += fee;

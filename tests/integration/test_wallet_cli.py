@@ -20,12 +20,16 @@ from eth_utils.address import is_checksum_address
 
 from p2penergy.chain.deploy import Deployment
 from p2penergy.chain.node import free_port
+from p2penergy.cli._utils import exit_code_for
+from p2penergy.contracts.governance import GovernanceClient
 from p2penergy.contracts.market import MarketClient
+from p2penergy.exceptions import MarketError
 from p2penergy.oracle.outbox import Outbox
 from p2penergy.units import Currency, format_credits
 from p2penergy.wallet.forecast import forecast_day, load_profile
+from p2penergy.wallet.keystore import Keystore
 from p2penergy.wallet.trading import Wallet
-from tests.integration.wallet_world import GOVERNANCE_DELAY, World, make_world
+from tests.integration.wallet_world import GOVERNANCE_DELAY, PASSWORD, World, make_world
 
 BERLIN = ZoneInfo("Europe/Berlin")
 EXAMPLES = Path(__file__).resolve().parents[2] / "examples"
@@ -266,6 +270,69 @@ def test_admin_set_tariffs_and_rotate_meter_key_are_scheduled_then_executed(
     assert "there is no meter #999" in line
 
 
+def test_admin_set_seller_fee_is_scheduled_then_executed_and_bad_input_changes_nothing(
+    world: World,
+) -> None:
+    """The fee split: `admin set-seller-fee` goes through the timelock like the tariffs; bad
+    input is one line and exit 1 with nothing scheduled; the contract's own refusals (a fee
+    above the order word's 24 bits at execution, an offer below the fee) read as one line and
+    exit 4."""
+    system = world.system()
+    market = system.market.functions
+    before = _pending(world)
+    for fee, says in (
+        ("abc", "write prices in credits per kWh, e.g. 0.25"),
+        ("-0.01", "price -0.01 per kWh is out of range"),
+        ("16.777216", "seller fee 16.777216 per kWh is above the most an order can carry, "
+         "16.777215 per kWh (2^24 - 1 base units)"),
+    ):  # fmt: skip
+        line = err(world, "admin", "set-seller-fee", "--fee", fee, "-a", "operator")
+        assert says in line
+    line = err(world, "admin", "set-seller-fee", "--fee", "0.1", "-a", "stranger")
+    assert "does not hold the timelock's PROPOSER_ROLE" in line
+    assert _pending(world) == before and market.sellerFee().call() == 0
+    out = world.ok("admin", "set-seller-fee", "--fee", "0.1", "-a", "operator")
+    assert set(out) == {"seller_fee", "operation_id", "ready_at", "eta"}
+    assert out["seller_fee"] == 100_000
+    assert [op["operation_id"] for op in _pending(world)] == [
+        *(op["operation_id"] for op in before),
+        out["operation_id"],
+    ]
+    world.chain.set_time(out["ready_at"])
+    assert world.ok("admin", "execute", out["operation_id"], "-a", "operator")["state"] == "done"
+    assert market.sellerFee().call() == 100_000
+    [event] = system.market.events.SellerFeeSet().get_logs(
+        from_block=world.chain.w3.eth.block_number
+    )
+    assert event["args"]["sellerFeePerKWh"] == 100_000
+    # an offer that does not cover the fee is refused before signing ...
+    line = err(world, "offer", "-a", "jane", "--slot", open_slot(world, 20), "--kwh", "1",
+               "--price", "0.09")  # fmt: skip
+    assert "limit price 0.090000 per kWh is below the seller fee of 0.100000 per kWh" in line
+    # ... and the chain's refusal (the fee rose between the check and the block) reads alike
+    refused = Wallet(system, world.accounts["jane"]).explain(
+        MarketError("MarketLimitBelowFee", {"limitPricePerKWh": 90_000, "feePerKWh": 100_000})
+    )
+    assert exit_code_for(refused) == 4
+    assert str(refused) == (
+        "limit price 0.090000 per kWh is below the seller fee of 0.100000 per kWh now in force: "
+        "offer at a limit that covers it"
+    )
+    # the contract bounds the fee itself: scheduled past the CLI's check, execution is refused
+    operator = Keystore(world.keys).unlock(world.accounts["operator"], PASSWORD)
+    raw = GovernanceClient(system).schedule(operator, market.setSellerFee(2**24))
+    world.chain.set_time(raw.ready_at)
+    line = err(world, "admin", "execute", raw.operation_id, "-a", "operator", code=4)
+    says = "the seller fee 16.777216 per kWh is above the most an order can carry, 16.777215"
+    assert line.startswith("error: cannot execute ") and line.endswith(f": {says} per kWh")
+    assert market.sellerFee().call() == 100_000
+    # back to no split (the later tests price without a seller fee)
+    out = world.ok("admin", "set-seller-fee", "--fee", "0", "-a", "operator")
+    world.chain.set_time(out["ready_at"])
+    assert world.ok("admin", "execute", out["operation_id"], "-a", "operator")["state"] == "done"
+    assert market.sellerFee().call() == 0
+
+
 # ───────────────────────────── households ─────────────────────────────
 
 
@@ -327,6 +394,10 @@ def test_deposit_moves_wallet_credits_into_the_market_and_a_bid_uses_them(world:
 
 
 def test_people_tables_are_printed_without_json(world: World) -> None:
+    # li's own cancelled order: the test holds alone, not only after the bid-and-cancel test
+    placed = world.ok("bid", "-a", "li", "--slot", open_slot(world, 16), "--kwh", "1",
+                      "--price", "0.2")  # fmt: skip
+    world.ok("cancel", placed["order_ids"][0], "-a", "li")
     for command in ("balance", "orders", "trades", "certificates"):
         result = world.run(command, "-a", "li", *world.conn())
         assert result.exit_code == 0, result.output

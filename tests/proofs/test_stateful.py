@@ -62,7 +62,7 @@ from p2penergy.wallet.operator import Operator
 from p2penergy.wallet.trading import Wallet
 
 from ..budget import LONG, examples
-from ..conftest import Deployed, deploy_with_actors
+from ..conftest import Deployed, deploy_with_actors, govern
 from ..integration.oracle_helpers import CONSUMER, PROSUMER, Trader, advance_to, new_trader
 
 EXAMPLES = examples(10)
@@ -70,6 +70,9 @@ STEPS = 50 if LONG else 20
 SLOT = 900
 WINDOW = 4 * 3600
 GATE = 300
+NETWORK_FEE = 30_000
+# set through governance when the world is built: every offer snapshots it and pays it
+SELLER_FEE = 12_345
 MINT_LIMIT = 10_000 * 10**6
 KINDS = {CONSUMER: "consumer", PROSUMER: "prosumer"}
 _REFS = itertools.count(1)
@@ -109,6 +112,7 @@ def world(tmp_path_factory: pytest.TempPathFactory) -> Iterator[World]:
     # (a third of the machine's time otherwise).
     chain.w3.eth.default_account = chain.faucet[0].address
     d = deploy_with_actors(chain)
+    govern(d, d.system.market.functions.setSellerFee(SELLER_FEE))
     kinds = [PROSUMER, PROSUMER, CONSUMER, CONSUMER]
     traders = [new_trader(chain, d.system, d.actors.operator, kind) for kind in kinds]
     spares = [Account.create() for _ in range(2)]
@@ -319,7 +323,10 @@ class Community(RuleBasedStateMachine):
             _filled, _metered, _cert, amount, fee, refund = got
             unpaid = self.ghost.unpaid
             if order.side == Side.OFFER:
-                self.credit_market(order.owner, amount)
+                # the receipt leaves the pool: net to the seller, the seller fee to the fee account
+                assert 0 <= fee <= amount
+                self.credit_market(order.owner, amount - fee)
+                self.credit_market(self.world.d.fee_account, fee)
                 unpaid[order.slot] = unpaid.get(order.slot, 0) - amount
             else:
                 self.credit_market(order.owner, refund)
@@ -392,7 +399,7 @@ class Community(RuleBasedStateMachine):
         owner = account.address
         wallet = self.world.wallets[owner]
         slot = self.current_slot() + ahead
-        fee = 30_000
+        fee = NETWORK_FEE if side == Side.BID else SELLER_FEE
         escrow = escrow_for(energy, price, fee) if side == Side.BID else 0
         g = self.ghost
         open_for_slot = any(

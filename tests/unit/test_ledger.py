@@ -35,6 +35,30 @@ def test_jane_is_paid_for_what_the_buyers_absorbed_and_the_rest_goes_to_the_grid
     assert jane.saving == 150_000 - 80_000
 
 
+def test_a_seller_fee_comes_off_janes_receipt_bill_and_saving() -> None:
+    base = slot(7)
+    with_fee = SlotInput(
+        base.slot,
+        base.tariffs,
+        base.traded_wh,
+        tuple(
+            Fill(f.order_id, f.owner, f.side, f.metered_wh, f.certificate_wh, f.amount, 9_999)
+            if f.side == Side.OFFER
+            else f
+            for f in base.fills
+        ),
+        base.meters,
+    )
+    plain, jane = slot_entries(base)[JANE.lower()], slot_entries(with_fee)[JANE.lower()]
+    assert (jane.receipts, jane.seller_fees, jane.net_receipts) == (150_000, 9_999, 140_001)
+    assert jane.credits_moved == plain.credits_moved - 9_999 == 140_001
+    assert jane.bill == plain.bill + 9_999
+    assert jane.saving == plain.saving - 9_999
+    assert jane.as_dict()["seller_fees"] == 9_999
+    # the buyers' figures do not change
+    assert slot_entries(with_fee)[NEIGHBOUR] == slot_entries(base)[NEIGHBOUR]
+
+
 def test_grid_charges_round_up_and_credits_down_per_slot() -> None:
     neighbour = slot_entries(slot(7))[NEIGHBOUR]
     # 101 Wh from the grid at 300,001 per kWh = 30,300.101 -> 30,301 (rounded up, per slot)

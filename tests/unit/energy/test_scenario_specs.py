@@ -133,3 +133,46 @@ def test_malformed_time_of_use_bands_are_refused(band: dict[str, Any], says: str
 def test_an_unknown_curtailment_policy_is_refused_with_the_choices():
     with pytest.raises(sc.ScenarioError, match="pro_rata, largest_first, smallest_first"):
         sc.from_dict({**yaml.safe_load(SUMMER.read_text()), "curtailment": "random"})
+
+
+def test_a_seller_fee_splits_the_fee_and_moves_the_sellers_floor():
+    """`tariffs.seller_fee` (default 0): offers ask at least feed-in + fee, the island cap is the
+    midpoint of that narrower spread, and the strategies keep every offer above the fee."""
+    from p2penergy.energy.model import Home
+    from p2penergy.sim.strategy import limit_prices
+
+    plain = scenario()
+    assert plain.tariffs.seller_fee == 0
+    assert plain.tariffs.outage_cap == 80_000 + (270_000 - 80_000) // 2
+    s = scenario(tariffs={"seller_fee": 20_000})
+    assert (s.tariffs.network_fee, s.tariffs.seller_fee) == (30_000, 20_000)
+    assert s.tariffs.seller_floor == 100_000
+    assert s.tariffs.outage_cap == 100_000 + (270_000 - 100_000) // 2
+    eager = Home(0, "h0", "prosumer", False, 4000.0, 1000)  # asks the least
+    for strategy in ("linear", "adaptive"):
+        for scarcity in (0, 500, 1000):
+            tuned = scenario(tariffs={"seller_fee": 20_000}, strategy={"name": strategy})
+            _, offer = limit_prices(tuned, eager, scarcity)
+            assert offer >= 100_000
+            _, before = limit_prices(scenario(strategy={"name": strategy}), eager, scarcity)
+            assert before >= 80_000
+
+
+@pytest.mark.parametrize(
+    ("tariffs", "says"),
+    [
+        ({"seller_fees": 1}, "tariffs: unknown keys ['seller_fees']"),
+        ({"seller_fee": -1}, "tariffs.seller_fee must be a whole number of base units per kWh"),
+        ({"seller_fee": 0.5}, "tariffs.seller_fee must be a whole number"),
+        ({"seller_fee": 2**24}, "in 0..16777215 (got 16777216)"),
+        ({"seller_fee": 200_000}, "feed_in + seller_fee <= retail - network_fee"),
+        (
+            {"seller_fee": 150_000, "feed_in": 0, "outage_price_cap": 100_000},
+            "outage_price_cap 100000 is below the seller fee 150000",
+        ),
+    ],
+)
+def test_a_malformed_seller_fee_is_refused_by_name(tariffs: dict[str, Any], says: str):
+    with pytest.raises(sc.ScenarioError) as raised:
+        scenario(tariffs=tariffs)
+    assert says in str(raised.value)

@@ -39,12 +39,17 @@ def assert_conserved(settlement: Settlement) -> None:
     offers = [item for item in settlement.lines if item.side == OFFER]
     escrow = sum(item.escrow for item in bids)
     receipts = sum(item.amount for item in offers)
-    fees = sum(item.fee for item in bids)
+    seller_fees = sum(item.fee for item in offers)
+    paid = sum(item.paid for item in offers)
+    fees = sum(item.fee for item in bids) + seller_fees
     refunds = sum(item.refund for item in bids)
-    assert escrow == receipts + fees + refunds + settlement.dust
+    assert all(0 <= item.fee <= item.amount for item in offers)
+    assert paid == receipts - seller_fees == settlement.paid_total
+    assert escrow == paid + fees + refunds + settlement.dust
     assert settlement.dust == sum(item.amount for item in bids) - receipts >= 0
     assert (settlement.escrow_total, settlement.receipts_total) == (escrow, receipts)
     assert (settlement.fees_total, settlement.refunds_total) == (fees, refunds)
+    assert settlement.seller_fees_total == seller_fees
     certificates_out = sum(item.energy_wh for item in offers)
     certificates_in = sum(item.energy_wh for item in bids)
     assert certificates_out == settlement.certificates_wh
@@ -88,6 +93,45 @@ def test_settle_charges_fees_and_sends_rounding_dust_to_the_rounding_account() -
     assert result.fees_total == 30_002
     assert result.dust == 74_075 + 49_383 - 123_457 == 1
     assert result.certificate_dust_wh == 0
+
+
+def test_settle_takes_the_seller_fee_out_of_the_receipt_rounded_down() -> None:
+    """Two sellers share T = 1000 of D = 1500: fees floor(d·T·f/(D·1000)) to the fee account."""
+    orders = [
+        Order(1, ALICE, OFFER, 1000, OFFER_LIMIT, fee_per_kwh=20_001),
+        Order(2, DAVE, OFFER, 500, OFFER_LIMIT, fee_per_kwh=7_777),
+        Order(3, BOB, BID, 1500, BID_LIMIT, fee_per_kwh=30_001),
+    ]
+    readings = {ALICE: (0, 1000), DAVE: (0, 500), BOB: (1000, 0)}
+
+    result = settled(orders, readings)
+
+    assert (result.delivered_total, result.absorbed_total, result.traded_wh) == (1500, 1000, 1000)
+    # Alice: r = floor(1000·1000·123_457 / 1_500_000) = 82_304, f = floor(1e6·20_001/1.5e6)
+    # = floor(13_334.0) = 13_334; Dave: r = floor(41_152.33) = 41_152, f = floor(2_592.33) = 2_592
+    assert (line(result, 1).amount, line(result, 1).fee, line(result, 1).paid) == (
+        82_304,
+        13_334,
+        82_304 - 13_334,
+    )
+    assert (line(result, 2).amount, line(result, 2).fee) == (41_152, 2_592)
+    # Bob pays c = 123_457 and the network fee ceil(30_001) = 30_001
+    assert (line(result, 3).amount, line(result, 3).fee) == (123_457, 30_001)
+    assert result.seller_fees_total == 13_334 + 2_592
+    assert result.fees_total == 30_001 + 13_334 + 2_592
+    assert result.dust == 123_457 - 82_304 - 41_152 == 1
+    assert result.paid_total == 82_304 + 41_152 - 13_334 - 2_592
+
+
+def test_settle_never_charges_a_seller_more_than_its_receipt() -> None:
+    """A fee above the clearing price (the contract refuses such offers) is capped at r."""
+    orders = [
+        Order(1, ALICE, OFFER, 1000, OFFER_LIMIT, fee_per_kwh=500_000),
+        Order(2, BOB, BID, 1000, BID_LIMIT),
+    ]
+    result = settled(orders, {ALICE: (0, 1000), BOB: (1000, 0)})
+    assert line(result, 1).fee == line(result, 1).amount == PRICE
+    assert line(result, 1).paid == 0
 
 
 def test_settle_pays_seller_only_for_verified_export() -> None:
@@ -242,14 +286,15 @@ def slots(draw: st.DrawFn) -> tuple[list[Order], dict[str, tuple[int, int]]]:
                 st.integers(1, 5000),
                 st.integers(99_990, 100_010),
                 st.integers(0, 30_011),
+                st.integers(0, 99_990),  # an offer's seller fee (≤ its limit, as on chain)
             ),
             min_size=size,
             max_size=size,
         )
     )
     orders = [
-        Order(order_id, owner, side, energy_wh, limit, fee if side == BID else 0)
-        for order_id, (owner, side, energy_wh, limit, fee) in enumerate(rows, start=1)
+        Order(order_id, owner, side, energy_wh, limit, fee if side == BID else seller_fee)
+        for order_id, (owner, side, energy_wh, limit, fee, seller_fee) in enumerate(rows, start=1)
     ]
     readings = draw(
         st.dictionaries(
@@ -306,4 +351,12 @@ def test_settle_never_pays_beyond_export_nor_charges_beyond_limit(
             assert 1000 * item.fee < item.delivered_wh * order.fee_per_kwh + 1000
             assert item.escrow == escrow_for(order.energy_wh, order.limit_price, order.fee_per_kwh)
         else:
-            assert (item.fee, item.refund, item.escrow) == (0, 0, 0)
+            # the seller fee rounds down: within 1 of d·T·fee/(D·1000), never above the receipt
+            share = item.delivered_wh * result.traded_wh * order.fee_per_kwh
+            if item.delivered_wh:
+                assert item.fee * result.delivered_total * 1000 <= share
+                assert item.fee == min(item.amount, share // (result.delivered_total * 1000))
+            else:
+                assert item.fee == 0
+            assert item.paid == item.amount - item.fee >= 0
+            assert (item.refund, item.escrow) == (0, 0)
