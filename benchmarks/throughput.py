@@ -44,6 +44,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 import tempfile
 import time
@@ -311,6 +312,7 @@ def main(argv: list[str] | None = None) -> int:
         return 2
 
     figures: dict[str, dict[str, Any]] = {}
+    load_before = os.getloadavg()
     for kind in chains:
         interval = int(args.block_time) if kind == "node-interval" else None
         with connect(kind, args.block_time) as chain:
@@ -337,6 +339,11 @@ def main(argv: list[str] | None = None) -> int:
         "block_gas_limit": BLOCK_GAS_LIMIT,
         "submit_gas_limit": submit_gas_limit(args.batch, BLOCK_GAS_LIMIT),
         "target_readings_per_s_on_node": TARGET_READINGS_PER_SECOND,
+        # the machine's 1-, 5- and 15-minute load averages when the run started and ended:
+        # timings on a shared machine depend on them
+        "cpus": os.cpu_count(),
+        "load_average_start": [round(x, 2) for x in load_before],
+        "load_average_end": [round(x, 2) for x in os.getloadavg()],
         "chains": figures,
     }
     if {"embedded", "node"} <= set(figures):
@@ -368,7 +375,9 @@ def _print(result: dict[str, Any]) -> None:
         f"{result['meters']} meters x {result['slots']} slots = "
         f"{result['meters'] * result['slots']:,} readings ({result['batch']} per submit); "
         f"{result['orders']} orders from {result['households']} households; node: empty "
-        f"blocks every {result['block_time']} s (node-interval: all blocks)"
+        f"blocks every {result['block_time']} s (node-interval: all blocks); load average "
+        f"{result['load_average_start'][0]} at the start, {result['load_average_end'][0]} at "
+        f"the end ({result['cpus']} CPUs)"
     )
     heads = "".join(f"{kind + ' /s':>18}" for kind in figures)
     print(f"{'':<26}{heads}{'node/embedded' if ratio else '':>15}")

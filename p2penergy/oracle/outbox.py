@@ -82,8 +82,8 @@ class Entry:
         return (self.signed.reading.meter_id, self.signed.reading.slot)
 
 
-def _entry(row: sqlite3.Row) -> Entry:
-    reading = Reading(
+def _reading(row: sqlite3.Row) -> Reading:
+    return Reading(
         row["meter_id"],
         row["slot"],
         row["import_wh"],
@@ -91,6 +91,10 @@ def _entry(row: sqlite3.Row) -> Entry:
         row["import_register_wh"],
         row["export_register_wh"],
     )
+
+
+def _entry(row: sqlite3.Row) -> Entry:
+    reading = _reading(row)
     signed = SignedReading(reading, row["v"], int(row["r"], 16), int(row["s"], 16))
     return Entry(
         signed, row["state"], row["reason"], row["tx_hash"], row["origin"], row["attempts"]
@@ -334,7 +338,7 @@ class Outbox:
             "ORDER BY slot ASC LIMIT 1)",
             (meter_id, slot) * 3,
         ):
-            found[row["which"]] = _entry(row).signed.reading
+            found[row["which"]] = _reading(row)
         return found[0], found[1], found[2]
 
     def neighbours(
