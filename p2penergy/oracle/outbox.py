@@ -13,7 +13,7 @@ import contextlib
 import os
 import sqlite3
 import time
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Collection, Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -82,8 +82,8 @@ class Entry:
         return (self.signed.reading.meter_id, self.signed.reading.slot)
 
 
-def _entry(row: sqlite3.Row) -> Entry:
-    reading = Reading(
+def _reading(row: sqlite3.Row) -> Reading:
+    return Reading(
         row["meter_id"],
         row["slot"],
         row["import_wh"],
@@ -91,6 +91,10 @@ def _entry(row: sqlite3.Row) -> Entry:
         row["import_register_wh"],
         row["export_register_wh"],
     )
+
+
+def _entry(row: sqlite3.Row) -> Entry:
+    reading = _reading(row)
     signed = SignedReading(reading, row["v"], int(row["r"], 16), int(row["s"], 16))
     return Entry(
         signed, row["state"], row["reason"], row["tx_hash"], row["origin"], row["attempts"]
@@ -213,6 +217,14 @@ class Outbox:
                 f"meter {r.meter_id} slot {r.slot} already has a different reading "
                 f"(from {existing['origin']}, {existing['state']})"
             )
+        self.insert(db, signed, origin)
+        return True
+
+    def insert(self, db: sqlite3.Connection, signed: SignedReading, origin: str) -> None:
+        """Stores a signed reading as pending (inside `transaction`) when the caller has seen,
+        in the same transaction, that its (meter, slot) holds nothing yet; `add` checks first.
+        A row that is there after all is refused by the primary key (OutboxWriteFailed)."""
+        r = signed.reading
         now = time.time()
         db.execute(
             "INSERT INTO readings (meter_id, slot, import_wh, export_wh, import_register_wh, "
@@ -228,7 +240,6 @@ class Outbox:
                 now,
             ),
         )
-        return True
 
     def record_input(self, db: sqlite3.Connection, key: str, origin: str) -> None:
         """Remembers that an input (a file's hash) was taken, in the same transaction as its
@@ -280,10 +291,15 @@ class Outbox:
         return None if row is None else _entry(row)
 
     def pending(
-        self, *, opened_before: int | None = None, grid_start: tuple[int, int] = (0, 0)
+        self,
+        *,
+        opened_before: int | None = None,
+        grid_start: tuple[int, int] = (0, 0),
+        exclude: Collection[tuple[int, int]] = (),
     ) -> list[Entry]:
         """Pending entries in (slot, meter) order; with `opened_before`, only those whose slot
-        ended by then (`grid_start` = (epoch, slot length) of the grid)."""
+        ended by then (`grid_start` = (epoch, slot length) of the grid); never those whose
+        (meter, slot) is in `exclude` (a relayer's readings in flight)."""
         query = "SELECT * FROM readings WHERE state = 'pending'"
         params: list[int] = []
         if opened_before is not None:
@@ -291,7 +307,10 @@ class Outbox:
             query += " AND ? + (slot + 1) * ? <= ?"
             params += [epoch, length, opened_before]
         query += " ORDER BY slot, meter_id"
-        return [_entry(row) for row in self._db.execute(query, params)]
+        rows = self._db.execute(query, params)
+        if exclude:
+            return [_entry(r) for r in rows if (r["meter_id"], r["slot"]) not in exclude]
+        return [_entry(row) for row in rows]
 
     def entries(self, state: str | None = None) -> list[Entry]:
         query, params = "SELECT * FROM readings", []
@@ -304,6 +323,23 @@ class Outbox:
         for state, n in self._db.execute("SELECT state, COUNT(*) FROM readings GROUP BY state"):
             counts[state] = n
         return counts
+
+    def around(
+        self, db: sqlite3.Connection, meter_id: int, slot: int
+    ) -> tuple[Reading | None, Reading | None, Reading | None]:
+        """The meter's reading at `slot` and those just before and just after it (`get_in` and
+        `neighbours` in one statement: intake asks this once per reading)."""
+        found: list[Reading | None] = [None, None, None]
+        for row in db.execute(
+            "SELECT * FROM (SELECT *, 0 AS which FROM readings WHERE meter_id = ? AND slot = ?) "
+            "UNION ALL SELECT * FROM (SELECT *, 1 FROM readings WHERE meter_id = ? AND slot < ? "
+            "ORDER BY slot DESC LIMIT 1) "
+            "UNION ALL SELECT * FROM (SELECT *, 2 FROM readings WHERE meter_id = ? AND slot > ? "
+            "ORDER BY slot ASC LIMIT 1)",
+            (meter_id, slot) * 3,
+        ):
+            found[row["which"]] = _reading(row)
+        return found[0], found[1], found[2]
 
     def neighbours(
         self, db: sqlite3.Connection, meter_id: int, slot: int

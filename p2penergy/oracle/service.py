@@ -15,6 +15,7 @@ import threading
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 
+from coincurve import PrivateKey
 from eth_account.signers.local import LocalAccount
 
 from p2penergy._retry import RETRIED, Backoff
@@ -22,7 +23,7 @@ from p2penergy.chain.deploy import System
 from p2penergy.domain.readings import Reading
 from p2penergy.exceptions import OracleError
 from p2penergy.oracle.outbox import Outbox, ReadingConflict
-from p2penergy.oracle.reading import sign_reading
+from p2penergy.oracle.reading import separator_of, sign_with_separator, signing_key
 from p2penergy.oracle.relayer import Relayer, RelayResult
 from p2penergy.oracle.sources import Batch, Problem, Source
 
@@ -103,6 +104,16 @@ class Oracle:
         # Kept so that intake is purely local: it works while the node is down.
         self.chain_id = chain_id if chain_id is not None else system.chain.chain_id
         self.contract = str(system.readings.address)
+        # meter id -> (the account, its libsecp256k1 key): built on first use, rebuilt when
+        # `meters` maps the id to another account
+        self._signers: dict[int, tuple[LocalAccount, PrivateKey]] = {}
+
+    def _signer(self, meter_id: int, account: LocalAccount) -> PrivateKey:
+        cached = self._signers.get(meter_id)
+        if cached is None or cached[0] is not account:
+            cached = (account, signing_key(account.key))
+            self._signers[meter_id] = cached
+        return cached[1]
 
     @staticmethod
     def meters_for(system: System, keys: Iterable[LocalAccount]) -> dict[int, LocalAccount]:
@@ -120,7 +131,7 @@ class Oracle:
     def ingest(self, batch: Batch) -> IntakeResult:
         """Checks, signs and stores a batch's rows; problems are reported, never half-applied."""
         result = IntakeResult(problems=list(batch.problems))
-        chain_id, contract = self.chain_id, self.contract
+        separator = separator_of(self.chain_id, self.contract)
         rows = sorted(batch.rows, key=lambda row: (row.reading.meter_id, row.reading.slot))
         with self.outbox.transaction() as db:
             for row in rows:
@@ -135,22 +146,27 @@ class Oracle:
                         )
                     )
                     continue
-                existing = self.outbox.get_in(db, reading.meter_id, reading.slot)
+                existing, before, after = self.outbox.around(db, reading.meter_id, reading.slot)
                 if existing is not None and existing == reading:
                     result.already += 1
                     continue
                 if existing is None:
-                    before, after = self.outbox.neighbours(db, reading.meter_id, reading.slot)
                     why = register_problem(reading, before, after)
                     if why is not None:
                         result.problems.append(Problem(row.origin, row.line, why))
                         continue
-                signed = sign_reading(key.key, reading, chain_id, contract)
-                try:
-                    self.outbox.add(db, signed, f"{row.origin}:{row.line}")
-                except ReadingConflict as exc:
-                    result.problems.append(Problem(row.origin, row.line, str(exc)))
-                    continue
+                signed = sign_with_separator(
+                    self._signer(reading.meter_id, key), reading, separator
+                )
+                origin = f"{row.origin}:{row.line}"
+                if existing is None:  # looked up in this very transaction: no second look
+                    self.outbox.insert(db, signed, origin)
+                else:
+                    try:
+                        self.outbox.add(db, signed, origin)
+                    except ReadingConflict as exc:
+                        result.problems.append(Problem(row.origin, row.line, str(exc)))
+                        continue
                 result.added += 1
             if batch.key is not None:
                 self.outbox.record_input(db, batch.key, batch.origin)

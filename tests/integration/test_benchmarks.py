@@ -122,17 +122,23 @@ def test_throughput_benchmark_confirms_every_reading_and_order_on_both_chains(
                  "--orders", "4", "--households", "2", "--out", str(out))  # fmt: skip
 
     result = json.loads(out.read_text())
-    assert set(result["chains"]) == {"embedded", "node"}
+    assert set(result["chains"]) == {"embedded", "node", "node-interval"}
     for figures in result["chains"].values():
         assert figures["readings"] == figures["submitted"] == figures["recorded_events"] == 6
-        assert figures["submit_transactions"] == 2  # 6 readings, 4 per submit
-        assert figures["orders"] == figures["order_events"] == 4
+        # 3 readings a slot: the first slot waits for a full transaction of 4, the rest follows
+        assert figures["submit_transactions"] == 2
+        assert figures["orders"] == figures["order_events"] == figures["batched_order_events"] == 4
         assert figures["readings_per_s"] > 0 and figures["orders_per_s"] > 0
+        assert figures["batched_orders_per_s"] > 0
     ratio = result["ratio_node_to_embedded"]
     assert set(ratio) == {"readings_per_s", "sign_outbox_per_s", "submit_confirm_per_s",
-                          "orders_per_s"}  # fmt: skip
+                          "orders_per_s", "batched_orders_per_s"}  # fmt: skip
+    assert result["submit_gas_limit"] == 100_000 + 4 * 80_000
     assert "target >= 1,000 signed readings/s" in stdout
 
 
 def test_throughput_benchmark_refuses_bad_options_with_one_line() -> None:
     assert "--chains" in refused("throughput.py", "--chains", "mainnet", "--no-write")
+    assert "--block-time" in refused(
+        "throughput.py", "--chains", "node-interval", "--block-time", "0.5", "--no-write"
+    )

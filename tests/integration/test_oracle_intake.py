@@ -267,3 +267,56 @@ def test_a_send_failing_mid_pass_keeps_the_unconfirmed_pending_and_the_next_pass
     assert outbox.counts() == {PENDING: 0, SUBMITTED: 8, REJECTED: 0}
     recorded = d.system.readings.events.ReadingRecorded().get_logs(from_block=0)
     assert len({(e["args"]["meterId"], e["args"]["slot"]) for e in recorded}) == len(recorded)
+
+
+def test_pipelined_sends_keep_full_batches_never_resend_in_flight_and_collect_each_once(setup):
+    """`send(full_only=True)` sends only full transactions and leaves the rest for later;
+    readings in flight are not sent again by the next `send`; `collect` marks each reading
+    from its receipt. The chain records each reading exactly once, with no skip at all."""
+    d, seller, buyer, outbox, oracle = setup
+    relayer = oracle.relayer
+    start = d.chain.w3.eth.block_number + 1
+    _four_slots(d, seller, buyer, oracle)  # 8 due readings, 3 per transaction
+    assert relayer.send(full_only=True) == 2 and relayer.in_flight == 2
+    assert relayer.send(full_only=True) == 0  # 2 not in flight: not a full transaction
+    assert relayer.send() == 1 and relayer.in_flight == 3  # the rest, without the 6 again
+    assert relayer.send() == 0
+    confirmed: list[int] = []
+    # both chains here mine on arrival: every receipt is in, so not waiting collects them all
+    collected = relayer.collect(
+        wait=False, on_batch=lambda result: confirmed.append(result.submitted)
+    )
+    assert (collected.transactions, collected.submitted, collected.rejected) == (3, 8, 0)
+    assert confirmed == [3, 3, 2] and relayer.in_flight == 0
+    assert outbox.counts() == {PENDING: 0, SUBMITTED: 8, REJECTED: 0}
+    contract = d.system.readings
+    recorded = contract.events.ReadingRecorded().get_logs(from_block=start)
+    assert len({(e["args"]["meterId"], e["args"]["slot"]) for e in recorded}) == len(recorded) == 8
+    assert not contract.events.ReadingSkipped().get_logs(from_block=start)
+
+
+def test_a_collect_that_fails_forgets_what_was_in_flight_and_the_next_pass_confirms_it(
+    setup, monkeypatch
+):
+    """A receipt that cannot be had (the node went away) fails `collect` and the relayer
+    forgets its transactions in flight: their readings stay pending, the next pass sends them
+    again and the chain's `ReadingsAlreadyRecorded` counts them submitted."""
+    import p2penergy.oracle.relayer as relayer_module
+
+    d, seller, buyer, outbox, oracle = setup
+    relayer = oracle.relayer
+    _four_slots(d, seller, buyer, oracle)
+    assert relayer.send() == 3
+
+    def gone(self, tx_hash, *, wait):  # type: ignore[no-untyped-def]
+        raise ConnectionError("node went away")
+
+    monkeypatch.setattr(relayer_module.Relayer, "_receipt", gone)
+    with pytest.raises(ConnectionError):
+        relayer.collect()
+    assert relayer.in_flight == 0
+    assert outbox.counts() == {PENDING: 8, SUBMITTED: 0, REJECTED: 0}
+    monkeypatch.undo()
+    relayed = relayer.relay()
+    assert (relayed.transactions, relayed.submitted, relayed.rejected) == (3, 8, 0)
+    assert outbox.counts() == {PENDING: 0, SUBMITTED: 8, REJECTED: 0}

@@ -121,3 +121,28 @@ def test_a_full_disk_fails_the_whole_transaction_with_a_typed_error_and_writes_r
             outbox.add(db, row, "export.csv")
     assert outbox.counts()[PENDING] == 1 + len(rows)
     outbox.close()
+
+
+def test_around_is_the_reading_and_its_neighbours_in_one_statement(tmp_path: Path):
+    with Outbox(tmp_path / "o.sqlite", 31337, CONTRACT) as outbox, outbox.transaction() as db:
+        for meter, slot in ((1, 2), (1, 5), (1, 9), (2, 5)):
+            outbox.add(db, signed(meter, slot), "x")
+        for meter in (1, 2, 3):
+            for slot in range(12):
+                at = outbox.get_in(db, meter, slot)
+                assert outbox.around(db, meter, slot) == (
+                    at,
+                    *outbox.neighbours(db, meter, slot),
+                )
+        r = lambda slot: signed(1, slot).reading  # noqa: E731
+        assert outbox.around(db, 1, 5) == (r(5), r(2), r(9))
+        assert outbox.around(db, 1, 6) == (None, r(5), r(9))
+
+
+def test_pending_leaves_out_the_readings_in_flight(tmp_path: Path):
+    with Outbox(tmp_path / "o.sqlite", 31337, CONTRACT) as outbox:
+        with outbox.transaction() as db:
+            for slot in (1, 2, 3):
+                outbox.add(db, signed(1, slot), "x")
+        assert [e.key for e in outbox.pending(exclude={(1, 2), (7, 7)})] == [(1, 1), (1, 3)]
+        assert [e.key for e in outbox.pending(exclude=set())] == [(1, 1), (1, 2), (1, 3)]

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import subprocess
+from dataclasses import replace
 
 import pytest
 from eth_abi.abi import encode
@@ -18,7 +19,14 @@ from p2penergy.chain.toolchain import repo_root
 from p2penergy.domain.readings import InvalidReading, Reading
 from p2penergy.exceptions import P2PEnergyError
 from p2penergy.oracle import SignedReading, reading_digest, sign_reading, typed_data
-from p2penergy.oracle.reading import PACKED_READING_BYTES, pack_batch, unpack_batch
+from p2penergy.oracle.reading import (
+    PACKED_READING_BYTES,
+    pack_batch,
+    separator_of,
+    sign_with_separator,
+    signing_key,
+    unpack_batch,
+)
 from tests.budget import examples
 
 CHAIN_ID = 31337
@@ -193,6 +201,17 @@ def test_fast_signer_takes_the_key_as_bytes_hex_or_int_and_refuses_bad_keys():
             sign_reading(KEY.key, READING, bad_chain, CONTRACT)
     with pytest.raises(InvalidReading):
         sign_reading(KEY.key, READING, CHAIN_ID, CONTRACT.lower()[:-1] + "G")
+
+
+def test_a_key_object_built_once_signs_as_the_raw_key_does():
+    key = signing_key(KEY.key)
+    separator = separator_of(CHAIN_ID, CONTRACT)
+    for reading in (READING, replace(READING, slot=READING.slot + 1)):
+        expected = sign_reading(KEY.key, reading, CHAIN_ID, CONTRACT)
+        assert sign_with_separator(key, reading, separator) == expected
+    for bad in (b"\0" * 32, SECP256K1_N.to_bytes(32, "big"), "0xzz"):
+        with pytest.raises(InvalidReading):
+            signing_key(bad)
 
 
 def test_signed_reading_as_tuple_is_the_abi_tuple():
