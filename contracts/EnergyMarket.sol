@@ -71,8 +71,10 @@ contract EnergyMarket is IEnergyMarket, ReentrancyGuardTransient {
         uint96 receipts;
         uint64 fees;
         // word 5: certificate Wh left by rounding, given to the rounding account (written only
-        // when above zero, by the last settlement call)
+        // when above zero, by the last settlement call), and the sellers' certificates pooled so
+        // far (written only between chunks of the offer sweep)
         uint64 certificateDustWh;
+        uint64 sellerCertificateWh;
     }
 
     uint256 private constant _MAX_FEE = UniformPriceClearing.MAX_FEE;
@@ -450,6 +452,8 @@ contract EnergyMarket is IEnergyMarket, ReentrancyGuardTransient {
             state.receipts += uint96(t.receipts);
             state.fees += uint64(t.fees);
             state.buyerCertificateWh += uint64(t.buyerCertificates);
+            // the pool's intake so far; once the offer sweep is over it is S (certificateFlow)
+            if (position < n) state.sellerCertificateWh += uint64(t.sellerCertificates);
         }
         if (t.fees > 0) _balances[_feeAccount] += t.fees;
         bool moved = t.sellerCertificates > 0 || t.buyerCertificates > 0;
@@ -743,6 +747,7 @@ contract EnergyMarket is IEnergyMarket, ReentrancyGuardTransient {
         returns (uint256 receivedWh, uint256 givenWh, bool final_)
     {
         SlotState storage state = _slots[slot];
+        if (account == address(this)) return _poolFlow(state, slot);
         uint256 lane = _placementLane(account, slot);
         bool live = lane & _LIVE_BIT != 0;
         if (live) {
@@ -873,6 +878,22 @@ contract EnergyMarket is IEnergyMarket, ReentrancyGuardTransient {
 
         orderId = OrderWords.id(slot, index);
         _orders[orderId] = packed;
+    }
+
+    /// @dev The market's own certificates of `slot`: the pool sellers give into and buyers (and
+    /// the rounding account) receive from, in the offer sweep then the bid sweep. It holds
+    /// certificates only between the chunks of a slot settled in several calls.
+    function _poolFlow(SlotState storage state, uint256 slot)
+        private
+        view
+        returns (uint256 receivedWh, uint256 givenWh, bool final_)
+    {
+        SlotStatus status = state.status;
+        if (status == SlotStatus.Settled) return (state.certificateWh, state.certificateWh, true);
+        if (status != SlotStatus.Settling) return (0, 0, false);
+        // between chunks: the offer sweep is over once the cursor passed the slot's n offers' ids
+        receivedWh = state.cursor >= orderCount(slot) ? state.certificateWh : state.sellerCertificateWh;
+        return (receivedWh, state.buyerCertificateWh, false);
     }
 
     /// @dev The bit offset of `slot`'s placement lane in its word.

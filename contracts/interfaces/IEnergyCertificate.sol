@@ -42,9 +42,12 @@ interface IEnergyCertificate {
     /// @notice Records the certificate moves of one settlement call of slot `slot` as events.
     /// @dev Seller `sellers[i]` gave `sellerWh[i]`, buyer `buyers[j]` received `buyerWh[j]`
     /// (zero entries are skipped). Stores nothing: the balances follow from the market's
-    /// `certificateFlow`, which settlement has already fixed. Emits TransferSingle per seller (to
-    /// zero) and per buyer (from zero), so balances also follow from the logs. The moves of a
-    /// slot balance over its settlement calls (Σ given = S = Σ received), not in each call.
+    /// `certificateFlow`, which settlement has already fixed. Emits, in this order, TransferSingle
+    /// per seller (to zero), Σ sellerWh into the market's pool (zero to market), Σ buyerWh out of
+    /// it (market to zero) and per buyer (from zero), so balances also follow from the logs and
+    /// a slot's certificates add up to its export − retired at every block, between the chunks
+    /// of a settlement too. A call need not balance: a chunked settlement pools in one call and
+    /// hands out in a later one (Σ given = S = Σ received over the slot's calls).
     /// Requirements: the caller is the market contract (`market()`); arrays pairwise equal length.
     function marketMove(
         uint256 slot,

@@ -80,12 +80,26 @@ def test_market_move_only_emits_the_moves_and_stores_nothing(
         (e["args"]["operator"], e["args"]["from"], e["args"]["to"], e["args"]["value"])
         for e in events(cert, "TransferSingle", receipt)
     ]
-    # a zero entry is skipped; sellers' moves and buyers' need not balance in one call (a
-    # chunked settlement gives in one call and receives in the next)
+    # a zero entry is skipped; sellers give into the market's pool, the pool hands out to the
+    # buyers, in that order
     assert moves == [
         (a.market.address, a.prosumer.address, ZERO, 700),
+        (a.market.address, ZERO, a.market.address, 700),
+        (a.market.address, a.market.address, ZERO, 700),
         (a.market.address, ZERO, a.operator.address, 600),
         (a.market.address, ZERO, a.keeper.address, 100),
+    ]
+    # a call need not balance (a chunked settlement pools in one call, hands out in a later one)
+    receipt = transact(
+        deployed.chain,
+        a.market,
+        cert.functions.marketMove(slot, [a.prosumer.address], [300], [], []),
+    )
+    assert [
+        (e["args"]["from"], e["args"]["to"]) for e in events(cert, "TransferSingle", receipt)
+    ] == [
+        (a.prosumer.address, ZERO),
+        (ZERO, a.market.address),
     ]
     # no SSTORE: only the 21,000 base, calldata, the events and the loop (a stored lane alone
     # would cost 20,000 more)

@@ -509,6 +509,20 @@ def test_chunked_settlement_pays_sellers_first_so_bids_placed_before_offers_stil
     ]
     assert settled == [order_id(slot, 2), order_id(slot, 3), order_id(slot, 0), order_id(slot, 1)]
     assert certificates(deployed, [t.account.address for t in buyers], slot) == [700, 700]
+    # between the chunks the sellers' certificates wait in the market's pool: the slot's
+    # certificates add up to its export at every block
+    cert, pool = deployed.system.certificate.functions, deployed.system.market.address
+    holders = [t.account.address for t in sellers + buyers] + [pool]
+    at_blocks = [
+        [int(cert.balanceOf(h, slot).call(block_identifier=r["blockNumber"])) for h in holders]
+        for r in receipts
+    ]
+    assert at_blocks == [
+        [0, 700, 0, 0, 700],
+        [0, 0, 0, 0, 1_400],
+        [0, 0, 700, 0, 700],
+        [0, 0, 700, 700, 0],
+    ]
     _conservation(deployed, market, slot, receipts)
 
 
