@@ -91,7 +91,8 @@ contract EnergyCertificate is IEnergyCertificate, ERC1155 {
         }
         // Nothing to store: the market has already stored what its certificateFlow derives the
         // moves from. The events keep the balances readable from the logs alone: sellers give
-        // into the market's pool, the pool hands out to buyers, in that order.
+        // into the market's pool, the pool hands out to buyers (their mints, then the pool's
+        // matching burn, so that no replay of the logs sees the pool below zero).
         uint256 outWh;
         for (uint256 i = 0; i < sellers.length; ++i) {
             if (sellerWh[i] == 0) continue;
@@ -100,11 +101,12 @@ contract EnergyCertificate is IEnergyCertificate, ERC1155 {
         }
         if (outWh > 0) emit TransferSingle(msg.sender, address(0), msg.sender, slot, outWh);
         uint256 inWh;
-        for (uint256 j = 0; j < buyers.length; ++j) inWh += buyerWh[j];
-        if (inWh > 0) emit TransferSingle(msg.sender, msg.sender, address(0), slot, inWh);
         for (uint256 j = 0; j < buyers.length; ++j) {
-            if (buyerWh[j] != 0) emit TransferSingle(msg.sender, address(0), buyers[j], slot, buyerWh[j]);
+            if (buyerWh[j] == 0) continue;
+            inWh += buyerWh[j];
+            emit TransferSingle(msg.sender, address(0), buyers[j], slot, buyerWh[j]);
         }
+        if (inWh > 0) emit TransferSingle(msg.sender, msg.sender, address(0), slot, inWh);
     }
 
     /// @inheritdoc IEnergyCertificate

@@ -43,8 +43,8 @@ interface IEnergyCertificate {
     /// @dev Seller `sellers[i]` gave `sellerWh[i]`, buyer `buyers[j]` received `buyerWh[j]`
     /// (zero entries are skipped). Stores nothing: the balances follow from the market's
     /// `certificateFlow`, which settlement has already fixed. Emits, in this order, TransferSingle
-    /// per seller (to zero), Σ sellerWh into the market's pool (zero to market), Σ buyerWh out of
-    /// it (market to zero) and per buyer (from zero), so balances also follow from the logs and
+    /// per seller (to zero), Σ sellerWh into the market's pool (zero to market), per buyer (from
+    /// zero) and Σ buyerWh out of the pool (market to zero), so balances also follow from the logs and
     /// a slot's certificates add up to its export − retired at every block, between the chunks
     /// of a settlement too. A call need not balance: a chunked settlement pools in one call and
     /// hands out in a later one (Σ given = S = Σ received over the slot's calls).
