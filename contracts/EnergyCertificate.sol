@@ -2,19 +2,25 @@
 pragma solidity 0.8.28;
 
 import {ERC1155} from "@openzeppelin/contracts/token/ERC1155/ERC1155.sol";
-import {SafeCast} from "@openzeppelin/contracts/utils/math/SafeCast.sol";
 
 import {IEnergyCertificate} from "./interfaces/IEnergyCertificate.sol";
+import {IEnergyMarket} from "./interfaces/IEnergyMarket.sol";
 import {IMeterReadings} from "./interfaces/IMeterReadings.sol";
 import {IParticipantRegistry} from "./interfaces/IParticipantRegistry.sol";
 
 /// @title EnergyCertificate
 /// @notice Per-slot certificates of verified renewable export (ERC-1155, id = slot, amount = Wh).
-/// @dev Minting is lazy: a holder's balance of slot `s` is the export MeterReadings verified for
-/// it in `s` plus a stored signed adjustment (Wh received from the market − Wh given to it −
-/// Wh retired). `mint` stores nothing; it only emits the ERC-1155 TransferSingle from zero, so
+/// @dev Balances are derived at read time: a holder's balance of slot `s` is the export
+/// MeterReadings verified for it in `s`, plus what the market's settlement moved to it, minus
+/// what it took (both from `EnergyMarket.certificateFlow`, a function of what settlement stores
+/// anyway), minus what the holder retired (the only balance storage here, written by `retire`).
+/// `mint` and `marketMove` store nothing; they only emit the ERC-1155 TransferSingle events, so
 /// balances still follow from the logs. ERC1155's own balance storage is never written (no
 /// `_update`, `_mint` or `_burn`): every balance is read through `balanceOf` below.
+///
+/// A balance never goes negative: export only grows, a seller gives at most its metered
+/// delivery (≤ its export when it settled), and a holder retires only once its slot is final
+/// (settled, or gate closed without a live order), so nothing is taken after a retirement.
 ///
 /// The readings contract is fixed at deployment. The deployer passes the address MeterReadings
 /// will have (its own next nonce), and MeterReadings refuses to deploy against a certificate
@@ -26,10 +32,9 @@ contract EnergyCertificate is IEnergyCertificate, ERC1155 {
     IMeterReadings private immutable _readings;
     address private immutable _market;
 
-    /// @dev Per holder, four slots a word: a signed 64-bit lane per slot (lane `slot % 4`) holding
-    /// received − given − retired, in Wh; never below −(its export). A household that trades in
-    /// consecutive slots writes one fresh word every four slots instead of one per slot.
-    mapping(address account => mapping(uint256 slotGroup => uint256 lanes)) private _adjustments;
+    /// @dev Per holder, four slots a word: an unsigned 64-bit lane per slot (lane `slot % 4`)
+    /// holding the Wh retired, written only by `retire`.
+    mapping(address account => mapping(uint256 slotGroup => uint256 lanes)) private _retired;
 
     uint256 private constant _SLOTS_PER_WORD = 4;
     uint256 private constant _LANE_BITS = 64;
@@ -84,36 +89,51 @@ contract EnergyCertificate is IEnergyCertificate, ERC1155 {
         if (sellers.length != sellerWh.length || buyers.length != buyerWh.length) {
             revert CertificateLengthMismatch();
         }
+        // Nothing to store: the market has already stored what its certificateFlow derives the
+        // moves from. The events keep the balances readable from the logs alone: sellers give
+        // into the market's pool, the pool hands out to buyers (their mints, then the pool's
+        // matching burn, so that no replay of the logs sees the pool below zero).
         uint256 outWh;
-        uint256 inWh;
         for (uint256 i = 0; i < sellers.length; ++i) {
             if (sellerWh[i] == 0) continue;
             outWh += sellerWh[i];
-            _take(sellers[i], slot, sellerWh[i]);
             emit TransferSingle(msg.sender, sellers[i], address(0), slot, sellerWh[i]);
         }
+        if (outWh > 0) emit TransferSingle(msg.sender, address(0), msg.sender, slot, outWh);
+        uint256 inWh;
         for (uint256 j = 0; j < buyers.length; ++j) {
             if (buyerWh[j] == 0) continue;
             inWh += buyerWh[j];
-            _credit(buyers[j], slot, buyerWh[j]);
             emit TransferSingle(msg.sender, address(0), buyers[j], slot, buyerWh[j]);
         }
-        if (outWh != inWh) revert CertificateMoveUnbalanced(outWh, inWh);
-        emit CertificatesSettled(slot, outWh);
+        if (inWh > 0) emit TransferSingle(msg.sender, msg.sender, address(0), slot, inWh);
     }
 
     /// @inheritdoc IEnergyCertificate
     function retire(uint256 slot, uint256 energyWh) external {
         if (energyWh == 0) revert CertificateZeroAmount();
-        _take(msg.sender, slot, energyWh);
+        (uint256 receivedWh, uint256 givenWh, bool final_) = IEnergyMarket(_market).certificateFlow(msg.sender, slot);
+        if (!final_) revert CertificateSlotNotFinal(msg.sender, slot);
+        uint256 word = _retired[msg.sender][slot / _SLOTS_PER_WORD];
+        uint256 shift = (slot % _SLOTS_PER_WORD) * _LANE_BITS;
+        uint256 retired = (word >> shift) & _LANE_MASK;
+        uint256 balance = _balance(msg.sender, slot, receivedWh, givenWh, retired);
+        if (balance < energyWh) revert ERC1155InsufficientBalance(msg.sender, balance, energyWh, slot);
+        // retired + energyWh ≤ export + received: a slot's Wh are far below 2^64 (export < 2^30
+        // per meter, received ≤ one order's uint32 energy); the check keeps the lane exact.
+        uint256 lane = retired + energyWh;
+        if (lane > _LANE_MASK) revert ERC1155InsufficientBalance(msg.sender, balance, energyWh, slot);
+        _retired[msg.sender][slot / _SLOTS_PER_WORD] = (word & ~(_LANE_MASK << shift)) | (lane << shift);
         emit TransferSingle(msg.sender, msg.sender, address(0), slot, energyWh);
         emit CertificateRetired(msg.sender, slot, energyWh);
     }
 
-    /// @notice `account`'s certificates of slot `id`: its verified export plus what it received,
-    /// minus what it gave and retired.
+    /// @notice `account`'s certificates of slot `id`: its verified export plus what the market
+    /// moved to it, minus what it moved away and what the account retired.
     function balanceOf(address account, uint256 id) public view override returns (uint256) {
-        return _balance(account, id, _adjustment(account, id));
+        (uint256 receivedWh, uint256 givenWh,) = IEnergyMarket(_market).certificateFlow(account, id);
+        uint256 retired = (_retired[account][id / _SLOTS_PER_WORD] >> ((id % _SLOTS_PER_WORD) * _LANE_BITS)) & _LANE_MASK;
+        return _balance(account, id, receivedWh, givenWh, retired);
     }
 
     /// @dev Holders cannot move certificates themselves: a certificate follows the energy.
@@ -135,53 +155,14 @@ contract EnergyCertificate is IEnergyCertificate, ERC1155 {
         revert CertificateNonTransferable();
     }
 
-    /// @dev Takes `energyWh` of slot `slot` from `account`, which must hold them.
-    function _take(address account, uint256 slot, uint256 energyWh) private {
-        (uint256 word, uint256 shift) = _lanes(account, slot);
-        int256 adjustment = _lane(word, shift);
-        uint256 balance = _balance(account, slot, adjustment);
-        if (balance < energyWh) revert ERC1155InsufficientBalance(account, balance, energyWh, slot);
-        // energyWh ≤ balance < 2^255, so the conversion is exact; the balance stays ≥ 0.
-        _store(account, slot, word, shift, adjustment - int256(energyWh));
-    }
-
-    /// @dev Adds `energyWh` received from the market to `account`'s lane of `slot`.
-    function _credit(address account, uint256 slot, uint256 energyWh) private {
-        (uint256 word, uint256 shift) = _lanes(account, slot);
-        _store(account, slot, word, shift, _lane(word, shift) + SafeCast.toInt256(energyWh));
-    }
-
-    /// @dev The signed adjustment of `account` in `slot` (its 64-bit lane, sign-extended).
-    function _adjustment(address account, uint256 slot) private view returns (int256) {
-        (uint256 word, uint256 shift) = _lanes(account, slot);
-        return _lane(word, shift);
-    }
-
-    /// @dev The stored word holding `account`'s lane of `slot`, and the lane's bit offset in it.
-    function _lanes(address account, uint256 slot) private view returns (uint256 word, uint256 shift) {
-        return (_adjustments[account][slot / _SLOTS_PER_WORD], (slot % _SLOTS_PER_WORD) * _LANE_BITS);
-    }
-
-    /// @dev The lane at `shift` of `word`, sign-extended.
-    function _lane(uint256 word, uint256 shift) private pure returns (int256) {
-        return int64(uint64(word >> shift));
-    }
-
-    /// @dev Stores `value` in the lane at `shift` of `word` (read from `account`'s word of `slot`,
-    /// unchanged since); reverts if it leaves int64 (a slot's Wh are bounded by one order's
-    /// uint32 energy and a 2^30 Wh export, far inside).
-    function _store(address account, uint256 slot, uint256 word, uint256 shift, int256 value) private {
-        uint256 lane = uint64(SafeCast.toInt64(value));
-        _adjustments[account][slot / _SLOTS_PER_WORD] = (word & ~(_LANE_MASK << shift)) | (lane << shift);
-    }
-
-    function _balance(address account, uint256 slot, int256 adjustment)
+    /// @dev export + received − given − retired. Never negative (see the contract's note); the
+    /// checked arithmetic would revert rather than report a wrong balance if it ever were.
+    function _balance(address account, uint256 slot, uint256 receivedWh, uint256 givenWh, uint256 retired)
         private
         view
         returns (uint256)
     {
         (, uint256 exportWh,) = _readings.energyOf(account, slot);
-        // exportWh < 2^30. Never negative: every decrease of the adjustment is checked above.
-        return SafeCast.toUint256(int256(exportWh) + adjustment);
+        return exportWh + receivedWh - givenWh - retired;
     }
 }

@@ -26,7 +26,11 @@ import {Settlement} from "./libraries/Settlement.sol";
 /// `withdraw` and a placement's top-up move ERC-20 credits, so a settlement makes no token call
 /// and the token balance of the market is always Σ balances + escrow held.
 /// @dev Storage is packed so that a day-ahead batch costs one fresh word per order: an order is
-/// one word; order counts are 16 per word; an account's orders per slot are a nibble, 64 per word.
+/// one word; order counts are 16 per word; an account's placements per slot (count, live bit and
+/// the index of its latest order) are 20 bits, 12 slots per word.
+/// @dev Certificates: settlement stores each certificate-moving order's metered Wh (8 per word,
+/// per slot) and the slot's certificate dust; EnergyCertificate derives every holder's balance
+/// from them through `certificateFlow`, so settlement writes no per-holder certificate storage.
 ///
 /// Order cap: at most `orderCap` live (placed and not cancelled) orders per slot, so a cancelled
 /// order frees its place. Ids stay unique and increasing, so cancelled orders still take an id:
@@ -66,15 +70,28 @@ contract EnergyMarket is IEnergyMarket, ReentrancyGuardTransient {
         uint96 charges;
         uint96 receipts;
         uint64 fees;
+        // word 5: certificate Wh left by rounding, given to the rounding account (written only
+        // when above zero, by the last settlement call), and the sellers' certificates pooled so
+        // far (written only between chunks of the offer sweep)
+        uint64 certificateDustWh;
+        uint64 sellerCertificateWh;
     }
 
     uint256 private constant _MAX_FEE = UniformPriceClearing.MAX_FEE;
     uint256 private constant _MAX_OUTAGE_SLOTS = 672;
     /// @dev Orders one account may place in one slot (its first and up to three re-places).
     uint256 private constant _MAX_PLACEMENTS = 4;
-    /// @dev An account's nibble per slot: this bit marks a live order, the low 3 bits count its
-    /// placements (≤ _MAX_PLACEMENTS < 8, so the count never carries into the live bit).
+    /// @dev An account's 20-bit placement lane per slot: the low 3 bits count its placements
+    /// (≤ _MAX_PLACEMENTS < 8, so the count never carries into the live bit), this bit marks a
+    /// live order, and bits 4-19 hold the index of its latest order in the slot.
     uint256 private constant _LIVE_BIT = 8;
+    uint256 private constant _COUNT_MASK = _LIVE_BIT - 1;
+    uint256 private constant _PLACEMENT_BITS = 20;
+    uint256 private constant _PLACEMENT_MASK = (1 << _PLACEMENT_BITS) - 1;
+    uint256 private constant _PLACEMENTS_PER_WORD = 12;
+    /// @dev Metered Wh per order stored at settlement: 32-bit lanes (metered ≤ energy < 2^32).
+    uint256 private constant _METERED_BITS = 32;
+    uint256 private constant _METERED_PER_WORD = 8;
     /// @dev Marks an offer's entry in phase 1's metered array (metered Wh < 2^32: no clash).
     uint256 private constant _OFFER_TAG = 1 << 255;
     // The registry's DEFAULT_ADMIN_ROLE, held by the governance timelock alone.
@@ -101,8 +118,12 @@ contract EnergyMarket is IEnergyMarket, ReentrancyGuardTransient {
     mapping(uint256 slotGroup => uint256 counts) private _orderCounts;
     /// @dev Cancelled orders per slot, 16 bits each: live = placed − cancelled.
     mapping(uint256 slotGroup => uint256 counts) private _cancelCounts;
-    /// @dev Per account, one nibble per slot: live bit and placement count.
-    mapping(address account => mapping(uint256 slotWord => uint256 nibbles)) private _placements;
+    /// @dev Per account, a 20-bit lane per slot (12 a word): placement count, live bit, index.
+    mapping(address account => mapping(uint256 slotWord => uint256 lanes)) private _placements;
+    /// @dev Per slot and 8 orders (key `slot << 13 | index >> 3`), the metered Wh (d or a) of
+    /// each order that moved certificates when it settled; 0 for every other order. With the
+    /// slot's D, A, T and S it gives the holder's certificates (`certificateFlow`).
+    mapping(uint256 slotAndGroup => uint256 lanes) private _meteredWh;
     mapping(uint256 slot => SlotState) private _slots;
     /// @dev Free credits per account in the internal ledger (not locked in any order).
     mapping(address account => uint256 credits) private _balances;
@@ -218,7 +239,7 @@ contract EnergyMarket is IEnergyMarket, ReentrancyGuardTransient {
         if (block.timestamp >= gateClosesAt) revert MarketGateClosed(slot, gateClosesAt);
 
         _orders[orderId] = packed.cancelled();
-        _placements[msg.sender][slot >> 6] &= ~(_LIVE_BIT << ((slot & 63) * 4));
+        _placements[msg.sender][slot / _PLACEMENTS_PER_WORD] &= ~(_LIVE_BIT << _placementShift(slot));
         // cancelled ≤ placed ≤ 65,535: no carry into the next slot's count
         _cancelCounts[slot >> 4] += uint256(1) << ((slot & 15) * 16);
         uint256 refund = packed.isOffer() ? 0 : packed.energyWh().escrow(packed.limitPerKWh(), packed.feePerKWh());
@@ -311,8 +332,7 @@ contract EnergyMarket is IEnergyMarket, ReentrancyGuardTransient {
                 // offers' entries carry the tag (set by _meterAll): no second read of the order
                 uint256 entry = metered[i];
                 if (entry & _OFFER_TAG == 0) continue;
-                (,, uint256 given) = Settlement.seller(entry & ~_OFFER_TAG, traded, delivered, 0, 0);
-                certificates += given;
+                certificates += Settlement.sellerCertificates(entry & ~_OFFER_TAG, traded, delivered);
             }
         }
         state.status = SlotStatus.Settling;
@@ -402,11 +422,12 @@ contract EnergyMarket is IEnergyMarket, ReentrancyGuardTransient {
         bool trades = !state.expired && state.volumeWh > 0;
         uint256 limit = maxOrders == 0 || maxOrders > n ? n : maxOrders;
         UniformPriceClearing.Description memory d = _description(state);
+        // one entry per settled order, and one more for the rounding account's certificate dust
         Moves memory m = Moves({
             sellers: new address[](limit),
             sellerWh: new uint256[](limit),
-            buyers: new address[](limit),
-            buyerWh: new uint256[](limit),
+            buyers: new address[](limit + 1),
+            buyerWh: new uint256[](limit + 1),
             settled: 0
         });
         // The cursor is 0 only before the first chunk (every chunk moves it on): the first starts
@@ -431,40 +452,47 @@ contract EnergyMarket is IEnergyMarket, ReentrancyGuardTransient {
             state.receipts += uint96(t.receipts);
             state.fees += uint64(t.fees);
             state.buyerCertificateWh += uint64(t.buyerCertificates);
+            // the pool's intake so far; once the offer sweep is over it is S (certificateFlow)
+            if (position < n) state.sellerCertificateWh += uint64(t.sellerCertificates);
         }
         if (t.fees > 0) _balances[_feeAccount] += t.fees;
-        // Interactions last: sellers' certificates into the pool before buyers' out of it.
-        if (t.sellerCertificates > 0) {
-            _moveCertificates(slot, m.sellers, m.sellerWh, _single(address(this)), _single(t.sellerCertificates));
-        }
-        if (t.buyerCertificates > 0) {
-            _moveCertificates(slot, _single(address(this)), _single(t.buyerCertificates), m.buyers, m.buyerWh);
-        }
-        if (!done) return false;
-        if (start > 0) {
-            // The last of several chunks: the slot's totals are the earlier chunks' plus its own.
+        bool moved = t.sellerCertificates > 0 || t.buyerCertificates > 0;
+        if (done && _finish(slot, state, t, start > 0, m)) moved = true;
+        // Interaction last: the certificate only emits the moves as events (their amounts are
+        // already stored here as metered Wh and dust, from which its balances derive).
+        if (moved) _moveCertificates(slot, m);
+        return done;
+    }
+
+    /// @dev Hands one settlement call's certificate moves to the certificate, which emits them.
+    function _moveCertificates(uint256 slot, Moves memory m) private {
+        _certificate.marketMove(slot, m.sellers, m.sellerWh, m.buyers, m.buyerWh);
+    }
+
+    /// @dev Last chunk done: rounding dust (credits and certificate Wh) to the rounding account.
+    /// `t` holds this chunk's totals; `chunked` adds the earlier chunks' stored ones. The
+    /// certificate dust is stored for `certificateFlow` and put in the last entry of `m`'s buyers
+    /// (returns true when there is any).
+    function _finish(uint256 slot, SlotState storage state, Totals memory t, bool chunked, Moves memory m)
+        private
+        returns (bool)
+    {
+        if (chunked) {
             t.charges += state.charges;
             t.receipts += state.receipts;
             t.fees += state.fees;
             t.buyerCertificates += state.buyerCertificateWh;
         }
-        _finish(slot, state, t);
-        return true;
-    }
-
-    /// @dev Last chunk done: rounding dust (credits and certificate Wh) to the rounding account.
-    /// `t` holds the slot's totals (charges, receipts, fees, certificates given and received).
-    function _finish(uint256 slot, SlotState storage state, Totals memory t) private {
         state.status = SlotStatus.Settled;
         uint256 dust = t.charges - t.receipts; // charges round up, receipts down: ≥ 0
         uint256 certificateDust = t.certificates - t.buyerCertificates; // floors: ≥ 0
         if (dust > 0) _balances[_roundingAccount] += dust;
         emit SlotSettled(slot, t.fees, dust, certificateDust, state.expired);
-        if (certificateDust > 0) {
-            _moveCertificates(
-                slot, _single(address(this)), _single(certificateDust), _single(_roundingAccount), _single(certificateDust)
-            );
-        }
+        if (certificateDust == 0) return false;
+        state.certificateDustWh = uint64(certificateDust); // ≤ S < 2^64
+        uint256 last = m.buyers.length - 1;
+        (m.buyers[last], m.buyerWh[last]) = (_roundingAccount, certificateDust);
+        return true;
     }
 
     /// @dev Certificate moves collected in one settlement chunk.
@@ -512,6 +540,8 @@ contract EnergyMarket is IEnergyMarket, ReentrancyGuardTransient {
             metered = t.metered.length > 0 ? t.metered[index] & ~_OFFER_TAG : _metered(slot, packed, fill, 0);
         }
         (address holder, uint256 wh) = _settleOrder(orderId, packed, fill, metered, t);
+        // The holder's certificates derive from this stored amount (certificateFlow).
+        if (wh > 0) _storeMetered(slot, index, metered);
         if (offerSweep) (m.sellers[m.settled], m.sellerWh[m.settled]) = (holder, wh);
         else (m.buyers[m.settled], m.buyerWh[m.settled]) = (holder, wh);
         ++m.settled;
@@ -547,8 +577,8 @@ contract EnergyMarket is IEnergyMarket, ReentrancyGuardTransient {
             uint256 receipt;
             uint256 feeTaken;
             if (metered > 0) {
-                (receipt, feeTaken, certificateWh) =
-                    Settlement.seller(metered, t.traded, t.delivered, t.price, packed.feePerKWh());
+                (receipt, feeTaken) = Settlement.seller(metered, t.traded, t.delivered, t.price, packed.feePerKWh());
+                certificateWh = Settlement.sellerCertificates(metered, t.traded, t.delivered);
                 t.receipts += receipt;
                 t.fees += feeTaken;
                 t.sellerCertificates += certificateWh;
@@ -562,8 +592,8 @@ contract EnergyMarket is IEnergyMarket, ReentrancyGuardTransient {
         uint256 charge;
         uint256 fee;
         if (metered > 0) {
-            (charge, fee, certificateWh) =
-                Settlement.buyer(metered, t.traded, t.absorbed, t.price, packed.feePerKWh(), t.certificates);
+            (charge, fee) = Settlement.buyer(metered, t.traded, t.absorbed, t.price, packed.feePerKWh());
+            certificateWh = Settlement.buyerCertificates(metered, t.absorbed, t.certificates);
             t.charges += charge;
             t.fees += fee;
             t.buyerCertificates += certificateWh;
@@ -706,8 +736,37 @@ contract EnergyMarket is IEnergyMarket, ReentrancyGuardTransient {
 
     /// @inheritdoc IEnergyMarket
     function placements(address account, uint256 slot) external view returns (uint256 placed, bool live) {
-        uint256 nibble = (_placements[account][slot >> 6] >> ((slot & 63) * 4)) & 15;
-        return (nibble & (_LIVE_BIT - 1), nibble & _LIVE_BIT != 0);
+        uint256 lane = _placementLane(account, slot);
+        return (lane & _COUNT_MASK, lane & _LIVE_BIT != 0);
+    }
+
+    /// @inheritdoc IEnergyMarket
+    function certificateFlow(address account, uint256 slot)
+        external
+        view
+        returns (uint256 receivedWh, uint256 givenWh, bool final_)
+    {
+        SlotState storage state = _slots[slot];
+        if (account == address(this)) return _poolFlow(state, slot);
+        uint256 lane = _placementLane(account, slot);
+        bool live = lane & _LIVE_BIT != 0;
+        if (live) {
+            uint256 index = lane >> 4;
+            uint256 metered = _meteredOf(slot, index);
+            if (metered > 0) {
+                // Stored only when the order moved certificates, so the slot has D, A, T and S.
+                uint256 delivered = state.deliveredWh;
+                uint256 absorbed = state.absorbedWh;
+                uint256 traded = delivered < absorbed ? delivered : absorbed;
+                if (_orders[OrderWords.id(slot, index)].isOffer()) {
+                    givenWh = Settlement.sellerCertificates(metered, traded, delivered);
+                } else {
+                    receivedWh = Settlement.buyerCertificates(metered, absorbed, state.certificateWh);
+                }
+            }
+        }
+        if (account == _roundingAccount) receivedWh += state.certificateDustWh;
+        final_ = state.status == SlotStatus.Settled || (!live && block.timestamp >= _gateClosesAt(slot));
     }
 
     // ───────────────────────────── internal ─────────────────────────────
@@ -796,13 +855,12 @@ contract EnergyMarket is IEnergyMarket, ReentrancyGuardTransient {
 
     /// @dev Stores the order as one word, bumps the slot's count, marks the owner's placement.
     function _appendOrder(uint256 slot, OrderWord packed) private returns (uint256 orderId) {
-        uint256 nibbleShift = (slot & 63) * 4;
-        uint256 word = _placements[msg.sender][slot >> 6];
-        uint256 nibble = (word >> nibbleShift) & 15;
-        if (nibble & _LIVE_BIT != 0) revert MarketDuplicateOrder(msg.sender, slot);
-        if (nibble >= _MAX_PLACEMENTS) revert MarketPlacementLimit(msg.sender, slot, _MAX_PLACEMENTS);
-        // Sets the live bit and counts the placement (nibble < _MAX_PLACEMENTS: no carry).
-        _placements[msg.sender][slot >> 6] = word + ((_LIVE_BIT | 1) << nibbleShift);
+        uint256 laneShift = _placementShift(slot);
+        uint256 word = _placements[msg.sender][slot / _PLACEMENTS_PER_WORD];
+        uint256 lane = (word >> laneShift) & _PLACEMENT_MASK;
+        if (lane & _LIVE_BIT != 0) revert MarketDuplicateOrder(msg.sender, slot);
+        uint256 placed = lane & _COUNT_MASK;
+        if (placed >= _MAX_PLACEMENTS) revert MarketPlacementLimit(msg.sender, slot, _MAX_PLACEMENTS);
 
         uint256 shift = (slot & 15) * 16;
         uint256 counts = _orderCounts[slot >> 4];
@@ -813,9 +871,52 @@ contract EnergyMarket is IEnergyMarket, ReentrancyGuardTransient {
         }
         if (index >= _idCap) revert MarketSlotExhausted(slot, _idCap);
         _orderCounts[slot >> 4] = counts + (uint256(1) << shift); // index < idCap ≤ 65,535: no carry
+        // The live bit, one more placement (< _MAX_PLACEMENTS + 1 < 8) and the order's index.
+        lane = (index << 4) | _LIVE_BIT | (placed + 1);
+        _placements[msg.sender][slot / _PLACEMENTS_PER_WORD] =
+            (word & ~(_PLACEMENT_MASK << laneShift)) | (lane << laneShift);
 
         orderId = OrderWords.id(slot, index);
         _orders[orderId] = packed;
+    }
+
+    /// @dev The market's own certificates of `slot`: the pool sellers give into and buyers (and
+    /// the rounding account) receive from, in the offer sweep then the bid sweep. It holds
+    /// certificates only between the chunks of a slot settled in several calls.
+    function _poolFlow(SlotState storage state, uint256 slot)
+        private
+        view
+        returns (uint256 receivedWh, uint256 givenWh, bool final_)
+    {
+        SlotStatus status = state.status;
+        if (status == SlotStatus.Settled) return (state.certificateWh, state.certificateWh, true);
+        if (status != SlotStatus.Settling) return (0, 0, false);
+        // between chunks: the offer sweep is over once the cursor passed the slot's n offers' ids
+        receivedWh = state.cursor >= orderCount(slot) ? state.certificateWh : state.sellerCertificateWh;
+        return (receivedWh, state.buyerCertificateWh, false);
+    }
+
+    /// @dev The bit offset of `slot`'s placement lane in its word.
+    function _placementShift(uint256 slot) private pure returns (uint256) {
+        return (slot % _PLACEMENTS_PER_WORD) * _PLACEMENT_BITS;
+    }
+
+    /// @dev `account`'s placement lane of `slot` (count, live bit, index of its latest order).
+    function _placementLane(address account, uint256 slot) private view returns (uint256) {
+        return (_placements[account][slot / _PLACEMENTS_PER_WORD] >> _placementShift(slot)) & _PLACEMENT_MASK;
+    }
+
+    /// @dev The metered Wh stored at settlement for the `index`-th order of `slot` (0: none).
+    function _meteredOf(uint256 slot, uint256 index) private view returns (uint256) {
+        uint256 word = _meteredWh[(slot << 13) | (index / _METERED_PER_WORD)];
+        return uint32(word >> ((index % _METERED_PER_WORD) * _METERED_BITS));
+    }
+
+    /// @dev Stores `metered` (< 2^32) for the `index`-th order of `slot`, whose lane is still 0
+    /// (each order settles once).
+    function _storeMetered(uint256 slot, uint256 index, uint256 metered) private {
+        _meteredWh[(slot << 13) | (index / _METERED_PER_WORD)] |=
+            metered << ((index % _METERED_PER_WORD) * _METERED_BITS);
     }
 
     /// @dev The fill of the order `packed` under the slot's description, consuming the budgets.
@@ -894,23 +995,4 @@ contract EnergyMarket is IEnergyMarket, ReentrancyGuardTransient {
         if (boundMarket != address(this)) revert MarketNotBound(token, boundMarket);
     }
 
-    function _moveCertificates(
-        uint256 slot,
-        address[] memory from,
-        uint256[] memory fromWh,
-        address[] memory to,
-        uint256[] memory toWh
-    ) private {
-        _certificate.marketMove(slot, from, fromWh, to, toWh);
-    }
-
-    function _single(address a) private pure returns (address[] memory array) {
-        array = new address[](1);
-        array[0] = a;
-    }
-
-    function _single(uint256 v) private pure returns (uint256[] memory array) {
-        array = new uint256[](1);
-        array[0] = v;
-    }
 }

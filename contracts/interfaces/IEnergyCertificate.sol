@@ -6,17 +6,14 @@ pragma solidity ^0.8.24;
 /// verified export; the market moves the traded share to buyers at settlement; a holder retires
 /// (burns) them to claim the consumption as renewable. Nobody else can move them.
 /// @dev A holder's balance of slot `s` is its export that the readings contract verified for `s`
-/// (`energyOf`) plus what the market moved to it, minus what the market took and what it retired.
-/// Every change is a TransferSingle event, so balances also follow from the logs alone.
+/// (`energyOf`) plus what the market moved to it, minus what the market took (both derived by the
+/// market's `certificateFlow` from what settlement stored anyway) and what it retired (stored
+/// here). Every change is a TransferSingle event, so balances also follow from the logs alone.
 interface IEnergyCertificate {
     /// @notice Certificates move only through the market and the readings contract.
     error CertificateNonTransferable();
     /// @notice Amounts must be above zero.
     error CertificateZeroAmount();
-    /// @notice A settlement move takes out `outWh` and hands on `inWh`: they must be equal.
-    /// @param outWh Wh taken from the sellers
-    /// @param inWh Wh given to the buyers
-    error CertificateMoveUnbalanced(uint256 outWh, uint256 inWh);
     /// @notice Parallel arrays differ in length.
     error CertificateLengthMismatch();
     /// @notice Only the readings contract mints, and `caller` is not it.
@@ -27,9 +24,12 @@ interface IEnergyCertificate {
     error CertificateUnauthorizedMover(address caller);
     /// @notice Deployment parameters are invalid (a zero registry, readings or market address).
     error CertificateInvalidConfig();
+    /// @notice `slot` cannot be retired by `holder` yet: the market has not settled it, and its
+    /// gate is still open or the holder has a live order in it (what settlement moves may change).
+    /// @param holder the caller
+    /// @param slot the slot
+    error CertificateSlotNotFinal(address holder, uint256 slot);
 
-    /// @notice The market moved `energyWh` Wh of slot `slot` from sellers to buyers.
-    event CertificatesSettled(uint256 indexed slot, uint256 energyWh);
     /// @notice `holder` retired `energyWh` Wh of slot `slot`, claiming it as consumed.
     event CertificateRetired(address indexed holder, uint256 indexed slot, uint256 energyWh);
 
@@ -39,12 +39,16 @@ interface IEnergyCertificate {
     /// Requirements: the caller is the readings contract (`readings()`); `energyWh` > 0.
     function mint(address account, uint256 slot, uint256 energyWh) external;
 
-    /// @notice Moves the traded certificates of slot `slot` from sellers to buyers at settlement.
-    /// @dev The slot's traded Wh are pooled: seller `sellers[i]` gives `sellerWh[i]`, buyer
-    /// `buyers[j]` receives `buyerWh[j]`. Emits TransferSingle per seller (to zero) and per buyer
-    /// (from zero), so balances follow from the logs.
-    /// Requirements: the caller is the market contract (`market()`); arrays pairwise equal length; Σ sellerWh == Σ buyerWh;
-    /// each seller holds what it gives.
+    /// @notice Records the certificate moves of one settlement call of slot `slot` as events.
+    /// @dev Seller `sellers[i]` gave `sellerWh[i]`, buyer `buyers[j]` received `buyerWh[j]`
+    /// (zero entries are skipped). Stores nothing: the balances follow from the market's
+    /// `certificateFlow`, which settlement has already fixed. Emits, in this order, TransferSingle
+    /// per seller (to zero), Σ sellerWh into the market's pool (zero to market), per buyer (from
+    /// zero) and Σ buyerWh out of the pool (market to zero), so balances also follow from the logs and
+    /// a slot's certificates add up to its export − retired at every block, between the chunks
+    /// of a settlement too. A call need not balance: a chunked settlement pools in one call and
+    /// hands out in a later one (Σ given = S = Σ received over the slot's calls).
+    /// Requirements: the caller is the market contract (`market()`); arrays pairwise equal length.
     function marketMove(
         uint256 slot,
         address[] calldata sellers,
@@ -54,7 +58,10 @@ interface IEnergyCertificate {
     ) external;
 
     /// @notice Burns `energyWh` Wh of the caller's slot-`slot` certificates as consumed.
-    /// @dev Requirements: the caller holds `energyWh`; `energyWh` > 0.
+    /// @dev Requirements: the caller holds `energyWh`; `energyWh` > 0; the caller's certificates
+    /// of the slot are final (`CertificateSlotNotFinal`: the slot is settled, or its gate closed
+    /// without a live order of the caller), so that what settlement takes later can never
+    /// exceed what is left.
     function retire(uint256 slot, uint256 energyWh) external;
 
     /// @notice The market contract, fixed at deployment: the only account that moves certificates.

@@ -299,6 +299,18 @@ interface IEnergyMarket {
     /// @notice How many orders `account` placed in `slot`, and whether one is live.
     function placements(address account, uint256 slot) external view returns (uint256 placed, bool live);
 
+    /// @notice The certificate Wh of `slot` that settlement moved to `account` (a buyer's share,
+    /// and the rounding dust for the rounding account) and took from it (a seller's), and whether
+    /// they are final (`slot` settled, or its gate closed without a live order of `account`).
+    /// @dev Derived from the account's live order in the slot (its index is kept with the
+    /// placements), the metered Wh settlement stored for that order and the slot's totals D, A, T
+    /// and S, with Settlement's rounding: settlement writes no per-holder certificate storage.
+    /// EnergyCertificate.balanceOf reads it; before `final`, retiring the slot is refused.
+    function certificateFlow(address account, uint256 slot)
+        external
+        view
+        returns (uint256 receivedWh, uint256 givenWh, bool final_);
+
     /// @notice Most live orders per slot, most placements per account and slot, most ids per slot.
     function orderLimits() external view returns (uint256 liveCap, uint256 placementsPerAccount, uint256 idCap);
 

@@ -618,6 +618,8 @@ def _certificates(history: History, out: Findings) -> None:
     minted: dict[tuple[str, int], int] = defaultdict(int)
     moved_out: dict[int, int] = defaultdict(int)
     moved_in: dict[int, int] = defaultdict(int)
+    # per slot and holder, the market's net move (received - given), from its events
+    moves: dict[int, dict[str, int]] = defaultdict(lambda: defaultdict(int))
     balances: dict[tuple[str, int], int] = defaultdict(int)
     for e in history.certificate_transfers:
         a = e.args
@@ -626,8 +628,10 @@ def _certificates(history: History, out: Findings) -> None:
             minted[(a["to"], slot)] += value
         elif operator == market and a["from"] == ZERO and a["to"] != market:
             moved_in[slot] += value
+            moves[slot][a["to"]] += value
         elif operator == market and a["to"] == ZERO and a["from"] != market:
             moved_out[slot] += value
+            moves[slot][a["from"]] -= value
         elif operator not in (readings, market, a["from"]):
             out.add(
                 CERTIFICATES,
@@ -674,8 +678,47 @@ def _certificates(history: History, out: Findings) -> None:
             slot=slot,
             amount=moved_out.get(slot, 0) - traded,
         )
+    _certificate_moves(history, moves, out)
     retired = sum(e.args["energyWh"] for e in history.retirements)
     out.add(CERTIFICATES, True, f"{retired} Wh retired, never more than held")
+
+
+def _certificate_moves(
+    history: History, moves: Mapping[int, Mapping[str, int]], out: Findings
+) -> None:
+    """Each holder's certificates moved by the market in a settled slot equal what the settlement
+    recomputed from the rules gives it: - s_i for a seller, + b_j for a buyer, + the dust for the
+    rounding account. The market derives the balances it reports (`certificateFlow`) from what it
+    stored when settling, so a move the rules do not give shows here, and a stored amount that
+    differs from its event shows in the balances check."""
+    for slot, result in sorted(out.settlements.items()):
+        if slot not in history.slot_settled:
+            continue  # settled in part: the per-slot totals above report what moved so far
+        want: dict[str, int] = defaultdict(int)
+        for line in result.lines:
+            if line.energy_wh:
+                want[line.owner] += line.energy_wh if line.side == Side.BID else -line.energy_wh
+        if result.certificate_dust_wh and history.rounding_account:
+            want[history.rounding_account] += result.certificate_dust_wh
+        got = moves.get(slot, {})
+        for holder in sorted(set(want) | set(got)):
+            expected, moved = want.get(holder, 0), got.get(holder, 0)
+            if moved != expected:
+                out.add(
+                    CERTIFICATES,
+                    False,
+                    f"the market moved {moved:+d} Wh of certificates for {holder}, the rules "
+                    f"give {expected:+d} Wh",
+                    slot=slot,
+                    party=holder,
+                    amount=moved - expected,
+                )
+        out.add(
+            CERTIFICATES,
+            all(got.get(h, 0) == w for h, w in want.items()) and set(got) <= set(want),
+            f"certificates moved per holder as the rules give, {len(want)} holders",
+            slot=slot,
+        )
 
 
 def check_duplicate_refs(history: History, out: Findings) -> None:

@@ -42,6 +42,13 @@ CONFIRM_HORIZON_DAYS = 7
 # ───────────────────────────── reading what people type ─────────────────────────────
 
 
+def _not_final(slot: str) -> str:
+    return (
+        f"your certificates for {slot} are not final yet: you have an order in that slot and it "
+        "has not been settled; retire them once it is settled"
+    )
+
+
 def energy_wh(text: str) -> int:
     """kWh as typed -> Wh, exactly; refuses zero, negatives and fractions of a Wh."""
     try:
@@ -372,6 +379,11 @@ class Wallet:
         return int(events(self.system.market, "OrderCancelled", receipt)[0]["args"]["refund"])
 
     def retire_check(self, slot: int, wh: int, tz: tzinfo | None) -> None:
+        # A trader's certificates of a slot are final once the slot settles (before, what
+        # settlement moves may still change); the contract refuses with CertificateSlotNotFinal.
+        final = bool(call(self.system.market.functions.certificateFlow(self.address, slot))[2])
+        if not final:
+            raise PreflightError(_not_final(self.clock.describe(slot, tz)))
         held = self.certificates.balance(self.address, slot)
         if wh > held:
             raise PreflightError(
@@ -498,6 +510,8 @@ class Wallet:
             )
         elif exc.name in ("ERC20InsufficientBalance", "ERC20InsufficientAllowance"):
             message = f"not enough credits or allowance for the escrow: {exc}"
+        elif exc.name == "CertificateSlotNotFinal":
+            message = _not_final(self.clock.describe(int(args["slot"]), None))
         else:
             return exc
         return RefusedByContract(exc, message)

@@ -17,7 +17,7 @@ from p2penergy.chain.tx import events, transact
 from p2penergy.contracts.market import MarketClient, unpack_order
 from p2penergy.domain.orders import OrderInput, Side, order_id
 from p2penergy.domain.readings import Reading
-from p2penergy.exceptions import CreditError, MarketError
+from p2penergy.exceptions import CertificateError, CreditError, MarketError
 from p2penergy.market import settle
 from p2penergy.oracle.reading import sign_reading
 
@@ -509,6 +509,20 @@ def test_chunked_settlement_pays_sellers_first_so_bids_placed_before_offers_stil
     ]
     assert settled == [order_id(slot, 2), order_id(slot, 3), order_id(slot, 0), order_id(slot, 1)]
     assert certificates(deployed, [t.account.address for t in buyers], slot) == [700, 700]
+    # between the chunks the sellers' certificates wait in the market's pool: the slot's
+    # certificates add up to its export at every block
+    cert, pool = deployed.system.certificate.functions, deployed.system.market.address
+    holders = [t.account.address for t in sellers + buyers] + [pool]
+    at_blocks = [
+        [int(cert.balanceOf(h, slot).call(block_identifier=r["blockNumber"])) for h in holders]
+        for r in receipts
+    ]
+    assert at_blocks == [
+        [0, 700, 0, 0, 700],
+        [0, 0, 0, 0, 1_400],
+        [0, 0, 700, 0, 700],
+        [0, 0, 700, 700, 0],
+    ]
     _conservation(deployed, market, slot, receipts)
 
 
@@ -604,6 +618,65 @@ def test_settlement_matches_the_python_engine_with_fees_and_rounding_dust(
         line.energy_wh for line in expected.lines if line.side == Side.BID
     ] + [expected.certificate_dust_wh]
     _conservation(deployed, market, slot, receipts)
+
+
+def test_certificates_derive_from_settlement_and_retiring_waits_until_they_are_final(
+    deployed: Deployed, market: MarketClient
+):
+    """Balances are export + received - given - retired, with received and given fixed by what
+    settlement metered: a second meter of the seller reporting after an early settlement adds
+    export, not certificates given. A trader's slot cannot be retired before it settles."""
+    seller, buyer = new_trader(deployed, PROSUMER), new_trader(deployed, CONSUMER)
+    bystander = new_trader(deployed, PROSUMER)  # exports, never trades
+    second = Account.create()  # a second meter of the seller, registered before the gate
+    receipt = transact(
+        deployed.chain,
+        deployed.actors.operator,
+        deployed.system.registry.functions.registerMeter(
+            second.address, seller.account.address, 20_000
+        ),
+    )
+    meter = events(deployed.system.registry, "MeterRegistered", receipt)[0]["args"]["meterId"]
+    seller_second = Trader(seller.account, second, meter, [0, 0])
+    cert = deployed.system.certificate
+    start = deployed.chain.w3.eth.block_number + 1
+    slot = open_slot(deployed)
+    market.place(seller.account, [OrderInput(slot, Side.OFFER, 1_000, 100_000)])
+    market.place(buyer.account, [OrderInput(slot, Side.BID, 1_000, 200_000)])
+    to_gate_close(deployed, market, slot)
+    market.clear_slot(deployed.actors.keeper, slot)
+    to_slot_end(deployed, market, slot)
+    report(deployed, slot, {seller: (0, 600), buyer: (1_000, 0), bystander: (0, 50)})
+    with pytest.raises(CertificateError) as info:
+        transact(deployed.chain, seller.account, cert.functions.retire(slot, 100))
+    assert (info.value.name, info.value.error_args) == (
+        "CertificateSlotNotFinal",
+        {"holder": seller.account.address.lower(), "slot": slot},
+    )
+    # no live order and the gate closed: the bystander's certificates are final already
+    transact(deployed.chain, bystander.account, cert.functions.retire(slot, 50))
+    # every filled trader reported: settled early, D = 600, A = 1000, T = S = 600
+    market.settle_slot(deployed.actors.keeper, slot)
+    holders = [seller.account.address, buyer.account.address, bystander.account.address]
+    flows = [market.contract.functions.certificateFlow(h, slot).call() for h in holders]
+    assert flows == [[0, 600, True], [600, 0, True], [0, 0, True]]
+    assert certificates(deployed, holders, slot) == [0, 600, 0]
+    report(deployed, slot, {seller_second: (0, 300)})  # within the window, after settlement
+    assert certificates(deployed, holders, slot) == [300, 600, 0]
+    transact(deployed.chain, seller.account, cert.functions.retire(slot, 300))
+    transact(deployed.chain, buyer.account, cert.functions.retire(slot, 600))
+    with pytest.raises(CertificateError, match="ERC1155InsufficientBalance"):
+        transact(deployed.chain, buyer.account, cert.functions.retire(slot, 1))
+    assert certificates(deployed, holders, slot) == [0, 0, 0]
+    replayed = dict.fromkeys(holders, 0)
+    for log in cert.events.TransferSingle.get_logs(from_block=start):
+        assert log["args"]["id"] == slot
+        for key, sign in (("to", 1), ("from", -1)):
+            if log["args"][key] in replayed:
+                replayed[log["args"][key]] += sign * log["args"]["value"]
+    assert list(replayed.values()) == [0, 0, 0]
+    exports = [deployed.system.readings.functions.energyOf(h, slot).call()[1] for h in holders]
+    assert exports == [900, 0, 50]  # 950 minted, 950 retired: nothing left anywhere
 
 
 def test_an_uncleared_slot_expires_and_every_bid_is_refunded(

@@ -118,6 +118,15 @@ contract MarketInvariants is InvariantTest {
             uint256 escrowed = h.liveEscrow(slot);
             _check(h.receipts(slot) + h.fees(slot) + h.refunds(slot) + h.dust(slot) == escrowed, "settled slot: paid + fees + refunds + dust != escrow");
             _check(certificate.balanceOf(address(market), slot) == 0, "settled slot left certificates in the pool");
+            // what settlement took from sellers (S) all reached buyers and the rounding account
+            uint256[] memory flows = h.certificateFlows(slot);
+            uint256 received;
+            uint256 given;
+            for (uint256 i = 0; i < flows.length; i += 2) {
+                received += flows[i];
+                given += flows[i + 1];
+            }
+            _check(received == given, "settled slot: certificates received != given");
         }
     }
 

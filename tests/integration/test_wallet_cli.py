@@ -626,6 +626,9 @@ def test_a_traded_slot_shows_in_trades_certificates_and_retire(world: World) -> 
     market.clear_slot(world.keeper, slot)  # price (0.10 + 0.20) / 2
     world.chain.set_time(start + 900)
     world.report(slot, {"jane": (0, 1_500), "li": (2_500, 0)})
+    # jane exported 1.5 kWh, but her offer is not settled yet: what it gives may still change
+    line = err(world, "retire", "-a", "jane", "--slot", slot, "--kwh", "1")
+    assert "not final yet" in line and "has not been settled" in line
     market.settle_slot(world.keeper, slot)
     (li_trade,) = [t for t in world.ok("trades", "-a", "li") if t["slot"] == slot]
     # D = 1500 (jane delivered), A = 2000, T = 1500 at 0.15: li pays 0.225 + fee 0.045,
