@@ -38,9 +38,7 @@ def fast_keccak() -> bool:
     return True
 
 
-_KECCAK_OF_EMPTY = bytes.fromhex(
-    "c5d2460186f7233c927e7db2dcc703c0e500b653ca82273b7bfad8045d85a470"
-)
+_KECCAK_OF_EMPTY = bytes.fromhex("c5d2460186f7233c927e7db2dcc703c0e500b653ca82273b7bfad8045d85a470")
 
 
 class RevertDataBackend(PyEVMBackend):  # type: ignore[misc]
