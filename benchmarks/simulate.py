@@ -89,10 +89,10 @@ def profile_summary(stats: pstats.Stats, top: int) -> dict[str, Any]:
 
     def name(key: tuple[str, int, str]) -> str:
         path, line, function = key
-        for marker in ("site-packages/", "p2penergy/"):
-            if marker in path:
-                path = ("" if marker == "site-packages/" else marker) + path.split(marker, 1)[1]
-                break
+        if "site-packages/" in path:
+            path = path.split("site-packages/", 1)[1]
+        elif "p2penergy/" in path:  # the package's own files, wherever the checkout is
+            path = "p2penergy/" + path.rsplit("p2penergy/", 1)[1]
         return f"{path}:{line}({function})"
 
     def rows(index: int) -> list[dict[str, Any]]:
