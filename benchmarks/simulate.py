@@ -1,16 +1,23 @@
 """Times `p2penergy simulate` on the default scenario and shows where the time goes.
 
     PYTHONPATH=. .venv/bin/python benchmarks/simulate.py [--scenario NAME] [--households N]
-        [--first-slot S] [--slots K] [--repeat 3] [--top 30] [--no-profile]
-        [--out benchmarks/results/simulate.json | --no-write]
+        [--first-slot S] [--slots K] [--repeat 3] [--top 30] [--no-profile | --profile-only]
+        [--profile-slots K] [--out benchmarks/results/simulate.json | --no-write]
 
 First a timing run (no profiler): wall time and the CPU time of the main process and of the
 meters' signing worker, so that a figure taken on a busy shared machine still means something.
 Then, unless `--no-profile`, a second run under cProfile with the top functions by cumulative
 and by own time. With `--repeat N` the timing run is repeated and the medians are written (JSON,
-`--out`). Targets (issue #13): the default scenario (30 households, one day of 15-minute slots)
-in <= 45 s on a 2-core machine; 1,000 households for one day (`--households 1000`) in <= 10
-minutes, or the profile says where the time goes.
+`--out`) with the CPU of each phase (set-up, a further slot, the final audit). The profile's
+summary (top functions by cumulative and by own time, each with its share of the profiled run)
+goes into the same JSON under "profile"; `--profile-slots K` profiles a shorter run than the
+timed one, `--profile-after-slots K` leaves the set-up and the first K slots out of it (what a
+further slot and the audit cost), and `--profile-only` skips the timing, so that a large
+community can be timed and profiled by two processes at once (each keeps the other's part of
+the file when the scenario and the community size match). Targets (issue #13): the default
+scenario (30 households, one day of 15-minute slots) in <= 45 s on a 2-core machine; 1,000
+households for one day (`--households 1000`) in <= 10 minutes, or the profile says where the
+time goes.
 """
 
 from __future__ import annotations
@@ -69,8 +76,57 @@ def timed(scenario: scenarios.Scenario) -> tuple[RunResult, dict[str, Any]]:
         "transactions": sum(transactions.values()),
         "gas": sum(sum(g) for g in result.gas.values()),
         "audit_passed": None if result.audit is None else result.audit.passed,
+        "setup_cpu_seconds": round(setup, 2),
+        "per_slot_cpu_seconds": round((cpu - setup - audit) / max(1, slots - 1), 2),
+        "audit_cpu_seconds": round(audit, 2),
     }
     return result, figures
+
+
+def profile_summary(stats: pstats.Stats, top: int) -> dict[str, Any]:
+    """The profiled run's total and its top functions by cumulative and by own time, each with
+    its share of the total (profiler overhead included: shares, not seconds, are the figure)."""
+    raw: dict[Any, Any] = stats.stats  # type: ignore[attr-defined]
+    # the run's own times added up; the outermost call's cumulative time can be a little more
+    total = max(
+        sum(own for _, _, own, _, _ in raw.values()), max(cum for *_, cum, _ in raw.values())
+    )
+
+    def name(key: tuple[str, int, str]) -> str:
+        path, line, function = key
+        if "site-packages/" in path:
+            path = path.split("site-packages/", 1)[1]
+        elif "p2penergy/" in path:  # the package's own files, wherever the checkout is
+            path = "p2penergy/" + path.rsplit("p2penergy/", 1)[1]
+        return f"{path}:{line}({function})"
+
+    def rows(index: int) -> list[dict[str, Any]]:
+        ranked = sorted(raw.items(), key=lambda item: item[1][index], reverse=True)[:top]
+        return [
+            {
+                "function": name(key),
+                "calls": value[1],
+                "seconds": round(value[index], 2),
+                "share": round(value[index] / total, 3),
+            }
+            for key, value in ranked
+        ]
+
+    return {"total_seconds": round(total, 2), "by_cumulative": rows(3), "by_own_time": rows(2)}
+
+
+def write(out: Path, summary: dict[str, Any]) -> None:
+    """Writes `summary`, keeping the other process's part (timing or profile) of an existing
+    file for the same scenario and community size."""
+    out.parent.mkdir(parents=True, exist_ok=True)
+    try:
+        before = json.loads(out.read_text())
+    except (OSError, ValueError):
+        before = {}
+    same = all(before.get(k) == summary.get(k) for k in ("scenario", "households"))
+    merged = {**before, **summary} if same else summary
+    out.write_text(json.dumps(merged, indent=2) + "\n")
+    print(f"wrote {out}")
 
 
 def main() -> None:
@@ -82,43 +138,76 @@ def main() -> None:
     parser.add_argument("--repeat", type=int, default=1, help="timing runs (medians)")
     parser.add_argument("--top", type=int, default=30)
     parser.add_argument("--no-profile", action="store_true")
+    parser.add_argument(
+        "--profile-after-slots",
+        type=int,
+        default=0,
+        help="profile from the end of this many slots on (leaves set-up out)",
+    )
+    parser.add_argument("--profile-only", action="store_true", help="no timing run")
+    parser.add_argument(
+        "--profile-slots", type=int, default=None, help="profile only this many slots"
+    )
     parser.add_argument("--out", type=Path, default=DEFAULT_OUT, help="JSON result file")
     parser.add_argument("--no-write", action="store_true", help="print only")
     args = parser.parse_args()
     scenario = scenarios.load(args.scenario).with_overrides(
         households=args.households, first_slot=args.first_slot, slot_count=args.slots
     )
-    runs = [timed(scenario)[1] for _ in range(max(1, args.repeat))]
-    summary = {
-        "scenario": scenario.name,
-        "households": scenario.households.count,
-        "repeat": len(runs),
-        "load_average": round(os.getloadavg()[0], 1),
-        "cores": os.cpu_count(),
-        **{
-            f"{key}_median": statistics.median(run[key] for run in runs)
-            for key in ("wall_seconds", "cpu_seconds", "worker_cpu_seconds")
-        },
-        **{key: runs[0][key] for key in ("slots", "transactions", "gas", "audit_passed")},
-    }
-    if len(runs) > 1:
-        print(
-            f"median of {len(runs)}: wall {summary['wall_seconds_median']:.1f} s, "
-            f"CPU {summary['cpu_seconds_median']:.1f} s"
-        )
-    if not args.no_write:
-        args.out.parent.mkdir(parents=True, exist_ok=True)
-        args.out.write_text(json.dumps(summary, indent=2) + "\n")
-        print(f"wrote {args.out}")
+    identity = {"scenario": scenario.name, "households": scenario.households.count}
+    if not args.profile_only:
+        runs = [timed(scenario)[1] for _ in range(max(1, args.repeat))]
+        summary = {
+            **identity,
+            "repeat": len(runs),
+            "load_average": round(os.getloadavg()[0], 1),
+            "cores": os.cpu_count(),
+            **{
+                f"{key}_median": statistics.median(run[key] for run in runs)
+                for key in (
+                    "wall_seconds",
+                    "cpu_seconds",
+                    "worker_cpu_seconds",
+                    "setup_cpu_seconds",
+                    "per_slot_cpu_seconds",
+                    "audit_cpu_seconds",
+                )
+            },
+            **{key: runs[0][key] for key in ("slots", "transactions", "gas", "audit_passed")},
+        }
+        if len(runs) > 1:
+            print(
+                f"median of {len(runs)}: wall {summary['wall_seconds_median']:.1f} s, "
+                f"CPU {summary['cpu_seconds_median']:.1f} s"
+            )
+        if not args.no_write:
+            write(args.out, summary)
     if args.no_profile:
         return
+    profiled = scenario
+    if args.profile_slots is not None:
+        profiled = scenario.with_overrides(slot_count=args.profile_slots)
     profile = cProfile.Profile()
-    profile.enable()
-    simulate(scenario)
+    slots_done = 0
+
+    def start_after(_: object) -> None:
+        nonlocal slots_done
+        slots_done += 1
+        if slots_done == args.profile_after_slots:
+            profile.enable()
+
+    if not args.profile_after_slots:
+        profile.enable()
+    result = simulate(profiled, progress=start_after)
     profile.disable()
     stats = pstats.Stats(profile)
     stats.sort_stats("cumulative").print_stats(args.top)
     stats.sort_stats("tottime").print_stats(args.top)
+    if not args.no_write:
+        summary = profile_summary(stats, args.top)
+        summary["slots"] = len(result.outcomes)
+        summary["profiled_after_slots"] = args.profile_after_slots
+        write(args.out, {**identity, "profile": summary})
 
 
 if __name__ == "__main__":

@@ -3,17 +3,42 @@
 eth-tester turns a reverted `eth_call` into `TransactionFailed` whose only argument is the
 revert data printed as text; this backend raises it from py-evm's `Revert`, whose data is the
 revert's return data, so `chain.tx.revert_from` decodes custom errors from bytes, not text.
+
+`fast_keccak` points eth-hash at its pysha3 backend (a C extension) where it is installed:
+py-evm hashes every trie node it reads or writes, and eth-hash's automatic choice, pycryptodome,
+spends ~10x longer per hash in its ctypes wrapper. The digests are the same.
 """
 
 from __future__ import annotations
 
 from typing import Any
 
+import eth_hash.auto
 from eth.exceptions import Revert
 from eth.vm.spoof import SpoofTransaction
 from eth_tester import PyEVMBackend
 from eth_tester.backends.pyevm.main import _execute_and_revert_transaction
 from eth_tester.exceptions import TransactionFailed
+
+
+def fast_keccak() -> bool:
+    """Makes eth-hash's shared `keccak` (py-evm's, trie's, eth-utils') use pysha3 when it is
+    installed; True when it does. Checked against a known digest before the switch."""
+    try:
+        from eth_hash.backends import pysha3
+    except ImportError:  # safe-pysha3 is not installed: keep the automatic backend
+        return False
+    backend = pysha3.backend
+    if backend.keccak256(b"") != _KECCAK_OF_EMPTY:
+        return False
+    # eth-hash swaps these two attributes itself after its first run (its stubs type them as
+    # plain functions, the backend's as methods)
+    eth_hash.auto.keccak.hasher = backend.keccak256  # type: ignore[assignment]
+    eth_hash.auto.keccak.preimage = backend.preimage  # type: ignore[assignment]
+    return True
+
+
+_KECCAK_OF_EMPTY = bytes.fromhex("c5d2460186f7233c927e7db2dcc703c0e500b653ca82273b7bfad8045d85a470")
 
 
 class RevertDataBackend(PyEVMBackend):  # type: ignore[misc]

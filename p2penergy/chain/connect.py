@@ -80,12 +80,16 @@ def embedded() -> Chain:
     from eth.vm.forks.cancun import CancunVM
     from eth_tester import EthereumTester
 
-    from p2penergy.chain._embedded import RevertDataBackend
+    from p2penergy.chain._embedded import RevertDataBackend, fast_keccak
 
+    fast_keccak()
     backend = RevertDataBackend(vm_configuration=((0, CancunVM),))
     tester = EthereumTester(backend)
     w3 = Web3(EthereumTesterProvider(tester))
     faucet = [Account.from_key(key.to_bytes()) for key in backend.account_keys]
+    # The sender of calls that name none: the first faucet account, as web3's eth-tester
+    # middleware would guess, without deriving all ten accounts' addresses on every call.
+    w3.eth.default_account = faucet[0].address
     return Chain(w3=w3, kind=EMBEDDED, faucet=faucet, _tester=tester)
 
 

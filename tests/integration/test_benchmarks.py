@@ -98,6 +98,20 @@ def test_simulate_benchmark_times_a_small_run_that_audits_green(tmp_path: Path) 
     assert (result["households"], result["slots"], result["repeat"]) == (2, 2, 2)
     assert result["audit_passed"] is True
     assert result["transactions"] > 0 and result["gas"] > 0
+    phases = [result[f"{p}_cpu_seconds_median"] for p in ("setup", "per_slot", "audit")]
+    assert all(p >= 0 for p in phases) and phases[0] > 0
+    # a profile of one slot of the same community goes into the same file, next to the timing
+    stdout = run("simulate.py", "--households", "2", "--slots", "1", "--profile-only",
+                 "--top", "5", "--out", str(out))  # fmt: skip
+    merged = json.loads(out.read_text())
+    assert {k: merged[k] for k in result} == result
+    profile = merged["profile"]
+    assert profile["slots"] == 1 and profile["total_seconds"] > 0
+    for ranking in ("by_cumulative", "by_own_time"):
+        rows = profile[ranking]
+        assert len(rows) == 5 and all(0 <= row["share"] <= 1 for row in rows)
+        assert [r["seconds"] for r in rows] == sorted((r["seconds"] for r in rows), reverse=True)
+    assert any("p2penergy/sim/runner.py" in r["function"] for r in profile["by_cumulative"])
 
 
 def test_long_run_benchmark_reports_every_simulated_day() -> None:
