@@ -13,7 +13,6 @@ from p2penergy.chain.deploy import role_id
 from p2penergy.chain.tx import events, transact
 from p2penergy.contracts.governance import GovernanceClient
 from p2penergy.contracts.market import MarketClient
-from p2penergy.domain.orders import OrderInput, Side
 from p2penergy.domain.readings import Reading
 from p2penergy.exceptions import (
     AccessDenied,
@@ -28,10 +27,10 @@ from ..conftest import CONSUMER, GAS_MONEY, GOVERNANCE_DELAY, PROSUMER, Deployed
 from .test_market import (
     Trader,
     balances,
+    cleared_pair,
     new_trader,
     open_slot,
     report,
-    to_gate_close,
     to_slot_end,
 )
 
@@ -237,13 +236,8 @@ def _cleared_trade(d: Deployed) -> tuple[MarketClient, Trader, Trader, int, int]
     """A seller's 1 kWh offer and a buyer's bid, cleared; chain time at the slot's end."""
     market = MarketClient(d.system)
     seller, buyer = new_trader(d, PROSUMER), new_trader(d, CONSUMER)
-    slot = open_slot(d)
-    market.place(seller.account, [OrderInput(slot, Side.OFFER, 1_000, 100_000)])
-    market.place(buyer.account, [OrderInput(slot, Side.BID, 1_000, 200_000)])
-    to_gate_close(d, market, slot)
-    price = market.clear_slot(d.actors.keeper, slot).price
-    to_slot_end(d, market, slot)
-    return market, seller, buyer, slot, price
+    slot = cleared_pair(d, market, seller, buyer)
+    return market, seller, buyer, slot, market.clearing(slot).price
 
 
 def test_a_key_rotation_cannot_reach_back_into_slots_whose_gate_had_closed(deployed: Deployed):

@@ -91,6 +91,18 @@ def to_slot_end(d: Deployed, market: MarketClient, slot: int) -> None:
     d.chain.set_time(start + d.system.readings.functions.timing().call()[1])
 
 
+def cleared_pair(d: Deployed, market: MarketClient, seller: Trader, buyer: Trader) -> int:
+    """A new slot where `seller` offers 1 kWh at 0.10 and `buyer` bids for it at 0.20, cleared;
+    chain time at the slot's end. Returns the slot."""
+    slot = open_slot(d)
+    market.place(seller.account, [OrderInput(slot, Side.OFFER, 1_000, 100_000)])
+    market.place(buyer.account, [OrderInput(slot, Side.BID, 1_000, 200_000)])
+    to_gate_close(d, market, slot)
+    market.clear_slot(d.actors.keeper, slot)
+    to_slot_end(d, market, slot)
+    return slot
+
+
 def balances(d: Deployed, accounts: list[str]) -> list[int]:
     """Credits each account owns: its wallet plus its balance in the market's ledger; under the
     market's own address, the escrow it holds (its token balance less every market balance)."""
@@ -476,12 +488,7 @@ def test_settling_early_settles_the_whole_slot_at_once_whatever_the_chunk(
     deployed: Deployed, market: MarketClient
 ):
     seller, buyer = new_trader(deployed, PROSUMER), new_trader(deployed, CONSUMER)
-    slot = open_slot(deployed)
-    market.place(seller.account, [OrderInput(slot, Side.OFFER, 1_000, 100_000)])
-    market.place(buyer.account, [OrderInput(slot, Side.BID, 1_000, 200_000)])
-    to_gate_close(deployed, market, slot)
-    market.clear_slot(deployed.actors.keeper, slot)
-    to_slot_end(deployed, market, slot)
+    slot = cleared_pair(deployed, market, seller, buyer)
     report(deployed, slot, {seller: (0, 1_000), buyer: (1_000, 0)})
     receipts = market.settle_slot(deployed.actors.keeper, slot, chunk=1)
     assert len(receipts) == 1 and market.clearing(slot).status == "settled"
@@ -555,12 +562,7 @@ def test_settlement_missing_reading_counts_as_zero_after_the_window(
     deployed: Deployed, market: MarketClient
 ):
     seller, buyer = new_trader(deployed, PROSUMER), new_trader(deployed, CONSUMER)
-    slot = open_slot(deployed)
-    market.place(seller.account, [OrderInput(slot, Side.OFFER, 1_000, 100_000)])
-    market.place(buyer.account, [OrderInput(slot, Side.BID, 1_000, 200_000)])
-    to_gate_close(deployed, market, slot)
-    market.clear_slot(deployed.actors.keeper, slot)
-    to_slot_end(deployed, market, slot)
+    slot = cleared_pair(deployed, market, seller, buyer)
     report(deployed, slot, {buyer: (1_000, 0)})
     with pytest.raises(MarketError, match="MarketSettlementTooEarly"):
         market.settle_slot(deployed.actors.keeper, slot)
@@ -640,12 +642,7 @@ def test_certificates_derive_from_settlement_and_retiring_waits_until_they_are_f
     seller_second = Trader(seller.account, second, meter, [0, 0])
     cert = deployed.system.certificate
     start = deployed.chain.w3.eth.block_number + 1
-    slot = open_slot(deployed)
-    market.place(seller.account, [OrderInput(slot, Side.OFFER, 1_000, 100_000)])
-    market.place(buyer.account, [OrderInput(slot, Side.BID, 1_000, 200_000)])
-    to_gate_close(deployed, market, slot)
-    market.clear_slot(deployed.actors.keeper, slot)
-    to_slot_end(deployed, market, slot)
+    slot = cleared_pair(deployed, market, seller, buyer)
     report(deployed, slot, {seller: (0, 600), buyer: (1_000, 0), bystander: (0, 50)})
     with pytest.raises(CertificateError) as info:
         transact(deployed.chain, seller.account, cert.functions.retire(slot, 100))
