@@ -17,6 +17,10 @@ by 50) and all_in_per_meter_slot (the default scenario's simulated day: the gas 
 clearing, readings and settlement over meters times slots; deployment, registration and funding are
 one-off and left out).
 
+Settlement at N = 100 is also measured for returning traders: the same 100 traders in a second
+slot, when every seller already holds a market balance (reported beside the headline figure,
+which keeps first-time traders).
+
 Readings are also measured per transaction size: 1, 10, 100 and 500 steady readings in one
 `submit` (500 only in the full run: it registers 400 more meters).
 
@@ -97,6 +101,7 @@ CEILINGS: dict[str, int | None] = {
     # the ceiling is stated for 100 filled orders; at 10 the transaction's fixed cost dominates
     "settle a slot of 10 filled orders, per filled order": None,
     "settle a slot of 100 filled orders, per filled order": 70_000,
+    "settle a slot of 100 filled orders, returning traders, per filled order": None,
     # reported, like N = 10: the issue's settlement ceiling is stated for 100 filled orders
     "settle a slot of 1000 filled orders (chunks of 50), per filled order": None,
 }
@@ -246,6 +251,7 @@ def measure(quick: bool = False) -> dict[str, int]:
 
     # readings, clearing and settlement at three sizes; each size gets its own slot
     sizes = ((10, 120), (100, 125)) if quick else ((10, 120), (100, 125), (1000, 130))
+    returning: list[tuple[LocalAccount, LocalAccount, int, Side]] = []
     for n, ahead in sizes:
         slot = bench.slot(ahead)
         traders, place_gas = bench.crossing_book(slot, n)
@@ -275,6 +281,7 @@ def measure(quick: bool = False) -> dict[str, int]:
             figures["all-in per traded pair, 50 pairs in one slot"] = (
                 place_gas + clear_gas + reading_gas + settle_gas
             ) // (n // 2)
+            returning = traders
 
     # 100 exporting readings from 100 distinct meters per batch: the first batch of new meters,
     # then steady operation over four consecutive slots (energy is packed four slots a word)
@@ -294,9 +301,28 @@ def measure(quick: bool = False) -> dict[str, int]:
         steady += bench.report(slot, sellers)
     figures["submit 100 readings (all exporting), per reading, 4 consecutive slots"] = steady // 400
     figures.update(reading_batches(bench, sellers, quick))
+    figures["settle a slot of 100 filled orders, returning traders, per filled order"] = (
+        settle_again(bench, returning) // len(returning)
+    )
     if not quick:
         figures["all-in per meter and slot, simulated day (default scenario)"] = simulated_day()
     return figures
+
+
+def settle_again(bench: Bench, traders: list[tuple[LocalAccount, LocalAccount, int, Side]]) -> int:
+    """Settlement gas of a second slot of the same 100 traders, in the same crossing book: every
+    seller already holds a market balance from the first (the steady state of a community whose
+    prosumers sell day after day), everything else is as fresh as in the first slot."""
+    slot = bench.slot(200)
+    for i, (account, _device, _meter, side) in enumerate(traders):
+        limit = 100_000 + (i % 7) if side == Side.OFFER else 250_000 - (i % 5)
+        bench.market.place(account, [OrderInput(slot, side, 1_000, limit)])
+    bench.to_gate(slot)
+    bench.market.clear_slot(bench.admin, slot)
+    bench.to_slot_end(slot)
+    bench.report(slot, traders)
+    bench.chain.set_time(bench.system.readings.functions.readingWindow(slot).call()[1])
+    return bench.gas(bench.admin, lambda: bench.market.settle_slot(bench.admin, slot, 0))
 
 
 def reading_batches(
