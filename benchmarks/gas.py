@@ -107,6 +107,11 @@ CEILINGS: dict[str, int | None] = {
 }
 
 
+def crossing_limit(i: int, side: Side) -> int:
+    """The i-th trader's limit in a crossing book: every offer below every bid, so all fill."""
+    return 100_000 + (i % 7) if side == Side.OFFER else 250_000 - (i % 5)
+
+
 class Bench:
     """A deployed system plus funded, registered traders with meters."""
 
@@ -181,7 +186,7 @@ class Bench:
         for i in range(n):
             side = Side.OFFER if i % 2 == 0 else Side.BID
             account, device, meter_id = self.trader(PROSUMER if side == Side.OFFER else CONSUMER)
-            limit = 100_000 + (i % 7) if side == Side.OFFER else 250_000 - (i % 5)
+            limit = crossing_limit(i, side)
             gas += self.gas(
                 account,
                 lambda account=account, side=side, limit=limit: self.market.place(
@@ -315,8 +320,7 @@ def settle_again(bench: Bench, traders: list[tuple[LocalAccount, LocalAccount, i
     prosumers sell day after day), everything else is as fresh as in the first slot."""
     slot = bench.slot(200)
     for i, (account, _device, _meter, side) in enumerate(traders):
-        limit = 100_000 + (i % 7) if side == Side.OFFER else 250_000 - (i % 5)
-        bench.market.place(account, [OrderInput(slot, side, 1_000, limit)])
+        bench.market.place(account, [OrderInput(slot, side, 1_000, crossing_limit(i, side))])
     bench.to_gate(slot)
     bench.market.clear_slot(bench.admin, slot)
     bench.to_slot_end(slot)
