@@ -58,9 +58,8 @@ def test_an_order_takes_few_requests_and_never_asks_for_the_chain_id(
     d = deployed
     buyer = new_trader(d.chain, d.system, d.actors.operator, CONSUMER)
     seller = new_trader(d.chain, d.system, d.actors.operator, PROSUMER)
-    buyer_wallet, seller_wallet = Wallet(d.system, buyer.account.address), Wallet(
-        d.system, seller.account.address
-    )
+    buyer_wallet = Wallet(d.system, buyer.account.address)
+    seller_wallet = Wallet(d.system, seller.account.address)
     slot = current_slot(d.chain, d.system) + 4
     bid = OrderInput(slot, Side.BID, 1_000, 200_000)
     # the first order reads the token's EIP-712 domain once; later ones reuse it
