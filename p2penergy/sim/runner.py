@@ -139,6 +139,9 @@ class RunResult:
     gas: dict[str, list[int]] = field(default_factory=lambda: defaultdict(list))
     audit: AuditReport | None = None  # the auditor's verdict on the whole run
     audit_cache: AuditCache | None = field(default=None, repr=False)  # synced as the run goes
+    # home -> its wallet, kept from day to day as a household's wallet app would be (it reads
+    # the fixed slot grid and the token's EIP-712 domain once, not every day)
+    wallets: dict[int, Wallet] = field(default_factory=dict, repr=False)
 
 
 ProgressHook = Callable[[SlotOutcome], None]
@@ -528,7 +531,9 @@ def _place_day(
         todays = [o for o in orders if o.slot // spd == day]
         if not todays:
             continue
-        wallet = Wallet(result.system, account.address)
+        wallet = result.wallets.get(home.index)
+        if wallet is None:
+            wallet = result.wallets[home.index] = Wallet(result.system, account.address)
         # The household's own record of its open orders (it placed every one of them; slots
         # before this day are past their gates): the wallet need not rebuild it from the logs.
         mine = result.home_orders[home.index]
