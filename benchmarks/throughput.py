@@ -33,7 +33,9 @@ registered, funded with gas money and credits. Then, timed:
   Twice: one order a transaction, and each household's orders in one transaction (a day-ahead
   batch, `placeOrders`). On a node the households work side by side (each a client of its
   own, one transaction after the other); on the embedded chain one after the other (eth-tester
-  is not thread-safe). Checked: the market emitted one `OrderPlaced` per order.
+  is not thread-safe). Checked: the market emitted one `OrderPlaced` per order. Also counted:
+  the JSON-RPC requests that reach the chain per order, one a transaction (`requests_per_order`;
+  on a node each is an HTTP round trip through the gateway).
 
 The last column is the ratio local node / embedded chain. Issue #13's target is >= 1,000 signed
 readings per second end to end on the local node. CI runs it at a reduced size
@@ -47,6 +49,7 @@ import json
 import os
 import sys
 import tempfile
+import threading
 import time
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
@@ -203,6 +206,8 @@ def measure(
         order_events=single["events"],
         orders_s=single["s"],
         orders_per_s=single["per_s"],
+        requests_per_order=single["requests_per_order"],
+        batched_requests_per_order=batched["requests_per_order"],
         batched_order_events=batched["events"],
         batched_orders_s=batched["s"],
         batched_orders_per_s=batched["per_s"],
@@ -243,19 +248,51 @@ def _orders(
             if orders:
                 wallet.place(traders[i], wallet.plan(orders, None, open_orders={}))
 
-    started = time.perf_counter()
-    if system.chain.kind == "embedded":
-        for i in range(len(traders)):
-            household(i)
-    else:
-        with ThreadPoolExecutor(max_workers=len(traders)) as pool:
-            for done in [pool.submit(household, i) for i in range(len(traders))]:
-                done.result()
-    seconds = time.perf_counter() - started
+    with counted_requests(system.chain) as requests:
+        started = time.perf_counter()
+        if system.chain.kind == "embedded":
+            for i in range(len(traders)):
+                household(i)
+        else:
+            with ThreadPoolExecutor(max_workers=len(traders)) as pool:
+                for done in [pool.submit(household, i) for i in range(len(traders))]:
+                    done.result()
+        seconds = time.perf_counter() - started
     placed = system.market.events.OrderPlaced().get_logs(from_block=before + 1)
     if len(placed) != count:
         raise BenchError(f"{count} orders placed, {len(placed)} OrderPlaced events")
-    return {"events": len(placed), "s": round(seconds, 3), "per_s": _rate(count, seconds)}
+    return {
+        "events": len(placed),
+        "s": round(seconds, 3),
+        "per_s": _rate(count, seconds),
+        "requests_per_order": round(sum(requests.values()) / count, 2),
+    }
+
+
+@contextmanager
+def counted_requests(chain: Chain) -> Iterator[dict[str, int]]:
+    """Counts, by method, the JSON-RPC requests that reach the chain meanwhile: on a node each
+    HTTP request (`_make_request`, below web3's middlewares and caches), on the embedded chain
+    each request eth-tester answers (web3 builds its request function once: it is rebuilt
+    around the count, and again without it afterwards)."""
+    counts: dict[str, int] = {}
+    lock = threading.Lock()
+    provider: Any = chain.w3.provider
+    name = "_make_request" if hasattr(provider, "_make_request") else "make_request"
+    original = getattr(provider, name)
+
+    def counting(method: str, params: Any) -> Any:
+        with lock:
+            counts[method] = counts.get(method, 0) + 1
+        return original(method, params)
+
+    setattr(provider, name, counting)
+    provider._request_func_cache = (None, None)
+    try:
+        yield counts
+    finally:
+        delattr(provider, name)  # the class's method again
+        provider._request_func_cache = (None, None)
 
 
 @contextmanager
@@ -385,6 +422,8 @@ def _print(result: dict[str, Any]) -> None:
         cells = "".join(f"{figures[kind][key]:>18,.1f}" for kind in figures)
         tail = f"{ratio[key]:>15.3f}" if key in ratio else ""
         print(f"{label:<26}{cells}{tail}")
+    cells = "".join(f"{figures[kind]['requests_per_order']:>18,.2f}" for kind in figures)
+    print(f"{'requests per order (1/tx)':<26}{cells}")
     if "node" in figures:
         got = figures["node"]["readings_per_s"]
         verdict = "met" if got >= TARGET_READINGS_PER_SECOND else "NOT met"

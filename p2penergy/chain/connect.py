@@ -10,12 +10,49 @@ import requests
 from eth_account import Account
 from eth_account.signers.local import LocalAccount
 from web3 import HTTPProvider, Web3
+from web3.middleware import Web3Middleware
 from web3.providers.eth_tester import EthereumTesterProvider
+from web3.types import MakeRequestFn, RPCEndpoint, RPCResponse
 
 from p2penergy.exceptions import ChainError, NodeUnreachable, WrongChain
 
 EMBEDDED = "embedded"
 DEFAULT_RPC_TIMEOUT = 30
+
+
+def chain_id_cache() -> type[Web3Middleware]:
+    """A middleware that asks the node for its chain id once and answers `eth_chainId` itself
+    from then on (web3 also caches it as always cacheable when provider caching is on).
+
+    Without it web3 asks on every `eth_call` and `eth_estimateGas` (its validation middleware
+    checks the transaction's `chainId` against the node's) and every built transaction: 14 of
+    the 26 requests an order took. A node's chain id does not change under a connection; a
+    service that must notice another node behind the same URL asks with a raw provider request,
+    which this does not answer (`_retry._chain_id`). Each call gives a class of its own, so
+    that one connection's answer is never another's.
+    """
+    known: list[RPCResponse] = []  # the node's first answer, once it gave one
+
+    class ChainIdCache(Web3Middleware):
+        def wrap_make_request(self, make_request: MakeRequestFn) -> MakeRequestFn:
+            def middleware(method: RPCEndpoint, params: Any) -> RPCResponse:
+                if method != "eth_chainId":
+                    return make_request(method, params)
+                if not known:
+                    response = make_request(method, params)
+                    if "result" not in response or response.get("error"):
+                        return response  # an error is not kept: asked again next time
+                    known.append(response)
+                return known[0]
+
+            return middleware
+
+    return ChainIdCache
+
+
+def _with_chain_id_cache(w3: Web3) -> Web3:
+    w3.middleware_onion.add(chain_id_cache(), "chain_id_cache")
+    return w3
 
 
 @dataclass
@@ -87,7 +124,7 @@ def embedded() -> Chain:
     fast_keccak()
     backend = RevertDataBackend(vm_configuration=((0, CancunVM),))
     tester = EthereumTester(backend)
-    w3 = Web3(EthereumTesterProvider(tester))
+    w3 = _with_chain_id_cache(Web3(EthereumTesterProvider(tester)))
     faucet = [Account.from_key(key.to_bytes()) for key in backend.account_keys]
     # The sender of calls that name none: the first faucet account, as web3's eth-tester
     # middleware would guess, without deriving all ten accounts' addresses on every call.
@@ -120,7 +157,8 @@ def rpc(
     url: str, *, expected_chain_id: int | None = None, timeout: int = DEFAULT_RPC_TIMEOUT
 ) -> Chain:
     """Connects to a JSON-RPC node; insists on `expected_chain_id` when given."""
-    w3 = Web3(HTTPProvider(url, request_kwargs={"timeout": timeout}, session=http_session(url)))
+    provider = HTTPProvider(url, request_kwargs={"timeout": timeout}, session=http_session(url))
+    w3 = _with_chain_id_cache(Web3(provider))
     try:
         chain_id = int(w3.eth.chain_id)
         client = str(w3.client_version)

@@ -12,7 +12,7 @@ from web3.contract import Contract
 from web3.contract.contract import ContractFunction
 from web3.exceptions import ContractCustomError, ContractLogicError, Web3RPCError
 from web3.logs import DISCARD
-from web3.types import EventData, TxReceipt
+from web3.types import BlockData, EventData, TxReceipt
 
 from p2penergy.chain.errors import decode_revert
 from p2penergy.exceptions import (
@@ -64,10 +64,11 @@ def revert_from(exc: Exception, contract: str | None = None) -> ContractRevert |
     return None
 
 
-def fees(chain: ChainLike) -> dict[str, int]:
+def fees(chain: ChainLike, latest: BlockData | None = None) -> dict[str, int]:
     """EIP-1559 fee fields: twice the latest base fee plus a 1 gwei tip (no tip at zero base
-    fee, as on a permissioned network)."""
-    block = chain.w3.eth.get_block("latest")
+    fee, as on a permissioned network). `latest`: the latest block when the caller just read
+    it (it is read otherwise)."""
+    block = chain.w3.eth.get_block("latest") if latest is None else latest
     base = int(block.get("baseFeePerGas", 0))
     tip = 0 if base == 0 else 1_000_000_000
     return {"maxFeePerGas": 2 * base + tip, "maxPriorityFeePerGas": tip}
@@ -93,13 +94,24 @@ def call(fn: ContractFunction, sender: str | None = None) -> Any:
 
 
 def transact(
-    chain: ChainLike, account: LocalAccount, fn: ContractFunction, gas: int | None = None
+    chain: ChainLike,
+    account: LocalAccount,
+    fn: ContractFunction,
+    gas: int | None = None,
+    latest: BlockData | None = None,
 ) -> TxReceipt:
-    """Estimates, signs with `account`, sends and waits; raises the decoded revert on failure."""
-    params: dict[str, Any] = {"from": account.address, **fees(chain)}
+    """Estimates, signs with `account`, sends and waits; raises the decoded revert on failure.
+
+    `latest`: the latest block, when the caller has just read it (for a permit's deadline);
+    the fees and the block gas limit come from it, else from one read of the latest block.
+    The nonce is asked for every time: another process may send from the same account.
+    """
+    if latest is None:
+        latest = chain.w3.eth.get_block("latest")
+    params: dict[str, Any] = {"from": account.address, **fees(chain, latest)}
     try:
         if gas is None:
-            gas = _gas_limit(chain, fn, params)
+            gas = _gas_limit(chain, fn, params, int(latest["gasLimit"]))
         params["gas"] = gas
         params["nonce"] = chain.w3.eth.get_transaction_count(account.address, "pending")
         tx: dict[str, Any] = dict(fn.build_transaction(params))  # type: ignore[arg-type]
@@ -111,7 +123,9 @@ def transact(
     return send_signed(chain, account, tx)
 
 
-def _gas_limit(chain: ChainLike, fn: ContractFunction, params: dict[str, Any]) -> int:
+def _gas_limit(
+    chain: ChainLike, fn: ContractFunction, params: dict[str, Any], block_limit: int
+) -> int:
     """The gas limit to send with; raises the decoded revert if the call would fail.
 
     On the embedded chain one `eth_call` replaces py-evm's estimate (a binary search that runs
@@ -120,7 +134,6 @@ def _gas_limit(chain: ChainLike, fn: ContractFunction, params: dict[str, Any]) -
     if chain.kind == "embedded" and hasattr(fn, "call"):  # deployments still estimate
         fn.call({**params, "gas": EMBEDDED_GAS_LIMIT}, block_identifier="pending")  # type: ignore[arg-type]
         return EMBEDDED_GAS_LIMIT
-    block_limit = int(chain.w3.eth.get_block("latest")["gasLimit"])
     estimate = _estimate(fn, params)
     return min(estimate * GAS_HEADROOM_NUM // GAS_HEADROOM_DEN, block_limit)
 

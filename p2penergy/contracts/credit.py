@@ -46,6 +46,22 @@ class CreditClient:
         self.system = system
         self.chain = system.chain
         self.contract = system.credit
+        self._domain: dict[str, Any] | None = None
+
+    def domain(self) -> dict[str, Any]:
+        """The token's EIP-712 domain, read once: its name, version and address are fixed at
+        deployment, and a connection's chain id does not change (see `chain.connect`)."""
+        if self._domain is None:
+            _, name, version, chain_id, verifying, _, _ = call(
+                self.contract.functions.eip712Domain()
+            )
+            self._domain = {
+                "name": name,
+                "version": version,
+                "chainId": int(chain_id),
+                "verifyingContract": verifying,
+            }
+        return self._domain
 
     def balance(self, address: str) -> int:
         return int(call(self.contract.functions.balanceOf(address)))
@@ -79,7 +95,6 @@ class CreditClient:
         self, owner: LocalAccount, spender: str, value: int, deadline: int
     ) -> tuple[int, bytes, bytes]:
         """An EIP-2612 permit signature (v, r, s) for `spender` to take `value` until `deadline`."""
-        _, name, version, chain_id, verifying, _, _ = call(self.contract.functions.eip712Domain())
         nonce = int(call(self.contract.functions.nonces(owner.address)))
         message: dict[str, Any] = {
             "types": {
@@ -98,12 +113,7 @@ class CreditClient:
                 ],
             },
             "primaryType": "Permit",
-            "domain": {
-                "name": name,
-                "version": version,
-                "chainId": int(chain_id),
-                "verifyingContract": verifying,
-            },
+            "domain": dict(self.domain()),
             "message": {
                 "owner": owner.address,
                 "spender": spender,

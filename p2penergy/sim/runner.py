@@ -29,6 +29,7 @@ from p2penergy.audit import AuditCache, audit
 from p2penergy.audit import Report as AuditReport
 from p2penergy.chain.connect import Chain, embedded
 from p2penergy.chain.deploy import MarketConfig, System, deploy_system
+from p2penergy.chain.readmany import BALANCE_OF, read_many
 from p2penergy.chain.tx import events, send_value, transact
 from p2penergy.contracts.governance import GovernanceClient
 from p2penergy.contracts.market import MarketClient
@@ -138,6 +139,9 @@ class RunResult:
     gas: dict[str, list[int]] = field(default_factory=lambda: defaultdict(list))
     audit: AuditReport | None = None  # the auditor's verdict on the whole run
     audit_cache: AuditCache | None = field(default=None, repr=False)  # synced as the run goes
+    # home -> its wallet, kept from day to day as a household's wallet app would be (it reads
+    # the fixed slot grid and the token's EIP-712 domain once, not every day)
+    wallets: dict[int, Wallet] = field(default_factory=dict, repr=False)
 
 
 ProgressHook = Callable[[SlotOutcome], None]
@@ -527,7 +531,9 @@ def _place_day(
         todays = [o for o in orders if o.slot // spd == day]
         if not todays:
             continue
-        wallet = Wallet(result.system, account.address)
+        wallet = result.wallets.get(home.index)
+        if wallet is None:
+            wallet = result.wallets[home.index] = Wallet(result.system, account.address)
         # The household's own record of its open orders (it placed every one of them; slots
         # before this day are past their gates): the wallet need not rebuild it from the logs.
         mine = result.home_orders[home.index]
@@ -583,16 +589,17 @@ def _balances(result: RunResult) -> dict[str, int]:
     """Each account's credits, wallet and market balance together, and under the market's address
     the escrow it holds: its token balance less every account's market balance (households, fee
     and rounding accounts are the only ones that hold any)."""
-    credit = result.system.credit.functions
-    ledger = result.system.market.functions
+    w3 = result.system.chain.w3
+    credit, market = result.system.credit.address, result.system.market.address
     accounts = [a.address for a in result.actors.households] + [
         result.actors.fee_account,
         result.actors.rounding_account,
     ]
-    inside = {a: int(ledger.balanceOf(a).call()) for a in accounts}
-    balances = {a: int(credit.balanceOf(a).call()) + inside[a] for a in accounts}
-    market = result.system.market.address
-    balances[market] = int(credit.balanceOf(market).call()) - sum(inside.values())
+    # two eth_calls per ~500 accounts (`read_many`), not two per account
+    inside = dict(zip(accounts, read_many(w3, market, BALANCE_OF, accounts), strict=True))
+    wallets = read_many(w3, credit, BALANCE_OF, [*accounts, market])
+    balances = {a: wallets[i] + inside[a] for i, a in enumerate(accounts)}
+    balances[market] = wallets[-1] - sum(inside.values())
     return balances
 
 

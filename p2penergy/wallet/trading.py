@@ -346,15 +346,17 @@ class Wallet:
         fns = self.system.market.functions
         orders = [o.as_tuple() for o in plan.orders]
         try:
+            # one read of the latest block: the permit's deadline, the fees, the gas limit
+            latest = self.system.chain.w3.eth.get_block("latest")
             if plan.top_up:
-                deadline = permit_deadline or self.system.chain.now() + PERMIT_LIFETIME
+                deadline = permit_deadline or int(latest["timestamp"]) + PERMIT_LIFETIME
                 v, r, s = self.credit.sign_permit(
                     account, self.system.market.address, plan.top_up, deadline
                 )
                 fn = fns.placeOrdersWithPermit(orders, plan.top_up, deadline, v, r, s)
             else:
                 fn = fns.placeOrders(orders)
-            return transact(self.system.chain, account, fn, gas=gas)
+            return transact(self.system.chain, account, fn, gas=gas, latest=latest)
         except ContractRevert as exc:
             raise self.explain(exc) from None
 
