@@ -20,11 +20,18 @@ import {Settlement} from "./libraries/Settlement.sol";
 /// @title EnergyMarket
 /// @notice Per-slot order books with escrow, verified uniform-price clearing and min-of-two pool
 /// settlement, over an internal credit ledger. See IEnergyMarket and docs/market-rules.md.
-/// @dev Internal ledger: the market holds every credit deposited into it; `_balances` says whose
-/// each free credit is, and escrow is the rest. Placing a bid moves balance to escrow; cancelling
+/// @dev Internal ledger: the market holds every credit deposited into it; the packed balance
+/// words say whose each free credit is, and escrow is the rest. Placing a bid moves balance to escrow; cancelling
 /// and settling move escrow back to balances (refunds, receipts, fees, dust). Only `deposit`,
 /// `withdraw` and a placement's top-up move ERC-20 credits, so a settlement makes no token call
 /// and the token balance of the market is always Σ balances + escrow held.
+/// @dev Balances are packed four to a word (64-bit lanes), found by the account's position, which
+/// the market assigns at its first deposit or placement (the fee and rounding accounts get theirs
+/// at construction). Consecutive newcomers share a word, so a first-time seller's proceeds land in
+/// a word a neighbour already made non-zero, and a lane emptied at placement does not empty the
+/// word (a refill costs 2.9k, not 20k). A 64-bit lane cannot overflow: deposits and top-ups are
+/// refused (`MarketHoldingCapExceeded`) once the market would hold more than 2^64 − 1 base units,
+/// and every balance is a part of what the market holds.
 /// @dev Storage is packed so that a day-ahead batch costs one fresh word per order: an order is
 /// one word; order counts are 16 per word; an account's placements per slot (count, live bit and
 /// the index of its latest order) are 20 bits, 12 slots per word.
@@ -92,6 +99,10 @@ contract EnergyMarket is IEnergyMarket, ReentrancyGuardTransient {
     /// @dev Metered Wh per order stored at settlement: 32-bit lanes (metered ≤ energy < 2^32).
     uint256 private constant _METERED_BITS = 32;
     uint256 private constant _METERED_PER_WORD = 8;
+    /// @dev Market balances: 64-bit lanes, four a word, by account position.
+    uint256 private constant _BALANCE_BITS = 64;
+    uint256 private constant _BALANCES_PER_WORD = 4;
+    uint256 private constant _MAX_HELD = type(uint64).max;
     /// @dev Marks an offer's entry in phase 1's metered array (metered Wh < 2^32: no clash).
     uint256 private constant _OFFER_TAG = 1 << 255;
     // The registry's DEFAULT_ADMIN_ROLE, held by the governance timelock alone.
@@ -109,10 +120,15 @@ contract EnergyMarket is IEnergyMarket, ReentrancyGuardTransient {
     uint16 private immutable _idCap;
     address private immutable _feeAccount;
     address private immutable _roundingAccount;
+    /// @dev Balance positions of the fee and rounding accounts (0 and 1, or both 0 when one).
+    uint256 private immutable _feePosition;
+    uint256 private immutable _roundingPosition;
 
     Tariffs private _tariffs;
     /// @dev The seller fee per kWh snapshotted into offers placed from now on (≤ _MAX_FEE).
     uint32 private _sellerFeePerKWh;
+    /// @dev Balance positions handed out so far (the next account gets this one).
+    uint32 private _positions;
     mapping(uint256 orderId => OrderWord packed) private _orders;
     /// @dev Ids handed out per slot (placed orders, cancelled ones included), 16 bits each.
     mapping(uint256 slotGroup => uint256 counts) private _orderCounts;
@@ -125,8 +141,11 @@ contract EnergyMarket is IEnergyMarket, ReentrancyGuardTransient {
     /// slot's D, A, T and S it gives the holder's certificates (`certificateFlow`).
     mapping(uint256 slotAndGroup => uint256 lanes) private _meteredWh;
     mapping(uint256 slot => SlotState) private _slots;
-    /// @dev Free credits per account in the internal ledger (not locked in any order).
-    mapping(address account => uint256 credits) private _balances;
+    /// @dev Per account, its balance position + 1 (0: none yet), assigned once and never changed.
+    mapping(address account => uint256 positionPlusOne) private _accountPositions;
+    /// @dev Free credits in the internal ledger (not locked in any order): per word, four 64-bit
+    /// lanes, the lane of position p being word p / 4, bits (p % 4) × 64.
+    mapping(uint256 word => uint256 lanes) private _balanceWords;
 
     /// @param registry roles and participants
     /// @param credit the escrow currency (CommunityCredit)
@@ -168,6 +187,15 @@ contract EnergyMarket is IEnergyMarket, ReentrancyGuardTransient {
         _idCap = uint16(orderCap * _MAX_PLACEMENTS);
         _feeAccount = feeAccount;
         _roundingAccount = roundingAccount;
+        _accountPositions[feeAccount] = 1;
+        uint256 roundingPosition = 0;
+        if (roundingAccount != feeAccount) {
+            roundingPosition = 1;
+            _accountPositions[roundingAccount] = 2;
+        }
+        _feePosition = 0;
+        _roundingPosition = roundingPosition;
+        _positions = uint32(roundingPosition + 1);
         _setTariffs(initialTariffs.feedInPerKWh, initialTariffs.retailPerKWh, initialTariffs.networkFeePerKWh);
     }
 
@@ -194,9 +222,10 @@ contract EnergyMarket is IEnergyMarket, ReentrancyGuardTransient {
     /// @inheritdoc IEnergyMarket
     function withdraw(uint256 amount) external nonReentrant {
         if (amount == 0) revert MarketZeroAmount();
-        uint256 balance = _balances[msg.sender];
+        uint256 positionPlusOne = _accountPositions[msg.sender];
+        uint256 balance = positionPlusOne == 0 ? 0 : _balanceAt(positionPlusOne - 1);
         if (balance < amount) revert MarketInsufficientBalance(msg.sender, balance, amount);
-        _balances[msg.sender] = balance - amount;
+        _setBalance(positionPlusOne - 1, balance - amount);
         emit CreditsWithdrawn(msg.sender, amount);
         // The token pays out to any registered account, suspended ones included: nobody can
         // keep a participant's own credits in the market by suspending it.
@@ -243,7 +272,7 @@ contract EnergyMarket is IEnergyMarket, ReentrancyGuardTransient {
         // cancelled ≤ placed ≤ 65,535: no carry into the next slot's count
         _cancelCounts[slot >> 4] += uint256(1) << ((slot & 15) * 16);
         uint256 refund = packed.isOffer() ? 0 : packed.energyWh().escrow(packed.limitPerKWh(), packed.feePerKWh());
-        if (refund > 0) _balances[msg.sender] += refund;
+        if (refund > 0) _addBalance(_positionOf(msg.sender), refund); // placed: it has a position
         emit OrderCancelled(orderId, msg.sender, refund);
     }
 
@@ -455,7 +484,7 @@ contract EnergyMarket is IEnergyMarket, ReentrancyGuardTransient {
             // the pool's intake so far; once the offer sweep is over it is S (certificateFlow)
             if (position < n) state.sellerCertificateWh += uint64(t.sellerCertificates);
         }
-        if (t.fees > 0) _balances[_feeAccount] += t.fees;
+        if (t.fees > 0) _addBalance(_feePosition, t.fees);
         bool moved = t.sellerCertificates > 0 || t.buyerCertificates > 0;
         if (done && _finish(slot, state, t, start > 0, m)) moved = true;
         // Interaction last: the certificate only emits the moves as events (their amounts are
@@ -486,7 +515,7 @@ contract EnergyMarket is IEnergyMarket, ReentrancyGuardTransient {
         state.status = SlotStatus.Settled;
         uint256 dust = t.charges - t.receipts; // charges round up, receipts down: ≥ 0
         uint256 certificateDust = t.certificates - t.buyerCertificates; // floors: ≥ 0
-        if (dust > 0) _balances[_roundingAccount] += dust;
+        if (dust > 0) _addBalance(_roundingPosition, dust);
         emit SlotSettled(slot, t.fees, dust, certificateDust, state.expired);
         if (certificateDust == 0) return false;
         state.certificateDustWh = uint64(certificateDust); // ≤ S < 2^64
@@ -584,7 +613,7 @@ contract EnergyMarket is IEnergyMarket, ReentrancyGuardTransient {
                 t.sellerCertificates += certificateWh;
             }
             // the seller fee ≤ receipt (Settlement.seller): the seller is credited the rest
-            if (receipt > feeTaken) _balances[owner] += receipt - feeTaken;
+            if (receipt > feeTaken) _addBalance(_positionOf(owner), receipt - feeTaken);
             emit OrderSettled(orderId, owner, fill, metered, certificateWh, receipt, feeTaken, 0);
             return (certificateWh > 0 ? owner : address(0), certificateWh);
         }
@@ -599,7 +628,7 @@ contract EnergyMarket is IEnergyMarket, ReentrancyGuardTransient {
             t.buyerCertificates += certificateWh;
         }
         uint256 refund = escrow - charge - fee; // price ≤ limit and T ≤ A: charge + fee ≤ escrow
-        if (refund > 0) _balances[owner] += refund;
+        if (refund > 0) _addBalance(_positionOf(owner), refund);
         emit OrderSettled(orderId, owner, fill, metered, certificateWh, charge, fee, refund);
         return (certificateWh > 0 ? owner : address(0), certificateWh);
     }
@@ -645,7 +674,8 @@ contract EnergyMarket is IEnergyMarket, ReentrancyGuardTransient {
 
     /// @inheritdoc IEnergyMarket
     function balanceOf(address account) external view returns (uint256) {
-        return _balances[account];
+        uint256 positionPlusOne = _accountPositions[account];
+        return positionPlusOne == 0 ? 0 : _balanceAt(positionPlusOne - 1);
     }
 
     /// @inheritdoc IEnergyMarket
@@ -783,20 +813,21 @@ contract EnergyMarket is IEnergyMarket, ReentrancyGuardTransient {
             (orderIds[k], escrow) = _placeOne(orders[k], p, tariff);
             totalEscrow += escrow;
         }
-        if (totalEscrow > 0) _lock(totalEscrow);
+        uint256 position = _positionOrAssign(msg.sender);
+        if (totalEscrow > 0) _lock(position, totalEscrow);
     }
 
     /// @dev Moves `amount` of the caller's balance into escrow, first depositing the shortfall
     /// (one transferFrom) when the balance does not cover it, so placing stays one transaction.
-    function _lock(uint256 amount) private {
-        uint256 balance = _balances[msg.sender];
+    function _lock(uint256 position, uint256 amount) private {
+        uint256 balance = _balanceAt(position);
         if (balance >= amount) {
-            _balances[msg.sender] = balance - amount;
+            _setBalance(position, balance - amount);
             return;
         }
         // The whole balance goes into escrow (a stored zero is left as it is: no write), then
         // the shortfall is pulled from the wallet.
-        if (balance > 0) _balances[msg.sender] = 0;
+        if (balance > 0) _setBalance(position, 0);
         uint256 shortfall = amount - balance;
         emit CreditsDeposited(msg.sender, shortfall);
         _pull(shortfall);
@@ -806,7 +837,7 @@ contract EnergyMarket is IEnergyMarket, ReentrancyGuardTransient {
     function _deposit(uint256 amount) private {
         if (amount == 0) revert MarketZeroAmount();
         if (!_registry.isActiveParticipant(msg.sender)) revert MarketNotAllowed(msg.sender);
-        _balances[msg.sender] += amount;
+        _addBalance(_positionOrAssign(msg.sender), amount);
         emit CreditsDeposited(msg.sender, amount);
         _pull(amount);
     }
@@ -816,6 +847,10 @@ contract EnergyMarket is IEnergyMarket, ReentrancyGuardTransient {
         // Our own token: no callbacks; reverts (e.g. ERC20InsufficientAllowance) undo all.
         bool ok = _credit.transferFrom(msg.sender, address(this), amount);
         ok; // OpenZeppelin's ERC20 reverts instead of returning false
+        // Every balance is part of what the market holds: bounding that keeps each 64-bit lane
+        // from overflowing, so no settlement or refund credit can revert.
+        uint256 held = _credit.balanceOf(address(this));
+        if (held > _MAX_HELD) revert MarketHoldingCapExceeded(held, _MAX_HELD);
     }
 
     function _placeOne(
@@ -894,6 +929,43 @@ contract EnergyMarket is IEnergyMarket, ReentrancyGuardTransient {
         // between chunks: the offer sweep is over once the cursor passed the slot's n offers' ids
         receivedWh = state.cursor >= orderCount(slot) ? state.certificateWh : state.sellerCertificateWh;
         return (receivedWh, state.buyerCertificateWh, false);
+    }
+
+    /// @dev The balance position of `account`, which has one (it deposited or placed an order).
+    function _positionOf(address account) private view returns (uint256) {
+        return _accountPositions[account] - 1;
+    }
+
+    /// @dev The balance position of `account`, assigned now if it has none (the next free one,
+    /// so consecutive newcomers share a word).
+    function _positionOrAssign(address account) private returns (uint256 position) {
+        uint256 positionPlusOne = _accountPositions[account];
+        if (positionPlusOne != 0) return positionPlusOne - 1;
+        position = _positions;
+        _positions = uint32(position + 1); // < 2^32 accounts
+        _accountPositions[account] = position + 1;
+    }
+
+    /// @dev The free credits at balance position `position`.
+    function _balanceAt(uint256 position) private view returns (uint256) {
+        return uint64(_balanceWords[position / _BALANCES_PER_WORD] >> _balanceShift(position));
+    }
+
+    /// @dev Sets the free credits at `position` to `balance` (≤ the market's holding, < 2^64).
+    function _setBalance(uint256 position, uint256 balance) private {
+        uint256 shift = _balanceShift(position);
+        uint256 key = position / _BALANCES_PER_WORD;
+        _balanceWords[key] = (_balanceWords[key] & ~(uint256(type(uint64).max) << shift)) | (balance << shift);
+    }
+
+    /// @dev Adds `amount` to the free credits at `position`: the sum is part of what the market
+    /// holds (≤ _MAX_HELD), so it never carries into the next lane.
+    function _addBalance(uint256 position, uint256 amount) private {
+        _balanceWords[position / _BALANCES_PER_WORD] += amount << _balanceShift(position);
+    }
+
+    function _balanceShift(uint256 position) private pure returns (uint256) {
+        return (position % _BALANCES_PER_WORD) * _BALANCE_BITS;
     }
 
     /// @dev The bit offset of `slot`'s placement lane in its word.
