@@ -25,16 +25,20 @@ import {Settlement} from "./libraries/Settlement.sol";
 /// and settling move escrow back to balances (refunds, receipts, fees, dust). Only `deposit`,
 /// `withdraw` and a placement's top-up move ERC-20 credits, so a settlement makes no token call
 /// and the token balance of the market is always Σ balances + escrow held.
-/// @dev Balances are packed four to a word (64-bit lanes), found by the account's position, which
-/// the market assigns at its first deposit or placement (the fee and rounding accounts get theirs
-/// at construction). Consecutive newcomers share a word, so a first-time seller's proceeds land in
-/// a word a neighbour already made non-zero, and a lane emptied at placement does not empty the
-/// word (a refill costs 2.9k, not 20k). A 64-bit lane cannot overflow: deposits and top-ups are
+/// @dev Balances are packed four to a word (64-bit lanes) by position: 0 is the fee account's, 1
+/// the rounding account's, and a participant's is its registry number + 1 (numbers are handed out
+/// in order of registration and never change). Neighbours in registration share a word, so a
+/// first-time seller's proceeds land in a word a neighbour already made non-zero, and a lane
+/// emptied at placement does not empty the word (a refill costs 2.9k, not 20k). The number comes
+/// with the registry's `participant` record, which placing and depositing read anyway, and the
+/// account's placement word keeps a copy, which settlement and cancelling read anyway: no
+/// per-account lookup is added to either. A 64-bit lane cannot overflow: deposits and top-ups are
 /// refused (`MarketHoldingCapExceeded`) once the market would hold more than 2^64 − 1 base units,
 /// and every balance is a part of what the market holds.
 /// @dev Storage is packed so that a day-ahead batch costs one fresh word per order: an order is
 /// one word; order counts are 16 per word; an account's placements per slot (count, live bit and
-/// the index of its latest order) are 20 bits, 12 slots per word.
+/// the index of its latest order) are 20 bits, 11 slots per word, whose top 32 bits hold the
+/// account's registry number.
 /// @dev Certificates: settlement stores each certificate-moving order's metered Wh (8 per word,
 /// per slot) and the slot's certificate dust; EnergyCertificate derives every holder's balance
 /// from them through `certificateFlow`, so settlement writes no per-holder certificate storage.
@@ -95,7 +99,9 @@ contract EnergyMarket is IEnergyMarket, ReentrancyGuardTransient {
     uint256 private constant _COUNT_MASK = _LIVE_BIT - 1;
     uint256 private constant _PLACEMENT_BITS = 20;
     uint256 private constant _PLACEMENT_MASK = (1 << _PLACEMENT_BITS) - 1;
-    uint256 private constant _PLACEMENTS_PER_WORD = 12;
+    uint256 private constant _PLACEMENTS_PER_WORD = 11;
+    /// @dev The account's registry number in its placement words (bits 224-255, above 11 lanes).
+    uint256 private constant _NUMBER_SHIFT = 224;
     /// @dev Metered Wh per order stored at settlement: 32-bit lanes (metered ≤ energy < 2^32).
     uint256 private constant _METERED_BITS = 32;
     uint256 private constant _METERED_PER_WORD = 8;
@@ -120,15 +126,13 @@ contract EnergyMarket is IEnergyMarket, ReentrancyGuardTransient {
     uint16 private immutable _idCap;
     address private immutable _feeAccount;
     address private immutable _roundingAccount;
-    /// @dev Balance positions of the fee and rounding accounts (0 and 1, or both 0 when one).
-    uint256 private immutable _feePosition;
-    uint256 private immutable _roundingPosition;
+    /// @dev Balance positions of the fee and rounding accounts (a participant's: its number + 1).
+    uint256 private constant _FEE_POSITION = 0;
+    uint256 private constant _ROUNDING_POSITION = 1;
 
     Tariffs private _tariffs;
     /// @dev The seller fee per kWh snapshotted into offers placed from now on (≤ _MAX_FEE).
     uint32 private _sellerFeePerKWh;
-    /// @dev Balance positions handed out so far (the next account gets this one).
-    uint32 private _positions;
     mapping(uint256 orderId => OrderWord packed) private _orders;
     /// @dev Ids handed out per slot (placed orders, cancelled ones included), 16 bits each.
     mapping(uint256 slotGroup => uint256 counts) private _orderCounts;
@@ -141,8 +145,6 @@ contract EnergyMarket is IEnergyMarket, ReentrancyGuardTransient {
     /// slot's D, A, T and S it gives the holder's certificates (`certificateFlow`).
     mapping(uint256 slotAndGroup => uint256 lanes) private _meteredWh;
     mapping(uint256 slot => SlotState) private _slots;
-    /// @dev Per account, its balance position + 1 (0: none yet), assigned once and never changed.
-    mapping(address account => uint256 positionPlusOne) private _accountPositions;
     /// @dev Free credits in the internal ledger (not locked in any order): per word, four 64-bit
     /// lanes, the lane of position p being word p / 4, bits (p % 4) × 64.
     mapping(uint256 word => uint256 lanes) private _balanceWords;
@@ -187,15 +189,6 @@ contract EnergyMarket is IEnergyMarket, ReentrancyGuardTransient {
         _idCap = uint16(orderCap * _MAX_PLACEMENTS);
         _feeAccount = feeAccount;
         _roundingAccount = roundingAccount;
-        _accountPositions[feeAccount] = 1;
-        uint256 roundingPosition = 0;
-        if (roundingAccount != feeAccount) {
-            roundingPosition = 1;
-            _accountPositions[roundingAccount] = 2;
-        }
-        _feePosition = 0;
-        _roundingPosition = roundingPosition;
-        _positions = uint32(roundingPosition + 1);
         _setTariffs(initialTariffs.feedInPerKWh, initialTariffs.retailPerKWh, initialTariffs.networkFeePerKWh);
     }
 
@@ -222,10 +215,10 @@ contract EnergyMarket is IEnergyMarket, ReentrancyGuardTransient {
     /// @inheritdoc IEnergyMarket
     function withdraw(uint256 amount) external nonReentrant {
         if (amount == 0) revert MarketZeroAmount();
-        uint256 positionPlusOne = _accountPositions[msg.sender];
-        uint256 balance = positionPlusOne == 0 ? 0 : _balanceAt(positionPlusOne - 1);
+        (bool known, uint256 position) = _positionOfAccount(msg.sender);
+        uint256 balance = known ? _balanceAt(position) : 0;
         if (balance < amount) revert MarketInsufficientBalance(msg.sender, balance, amount);
-        _setBalance(positionPlusOne - 1, balance - amount);
+        _setBalance(position, balance - amount);
         emit CreditsWithdrawn(msg.sender, amount);
         // The token pays out to any registered account, suspended ones included: nobody can
         // keep a participant's own credits in the market by suspending it.
@@ -268,11 +261,12 @@ contract EnergyMarket is IEnergyMarket, ReentrancyGuardTransient {
         if (block.timestamp >= gateClosesAt) revert MarketGateClosed(slot, gateClosesAt);
 
         _orders[orderId] = packed.cancelled();
-        _placements[msg.sender][slot / _PLACEMENTS_PER_WORD] &= ~(_LIVE_BIT << _placementShift(slot));
+        uint256 placementWord = _placements[msg.sender][slot / _PLACEMENTS_PER_WORD];
+        _placements[msg.sender][slot / _PLACEMENTS_PER_WORD] = placementWord & ~(_LIVE_BIT << _placementShift(slot));
         // cancelled ≤ placed ≤ 65,535: no carry into the next slot's count
         _cancelCounts[slot >> 4] += uint256(1) << ((slot & 15) * 16);
         uint256 refund = packed.isOffer() ? 0 : packed.energyWh().escrow(packed.limitPerKWh(), packed.feePerKWh());
-        if (refund > 0) _addBalance(_positionOf(msg.sender), refund); // placed: it has a position
+        if (refund > 0) _addBalance(_positionFor(msg.sender, placementWord >> _NUMBER_SHIFT), refund);
         emit OrderCancelled(orderId, msg.sender, refund);
     }
 
@@ -484,7 +478,7 @@ contract EnergyMarket is IEnergyMarket, ReentrancyGuardTransient {
             // the pool's intake so far; once the offer sweep is over it is S (certificateFlow)
             if (position < n) state.sellerCertificateWh += uint64(t.sellerCertificates);
         }
-        if (t.fees > 0) _addBalance(_feePosition, t.fees);
+        if (t.fees > 0) _addBalance(_FEE_POSITION, t.fees);
         bool moved = t.sellerCertificates > 0 || t.buyerCertificates > 0;
         if (done && _finish(slot, state, t, start > 0, m)) moved = true;
         // Interaction last: the certificate only emits the moves as events (their amounts are
@@ -515,7 +509,7 @@ contract EnergyMarket is IEnergyMarket, ReentrancyGuardTransient {
         state.status = SlotStatus.Settled;
         uint256 dust = t.charges - t.receipts; // charges round up, receipts down: ≥ 0
         uint256 certificateDust = t.certificates - t.buyerCertificates; // floors: ≥ 0
-        if (dust > 0) _addBalance(_roundingPosition, dust);
+        if (dust > 0) _addBalance(_ROUNDING_POSITION, dust);
         emit SlotSettled(slot, t.fees, dust, certificateDust, state.expired);
         if (certificateDust == 0) return false;
         state.certificateDustWh = uint64(certificateDust); // ≤ S < 2^64
@@ -613,7 +607,7 @@ contract EnergyMarket is IEnergyMarket, ReentrancyGuardTransient {
                 t.sellerCertificates += certificateWh;
             }
             // the seller fee ≤ receipt (Settlement.seller): the seller is credited the rest
-            if (receipt > feeTaken) _addBalance(_positionOf(owner), receipt - feeTaken);
+            if (receipt > feeTaken) _addBalance(_positionOf(owner, OrderWords.slotOf(orderId)), receipt - feeTaken);
             emit OrderSettled(orderId, owner, fill, metered, certificateWh, receipt, feeTaken, 0);
             return (certificateWh > 0 ? owner : address(0), certificateWh);
         }
@@ -628,7 +622,7 @@ contract EnergyMarket is IEnergyMarket, ReentrancyGuardTransient {
             t.buyerCertificates += certificateWh;
         }
         uint256 refund = escrow - charge - fee; // price ≤ limit and T ≤ A: charge + fee ≤ escrow
-        if (refund > 0) _addBalance(_positionOf(owner), refund);
+        if (refund > 0) _addBalance(_positionOf(owner, OrderWords.slotOf(orderId)), refund);
         emit OrderSettled(orderId, owner, fill, metered, certificateWh, charge, fee, refund);
         return (certificateWh > 0 ? owner : address(0), certificateWh);
     }
@@ -674,8 +668,8 @@ contract EnergyMarket is IEnergyMarket, ReentrancyGuardTransient {
 
     /// @inheritdoc IEnergyMarket
     function balanceOf(address account) external view returns (uint256) {
-        uint256 positionPlusOne = _accountPositions[account];
-        return positionPlusOne == 0 ? 0 : _balanceAt(positionPlusOne - 1);
+        (bool known, uint256 position) = _positionOfAccount(account);
+        return known ? _balanceAt(position) : 0;
     }
 
     /// @inheritdoc IEnergyMarket
@@ -813,8 +807,7 @@ contract EnergyMarket is IEnergyMarket, ReentrancyGuardTransient {
             (orderIds[k], escrow) = _placeOne(orders[k], p, tariff);
             totalEscrow += escrow;
         }
-        uint256 position = _positionOrAssign(msg.sender);
-        if (totalEscrow > 0) _lock(position, totalEscrow);
+        if (totalEscrow > 0) _lock(_positionFor(msg.sender, p.number), totalEscrow);
     }
 
     /// @dev Moves `amount` of the caller's balance into escrow, first depositing the shortfall
@@ -836,8 +829,9 @@ contract EnergyMarket is IEnergyMarket, ReentrancyGuardTransient {
     /// @dev Deposits `amount` of the caller's credits: the caller must be an active participant.
     function _deposit(uint256 amount) private {
         if (amount == 0) revert MarketZeroAmount();
-        if (!_registry.isActiveParticipant(msg.sender)) revert MarketNotAllowed(msg.sender);
-        _addBalance(_positionOrAssign(msg.sender), amount);
+        IParticipantRegistry.Participant memory p = _registry.participant(msg.sender);
+        if (!p.active || p.kind == IParticipantRegistry.Kind.None) revert MarketNotAllowed(msg.sender);
+        _addBalance(_positionFor(msg.sender, p.number), amount);
         emit CreditsDeposited(msg.sender, amount);
         _pull(amount);
     }
@@ -865,7 +859,8 @@ contract EnergyMarket is IEnergyMarket, ReentrancyGuardTransient {
         if (input.limitPricePerKWh < fee) revert MarketLimitBelowFee(input.limitPricePerKWh, fee);
         orderId = _appendOrder(
             input.slot,
-            OrderWords.pack(msg.sender, input.side, input.energyWh, input.limitPricePerKWh, fee, p.criticalLoad)
+            OrderWords.pack(msg.sender, input.side, input.energyWh, input.limitPricePerKWh, fee, p.criticalLoad),
+            p.number
         );
         if (input.side == Side.Bid) escrow = uint256(input.energyWh).escrow(input.limitPricePerKWh, fee);
         emit OrderPlaced(
@@ -888,8 +883,9 @@ contract EnergyMarket is IEnergyMarket, ReentrancyGuardTransient {
         }
     }
 
-    /// @dev Stores the order as one word, bumps the slot's count, marks the owner's placement.
-    function _appendOrder(uint256 slot, OrderWord packed) private returns (uint256 orderId) {
+    /// @dev Stores the order as one word, bumps the slot's count, marks the owner's placement
+    /// (and keeps the owner's registry `number` in its placement word, for settlement).
+    function _appendOrder(uint256 slot, OrderWord packed, uint256 number) private returns (uint256 orderId) {
         uint256 laneShift = _placementShift(slot);
         uint256 word = _placements[msg.sender][slot / _PLACEMENTS_PER_WORD];
         uint256 lane = (word >> laneShift) & _PLACEMENT_MASK;
@@ -909,7 +905,7 @@ contract EnergyMarket is IEnergyMarket, ReentrancyGuardTransient {
         // The live bit, one more placement (< _MAX_PLACEMENTS + 1 < 8) and the order's index.
         lane = (index << 4) | _LIVE_BIT | (placed + 1);
         _placements[msg.sender][slot / _PLACEMENTS_PER_WORD] =
-            (word & ~(_PLACEMENT_MASK << laneShift)) | (lane << laneShift);
+            (word & ~(_PLACEMENT_MASK << laneShift)) | (lane << laneShift) | (number << _NUMBER_SHIFT);
 
         orderId = OrderWords.id(slot, index);
         _orders[orderId] = packed;
@@ -931,19 +927,28 @@ contract EnergyMarket is IEnergyMarket, ReentrancyGuardTransient {
         return (receivedWh, state.buyerCertificateWh, false);
     }
 
-    /// @dev The balance position of `account`, which has one (it deposited or placed an order).
-    function _positionOf(address account) private view returns (uint256) {
-        return _accountPositions[account] - 1;
+    /// @dev The balance position of `account`, whose registry number is `number` (≥ 1 unless it
+    /// is the fee or rounding account): the service accounts keep their own lanes even when
+    /// they are also registered, so each account has exactly one balance.
+    function _positionFor(address account, uint256 number) private view returns (uint256) {
+        if (account == _feeAccount) return _FEE_POSITION;
+        if (account == _roundingAccount) return _ROUNDING_POSITION;
+        return number + 1;
     }
 
-    /// @dev The balance position of `account`, assigned now if it has none (the next free one,
-    /// so consecutive newcomers share a word).
-    function _positionOrAssign(address account) private returns (uint256 position) {
-        uint256 positionPlusOne = _accountPositions[account];
-        if (positionPlusOne != 0) return positionPlusOne - 1;
-        position = _positions;
-        _positions = uint32(position + 1); // < 2^32 accounts
-        _accountPositions[account] = position + 1;
+    /// @dev The balance position of `owner`, who placed an order in `slot`: its number is in its
+    /// placement word of that slot.
+    function _positionOf(address owner, uint256 slot) private view returns (uint256) {
+        return _positionFor(owner, _placements[owner][slot / _PLACEMENTS_PER_WORD] >> _NUMBER_SHIFT);
+    }
+
+    /// @dev `account`'s balance position, asking the registry; `known` is false for an account
+    /// that is neither registered nor a service account (its balance is 0).
+    function _positionOfAccount(address account) private view returns (bool known, uint256 position) {
+        if (account == _feeAccount) return (true, _FEE_POSITION);
+        if (account == _roundingAccount) return (true, _ROUNDING_POSITION);
+        uint256 number = _registry.participant(account).number;
+        return (number != 0, number + 1);
     }
 
     /// @dev The free credits at balance position `position`.

@@ -1,4 +1,5 @@
-"""Market balances are packed four to a storage word (64-bit lanes by account position): accounts
+"""Market balances are packed four to a storage word (64-bit lanes; a participant's lane is its
+registry number + 1, the fee and rounding accounts have lanes 0 and 1): accounts
 sharing a word never disturb each other, a balance may reach the largest amount the market may
 hold, and deposits or top-ups above that holding cap are refused by name.
 
@@ -72,10 +73,13 @@ def refusal(info: pytest.ExceptionInfo[MarketError]) -> tuple[str, dict[str, obj
 
 
 def test_accounts_sharing_a_word_never_disturb_each_other(market: Market):
-    # Positions are handed out in order of first deposit: five newcomers span two words, so at
-    # least two of them share one, whatever the positions handed out before.
+    # A participant's lane is its registry number + 1 and numbers follow registration: five
+    # newcomers span two words, so at least two of them share one.
     amounts = [1, 2**40 + 3, 7_000_000, 2**63, 5]
     accounts = [consumer(market, a) for a in amounts]
+    registry = market.system.registry.functions
+    numbers = [registry.participant(a.address).call()[3] for a in accounts]
+    assert numbers == list(range(numbers[0], numbers[0] + 5))
     for account, amount in zip(accounts, amounts, strict=True):
         market.client.deposit(account, amount)
     assert [market.client.balance(a.address) for a in accounts] == amounts
