@@ -138,7 +138,8 @@ contract EnergyMarket is IEnergyMarket, ReentrancyGuardTransient {
     mapping(uint256 slotGroup => uint256 counts) private _orderCounts;
     /// @dev Cancelled orders per slot, 16 bits each: live = placed − cancelled.
     mapping(uint256 slotGroup => uint256 counts) private _cancelCounts;
-    /// @dev Per account, a 20-bit lane per slot (12 a word): placement count, live bit, index.
+    /// @dev Per account, a 20-bit lane per slot (11 a word): placement count, live bit, index;
+    /// bits 224-255 hold the account's registry number (its balance lane, for settlement).
     mapping(address account => mapping(uint256 slotWord => uint256 lanes)) private _placements;
     /// @dev Per slot and 8 orders (key `slot << 13 | index >> 3`), the metered Wh (d or a) of
     /// each order that moved certificates when it settled; 0 for every other order. With the
