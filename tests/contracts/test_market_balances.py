@@ -58,7 +58,9 @@ def consumer(m: Market, credits: int) -> LocalAccount:
     m.chain.fund(account.address, GAS_MONEY)
     registry = m.system.registry.functions
     transact(m.chain, m.admin, registry.registerParticipant(account.address, CONSUMER, False))
-    transact(m.chain, m.admin, m.system.credit.functions.mint(account.address, credits, topup_ref()))
+    transact(
+        m.chain, m.admin, m.system.credit.functions.mint(account.address, credits, topup_ref())
+    )
     m.client.approve_escrow(account)
     return account
 
