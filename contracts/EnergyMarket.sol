@@ -830,6 +830,8 @@ contract EnergyMarket is IEnergyMarket, ReentrancyGuardTransient {
     /// @dev Deposits `amount` of the caller's credits: the caller must be an active participant.
     function _deposit(uint256 amount) private {
         if (amount == 0) revert MarketZeroAmount();
+        // The market would hold at least `amount`: refused before it is added to a 64-bit lane.
+        if (amount > _MAX_HELD) revert MarketHoldingCapExceeded(amount, _MAX_HELD);
         IParticipantRegistry.Participant memory p = _registry.participant(msg.sender);
         if (!p.active || p.kind == IParticipantRegistry.Kind.None) revert MarketNotAllowed(msg.sender);
         _addBalance(_positionFor(msg.sender, p.number), amount);

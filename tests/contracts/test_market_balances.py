@@ -127,6 +127,10 @@ def test_a_balance_reaches_the_holding_cap_and_nothing_goes_above_it(market: Mar
     with pytest.raises(MarketError) as info:
         market.client.deposit(whale, 1)
     assert refusal(info) == ("MarketHoldingCapExceeded", {"held": CAP + 1, "cap": CAP})
+    # an amount above the cap on its own is refused before it reaches a lane
+    with pytest.raises(MarketError) as info:
+        market.client.deposit(neighbour, 2**64)
+    assert refusal(info) == ("MarketHoldingCapExceeded", {"held": 2**64, "cap": CAP})
     # a placement's top-up pull is bounded the same way
     newcomer = consumer(market, 10**9)
     with pytest.raises(MarketError) as info:
