@@ -20,14 +20,25 @@ import {Settlement} from "./libraries/Settlement.sol";
 /// @title EnergyMarket
 /// @notice Per-slot order books with escrow, verified uniform-price clearing and min-of-two pool
 /// settlement, over an internal credit ledger. See IEnergyMarket and docs/market-rules.md.
-/// @dev Internal ledger: the market holds every credit deposited into it; `_balances` says whose
-/// each free credit is, and escrow is the rest. Placing a bid moves balance to escrow; cancelling
+/// @dev Internal ledger: the market holds every credit deposited into it; the packed balance
+/// words say whose each free credit is, and escrow is the rest. Placing a bid moves balance to escrow; cancelling
 /// and settling move escrow back to balances (refunds, receipts, fees, dust). Only `deposit`,
 /// `withdraw` and a placement's top-up move ERC-20 credits, so a settlement makes no token call
 /// and the token balance of the market is always Σ balances + escrow held.
+/// @dev Balances are packed four to a word (64-bit lanes) by position: 0 is the fee account's, 1
+/// the rounding account's, and a participant's is its registry number + 1 (numbers are handed out
+/// in order of registration and never change). Neighbours in registration share a word, so a
+/// first-time seller's proceeds land in a word a neighbour already made non-zero, and a lane
+/// emptied at placement does not empty the word (a refill costs 2.9k, not 20k). The number comes
+/// with the registry's `participant` record, which placing and depositing read anyway, and the
+/// account's placement word keeps a copy, which settlement and cancelling read anyway: no
+/// per-account lookup is added to either. A 64-bit lane cannot overflow: deposits and top-ups are
+/// refused (`MarketHoldingCapExceeded`) once the market would hold more than 2^64 − 1 base units,
+/// and every balance is a part of what the market holds.
 /// @dev Storage is packed so that a day-ahead batch costs one fresh word per order: an order is
 /// one word; order counts are 16 per word; an account's placements per slot (count, live bit and
-/// the index of its latest order) are 20 bits, 12 slots per word.
+/// the index of its latest order) are 20 bits, 11 slots per word, whose top 32 bits hold the
+/// account's registry number.
 /// @dev Certificates: settlement stores each certificate-moving order's metered Wh (8 per word,
 /// per slot) and the slot's certificate dust; EnergyCertificate derives every holder's balance
 /// from them through `certificateFlow`, so settlement writes no per-holder certificate storage.
@@ -88,10 +99,16 @@ contract EnergyMarket is IEnergyMarket, ReentrancyGuardTransient {
     uint256 private constant _COUNT_MASK = _LIVE_BIT - 1;
     uint256 private constant _PLACEMENT_BITS = 20;
     uint256 private constant _PLACEMENT_MASK = (1 << _PLACEMENT_BITS) - 1;
-    uint256 private constant _PLACEMENTS_PER_WORD = 12;
+    uint256 private constant _PLACEMENTS_PER_WORD = 11;
+    /// @dev The account's registry number in its placement words (bits 224-255, above 11 lanes).
+    uint256 private constant _NUMBER_SHIFT = 224;
     /// @dev Metered Wh per order stored at settlement: 32-bit lanes (metered ≤ energy < 2^32).
     uint256 private constant _METERED_BITS = 32;
     uint256 private constant _METERED_PER_WORD = 8;
+    /// @dev Market balances: 64-bit lanes, four a word, by account position.
+    uint256 private constant _BALANCE_BITS = 64;
+    uint256 private constant _BALANCES_PER_WORD = 4;
+    uint256 private constant _MAX_HELD = type(uint64).max;
     /// @dev Marks an offer's entry in phase 1's metered array (metered Wh < 2^32: no clash).
     uint256 private constant _OFFER_TAG = 1 << 255;
     // The registry's DEFAULT_ADMIN_ROLE, held by the governance timelock alone.
@@ -109,6 +126,9 @@ contract EnergyMarket is IEnergyMarket, ReentrancyGuardTransient {
     uint16 private immutable _idCap;
     address private immutable _feeAccount;
     address private immutable _roundingAccount;
+    /// @dev Balance positions of the fee and rounding accounts (a participant's: its number + 1).
+    uint256 private constant _FEE_POSITION = 0;
+    uint256 private constant _ROUNDING_POSITION = 1;
 
     Tariffs private _tariffs;
     /// @dev The seller fee per kWh snapshotted into offers placed from now on (≤ _MAX_FEE).
@@ -118,15 +138,17 @@ contract EnergyMarket is IEnergyMarket, ReentrancyGuardTransient {
     mapping(uint256 slotGroup => uint256 counts) private _orderCounts;
     /// @dev Cancelled orders per slot, 16 bits each: live = placed − cancelled.
     mapping(uint256 slotGroup => uint256 counts) private _cancelCounts;
-    /// @dev Per account, a 20-bit lane per slot (12 a word): placement count, live bit, index.
+    /// @dev Per account, a 20-bit lane per slot (11 a word): placement count, live bit, index;
+    /// bits 224-255 hold the account's registry number (its balance lane, for settlement).
     mapping(address account => mapping(uint256 slotWord => uint256 lanes)) private _placements;
     /// @dev Per slot and 8 orders (key `slot << 13 | index >> 3`), the metered Wh (d or a) of
     /// each order that moved certificates when it settled; 0 for every other order. With the
     /// slot's D, A, T and S it gives the holder's certificates (`certificateFlow`).
     mapping(uint256 slotAndGroup => uint256 lanes) private _meteredWh;
     mapping(uint256 slot => SlotState) private _slots;
-    /// @dev Free credits per account in the internal ledger (not locked in any order).
-    mapping(address account => uint256 credits) private _balances;
+    /// @dev Free credits in the internal ledger (not locked in any order): per word, four 64-bit
+    /// lanes, the lane of position p being word p / 4, bits (p % 4) × 64.
+    mapping(uint256 word => uint256 lanes) private _balanceWords;
 
     /// @param registry roles and participants
     /// @param credit the escrow currency (CommunityCredit)
@@ -194,9 +216,10 @@ contract EnergyMarket is IEnergyMarket, ReentrancyGuardTransient {
     /// @inheritdoc IEnergyMarket
     function withdraw(uint256 amount) external nonReentrant {
         if (amount == 0) revert MarketZeroAmount();
-        uint256 balance = _balances[msg.sender];
+        (bool known, uint256 position) = _positionOfAccount(msg.sender);
+        uint256 balance = known ? _balanceAt(position) : 0;
         if (balance < amount) revert MarketInsufficientBalance(msg.sender, balance, amount);
-        _balances[msg.sender] = balance - amount;
+        _setBalance(position, balance - amount);
         emit CreditsWithdrawn(msg.sender, amount);
         // The token pays out to any registered account, suspended ones included: nobody can
         // keep a participant's own credits in the market by suspending it.
@@ -239,11 +262,12 @@ contract EnergyMarket is IEnergyMarket, ReentrancyGuardTransient {
         if (block.timestamp >= gateClosesAt) revert MarketGateClosed(slot, gateClosesAt);
 
         _orders[orderId] = packed.cancelled();
-        _placements[msg.sender][slot / _PLACEMENTS_PER_WORD] &= ~(_LIVE_BIT << _placementShift(slot));
+        uint256 placementWord = _placements[msg.sender][slot / _PLACEMENTS_PER_WORD];
+        _placements[msg.sender][slot / _PLACEMENTS_PER_WORD] = placementWord & ~(_LIVE_BIT << _placementShift(slot));
         // cancelled ≤ placed ≤ 65,535: no carry into the next slot's count
         _cancelCounts[slot >> 4] += uint256(1) << ((slot & 15) * 16);
         uint256 refund = packed.isOffer() ? 0 : packed.energyWh().escrow(packed.limitPerKWh(), packed.feePerKWh());
-        if (refund > 0) _balances[msg.sender] += refund;
+        if (refund > 0) _addBalance(_positionFor(msg.sender, placementWord >> _NUMBER_SHIFT), refund);
         emit OrderCancelled(orderId, msg.sender, refund);
     }
 
@@ -455,7 +479,7 @@ contract EnergyMarket is IEnergyMarket, ReentrancyGuardTransient {
             // the pool's intake so far; once the offer sweep is over it is S (certificateFlow)
             if (position < n) state.sellerCertificateWh += uint64(t.sellerCertificates);
         }
-        if (t.fees > 0) _balances[_feeAccount] += t.fees;
+        if (t.fees > 0) _addBalance(_FEE_POSITION, t.fees);
         bool moved = t.sellerCertificates > 0 || t.buyerCertificates > 0;
         if (done && _finish(slot, state, t, start > 0, m)) moved = true;
         // Interaction last: the certificate only emits the moves as events (their amounts are
@@ -486,7 +510,7 @@ contract EnergyMarket is IEnergyMarket, ReentrancyGuardTransient {
         state.status = SlotStatus.Settled;
         uint256 dust = t.charges - t.receipts; // charges round up, receipts down: ≥ 0
         uint256 certificateDust = t.certificates - t.buyerCertificates; // floors: ≥ 0
-        if (dust > 0) _balances[_roundingAccount] += dust;
+        if (dust > 0) _addBalance(_ROUNDING_POSITION, dust);
         emit SlotSettled(slot, t.fees, dust, certificateDust, state.expired);
         if (certificateDust == 0) return false;
         state.certificateDustWh = uint64(certificateDust); // ≤ S < 2^64
@@ -584,7 +608,7 @@ contract EnergyMarket is IEnergyMarket, ReentrancyGuardTransient {
                 t.sellerCertificates += certificateWh;
             }
             // the seller fee ≤ receipt (Settlement.seller): the seller is credited the rest
-            if (receipt > feeTaken) _balances[owner] += receipt - feeTaken;
+            if (receipt > feeTaken) _addBalance(_positionOf(owner, OrderWords.slotOf(orderId)), receipt - feeTaken);
             emit OrderSettled(orderId, owner, fill, metered, certificateWh, receipt, feeTaken, 0);
             return (certificateWh > 0 ? owner : address(0), certificateWh);
         }
@@ -599,7 +623,7 @@ contract EnergyMarket is IEnergyMarket, ReentrancyGuardTransient {
             t.buyerCertificates += certificateWh;
         }
         uint256 refund = escrow - charge - fee; // price ≤ limit and T ≤ A: charge + fee ≤ escrow
-        if (refund > 0) _balances[owner] += refund;
+        if (refund > 0) _addBalance(_positionOf(owner, OrderWords.slotOf(orderId)), refund);
         emit OrderSettled(orderId, owner, fill, metered, certificateWh, charge, fee, refund);
         return (certificateWh > 0 ? owner : address(0), certificateWh);
     }
@@ -645,7 +669,8 @@ contract EnergyMarket is IEnergyMarket, ReentrancyGuardTransient {
 
     /// @inheritdoc IEnergyMarket
     function balanceOf(address account) external view returns (uint256) {
-        return _balances[account];
+        (bool known, uint256 position) = _positionOfAccount(account);
+        return known ? _balanceAt(position) : 0;
     }
 
     /// @inheritdoc IEnergyMarket
@@ -783,20 +808,20 @@ contract EnergyMarket is IEnergyMarket, ReentrancyGuardTransient {
             (orderIds[k], escrow) = _placeOne(orders[k], p, tariff);
             totalEscrow += escrow;
         }
-        if (totalEscrow > 0) _lock(totalEscrow);
+        if (totalEscrow > 0) _lock(_positionFor(msg.sender, p.number), totalEscrow);
     }
 
     /// @dev Moves `amount` of the caller's balance into escrow, first depositing the shortfall
     /// (one transferFrom) when the balance does not cover it, so placing stays one transaction.
-    function _lock(uint256 amount) private {
-        uint256 balance = _balances[msg.sender];
+    function _lock(uint256 position, uint256 amount) private {
+        uint256 balance = _balanceAt(position);
         if (balance >= amount) {
-            _balances[msg.sender] = balance - amount;
+            _setBalance(position, balance - amount);
             return;
         }
         // The whole balance goes into escrow (a stored zero is left as it is: no write), then
         // the shortfall is pulled from the wallet.
-        if (balance > 0) _balances[msg.sender] = 0;
+        if (balance > 0) _setBalance(position, 0);
         uint256 shortfall = amount - balance;
         emit CreditsDeposited(msg.sender, shortfall);
         _pull(shortfall);
@@ -805,8 +830,11 @@ contract EnergyMarket is IEnergyMarket, ReentrancyGuardTransient {
     /// @dev Deposits `amount` of the caller's credits: the caller must be an active participant.
     function _deposit(uint256 amount) private {
         if (amount == 0) revert MarketZeroAmount();
-        if (!_registry.isActiveParticipant(msg.sender)) revert MarketNotAllowed(msg.sender);
-        _balances[msg.sender] += amount;
+        // The market would hold at least `amount`: refused before it is added to a 64-bit lane.
+        if (amount > _MAX_HELD) revert MarketHoldingCapExceeded(amount, _MAX_HELD);
+        IParticipantRegistry.Participant memory p = _registry.participant(msg.sender);
+        if (!p.active || p.kind == IParticipantRegistry.Kind.None) revert MarketNotAllowed(msg.sender);
+        _addBalance(_positionFor(msg.sender, p.number), amount);
         emit CreditsDeposited(msg.sender, amount);
         _pull(amount);
     }
@@ -816,6 +844,10 @@ contract EnergyMarket is IEnergyMarket, ReentrancyGuardTransient {
         // Our own token: no callbacks; reverts (e.g. ERC20InsufficientAllowance) undo all.
         bool ok = _credit.transferFrom(msg.sender, address(this), amount);
         ok; // OpenZeppelin's ERC20 reverts instead of returning false
+        // Every balance is part of what the market holds: bounding that keeps each 64-bit lane
+        // from overflowing, so no settlement or refund credit can revert.
+        uint256 held = _credit.balanceOf(address(this));
+        if (held > _MAX_HELD) revert MarketHoldingCapExceeded(held, _MAX_HELD);
     }
 
     function _placeOne(
@@ -830,7 +862,8 @@ contract EnergyMarket is IEnergyMarket, ReentrancyGuardTransient {
         if (input.limitPricePerKWh < fee) revert MarketLimitBelowFee(input.limitPricePerKWh, fee);
         orderId = _appendOrder(
             input.slot,
-            OrderWords.pack(msg.sender, input.side, input.energyWh, input.limitPricePerKWh, fee, p.criticalLoad)
+            OrderWords.pack(msg.sender, input.side, input.energyWh, input.limitPricePerKWh, fee, p.criticalLoad),
+            p.number
         );
         if (input.side == Side.Bid) escrow = uint256(input.energyWh).escrow(input.limitPricePerKWh, fee);
         emit OrderPlaced(
@@ -853,8 +886,9 @@ contract EnergyMarket is IEnergyMarket, ReentrancyGuardTransient {
         }
     }
 
-    /// @dev Stores the order as one word, bumps the slot's count, marks the owner's placement.
-    function _appendOrder(uint256 slot, OrderWord packed) private returns (uint256 orderId) {
+    /// @dev Stores the order as one word, bumps the slot's count, marks the owner's placement
+    /// (and keeps the owner's registry `number` in its placement word, for settlement).
+    function _appendOrder(uint256 slot, OrderWord packed, uint256 number) private returns (uint256 orderId) {
         uint256 laneShift = _placementShift(slot);
         uint256 word = _placements[msg.sender][slot / _PLACEMENTS_PER_WORD];
         uint256 lane = (word >> laneShift) & _PLACEMENT_MASK;
@@ -874,7 +908,7 @@ contract EnergyMarket is IEnergyMarket, ReentrancyGuardTransient {
         // The live bit, one more placement (< _MAX_PLACEMENTS + 1 < 8) and the order's index.
         lane = (index << 4) | _LIVE_BIT | (placed + 1);
         _placements[msg.sender][slot / _PLACEMENTS_PER_WORD] =
-            (word & ~(_PLACEMENT_MASK << laneShift)) | (lane << laneShift);
+            (word & ~(_PLACEMENT_MASK << laneShift)) | (lane << laneShift) | (number << _NUMBER_SHIFT);
 
         orderId = OrderWords.id(slot, index);
         _orders[orderId] = packed;
@@ -894,6 +928,52 @@ contract EnergyMarket is IEnergyMarket, ReentrancyGuardTransient {
         // between chunks: the offer sweep is over once the cursor passed the slot's n offers' ids
         receivedWh = state.cursor >= orderCount(slot) ? state.certificateWh : state.sellerCertificateWh;
         return (receivedWh, state.buyerCertificateWh, false);
+    }
+
+    /// @dev The balance position of `account`, whose registry number is `number` (≥ 1 unless it
+    /// is the fee or rounding account): the service accounts keep their own lanes even when
+    /// they are also registered, so each account has exactly one balance.
+    function _positionFor(address account, uint256 number) private view returns (uint256) {
+        if (account == _feeAccount) return _FEE_POSITION;
+        if (account == _roundingAccount) return _ROUNDING_POSITION;
+        return number + 1;
+    }
+
+    /// @dev The balance position of `owner`, who placed an order in `slot`: its number is in its
+    /// placement word of that slot.
+    function _positionOf(address owner, uint256 slot) private view returns (uint256) {
+        return _positionFor(owner, _placements[owner][slot / _PLACEMENTS_PER_WORD] >> _NUMBER_SHIFT);
+    }
+
+    /// @dev `account`'s balance position, asking the registry; `known` is false for an account
+    /// that is neither registered nor a service account (its balance is 0).
+    function _positionOfAccount(address account) private view returns (bool known, uint256 position) {
+        if (account == _feeAccount) return (true, _FEE_POSITION);
+        if (account == _roundingAccount) return (true, _ROUNDING_POSITION);
+        uint256 number = _registry.participant(account).number;
+        return (number != 0, number + 1);
+    }
+
+    /// @dev The free credits at balance position `position`.
+    function _balanceAt(uint256 position) private view returns (uint256) {
+        return uint64(_balanceWords[position / _BALANCES_PER_WORD] >> _balanceShift(position));
+    }
+
+    /// @dev Sets the free credits at `position` to `balance` (≤ the market's holding, < 2^64).
+    function _setBalance(uint256 position, uint256 balance) private {
+        uint256 shift = _balanceShift(position);
+        uint256 key = position / _BALANCES_PER_WORD;
+        _balanceWords[key] = (_balanceWords[key] & ~(uint256(type(uint64).max) << shift)) | (balance << shift);
+    }
+
+    /// @dev Adds `amount` to the free credits at `position`: the sum is part of what the market
+    /// holds (≤ _MAX_HELD), so it never carries into the next lane.
+    function _addBalance(uint256 position, uint256 amount) private {
+        _balanceWords[position / _BALANCES_PER_WORD] += amount << _balanceShift(position);
+    }
+
+    function _balanceShift(uint256 position) private pure returns (uint256) {
+        return (position % _BALANCES_PER_WORD) * _BALANCE_BITS;
     }
 
     /// @dev The bit offset of `slot`'s placement lane in its word.

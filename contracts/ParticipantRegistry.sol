@@ -64,6 +64,8 @@ contract ParticipantRegistry is IParticipantRegistry, AccessControlDefaultAdminR
     mapping(address owner => uint256 meters) private _meterCountOf;
     uint256 private _meterCount;
     mapping(uint256 meterId => Checkpoints.Trace208) private _meterHistory;
+    /// @dev Participants registered so far (the last registration number handed out).
+    uint32 private _participantCount;
 
     /// @param governance_ the governance timelock: the only holder of DEFAULT_ADMIN_ROLE
     /// @param adminTransferDelay seconds a new default admin must wait before accepting the role
@@ -94,7 +96,9 @@ contract ParticipantRegistry is IParticipantRegistry, AccessControlDefaultAdminR
         if (account == address(0)) revert RegistryZeroAddress();
         if (kind == Kind.None) revert RegistryInvalidKind(kind);
         if (_participants[account].kind != Kind.None) revert RegistryParticipantExists(account);
-        _participants[account] = Participant({kind: kind, active: true, criticalLoad: criticalLoad});
+        uint32 number = _participantCount + 1;
+        _participantCount = number;
+        _participants[account] = Participant({kind: kind, active: true, criticalLoad: criticalLoad, number: number});
         emit ParticipantRegistered(account, kind, criticalLoad);
     }
 

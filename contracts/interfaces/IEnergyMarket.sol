@@ -93,6 +93,10 @@ interface IEnergyMarket {
     error MarketDuplicateOrder(address account, uint256 slot);
     /// @notice `account` holds `balance` credits in the market, less than `needed`.
     error MarketInsufficientBalance(address account, uint256 balance, uint256 needed);
+    /// @notice A deposit or top-up would make the market hold `held` base units (at least; a
+    /// deposit above the cap is refused before it is pulled), above `cap` (2^64 − 1: market
+    /// balances are 64-bit lanes).
+    error MarketHoldingCapExceeded(uint256 held, uint256 cap);
     /// @notice A deposit or withdrawal must move more than zero credits.
     error MarketZeroAmount();
     /// @notice No order has id `orderId`.

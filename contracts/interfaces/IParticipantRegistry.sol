@@ -22,10 +22,13 @@ interface IParticipantRegistry is IAccessControl {
     /// @param kind consumer, prosumer or service account
     /// @param active false while the operator has suspended the account
     /// @param criticalLoad served first in island mode (clinic, water pump, medical devices)
+    /// @param number the account's registration number: 1, 2, … in order of registration, never
+    /// reused or changed (0: not registered). The market finds the account's balance lane by it.
     struct Participant {
         Kind kind;
         bool active;
         bool criticalLoad;
+        uint32 number;
     }
 
     /// @notice A role granted at construction (the initial staff).

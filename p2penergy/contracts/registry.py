@@ -50,7 +50,7 @@ class RegistryClient:
         self.contract = system.registry
 
     def participant(self, address: str) -> Participant:
-        kind, active, critical = call(self.contract.functions.participant(address))
+        kind, active, critical, _number = call(self.contract.functions.participant(address))
         return Participant(address, KIND_NAMES.get(int(kind), "unregistered"), active, critical)
 
     def meter(self, meter_id: int) -> Meter:
