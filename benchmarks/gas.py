@@ -139,6 +139,8 @@ class Bench:
             self.chain, self.admin, registry.registerMeter(device.address, account.address, 50_000)
         )
         meter_id = int(registry.meterCount().call())
+        # registration prepares the meter's readings word, as RegistryClient.register_meter does
+        transact(self.chain, self.admin, self.system.readings.functions.prepareMeters([meter_id]))
         if kind == CONSUMER:
             transact(
                 self.chain,

@@ -14,6 +14,9 @@ import {IParticipantRegistry} from "./interfaces/IParticipantRegistry.sol";
 /// slots already recorded) and one word per owner and four consecutive slots (import, export and
 /// meter count of each slot in a 64-bit lane), so a reading costs one cold read-modify-write of
 /// each, and in steady operation three slots in four find the owner's word already written.
+/// The meter's word is created when the meter is registered (`prepareMeters`, sent by the
+/// operator's registration), so a meter's first reading also finds it written; an unprepared
+/// meter's first reading creates it.
 ///
 /// The replay bitmap spans `MAX_WINDOW_SLOTS` slots back from the meter's latest recorded slot.
 /// That is enough because the reading window is at most `MAX_WINDOW_SLOTS` slots long: a slot
@@ -90,6 +93,9 @@ contract MeterReadings is IMeterReadings, EIP712 {
     uint256 private constant _EXPORT_REGISTER_SHIFT = 64;
     uint256 private constant _SLOT_SHIFT = 128;
     uint256 private constant _RECENT_SHIFT = 160;
+    // A prepared meter's word (`prepareMeters`): no reading (empty bitmap), registers zero, and
+    // one bit in the latest-slot field, which means nothing while the bitmap is empty.
+    uint256 private constant _PREPARED = 1 << _SLOT_SHIFT;
 
     // Packed words, written with a single SSTORE each: Solidity's storage structs would read and
     // rewrite the word once per field.
@@ -201,6 +207,19 @@ contract MeterReadings is IMeterReadings, EIP712 {
             unchecked {
                 offset += PACKED_READING_BYTES;
             }
+        }
+    }
+
+    /// @inheritdoc IMeterReadings
+    function prepareMeters(uint256[] calldata meterIds) external {
+        _checkRelayer();
+        for (uint256 i = 0; i < meterIds.length; ++i) {
+            uint256 meterId = meterIds[i];
+            if (_meterStates[meterId] != 0) continue;
+            if (_registry.meter(meterId).device == address(0)) {
+                revert ReadingsUnknownMeter(meterId);
+            }
+            _meterStates[meterId] = _PREPARED;
         }
     }
 
@@ -736,13 +755,16 @@ contract MeterReadings is IMeterReadings, EIP712 {
     }
 
     // Meter word: bits 0-63 import register, 64-127 export register, 128-159 latest slot,
-    // 160-255 the recent-slots bitmap.
+    // 160-255 the recent-slots bitmap. Zero, or `_PREPARED`, until the meter's first reading:
+    // every path reads the registers as zero and ignores the latest slot while the bitmap is
+    // empty, and the first reading writes the whole word.
     function _loadMeter(uint256 meterId) private view returns (MeterState memory state) {
         uint256 word = _meterStates[meterId];
         state.importRegisterWh = uint64(word);
         state.exportRegisterWh = uint64(word >> _EXPORT_REGISTER_SHIFT);
-        state.latestSlot = uint32(word >> _SLOT_SHIFT);
         state.recent = uint96(word >> _RECENT_SHIFT);
+        // The latest slot means something only once there is a reading (not in `_PREPARED`).
+        if (state.recent != 0) state.latestSlot = uint32(word >> _SLOT_SHIFT);
     }
 
     function _checkRelayer() private view {

@@ -645,6 +645,62 @@ def test_a_meter_counts_from_the_first_slot_whose_gate_closes_after_its_registra
     assert r.recorded(late, later)
 
 
+def test_a_prepared_meters_first_reading_records_the_same_for_less_gas(readings: Readings):
+    r = readings
+    slot = r.open_slot()
+    # Three new meters of owners without readings in the slot: two prepared at registration
+    # (one read through the packed fast path, one through submitOne's general path), one not.
+    packed, general = _register_meter(r.d, r.a.owner), _register_meter(r.d, r.c.owner)
+    plain = _register_meter(r.d, r.b.owner)
+    ids = [packed.meter_id, general.meter_id]
+    transact(r.d.chain, r.d.actors.operator, r.contract.functions.prepareMeters(ids))
+    # Idempotent: preparing again (with a meter already prepared) changes nothing.
+    transact(r.d.chain, r.relayer, r.contract.functions.prepareMeters(ids[:1]))
+    for meter in (packed, general, plain):
+        latest = tuple(r.contract.functions.latestReading(meter.meter_id).call())
+        assert latest == (False, 0, 0, 0)
+    later = slot + 2  # the first slot whose gate closed after the registrations
+    r.d.chain.set_time(r.window(later)[0] + 1)
+    assert not r.recorded(packed, later)
+    gas = {}
+    for meter, send in ((packed, r.submit_packed), (plain, r.submit_packed)):
+        receipt = send([r.sign(meter, later, import_wh=300, export_wh=700)])
+        (event,) = events(r.contract, "ReadingRecorded", receipt)
+        assert event["args"]["owner"] == meter.owner
+        gas[meter.meter_id] = receipt["gasUsed"]
+    r.submit_one(r.sign(general, later, import_wh=300, export_wh=700))
+    register = REGISTER_STEP * (later + 1)
+    for meter in (packed, general, plain):
+        assert r.recorded(meter, later)
+        assert r.energy(meter.owner, later) == (300, 700, 1)
+        assert r.certificates(meter.owner, later) == 700
+        latest = tuple(r.contract.functions.latestReading(meter.meter_id).call())
+        assert latest == (True, later, register, register)
+    # Updating the prepared word instead of creating it: 20,000 - 2,900 gas (EIP-2200).
+    assert gas[plain.meter_id] - gas[packed.meter_id] > 16_000
+    # Preparing a meter that has read leaves its word alone; its next slot checks as usual.
+    transact(r.d.chain, r.relayer, r.contract.functions.prepareMeters(ids))
+    assert tuple(r.contract.functions.latestReading(packed.meter_id).call())[1] == later
+    r.d.chain.set_time(r.window(later + 1)[0] + 1)
+    r.submit_one(r.sign(packed, later + 1))
+    assert r.recorded(packed, later + 1) and r.recorded(packed, later)
+
+
+def test_prepare_meters_refuses_an_unknown_meter_and_a_caller_who_may_not_transact(
+    readings: Readings,
+):
+    r = readings
+    unknown = int(r.d.system.registry.functions.meterCount().call()) + 1
+    with pytest.raises(ReadingsError) as info:
+        transact(r.d.chain, r.relayer, r.contract.functions.prepareMeters([r.a.meter_id, unknown]))
+    assert info.value.name == "ReadingsUnknownMeter"
+    assert info.value.error_args == {"meterId": unknown}
+    stranger = r.d.actors.stranger
+    with pytest.raises(ReadingsError) as info:
+        transact(r.d.chain, stranger, r.contract.functions.prepareMeters([r.a.meter_id]))
+    assert info.value.name == "ReadingsRelayerNotAllowed"
+
+
 def test_errors_carry_the_offending_values(readings: Readings):
     r = readings
     slot = r.open_slot()
