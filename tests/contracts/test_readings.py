@@ -275,6 +275,39 @@ def test_energy_of_keeps_each_slot_apart_in_the_packed_word(readings: Readings):
     assert r.energy(r.a.owner, slot - 4) == (0, 0, 0)
 
 
+COMPACT_WH = 2**14 - 1  # a slot's sums stay in the owner's compact lane up to this
+
+
+def test_a_slot_whose_sums_outgrow_the_compact_lane_moves_to_the_wide_word_intact(
+    readings: Readings,
+):
+    # slot-1: sums that fit, then a reading that takes the import past 14 bits (the slot moves
+    # with its sums so far); slot: a first reading past 14 bits, then one added in the wide
+    # word; slot-2 and slot+1 share the compact word and must not change. Both encodings.
+    r = readings
+    slot = r.open_slot()
+    totals = {r.a.meter_id: [0, 0], r.a2.meter_id: [0, 0]}
+
+    def sign(meter: Meter, s: int, import_wh: int, export_wh: int) -> SignedReading:
+        total = totals[meter.meter_id]
+        total[0] += import_wh
+        total[1] += export_wh
+        return r.sign(meter, s, import_wh, export_wh, registers=(total[0], total[1]))
+
+    r.submit_packed([sign(r.a, slot - 2, 7, 8)])
+    r.submit_packed([sign(r.a, slot - 1, COMPACT_WH, 700)])
+    assert r.energy(r.a.owner, slot - 1) == (COMPACT_WH, 700, 1)
+    r.submit_one(sign(r.a2, slot - 1, 1, 300))
+    r.submit_packed([sign(r.a2, slot, COMPACT_WH + 1, 0)])
+    assert r.energy(r.a.owner, slot) == (COMPACT_WH + 1, 0, 1)
+    r.submit_packed([sign(r.a, slot, 5, 900)])
+    assert r.energy(r.a.owner, slot - 2) == (7, 8, 1)
+    assert r.energy(r.a.owner, slot - 1) == (COMPACT_WH + 1, 1_000, 2)
+    assert r.energy(r.a.owner, slot) == (COMPACT_WH + 6, 900, 2)
+    assert r.energy(r.a.owner, slot + 1) == (0, 0, 0)
+    assert [r.certificates(r.a.owner, s) for s in (slot - 2, slot - 1, slot)] == [8, 1_000, 900]
+
+
 def test_an_owners_import_beyond_the_packed_field_is_refused_as_implausible(readings: Readings):
     r = readings
     slot = r.open_slot()
