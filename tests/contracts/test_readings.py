@@ -18,6 +18,7 @@ from p2penergy.domain.readings import Reading
 from p2penergy.exceptions import ReadingsError
 from p2penergy.oracle import SignedReading, reading_digest, sign_reading
 from p2penergy.oracle.reading import pack_batch
+from p2penergy.oracle.relayer import SUBMIT_GAS_BASE, SUBMIT_GAS_PER_READING
 
 from ..conftest import GAS_MONEY, PROSUMER, Deployed, govern
 
@@ -306,6 +307,26 @@ def test_a_slot_whose_sums_outgrow_the_compact_lane_moves_to_the_wide_word_intac
     assert r.energy(r.a.owner, slot) == (COMPACT_WH + 6, 900, 2)
     assert r.energy(r.a.owner, slot + 1) == (0, 0, 0)
     assert [r.certificates(r.a.owner, s) for s in (slot - 2, slot - 1, slot)] == [8, 1_000, 900]
+
+
+def test_the_dearest_reading_fits_the_relayers_gas_reserve_per_reading(readings: Readings):
+    # Meters never prepared, first readings, imports past the compact lane: each reading creates
+    # its meter's word, the owner's compact word and the owner's wide word (three owners).
+    r = readings
+    slot = r.open_slot()
+    big = COMPACT_WH + 1
+    batch = [
+        r.sign(meter, slot, import_wh=big, export_wh=MAX_WH, registers=(big, MAX_WH))
+        for meter in (r.a, r.b, r.c)
+    ]
+    for meter in (r.a, r.b, r.c):
+        assert not r.contract.functions.latestReading(meter.meter_id).call()[0]
+    receipt = r.submit_packed(batch)
+    assert len(events(r.contract, "ReadingRecorded", receipt)) == 3
+    assert r.energy(r.a.owner, slot) == (big, MAX_WH, 1)
+    # Beyond the transaction's intrinsic gas, every reading fits the relayer's reserve.
+    assert (receipt["gasUsed"] - 21_000) / 3 < SUBMIT_GAS_PER_READING
+    assert receipt["gasUsed"] <= SUBMIT_GAS_BASE + 3 * SUBMIT_GAS_PER_READING
 
 
 def test_an_owners_import_beyond_the_packed_field_is_refused_as_implausible(readings: Readings):
