@@ -228,13 +228,13 @@ contract MeterReadings is IMeterReadings, EIP712 {
     /// @inheritdoc IMeterReadings
     function prepareMeters(uint256[] calldata meterIds) external {
         _checkRelayer();
+        // Meter ids are 1, 2, … in registration order and never removed: an id is a registered
+        // meter exactly when it is between 1 and the registry's count.
+        uint256 meterCount = _registry.meterCount();
         for (uint256 i = 0; i < meterIds.length; ++i) {
             uint256 meterId = meterIds[i];
-            if (_meterStates[meterId] != 0) continue;
-            if (_registry.meter(meterId).device == address(0)) {
-                revert ReadingsUnknownMeter(meterId);
-            }
-            _meterStates[meterId] = _PREPARED;
+            if (meterId == 0 || meterId > meterCount) revert ReadingsUnknownMeter(meterId);
+            if (_meterStates[meterId] == 0) _meterStates[meterId] = _PREPARED;
         }
     }
 
