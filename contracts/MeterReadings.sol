@@ -11,9 +11,15 @@ import {IParticipantRegistry} from "./interfaces/IParticipantRegistry.sol";
 /// @notice Records signed smart-meter readings per (meter, slot), sums them per owner and slot for
 /// settlement, and mints energy certificates for verified export.
 /// @dev Storage is one word per meter (latest registers, latest slot, a bitmap of the recent
-/// slots already recorded) and one word per owner and four consecutive slots (import, export and
-/// meter count of each slot in a 64-bit lane), so a reading costs one cold read-modify-write of
-/// each, and in steady operation three slots in four find the owner's word already written.
+/// slots already recorded) and one word per owner and eight consecutive slots (import, export
+/// and meter count of each slot in a 32-bit lane of 14-bit sums), so a reading costs one cold
+/// read-modify-write of each, and in steady operation seven slots in eight find the owner's word
+/// already written. A slot whose import or export sum outgrows 14 bits (16,383 Wh: above about
+/// 65 kW in a 15-minute slot) moves to a second, wide word per owner and four slots (30-bit sums,
+/// the documented bounds); such readings cost one more read-modify-write.
+/// The meter's word is created when the meter is registered (`prepareMeters`, sent by the
+/// operator's registration), so a meter's first reading also finds it written; an unprepared
+/// meter's first reading creates it.
 ///
 /// The replay bitmap spans `MAX_WINDOW_SLOTS` slots back from the meter's latest recorded slot.
 /// That is enough because the reading window is at most `MAX_WINDOW_SLOTS` slots long: a slot
@@ -76,8 +82,19 @@ contract MeterReadings is IMeterReadings, EIP712 {
     uint32 private immutable _window;
     uint32 private immutable _gateClosure;
 
-    // An account's energy word holds slots 4g..4g+3 (g = slot / 4), slot s in the 64-bit lane at
-    // bit 64 · (s % 4): bits 0-29 import Wh, 30-59 export Wh, 60-63 number of meter readings.
+    // An account's compact energy word holds slots 8g..8g+7 (g = slot / 8), slot s in the 32-bit
+    // lane at bit 32 · (s % 8): bits 0-13 import Wh, 14-27 export Wh, 28-31 number of meter
+    // readings (0: none yet). A slot whose import or export sum outgrows 14 bits (16,383 Wh)
+    // holds `_WIDE` there instead (a count of 0 with Wh: never a compact value), and its sums
+    // move to the account's wide word of slots 4h..4h+3 (h = slot / 4), slot s in the 64-bit lane
+    // at bit 64 · (s % 4): bits 0-29 import Wh, 30-59 export Wh, 60-63 number of meter readings.
+    uint256 private constant _COMPACT_SLOTS = 8;
+    uint256 private constant _COMPACT_BITS = 32;
+    uint256 private constant _COMPACT_MASK = 2 ** 32 - 1;
+    uint256 private constant _COMPACT_WH = 2 ** 14 - 1;
+    uint256 private constant _COMPACT_EXPORT_SHIFT = 14;
+    uint256 private constant _COMPACT_COUNT_SHIFT = 28;
+    uint256 private constant _WIDE = 1;
     uint256 private constant _SLOTS_PER_WORD = 4;
     uint256 private constant _LANE_BITS = 64;
     uint256 private constant _LANE_MASK = 2 ** 64 - 1;
@@ -90,11 +107,15 @@ contract MeterReadings is IMeterReadings, EIP712 {
     uint256 private constant _EXPORT_REGISTER_SHIFT = 64;
     uint256 private constant _SLOT_SHIFT = 128;
     uint256 private constant _RECENT_SHIFT = 160;
+    // A prepared meter's word (`prepareMeters`): no reading (empty bitmap), registers zero, and
+    // one bit in the latest-slot field, which means nothing while the bitmap is empty.
+    uint256 private constant _PREPARED = 1 << _SLOT_SHIFT;
 
     // Packed words, written with a single SSTORE each: Solidity's storage structs would read and
     // rewrite the word once per field.
     mapping(uint256 meterId => uint256 meterState) private _meterStates;
     mapping(address account => mapping(uint256 slotGroup => uint256 lanes)) private _energy;
+    mapping(address account => mapping(uint256 slotGroup => uint256 lanes)) private _wideEnergy;
 
     /// @param registry the community's participant registry (meters, relayer rights)
     /// @param certificate the certificate contract; it must have been deployed for this
@@ -205,6 +226,19 @@ contract MeterReadings is IMeterReadings, EIP712 {
     }
 
     /// @inheritdoc IMeterReadings
+    function prepareMeters(uint256[] calldata meterIds) external {
+        _checkRelayer();
+        // Meter ids are 1, 2, … in registration order and never removed: an id is a registered
+        // meter exactly when it is between 1 and the registry's count.
+        uint256 meterCount = _registry.meterCount();
+        for (uint256 i = 0; i < meterIds.length; ++i) {
+            uint256 meterId = meterIds[i];
+            if (meterId == 0 || meterId > meterCount) revert ReadingsUnknownMeter(meterId);
+            if (_meterStates[meterId] == 0) _meterStates[meterId] = _PREPARED;
+        }
+    }
+
+    /// @inheritdoc IMeterReadings
     function submitOne(SignedReading calldata signed) external {
         _checkRelayer();
         bytes memory failure = _record(signed.reading, signed.v, signed.r, signed.s);
@@ -224,7 +258,16 @@ contract MeterReadings is IMeterReadings, EIP712 {
         view
         returns (uint256 importWh, uint256 exportWh, uint256 meterReadings)
     {
-        uint256 lane = (_energy[account][slot / _SLOTS_PER_WORD] >> _laneShift(slot)) & _LANE_MASK;
+        uint256 shift = (slot % _COMPACT_SLOTS) * _COMPACT_BITS;
+        uint256 lane = (_energy[account][slot / _COMPACT_SLOTS] >> shift) & _COMPACT_MASK;
+        if (lane != _WIDE) {
+            return (
+                lane & _COMPACT_WH,
+                (lane >> _COMPACT_EXPORT_SHIFT) & _COMPACT_WH,
+                lane >> _COMPACT_COUNT_SHIFT
+            );
+        }
+        lane = (_wideEnergy[account][slot / _SLOTS_PER_WORD] >> _laneShift(slot)) & _LANE_MASK;
         return (lane & MAX_SLOT_WH, (lane >> _EXPORT_SHIFT) & MAX_SLOT_WH, lane >> _COUNT_SHIFT);
     }
 
@@ -327,13 +370,9 @@ contract MeterReadings is IMeterReadings, EIP712 {
         uint256 slot = uint64(fields >> 128);
         uint256 importWh = uint64(fields >> 64);
         uint256 exportWh = uint64(fields);
-        mapping(uint256 slotGroup => uint256 lanes) storage energy = _energy[owner];
-        uint256 group = slot / _SLOTS_PER_WORD;
-        (uint256 lanes, bool fits) = _addWh(energy[group], slot, importWh, exportWh);
-        if (!fits) return false;
+        if (!_addEnergy(owner, slot, importWh, exportWh)) return false;
         uint256 meterId = fields >> 192;
         _meterStates[meterId] = state;
-        energy[group] = lanes;
         emit ReadingRecorded(meterId, slot, owner, importWh, exportWh);
         if (exportWh != 0) _mint(owner, slot, exportWh);
         return true;
@@ -494,14 +533,11 @@ contract MeterReadings is IMeterReadings, EIP712 {
         if (!_registersOk(state, reading)) {
             return abi.encodeWithSelector(ReadingsRegisterBackwards.selector, meterId, slot);
         }
-        mapping(uint256 slotGroup => uint256 lanes) storage energy = _energy[owner];
-        uint256 group = slot / _SLOTS_PER_WORD;
-        (uint256 lanes, bool fits) = _addToLane(energy[group], reading);
-        if (!fits) return abi.encodeWithSelector(ReadingsImplausible.selector, meterId, slot);
-
-        _meterStates[meterId] = _advance(state, reading);
-        energy[group] = lanes;
         uint256 exportWh = reading.exportWh;
+        if (!_addEnergy(owner, slot, reading.importWh, exportWh)) {
+            return abi.encodeWithSelector(ReadingsImplausible.selector, meterId, slot);
+        }
+        _meterStates[meterId] = _advance(state, reading);
         emit ReadingRecorded(meterId, slot, owner, reading.importWh, exportWh);
 
         if (exportWh != 0) _mint(owner, slot, exportWh);
@@ -687,29 +723,71 @@ contract MeterReadings is IMeterReadings, EIP712 {
         }
     }
 
-    /// @dev `lanes` with `reading` added to its slot's lane; `fits` is false when a sum would
-    /// outgrow its field (then `lanes` is meaningless).
-    function _addToLane(uint256 lanes, Reading memory reading)
+    /// @dev Adds a reading's Wh to `owner`'s sums for `slot` and counts the reading, or returns
+    /// false and writes nothing when a sum would pass `MAX_SLOT_WH` or the count
+    /// `MAX_SLOT_METER_READINGS` (`ReadingsImplausible`). A slot's sums stay in its compact lane
+    /// while both fit 14 bits; the reading that outgrows them moves the slot to the wide word.
+    function _addEnergy(address owner, uint256 slot, uint256 importWh, uint256 exportWh)
         private
-        pure
-        returns (uint256, bool fits)
+        returns (bool)
     {
-        return _addWh(lanes, reading.slot, reading.importWh, reading.exportWh);
+        mapping(uint256 slotGroup => uint256 lanes) storage compact = _energy[owner];
+        uint256 group = slot / _COMPACT_SLOTS;
+        uint256 word = compact[group];
+        uint256 shift = (slot % _COMPACT_SLOTS) * _COMPACT_BITS;
+        uint256 lane = (word >> shift) & _COMPACT_MASK;
+        if (lane == _WIDE) return _addWide(owner, slot, importWh, exportWh, 1);
+        // 14-bit fields plus uint64 reading values: no overflow in uint256.
+        unchecked {
+            importWh += lane & _COMPACT_WH;
+            exportWh += (lane >> _COMPACT_EXPORT_SHIFT) & _COMPACT_WH;
+        }
+        uint256 count = (lane >> _COMPACT_COUNT_SHIFT) + 1;
+        if (importWh > _COMPACT_WH || exportWh > _COMPACT_WH) {
+            // The slot moves to the wide word with its sums so far (its wide lane is empty).
+            if (!_addWide(owner, slot, importWh, exportWh, count)) return false;
+            lane = _WIDE;
+        } else {
+            if (count > MAX_SLOT_METER_READINGS) return false;
+            // count >= 1: the lane never reads as `_WIDE`.
+            lane = importWh | (exportWh << _COMPACT_EXPORT_SHIFT) | (count << _COMPACT_COUNT_SHIFT);
+        }
+        compact[group] = (word & ~(_COMPACT_MASK << shift)) | (lane << shift);
+        return true;
     }
 
-    /// @dev `_addToLane` of the values.
-    function _addWh(uint256 lanes, uint256 slot, uint256 addImportWh, uint256 addExportWh)
-        private
-        pure
-        returns (uint256, bool fits)
-    {
-        // Each field is below 2^30 and each reading value below 2^64: no overflow in uint256.
+    /// @dev `_addEnergy` in the wide word: adds the values to `slot`'s wide lane, or returns
+    /// false and writes nothing when a sum would outgrow its field.
+    function _addWide(
+        address owner,
+        uint256 slot,
+        uint256 addImportWh,
+        uint256 addExportWh,
+        uint256 addCount
+    ) private returns (bool) {
+        mapping(uint256 slotGroup => uint256 lanes) storage wide = _wideEnergy[owner];
+        uint256 group = slot / _SLOTS_PER_WORD;
+        (uint256 lanes, bool fits) = _addWh(wide[group], slot, addImportWh, addExportWh, addCount);
+        if (fits) wide[group] = lanes;
+        return fits;
+    }
+
+    /// @dev `lanes` (a wide word) with the values added to `slot`'s lane; `fits` is false when a
+    /// sum would outgrow its field (then `lanes` is meaningless).
+    function _addWh(
+        uint256 lanes,
+        uint256 slot,
+        uint256 addImportWh,
+        uint256 addExportWh,
+        uint256 addCount
+    ) private pure returns (uint256, bool fits) {
+        // Each field is below 2^30 and each added value below 2^66: no overflow in uint256.
         unchecked {
             uint256 shift = _laneShift(slot);
             uint256 lane = (lanes >> shift) & _LANE_MASK;
             uint256 importWh = (lane & MAX_SLOT_WH) + addImportWh;
             uint256 exportWh = ((lane >> _EXPORT_SHIFT) & MAX_SLOT_WH) + addExportWh;
-            uint256 count = (lane >> _COUNT_SHIFT) + 1;
+            uint256 count = (lane >> _COUNT_SHIFT) + addCount;
             fits = importWh <= MAX_SLOT_WH && exportWh <= MAX_SLOT_WH
                 && count <= MAX_SLOT_METER_READINGS;
             lane = importWh | (exportWh << _EXPORT_SHIFT) | (count << _COUNT_SHIFT);
@@ -736,13 +814,16 @@ contract MeterReadings is IMeterReadings, EIP712 {
     }
 
     // Meter word: bits 0-63 import register, 64-127 export register, 128-159 latest slot,
-    // 160-255 the recent-slots bitmap.
+    // 160-255 the recent-slots bitmap. Zero, or `_PREPARED`, until the meter's first reading:
+    // every path reads the registers as zero and ignores the latest slot while the bitmap is
+    // empty, and the first reading writes the whole word.
     function _loadMeter(uint256 meterId) private view returns (MeterState memory state) {
         uint256 word = _meterStates[meterId];
         state.importRegisterWh = uint64(word);
         state.exportRegisterWh = uint64(word >> _EXPORT_REGISTER_SHIFT);
-        state.latestSlot = uint32(word >> _SLOT_SHIFT);
         state.recent = uint96(word >> _RECENT_SHIFT);
+        // The latest slot means something only once there is a reading (not in `_PREPARED`).
+        if (state.recent != 0) state.latestSlot = uint32(word >> _SLOT_SHIFT);
     }
 
     function _checkRelayer() private view {

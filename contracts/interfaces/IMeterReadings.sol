@@ -147,6 +147,17 @@ interface IMeterReadings {
     /// @return accepted how many readings were recorded
     function submitPacked(bytes calldata packed) external returns (uint256 accepted);
 
+    /// @notice Gives each listed meter that has no storage yet its per-meter word now (empty: no
+    /// reading, registers zero), so that its first reading updates that word instead of creating
+    /// it. Part of registering a meter: the ~20,000 gas of creating the word move from the first
+    /// reading (a relayer's batch) to this one-off call. Changes nothing a view returns and no
+    /// rule; a meter never prepared is read as before, only dearer the first time.
+    /// @dev Meters already prepared or read are left as they are (idempotent). Reverts
+    /// `ReadingsUnknownMeter` for an id the registry has no meter for. Same caller requirement as
+    /// `submit`.
+    /// @param meterIds the registry's meter ids
+    function prepareMeters(uint256[] calldata meterIds) external;
+
     /// @notice Records one reading or reverts with the custom error naming what is wrong.
     /// @dev Same checks and requirements as `submit`.
     /// @param signed the signed reading

@@ -79,6 +79,13 @@ class RegistryClient:
     def register_meter(
         self, operator: LocalAccount, device: str, owner: str, capacity_w: int
     ) -> int:
+        """Registers the meter, then prepares its word in MeterReadings (`prepareMeters`): the
+        meter's first reading then updates that word instead of creating it (about 17,100 gas
+        less in the relayer's batch; this second transaction costs about 53,500). Returns the
+        meter id."""
         fn = self.contract.functions.registerMeter(device, owner, capacity_w)
         receipt = transact(self.chain, operator, fn)
-        return int(events(self.contract, "MeterRegistered", receipt)[0]["args"]["meterId"])
+        meter_id = int(events(self.contract, "MeterRegistered", receipt)[0]["args"]["meterId"])
+        prepare = self.system.readings.functions.prepareMeters([meter_id])
+        transact(self.chain, operator, prepare)
+        return meter_id

@@ -53,17 +53,20 @@ ALREADY_RECORDED = "ReadingsAlreadyRecorded"
 OUTSIDE_WINDOW = "ReadingsOutsideWindow"
 DEFAULT_BATCH = 50
 # The relayer sends `submitPacked` with a fixed gas limit sized from the gas benchmarks instead
-# of an estimate: the costliest reading measured (benchmarks/gas-snapshot.json, "submit 100
-# readings of new meters (all exporting)", the first slot of a storage word for a meter never
-# seen) is 63,271 gas; 80,000 per reading leaves 26 % headroom on that worst case (the steady
-# case is 33,426), and the 100,000 for the transaction covers its 21,000 intrinsic gas, the
-# calldata's 112 bytes a reading being counted in the per-reading figure. An estimate is only
+# of an estimate. The dearest reading is the first reading of a meter never prepared
+# (`MeterReadings.prepareMeters`, which registration through RegistryClient sends) whose import
+# or export outgrows the owner's 14-bit compact lane in a slot that opens both of the owner's
+# energy words, compact and wide: about 86,500 gas (tests/contracts/test_readings.py checks it
+# stays below this reserve); a prepared meter's dearest is about 69,500, a household's first
+# reading about 46,100 and the steady case 31,238 (benchmarks/gas-snapshot.json). 95,000 per
+# reading leaves about 9 % headroom on the worst case, and the 100,000 for the transaction covers
+# its 21,000 intrinsic gas and the first reading's cold certificate account, the calldata's 112
+# bytes a reading being counted in the per-reading figure. An estimate is only
 # as good as the block it was made against: a reading whose window opened between estimate and
 # inclusion takes the costlier "record" path instead of the "skip" one, and the transaction ran
 # out of gas. Gas *used* (what is paid) does not depend on the limit; the limit decides how many
-# readings one block can take (a block of 30,029,122 gas: 374 readings in one transaction,
-# where 100,000 a reading allowed 299).
-SUBMIT_GAS_PER_READING = 80_000
+# readings one block can take (a block of 30,029,122 gas: 315 readings in one transaction).
+SUBMIT_GAS_PER_READING = 95_000
 SUBMIT_GAS_BASE = 100_000
 RECEIPT_POLL = 0.02  # seconds between receipt polls on a JSON-RPC node
 RECEIPT_TIMEOUT = 120.0  # seconds a receipt may take before the pass gives up (transient)

@@ -18,6 +18,7 @@ from p2penergy.domain.readings import Reading
 from p2penergy.exceptions import ReadingsError
 from p2penergy.oracle import SignedReading, reading_digest, sign_reading
 from p2penergy.oracle.reading import pack_batch
+from p2penergy.oracle.relayer import SUBMIT_GAS_BASE, SUBMIT_GAS_PER_READING
 
 from ..conftest import GAS_MONEY, PROSUMER, Deployed, govern
 
@@ -273,6 +274,59 @@ def test_energy_of_keeps_each_slot_apart_in_the_packed_word(readings: Readings):
         assert r.certificates(r.a.owner, s) == export_wh
     assert r.energy(r.a.owner, slot + 1) == (0, 0, 0)
     assert r.energy(r.a.owner, slot - 4) == (0, 0, 0)
+
+
+COMPACT_WH = 2**14 - 1  # a slot's sums stay in the owner's compact lane up to this
+
+
+def test_a_slot_whose_sums_outgrow_the_compact_lane_moves_to_the_wide_word_intact(
+    readings: Readings,
+):
+    # slot-1: sums that fit, then a reading that takes the import past 14 bits (the slot moves
+    # with its sums so far); slot: a first reading past 14 bits, then one added in the wide
+    # word; slot-2 and slot+1 share the compact word and must not change. Both encodings.
+    r = readings
+    slot = r.open_slot()
+    totals = {r.a.meter_id: [0, 0], r.a2.meter_id: [0, 0]}
+
+    def sign(meter: Meter, s: int, import_wh: int, export_wh: int) -> SignedReading:
+        total = totals[meter.meter_id]
+        total[0] += import_wh
+        total[1] += export_wh
+        return r.sign(meter, s, import_wh, export_wh, registers=(total[0], total[1]))
+
+    r.submit_packed([sign(r.a, slot - 2, 7, 8)])
+    r.submit_packed([sign(r.a, slot - 1, COMPACT_WH, 700)])
+    assert r.energy(r.a.owner, slot - 1) == (COMPACT_WH, 700, 1)
+    r.submit_one(sign(r.a2, slot - 1, 1, 300))
+    r.submit_packed([sign(r.a2, slot, COMPACT_WH + 1, 0)])
+    assert r.energy(r.a.owner, slot) == (COMPACT_WH + 1, 0, 1)
+    r.submit_packed([sign(r.a, slot, 5, 900)])
+    assert r.energy(r.a.owner, slot - 2) == (7, 8, 1)
+    assert r.energy(r.a.owner, slot - 1) == (COMPACT_WH + 1, 1_000, 2)
+    assert r.energy(r.a.owner, slot) == (COMPACT_WH + 6, 900, 2)
+    assert r.energy(r.a.owner, slot + 1) == (0, 0, 0)
+    assert [r.certificates(r.a.owner, s) for s in (slot - 2, slot - 1, slot)] == [8, 1_000, 900]
+
+
+def test_the_dearest_reading_fits_the_relayers_gas_reserve_per_reading(readings: Readings):
+    # Meters never prepared, first readings, imports past the compact lane: each reading creates
+    # its meter's word, the owner's compact word and the owner's wide word (three owners).
+    r = readings
+    slot = r.open_slot()
+    big = COMPACT_WH + 1
+    batch = [
+        r.sign(meter, slot, import_wh=big, export_wh=MAX_WH, registers=(big, MAX_WH))
+        for meter in (r.a, r.b, r.c)
+    ]
+    for meter in (r.a, r.b, r.c):
+        assert not r.contract.functions.latestReading(meter.meter_id).call()[0]
+    receipt = r.submit_packed(batch)
+    assert len(events(r.contract, "ReadingRecorded", receipt)) == 3
+    assert r.energy(r.a.owner, slot) == (big, MAX_WH, 1)
+    # Beyond the transaction's intrinsic gas, every reading fits the relayer's reserve.
+    assert (receipt["gasUsed"] - 21_000) / 3 < SUBMIT_GAS_PER_READING
+    assert receipt["gasUsed"] <= SUBMIT_GAS_BASE + 3 * SUBMIT_GAS_PER_READING
 
 
 def test_an_owners_import_beyond_the_packed_field_is_refused_as_implausible(readings: Readings):
@@ -643,6 +697,62 @@ def test_a_meter_counts_from_the_first_slot_whose_gate_closes_after_its_registra
     r.d.chain.set_time(r.window(later)[0] + 1)
     r.submit_one(r.sign(late, later))
     assert r.recorded(late, later)
+
+
+def test_a_prepared_meters_first_reading_records_the_same_for_less_gas(readings: Readings):
+    r = readings
+    slot = r.open_slot()
+    # Three new meters of owners without readings in the slot: two prepared at registration
+    # (one read through the packed fast path, one through submitOne's general path), one not.
+    packed, general = _register_meter(r.d, r.a.owner), _register_meter(r.d, r.c.owner)
+    plain = _register_meter(r.d, r.b.owner)
+    ids = [packed.meter_id, general.meter_id]
+    transact(r.d.chain, r.d.actors.operator, r.contract.functions.prepareMeters(ids))
+    # Idempotent: preparing again (with a meter already prepared) changes nothing.
+    transact(r.d.chain, r.relayer, r.contract.functions.prepareMeters(ids[:1]))
+    for meter in (packed, general, plain):
+        latest = tuple(r.contract.functions.latestReading(meter.meter_id).call())
+        assert latest == (False, 0, 0, 0)
+    later = slot + 2  # the first slot whose gate closed after the registrations
+    r.d.chain.set_time(r.window(later)[0] + 1)
+    assert not r.recorded(packed, later)
+    gas = {}
+    for meter, send in ((packed, r.submit_packed), (plain, r.submit_packed)):
+        receipt = send([r.sign(meter, later, import_wh=300, export_wh=700)])
+        (event,) = events(r.contract, "ReadingRecorded", receipt)
+        assert event["args"]["owner"] == meter.owner
+        gas[meter.meter_id] = receipt["gasUsed"]
+    r.submit_one(r.sign(general, later, import_wh=300, export_wh=700))
+    register = REGISTER_STEP * (later + 1)
+    for meter in (packed, general, plain):
+        assert r.recorded(meter, later)
+        assert r.energy(meter.owner, later) == (300, 700, 1)
+        assert r.certificates(meter.owner, later) == 700
+        latest = tuple(r.contract.functions.latestReading(meter.meter_id).call())
+        assert latest == (True, later, register, register)
+    # Updating the prepared word instead of creating it: 20,000 - 2,900 gas (EIP-2200).
+    assert gas[plain.meter_id] - gas[packed.meter_id] > 16_000
+    # Preparing a meter that has read leaves its word alone; its next slot checks as usual.
+    transact(r.d.chain, r.relayer, r.contract.functions.prepareMeters(ids))
+    assert tuple(r.contract.functions.latestReading(packed.meter_id).call())[1] == later
+    r.d.chain.set_time(r.window(later + 1)[0] + 1)
+    r.submit_one(r.sign(packed, later + 1))
+    assert r.recorded(packed, later + 1) and r.recorded(packed, later)
+
+
+def test_prepare_meters_refuses_an_unknown_meter_and_a_caller_who_may_not_transact(
+    readings: Readings,
+):
+    r = readings
+    unknown = int(r.d.system.registry.functions.meterCount().call()) + 1
+    with pytest.raises(ReadingsError) as info:
+        transact(r.d.chain, r.relayer, r.contract.functions.prepareMeters([r.a.meter_id, unknown]))
+    assert info.value.name == "ReadingsUnknownMeter"
+    assert info.value.error_args == {"meterId": unknown}
+    stranger = r.d.actors.stranger
+    with pytest.raises(ReadingsError) as info:
+        transact(r.d.chain, stranger, r.contract.functions.prepareMeters([r.a.meter_id]))
+    assert info.value.name == "ReadingsRelayerNotAllowed"
 
 
 def test_errors_carry_the_offending_values(readings: Readings):

@@ -153,7 +153,7 @@ def test_throughput_benchmark_confirms_every_reading_and_order_on_both_chains(
     ratio = result["ratio_node_to_embedded"]
     assert set(ratio) == {"readings_per_s", "sign_outbox_per_s", "submit_confirm_per_s",
                           "orders_per_s", "batched_orders_per_s"}  # fmt: skip
-    assert result["submit_gas_limit"] == 100_000 + 4 * 80_000
+    assert result["submit_gas_limit"] == 100_000 + 4 * 95_000
     assert "target >= 1,000 signed readings/s" in stdout
 
 
