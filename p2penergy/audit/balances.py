@@ -67,6 +67,23 @@ def _balances_of(
     return answers
 
 
+def _read_against(
+    chain: Chain, contract: Any, expected: dict[str, int], to_block: int, what: str, out: Findings
+) -> list[tuple[str, int, int]]:
+    """(account, expected, on chain) for each account whose `balanceOf` could be read, in
+    account order; each one that could not is recorded as not checked (`what` names the
+    balance: "credit", "market")."""
+    read = _balances_of(chain, contract, sorted(expected), to_block)
+    compared = []
+    for account, want in sorted(expected.items()):
+        got = read[account]
+        if isinstance(got, Exception):
+            out.could_not_check(BALANCES, f"the {what} balance of {account}", got, party=account)
+            continue
+        compared.append((account, want, got))
+    return compared
+
+
 def _market_balances(chain: Chain, history: History, to_block: int, out: Findings) -> None:
     """Each account's free credits in the market (`balanceOf` of EnergyMarket) against the
     market's events: a balance written into storage without its event shows here."""
@@ -74,16 +91,7 @@ def _market_balances(chain: Chain, history: History, to_block: int, out: Finding
     expected = market_ledger(history)
     for account in history.accounts():
         expected.setdefault(account, 0)
-    ordered = sorted(expected.items())
-    read = _balances_of(chain, market, [account for account, _ in ordered], to_block)
-    for account, want in ordered:
-        got_or_error = read[account]
-        if isinstance(got_or_error, Exception):
-            out.could_not_check(
-                BALANCES, f"the market balance of {account}", got_or_error, party=account
-            )
-            continue
-        got = got_or_error
+    for account, want, got in _read_against(chain, market, expected, to_block, "market", out):
         out.add(
             BALANCES,
             got == want,
@@ -127,18 +135,9 @@ def _credits(
     token = _contract(chain, history, "CommunityCredit")
     expected = credit_history(history)
     total = 0
-    complete = True
-    ordered = sorted(expected.items())
-    read = _balances_of(chain, token, [account for account, _ in ordered], to_block)
-    for account, want in ordered:
-        got_or_error = read[account]
-        if isinstance(got_or_error, Exception):
-            out.could_not_check(
-                BALANCES, f"the credit balance of {account}", got_or_error, party=account
-            )
-            complete = False
-            continue
-        got = got_or_error
+    compared = _read_against(chain, token, expected, to_block, "credit", out)
+    complete = len(compared) == len(expected)
+    for account, want, got in compared:
         total += got
         if got != want:
             out.add(
