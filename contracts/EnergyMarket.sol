@@ -127,8 +127,9 @@ contract EnergyMarket is IEnergyMarket, ReentrancyGuardTransient {
     address private immutable _feeAccount;
     address private immutable _roundingAccount;
     /// @dev Balance positions of the fee and rounding accounts (a participant's: its number + 1).
+    /// One account that is both has one balance: the fee lane (`_roundingPosition` is then 0).
     uint256 private constant _FEE_POSITION = 0;
-    uint256 private constant _ROUNDING_POSITION = 1;
+    uint256 private immutable _roundingPosition;
 
     Tariffs private _tariffs;
     /// @dev The seller fee per kWh snapshotted into offers placed from now on (≤ _MAX_FEE).
@@ -190,6 +191,7 @@ contract EnergyMarket is IEnergyMarket, ReentrancyGuardTransient {
         _idCap = uint16(orderCap * _MAX_PLACEMENTS);
         _feeAccount = feeAccount;
         _roundingAccount = roundingAccount;
+        _roundingPosition = roundingAccount == feeAccount ? _FEE_POSITION : 1;
         _setTariffs(initialTariffs.feedInPerKWh, initialTariffs.retailPerKWh, initialTariffs.networkFeePerKWh);
     }
 
@@ -510,7 +512,7 @@ contract EnergyMarket is IEnergyMarket, ReentrancyGuardTransient {
         state.status = SlotStatus.Settled;
         uint256 dust = t.charges - t.receipts; // charges round up, receipts down: ≥ 0
         uint256 certificateDust = t.certificates - t.buyerCertificates; // floors: ≥ 0
-        if (dust > 0) _addBalance(_ROUNDING_POSITION, dust);
+        if (dust > 0) _addBalance(_roundingPosition, dust);
         emit SlotSettled(slot, t.fees, dust, certificateDust, state.expired);
         if (certificateDust == 0) return false;
         state.certificateDustWh = uint64(certificateDust); // ≤ S < 2^64
@@ -935,7 +937,7 @@ contract EnergyMarket is IEnergyMarket, ReentrancyGuardTransient {
     /// they are also registered, so each account has exactly one balance.
     function _positionFor(address account, uint256 number) private view returns (uint256) {
         if (account == _feeAccount) return _FEE_POSITION;
-        if (account == _roundingAccount) return _ROUNDING_POSITION;
+        if (account == _roundingAccount) return _roundingPosition;
         return number + 1;
     }
 
@@ -949,7 +951,7 @@ contract EnergyMarket is IEnergyMarket, ReentrancyGuardTransient {
     /// that is neither registered nor a service account (its balance is 0).
     function _positionOfAccount(address account) private view returns (bool known, uint256 position) {
         if (account == _feeAccount) return (true, _FEE_POSITION);
-        if (account == _roundingAccount) return (true, _ROUNDING_POSITION);
+        if (account == _roundingAccount) return (true, _roundingPosition);
         uint256 number = _registry.participant(account).number;
         return (number != 0, number + 1);
     }
