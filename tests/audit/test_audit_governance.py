@@ -16,12 +16,11 @@ from p2penergy.chain.deploy import System, role_id
 from p2penergy.chain.tx import events, transact
 from p2penergy.cli import audit as audit_cli
 from p2penergy.cli.main import cli
-from p2penergy.domain.orders import OrderInput, Side
 from p2penergy.domain.readings import Reading
 from p2penergy.oracle.reading import sign_reading
 
 from ..conftest import govern, topup_ref
-from ..contracts.test_market import open_slot, to_gate_close, to_slot_end
+from ..contracts.test_market import cleared_pair, open_slot
 from .conftest import Day, rolled_back
 
 STRANGER = Account.create()
@@ -39,12 +38,7 @@ def governed(day: Day) -> int:
     seller, buyer = day.sellers[0], day.buyers[0]
     registry = d.system.registry.functions
     govern(d, d.system.market.functions.setSellerFee(SELLER_FEE))
-    slot = open_slot(d)
-    market.place(seller.account, [OrderInput(slot, Side.OFFER, 800, 100_000)])
-    market.place(buyer.account, [OrderInput(slot, Side.BID, 800, 200_000)])
-    to_gate_close(d, market, slot)
-    market.clear_slot(d.actors.keeper, slot)
-    to_slot_end(d, market, slot)
+    slot = cleared_pair(d, market, seller, buyer, energy_wh=800)
     # After delivery the seller's meter is deactivated: its reading still counts, because a
     # reading verifies against the meter as it stood when its slot's gate closed.
     govern(d, registry.setMeterActive(seller.meter_id, False))

@@ -91,12 +91,14 @@ def to_slot_end(d: Deployed, market: MarketClient, slot: int) -> None:
     d.chain.set_time(start + d.system.readings.functions.timing().call()[1])
 
 
-def cleared_pair(d: Deployed, market: MarketClient, seller: Trader, buyer: Trader) -> int:
-    """A new slot where `seller` offers 1 kWh at 0.10 and `buyer` bids for it at 0.20, cleared;
-    chain time at the slot's end. Returns the slot."""
+def cleared_pair(
+    d: Deployed, market: MarketClient, seller: Trader, buyer: Trader, energy_wh: int = 1_000
+) -> int:
+    """A new slot where `seller` offers `energy_wh` (1 kWh) at 0.10 and `buyer` bids for it at
+    0.20, cleared; chain time at the slot's end. Returns the slot."""
     slot = open_slot(d)
-    market.place(seller.account, [OrderInput(slot, Side.OFFER, 1_000, 100_000)])
-    market.place(buyer.account, [OrderInput(slot, Side.BID, 1_000, 200_000)])
+    market.place(seller.account, [OrderInput(slot, Side.OFFER, energy_wh, 100_000)])
+    market.place(buyer.account, [OrderInput(slot, Side.BID, energy_wh, 200_000)])
     to_gate_close(d, market, slot)
     market.clear_slot(d.actors.keeper, slot)
     to_slot_end(d, market, slot)
