@@ -24,6 +24,7 @@ from typing import Any
 
 from web3 import HTTPProvider, Web3
 
+from p2penergy.chain.connect import http_session
 from p2penergy.chain.toolchain import repo_root
 from p2penergy.exceptions import ChainError, ToolchainError
 
@@ -291,7 +292,7 @@ def start_hardhat(
         start_new_session=True,
     )
     node = HardhatNode(process, port)
-    w3 = Web3(HTTPProvider(node.url, request_kwargs={"timeout": 2}))
+    w3 = Web3(HTTPProvider(node.url, request_kwargs={"timeout": 2}, session=http_session(node.url)))
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         if process.poll() is not None:
