@@ -13,23 +13,14 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
-from eth_abi.abi import default_codec as _CODEC
-from eth_utils.abi import event_abi_to_log_topic, get_abi_input_names
+from eth_utils.abi import event_abi_to_log_topic
 from eth_utils.address import is_address, to_checksum_address
 from eth_utils.crypto import keccak
 from web3 import Web3
-from web3._utils.abi import (
-    exclude_indexed_event_inputs,
-    get_indexed_event_inputs,
-    map_abi_data,
-    named_tree,
-    normalize_event_input_types,
-)
-from web3._utils.events import get_event_abi_types_for_decoding
-from web3._utils.normalizers import BASE_RETURN_NORMALIZERS
 
 from p2penergy.audit.cache import AuditCache, RawLog, RawTx
 from p2penergy.chain import artifacts
+from p2penergy.chain.eventdata import EventLayout
 from p2penergy.domain.readings import InvalidReading
 from p2penergy.exceptions import ToolchainError
 from p2penergy.oracle.reading import SignedReading, unpack_batch
@@ -41,78 +32,26 @@ ZERO = "0x" + "00" * 20
 Position = tuple[int, int]
 
 
-@dataclass(frozen=True)
-class EventDecoder:
-    """One event's ABI with what web3's `get_event_data` works out from it on every log (the
-    indexed and data inputs, their decoding types and names) worked out once: decoding an audit's
-    thousands of logs then does only the decoding, with web3's own normalizers, so the
-    arguments are exactly `get_event_data`'s."""
-
-    abi: dict[str, Any]
-    topic_types: tuple[str, ...]
-    topic_names: tuple[str | None, ...]
-    data_types: tuple[str, ...]
-    data_inputs: tuple[Any, ...]
-
-    @classmethod
-    def of(cls, abi: dict[str, Any]) -> EventDecoder:
-        topic_abi = get_indexed_event_inputs(abi)  # type: ignore[arg-type]
-        data_abi = exclude_indexed_event_inputs(abi)  # type: ignore[arg-type]
-        topic_inputs = normalize_event_input_types(topic_abi)
-        data_inputs = normalize_event_input_types(data_abi)
-        topic_names = get_abi_input_names(
-            {"name": abi["name"], "type": "event", "inputs": topic_abi}
-        )
-        data_names = get_abi_input_names({"name": abi["name"], "type": "event", "inputs": data_abi})
-        if set(topic_names) & set(data_names):  # web3 refuses such an ABI on every log
-            raise ValueError(f"event {abi['name']}: an argument name is both indexed and not")
-        return cls(
-            abi=abi,
-            topic_types=tuple(get_event_abi_types_for_decoding(topic_inputs)),
-            topic_names=tuple(topic_names),
-            data_types=tuple(get_event_abi_types_for_decoding(data_inputs)),
-            data_inputs=tuple(data_inputs),
-        )
-
-    def decode(self, topics: list[bytes], data: bytes) -> dict[str, Any] | None:
-        """The event's arguments as `get_event_data` gives them (None where it raises
-        `LogTopicError`: another number of indexed arguments under the same signature)."""
-        if len(topics) != len(self.topic_types):
-            return None
-        values = _CODEC.decode(self.data_types, data)
-        named = named_tree(
-            list(self.data_inputs),
-            map_abi_data(BASE_RETURN_NORMALIZERS, list(self.data_types), values),
-        )
-        indexed = [
-            _CODEC.decode([kind], topic)[0]
-            for kind, topic in zip(self.topic_types, topics, strict=True)
-        ]
-        normalized = map_abi_data(BASE_RETURN_NORMALIZERS, list(self.topic_types), indexed)
-        args: dict[Any, Any] = dict(zip(self.topic_names, normalized, strict=True))
-        args.update(named)
-        return args
-
-
-def _event_table(abi: list[dict[str, Any]]) -> dict[str, EventDecoder]:
+def _event_table(abi: list[dict[str, Any]]) -> dict[str, EventLayout]:
+    """Each event's layout (its ABI worked out once, not per log), by its topic."""
     return {
-        "0x" + event_abi_to_log_topic(item).hex(): EventDecoder.of({"anonymous": False, **item})  # type: ignore[arg-type]
+        "0x" + event_abi_to_log_topic(item).hex(): EventLayout.of({"anonymous": False, **item})  # type: ignore[arg-type]
         for item in abi
         if item.get("type") == "event"
     }
 
 
-def decode_log(table: dict[str, EventDecoder], log: RawLog) -> tuple[str, dict[str, Any]] | None:
+def decode_log(table: dict[str, EventLayout], log: RawLog) -> tuple[str, dict[str, Any]] | None:
     """(event name, arguments) of `log` under an event table, or None when not in it; decoded
-    as web3's `get_event_data` decodes (`EventDecoder`), addresses in lower case as everywhere
-    in the audit."""
+    as web3's `get_event_data` decodes (`chain.eventdata.EventLayout`), addresses in lower case
+    as everywhere in the audit (so they are not checksummed first)."""
     if not log.topics:
         return None
     decoder = table.get(log.topics[0])
     if decoder is None:
         return None
     topics = [bytes.fromhex(topic[2:]) for topic in log.topics[1:]]
-    decoded = decoder.decode(topics, bytes.fromhex(log.data[2:]))
+    decoded = decoder.args(topics, bytes.fromhex(log.data[2:]), checksum=False)
     if decoded is None:
         return None  # same signature, different indexing (e.g. ERC-721 Transfer)
     args = {
@@ -392,7 +331,7 @@ def replay(cache: AuditCache, addresses: dict[str, str], to_block: int) -> Histo
     addrs = {name: a.lower() for name, a in addresses.items()}
     history = History(addresses=addrs, to_block=to_block)
     governance = _event_table(GOVERNANCE_ABI)
-    tables: dict[str, dict[str, EventDecoder]] = {}
+    tables: dict[str, dict[str, EventLayout]] = {}
     for name, address in addrs.items():
         try:
             tables[address] = governance | _event_table(artifacts.load(name)["abi"])
