@@ -11,9 +11,6 @@ from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from eth_account import Account
-from eth_keys.exceptions import BadSignature
-
 from p2penergy.audit.history import ZERO, Event, History, OrderRecord
 from p2penergy.domain.orders import slot_of
 from p2penergy.domain.readings import InvalidReading, Reading
@@ -28,9 +25,7 @@ from p2penergy.market import (
     settle,
 )
 from p2penergy.market.settlement import Settlement
-from p2penergy.oracle.reading import reading_digest
-
-SECP256K1_HALF_N = 0x7FFFFFFFFFFFFFFFFFFFFFFFFFFFFFFF5D576E7357A4501DDFE92F46681B20A0
+from p2penergy.oracle.reading import recover_signer, separator_of
 
 CLEARING = "clearing"
 READINGS = "readings"
@@ -236,14 +231,12 @@ def check_readings(
 def _recover(
     values: tuple[int, ...], v: int, r: bytes, s: bytes, chain_id: int, contract: str
 ) -> str | None:
-    if int.from_bytes(s, "big") > SECP256K1_HALF_N or v not in (27, 28):
-        return None
     try:
-        digest = reading_digest(Reading(*values), chain_id, contract)
-        signer = Account._recover_hash(digest, vrs=(v, int.from_bytes(r), int.from_bytes(s)))
-    except (BadSignature, InvalidReading, ValueError):
+        reading = Reading(*values)
+        separator = separator_of(chain_id, contract)
+    except InvalidReading:
         return None
-    return str(signer).lower()
+    return recover_signer(reading, v, int.from_bytes(r, "big"), int.from_bytes(s, "big"), separator)
 
 
 def _expired_lines(orders: list[Order]) -> dict[int, tuple[int, ...]]:

@@ -11,6 +11,7 @@ from __future__ import annotations
 from collections import defaultdict
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
+from functools import lru_cache
 from typing import Any
 
 from eth_utils.abi import event_abi_to_log_topic
@@ -394,11 +395,9 @@ def _calls(
 def _signed_reading(calls: list[Any], meter_id: int, slot: int) -> tuple[Any, ...] | None:
     for fn_name, params in calls:
         if fn_name == "submitPacked":
-            for packed in _unpacked(params.get("packed")):
-                values = packed.reading
-                if (values.meter_id, values.slot) == (meter_id, slot):
-                    r, s = packed.r.to_bytes(32, "big"), packed.s.to_bytes(32, "big")
-                    return (values.as_tuple(), packed.v, r, s)
+            found = _packed_index(params.get("packed")).get((meter_id, slot))
+            if found is not None:
+                return found
             continue
         batch = params["batch"] if fn_name == "submit" else [params.get("signed")]
         for signed in batch:
@@ -409,6 +408,27 @@ def _signed_reading(calls: list[Any], meter_id: int, slot: int) -> tuple[Any, ..
             if int(reading[0]) == meter_id and int(reading[1]) == slot:
                 return (tuple(int(x) for x in reading), int(v), bytes(r), bytes(s))
     return None
+
+
+def _packed_index(data: Any) -> dict[tuple[int, int], tuple[Any, ...]]:
+    """`submitPacked`'s signed readings by (meter, slot), the first of each as `_signed_reading`
+    returns it. Every record of a batch looks its reading up in the same calldata: unpacked
+    once per transaction instead of once per record (quadratic in the batch size)."""
+    try:
+        return _packed_index_of(bytes(data))
+    except TypeError:  # no bytes argument: the call recorded nothing
+        return {}
+
+
+@lru_cache(maxsize=4)
+def _packed_index_of(data: bytes) -> dict[tuple[int, int], tuple[Any, ...]]:
+    index: dict[tuple[int, int], tuple[Any, ...]] = {}
+    for packed in _unpacked(data):
+        values = packed.reading
+        if (values.meter_id, values.slot) not in index:
+            r, s = packed.r.to_bytes(32, "big"), packed.s.to_bytes(32, "big")
+            index[(values.meter_id, values.slot)] = (values.as_tuple(), packed.v, r, s)
+    return index
 
 
 def _unpacked(data: Any) -> list[SignedReading]:

@@ -10,6 +10,7 @@ import pytest
 from eth_abi.abi import encode
 from eth_account import Account
 from eth_account.messages import encode_typed_data
+from eth_keys.exceptions import BadSignature
 from eth_utils.address import to_checksum_address
 from eth_utils.crypto import keccak
 from hypothesis import given, settings
@@ -21,7 +22,9 @@ from p2penergy.exceptions import P2PEnergyError
 from p2penergy.oracle import SignedReading, reading_digest, sign_reading, typed_data
 from p2penergy.oracle.reading import (
     PACKED_READING_BYTES,
+    SECP256K1_HALF_N,
     pack_batch,
+    recover_signer,
     separator_of,
     sign_with_separator,
     signing_key,
@@ -187,6 +190,54 @@ def test_fast_signature_is_identical_to_eth_accounts_typed_data_signature(
     message = encode_typed_data(full_message=typed_data(reading, chain_id, contract))
     vrs = (signed.v, signed.r, signed.s)
     assert Account.recover_message(message, vrs=vrs) == Account.from_key(key).address
+
+
+def _reference_signer(reading: Reading, v: int, r: int, s: int) -> str | None:
+    """eth-account's recovery from the generic typed-data digest, with the contract's rules:
+    v 27 or 28 and a low s, else no signer."""
+    if v not in (27, 28) or s > SECP256K1_HALF_N:
+        return None
+    try:
+        digest = reading_digest(reading, CHAIN_ID, CONTRACT)
+        return str(Account._recover_hash(digest, vrs=(v, r, s))).lower()
+    except (BadSignature, ValueError):
+        return None
+
+
+@settings(max_examples=examples(60), deadline=None)
+@given(
+    reading=_READINGS,
+    key=_KEYS,
+    tamper=st.sampled_from(["none", "field", "r", "s", "high s", "v", "zero r", "zero s"]),
+    other=st.integers(0, 2**256 - 1),
+)
+def test_fast_recovery_is_eth_accounts_recovery_with_the_contracts_rules(
+    reading: Reading, key: bytes, tamper: str, other: int
+):
+    """The audit's signer recovery (cached separator, libsecp256k1) against eth-account's, for
+    genuine signatures and for each way a submitted one can be wrong."""
+    signed = sign_reading(key, reading, CHAIN_ID, CONTRACT)
+    v, r, s = signed.v, signed.r, signed.s
+    if tamper == "field":
+        reading = replace(reading, export_wh=(reading.export_wh + 1) % 2**64)
+    elif tamper == "r":
+        r = other % SECP256K1_N
+    elif tamper == "s":
+        s = other % SECP256K1_N
+    elif tamper == "high s":
+        s = SECP256K1_N - s  # the malleable twin: valid for eth-account, refused by the contract
+    elif tamper == "v":
+        v = other % 256
+    elif tamper == "zero r":
+        r = 0
+    elif tamper == "zero s":
+        s = 0
+    got = recover_signer(reading, v, r, s, separator_of(CHAIN_ID, CONTRACT))
+    assert got == _reference_signer(reading, v, r, s)
+    if tamper == "none":
+        assert got == Account.from_key(key).address.lower()
+    if tamper in ("high s", "v", "zero r", "zero s") and not (tamper == "v" and v in (27, 28)):
+        assert got is None
 
 
 def test_fast_signer_takes_the_key_as_bytes_hex_or_int_and_refuses_bad_keys():
