@@ -263,8 +263,8 @@ def recover_signer(reading: Reading, v: int, r: int, s: int, separator: bytes) -
     other than 27 or 28, s in the upper half of the curve order (the malleable twin), r or s
     zero or not below the order, or nothing recovered. What the audit checks every recorded
     reading with: the same digest as `sign_with_separator` and libsecp256k1's recovery, about
-    five times faster (0.36 → 0.07 ms a reading) than eth-account's typed-data encoder and key recovery
-    (tests/unit/oracle/test_reading_signing.py compares the two)."""
+    five times faster (0.36 → 0.07 ms a reading) than eth-account's typed-data encoder and key
+    recovery (tests/unit/oracle/test_reading_signing.py compares the two)."""
     if v not in (27, 28) or not 0 < r < SECP256K1_N or not 0 < s <= SECP256K1_HALF_N:
         return None
     signature = r.to_bytes(32, "big") + s.to_bytes(32, "big") + bytes((v - 27,))
