@@ -30,26 +30,45 @@ import pstats
 import resource
 import statistics
 import time
+from contextlib import ExitStack
 from pathlib import Path
 from typing import Any
 
+from p2penergy.chain.connect import Chain, rpc
+from p2penergy.chain.node import AnvilNode, start_anvil
 from p2penergy.energy import scenario as scenarios
 from p2penergy.sim.runner import RunResult, simulate
 
 DEFAULT_OUT = Path(__file__).parent / "results" / "simulate.json"
 
 
-def timed(scenario: scenarios.Scenario) -> tuple[RunResult, dict[str, Any]]:
-    marks: list[float] = []
-    wall, start = time.perf_counter(), time.process_time()
-    children = resource.getrusage(resource.RUSAGE_CHILDREN)
-    result = simulate(scenario, progress=lambda _: marks.append(time.process_time()))
-    end = time.process_time()
-    wall, cpu = time.perf_counter() - wall, end - start
-    after = resource.getrusage(resource.RUSAGE_CHILDREN)
+def timed(
+    scenario: scenarios.Scenario, chain: str = "embedded"
+) -> tuple[RunResult, dict[str, Any]]:
+    marks: list[tuple[float, float]] = []  # (CPU, wall) at the end of every slot
+    node_cpu: float | None = None
+    with ExitStack() as stack:
+        on: Chain | None = None
+        node: AnvilNode | None = None
+        if chain == "anvil":
+            node = stack.enter_context(start_anvil())
+            on = rpc(node.url)
+        wall, start = time.perf_counter(), time.process_time()
+        children = resource.getrusage(resource.RUSAGE_CHILDREN)
+        result = simulate(
+            scenario,
+            chain=on,
+            progress=lambda _: marks.append((time.process_time(), time.perf_counter())),
+        )
+        end, wall_end = time.process_time(), time.perf_counter()
+        wall, cpu = wall_end - wall, end - start
+        after = resource.getrusage(resource.RUSAGE_CHILDREN)
+        if node is not None:
+            node_cpu = process_cpu_seconds(node.process.pid)
     worker = after.ru_utime + after.ru_stime - children.ru_utime - children.ru_stime
-    setup = marks[0] - start if marks else cpu
-    audit = end - marks[-1] if marks else 0.0
+    setup = marks[0][0] - start if marks else cpu
+    audit = end - marks[-1][0] if marks else 0.0
+    audit_wall = wall_end - marks[-1][1] if marks else 0.0
     slots = len(result.outcomes)
     print(
         f"scenario {scenario.name}: {scenario.households.count} households, {slots} slots of "
@@ -63,12 +82,14 @@ def timed(scenario: scenarios.Scenario) -> tuple[RunResult, dict[str, Any]]:
         f"first slot {setup:.1f} s; {(cpu - setup - audit) / max(1, slots - 1):.2f} s per further "
         f"slot; final audit {audit:.1f} s), signing worker {worker:.1f} s (overlaps with the chain)"
     )
+    if node_cpu is not None:
+        print(f"anvil's CPU time {node_cpu:.1f} s; final audit {audit_wall:.1f} s wall")
     if result.audit is not None:
         verdict = "PASS" if result.audit.passed else "FAIL"
         print(f"audit: {verdict}, {len(result.audit.findings)} checks")
     transactions = {op: len(g) for op, g in sorted(result.gas.items())}
     print("transactions:", transactions)
-    figures = {
+    figures: dict[str, Any] = {
         "wall_seconds": round(wall, 2),
         "cpu_seconds": round(cpu, 2),
         "worker_cpu_seconds": round(worker, 2),
@@ -80,7 +101,21 @@ def timed(scenario: scenarios.Scenario) -> tuple[RunResult, dict[str, Any]]:
         "per_slot_cpu_seconds": round((cpu - setup - audit) / max(1, slots - 1), 2),
         "audit_cpu_seconds": round(audit, 2),
     }
+    if node_cpu is not None:
+        figures["chain"] = chain
+        figures["node_cpu_seconds"] = round(node_cpu, 2)
+        figures["audit_wall_seconds"] = round(audit_wall, 2)
     return result, figures
+
+
+def process_cpu_seconds(pid: int) -> float | None:
+    """User + system CPU of a running process (Linux /proc), None where it cannot be read."""
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return None
+    fields = stat.rsplit(")", 1)[1].split()  # after the command name, which may hold spaces
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
 def profile_summary(stats: pstats.Stats, top: int) -> dict[str, Any]:
@@ -123,7 +158,7 @@ def write(out: Path, summary: dict[str, Any]) -> None:
         before = json.loads(out.read_text())
     except (OSError, ValueError):
         before = {}
-    same = all(before.get(k) == summary.get(k) for k in ("scenario", "households"))
+    same = all(before.get(k) == summary.get(k) for k in ("scenario", "households", "chain"))
     merged = {**before, **summary} if same else summary
     out.write_text(json.dumps(merged, indent=2) + "\n")
     print(f"wrote {out}")
@@ -136,6 +171,12 @@ def main() -> None:
     parser.add_argument("--first-slot", type=int, default=None)
     parser.add_argument("--slots", type=int, default=None, help="simulate only this many slots")
     parser.add_argument("--repeat", type=int, default=1, help="timing runs (medians)")
+    parser.add_argument(
+        "--chain",
+        choices=("embedded", "anvil"),
+        default="embedded",
+        help="where the timing runs go: the embedded chain (py-evm) or a throwaway anvil",
+    )
     parser.add_argument("--top", type=int, default=30)
     parser.add_argument("--no-profile", action="store_true")
     parser.add_argument(
@@ -154,9 +195,11 @@ def main() -> None:
     scenario = scenarios.load(args.scenario).with_overrides(
         households=args.households, first_slot=args.first_slot, slot_count=args.slots
     )
-    identity = {"scenario": scenario.name, "households": scenario.households.count}
+    identity: dict[str, Any] = {"scenario": scenario.name, "households": scenario.households.count}
+    if args.chain != "embedded":
+        identity["chain"] = args.chain
     if not args.profile_only:
-        runs = [timed(scenario)[1] for _ in range(max(1, args.repeat))]
+        runs = [timed(scenario, args.chain)[1] for _ in range(max(1, args.repeat))]
         summary = {
             **identity,
             "repeat": len(runs),
@@ -175,6 +218,9 @@ def main() -> None:
             },
             **{key: runs[0][key] for key in ("slots", "transactions", "gas", "audit_passed")},
         }
+        for key in ("node_cpu_seconds", "audit_wall_seconds"):
+            if all(run.get(key) is not None for run in runs):
+                summary[f"{key}_median"] = statistics.median(run[key] for run in runs)
         if len(runs) > 1:
             print(
                 f"median of {len(runs)}: wall {summary['wall_seconds_median']:.1f} s, "
@@ -196,10 +242,12 @@ def main() -> None:
         if slots_done == args.profile_after_slots:
             profile.enable()
 
-    if not args.profile_after_slots:
-        profile.enable()
-    result = simulate(profiled, progress=start_after)
-    profile.disable()
+    with ExitStack() as stack:
+        on = None if args.chain == "embedded" else rpc(stack.enter_context(start_anvil()).url)
+        if not args.profile_after_slots:
+            profile.enable()
+        result = simulate(profiled, chain=on, progress=start_after)
+        profile.disable()
     stats = pstats.Stats(profile)
     stats.sort_stats("cumulative").print_stats(args.top)
     stats.sort_stats("tottime").print_stats(args.top)

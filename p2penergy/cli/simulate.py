@@ -1,7 +1,9 @@
-"""`p2penergy simulate`: a community trading day on the embedded chain, end to end."""
+"""`p2penergy simulate`: a community trading day on the embedded chain (or a throwaway anvil),
+end to end."""
 
 from __future__ import annotations
 
+from contextlib import ExitStack
 from pathlib import Path
 from typing import Any
 
@@ -42,6 +44,15 @@ def _money(base_units: int) -> str:
 )
 @click.option("--seed", type=int, help="Override the scenario's seed (same seed, same report).")
 @click.option(
+    "--chain",
+    "chain_kind",
+    type=click.Choice(["embedded", "anvil"]),
+    default="embedded",
+    show_default=True,
+    help="Where the contracts run: the embedded chain (py-evm, in this process) or a throwaway "
+    "in-memory anvil with the local node's settings (native EVM: for large communities).",
+)
+@click.option(
     "--out",
     "out_dir",
     type=click.Path(file_okay=False, path_type=Path),
@@ -57,6 +68,7 @@ def simulate_command(
     days: int | None,
     slot_seconds: str | None,
     seed: int | None,
+    chain_kind: str,
     out_dir: Path,
     as_json: bool,
 ) -> None:
@@ -66,7 +78,9 @@ def simulate_command(
     every slot the keeper clears at gate closure, meters sign readings that go through the
     oracle's outbox (a temporary SQLite file) and relayer in a batch, and the keeper settles.
     The auditor checks the whole run at the end. The report compares every bill with the
-    grid-only baseline.
+    grid-only baseline. `--chain anvil` runs the same day on a throwaway anvil (the same
+    contracts, rules and report; gas differs only by calldata bytes: addresses and signatures
+    differ between the chains).
     """
     from p2penergy.energy import scenario as scenarios
     from p2penergy.sim.report import build_report, check_writable, write
@@ -108,7 +122,15 @@ def simulate_command(
             if outcome.slot == scenario.slots[-1]:
                 bar.update(task, detail="auditing the run")
 
-        result = simulate(scenario, progress=on_slot)  # the outbox in a temporary folder
+        with ExitStack() as stack:
+            chain = None  # the embedded chain
+            if chain_kind == "anvil":
+                from p2penergy.chain.connect import rpc
+                from p2penergy.chain.node import start_anvil
+
+                chain = rpc(stack.enter_context(start_anvil()).url)
+            # the outbox in a temporary folder
+            result = simulate(scenario, chain=chain, progress=on_slot)
     report = build_report(result)
     paths = write(report, out_dir)
     if as_json:

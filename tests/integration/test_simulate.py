@@ -5,6 +5,7 @@
 
 from __future__ import annotations
 
+import json
 from dataclasses import replace
 from fractions import Fraction
 from pathlib import Path
@@ -310,6 +311,37 @@ def test_cli_writes_json_plots_and_html(tmp_path: Path, monkeypatch: pytest.Monk
     ]
     assert "bill vs grid-only baseline" in result.output
     assert "audit verdict: PASS" in result.output
+
+
+def test_the_window_on_a_throwaway_anvil_reports_what_the_embedded_chain_reports(
+    run: RunResult, tmp_path: Path
+):
+    """`--chain anvil` runs the same contracts on a native EVM: every figure of the report is
+    the embedded run's, the audit passes, and each transaction's gas differs at most by its
+    calldata (addresses and signatures differ between the chains: 12 gas for each byte that
+    is zero on one and not on the other)."""
+    from p2penergy.cli.main import cli
+
+    path = tmp_path / "window.yaml"
+    path.write_text(
+        Path(scenarios.resolve("island-outage")).read_text().replace("count: 30", "count: 6")
+        + "first_slot: 52\nslot_count: 8\n"
+    )
+    args = ["simulate", "--scenario", str(path), "--chain", "anvil", "--json"]
+    args += ["--out", str(tmp_path / "out")]
+    result = CliRunner().invoke(cli, args)
+    assert result.exit_code == 0, result.output
+    on_anvil = json.loads(result.output)
+    embedded = json.loads(to_json(build_report(run)))
+    assert on_anvil["audit"]["passed"] and on_anvil["audit"]["failed"] == 0
+    assert {k: v for k, v in on_anvil.items() if k != "gas"} == {
+        k: v for k, v in embedded.items() if k != "gas"
+    }
+    assert on_anvil["gas"].keys() == embedded["gas"].keys()
+    for op, figures in embedded["gas"].items():
+        assert on_anvil["gas"][op]["count"] == figures["count"], op
+        difference = on_anvil["gas"][op]["total"] - figures["total"]
+        assert difference % 12 == 0 and abs(difference) <= 12 * 8 * figures["count"], op
 
 
 def test_a_run_across_midnight_places_the_next_days_batch_in_time():
