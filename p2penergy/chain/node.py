@@ -305,8 +305,8 @@ def start_anvil(port: int | None = None, *, timeout: float = 60) -> AnvilNode:
     """Starts a throwaway anvil bound to 127.0.0.1 and waits for it: in memory, a block for
     each transaction, with the consensus settings of `p2penergy node` (chain id, hardfork, block
     gas limit, zero fees, the dev accounts), so gas and behaviour are those of the local node
-    without its state keeper and gateway. The EVM is native: what `p2penergy simulate --chain
-    anvil` runs a large community on (py-evm executes about 7 Mgas/s)."""
+    without its state keeper and gateway: where `p2penergy simulate --chain anvil` runs the day
+    over JSON-RPC."""
     port = port or free_port()
     if not _port_free(port):
         raise ChainError(f"port {port} on {HOST} is already in use")

@@ -50,7 +50,7 @@ def _money(base_units: int) -> str:
     default="embedded",
     show_default=True,
     help="Where the contracts run: the embedded chain (py-evm, in this process) or a throwaway "
-    "in-memory anvil with the local node's settings (native EVM: for large communities).",
+    "in-memory anvil with the local node's settings (the day over JSON-RPC against a real node).",
 )
 @click.option(
     "--out",
