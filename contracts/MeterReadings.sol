@@ -6,6 +6,7 @@ import {EIP712} from "@openzeppelin/contracts/utils/cryptography/EIP712.sol";
 import {IEnergyCertificate} from "./interfaces/IEnergyCertificate.sol";
 import {IMeterReadings} from "./interfaces/IMeterReadings.sol";
 import {IParticipantRegistry} from "./interfaces/IParticipantRegistry.sol";
+import {ReadingRecords} from "./libraries/ReadingRecords.sol";
 
 /// @title MeterReadings
 /// @notice Records signed smart-meter readings per (meter, slot), sums them per owner and slot for
@@ -34,9 +35,13 @@ import {IParticipantRegistry} from "./interfaces/IParticipantRegistry.sol";
 /// energy nor reach back into a cleared slot, and a new meter counts only from the first slot
 /// whose gate closes after its registration.
 ///
-/// No reentrancy guard: the only external calls are views on the registry and `mint` on the
-/// certificate contract, both fixed at deployment; `mint` calls no receiver hook, and every
-/// reading's effects are complete before its `mint`.
+/// A call's recorded readings are collected as `ReadingRecords` in memory and published once at
+/// its end: one `ReadingsRecorded` event and one `mintBatch` on the certificate contract, instead
+/// of an event and a `mint` call per reading.
+///
+/// No reentrancy guard: the only external calls are views on the registry and `mintBatch` on the
+/// certificate contract, both fixed at deployment; `mintBatch` calls no receiver hook, and it is
+/// the call's last step, after every reading's effects and the event.
 contract MeterReadings is IMeterReadings, EIP712 {
     /// @notice The EIP-712 type hash of `Reading`.
     bytes32 public constant READING_TYPEHASH = keccak256(
@@ -156,11 +161,9 @@ contract MeterReadings is IMeterReadings, EIP712 {
     // ───────────────────────────── logic ─────────────────────────────
 
     /// @inheritdoc IMeterReadings
-    // ReadingSkipped follows the certificate calls of earlier readings in the batch: the order
-    // of events inside one transaction is the batch order, which is what readers rely on.
-    // slither-disable-next-line reentrancy-events
     function submit(SignedReading[] calldata batch) external returns (uint256 accepted) {
         _checkRelayer();
+        (bytes memory records, uint256 cursor) = _newRecords(batch.length);
         for (uint256 i = 0; i < batch.length; ++i) {
             SignedReading calldata signed = batch[i];
             // Nothing a reading allocates (its copy, the digest's encoding, a failure) outlives
@@ -171,25 +174,26 @@ contract MeterReadings is IMeterReadings, EIP712 {
                 freeMemory := mload(0x40)
             }
             Reading memory reading = signed.reading;
-            if (_recordOrSkip(reading, signed.v, signed.r, signed.s)) {
-                // Cannot overflow: bounded by batch.length.
+            if (_recordOrSkip(reading, signed.v, signed.r, signed.s, cursor)) {
+                // Cannot overflow: bounded by batch.length (and the records' buffer).
                 unchecked {
                     ++accepted;
+                    cursor += ReadingRecords.RECORD_BYTES;
                 }
             }
             assembly ("memory-safe") {
                 mstore(0x40, freeMemory)
             }
         }
+        _publish(records, cursor);
     }
 
     /// @inheritdoc IMeterReadings
-    // Same event order as `submit`.
-    // slither-disable-next-line reentrancy-events
     function submitPacked(bytes calldata packed) external returns (uint256 accepted) {
         _checkRelayer();
         if (packed.length % PACKED_READING_BYTES != 0) revert ReadingsMalformedBatch(packed.length);
         uint256 count = packed.length / PACKED_READING_BYTES;
+        (bytes memory records, uint256 cursor) = _newRecords(count);
         uint256 offset;
         assembly ("memory-safe") {
             offset := packed.offset
@@ -199,20 +203,18 @@ contract MeterReadings is IMeterReadings, EIP712 {
             assembly ("memory-safe") {
                 freeMemory := mload(0x40)
             }
-            if (_recordPackedFast(offset)) {
-                // Cannot overflow: bounded by count.
-                unchecked {
-                    ++accepted;
-                }
-            } else {
+            bool recorded = _recordPackedFast(offset, cursor);
+            if (!recorded) {
                 // Anything but the common case (a reading of a slot after the meter's latest that
                 // passes every check) goes the general way, which names the failure if any.
                 (Reading memory reading, uint8 v, bytes32 r, bytes32 s) = _unpack(offset);
-                if (_recordOrSkip(reading, v, r, s)) {
-                    // Cannot overflow: bounded by count.
-                    unchecked {
-                        ++accepted;
-                    }
+                recorded = _recordOrSkip(reading, v, r, s, cursor);
+            }
+            if (recorded) {
+                // Cannot overflow: bounded by count (and the records' buffer).
+                unchecked {
+                    ++accepted;
+                    cursor += ReadingRecords.RECORD_BYTES;
                 }
             }
             assembly ("memory-safe") {
@@ -223,6 +225,7 @@ contract MeterReadings is IMeterReadings, EIP712 {
                 offset += PACKED_READING_BYTES;
             }
         }
+        _publish(records, cursor);
     }
 
     /// @inheritdoc IMeterReadings
@@ -241,13 +244,15 @@ contract MeterReadings is IMeterReadings, EIP712 {
     /// @inheritdoc IMeterReadings
     function submitOne(SignedReading calldata signed) external {
         _checkRelayer();
-        bytes memory failure = _record(signed.reading, signed.v, signed.r, signed.s);
+        (bytes memory records, uint256 cursor) = _newRecords(1);
+        bytes memory failure = _record(signed.reading, signed.v, signed.r, signed.s, cursor);
         if (failure.length != 0) {
             // Re-raise the encoded custom error as it is (same idiom as OpenZeppelin's Address).
             assembly ("memory-safe") {
                 revert(add(failure, 0x20), mload(failure))
             }
         }
+        _publish(records, cursor + ReadingRecords.RECORD_BYTES);
     }
 
     // ───────────────────────────── views ─────────────────────────────
@@ -342,12 +347,44 @@ contract MeterReadings is IMeterReadings, EIP712 {
 
     // ───────────────────────────── internal ─────────────────────────────
 
-    /// @dev Records `reading` or emits `ReadingSkipped` with the reason; true when recorded.
-    function _recordOrSkip(Reading memory reading, uint8 v, bytes32 r, bytes32 s)
+    /// @dev A buffer for the records of up to `count` readings and where the first one goes.
+    /// `ReadingRecords.write` also zeroes the 24 bytes after a record, hence the spare word.
+    function _newRecords(uint256 count) private pure returns (bytes memory records, uint256 cursor) {
+        assembly ("memory-safe") {
+            records := mload(0x40)
+            cursor := add(records, 0x20)
+            // count is bounded by the calldata: no overflow.
+            mstore(0x40, add(cursor, add(mul(count, 40), 0x20)))
+        }
+    }
+
+    /// @dev Publishes the records written before `cursor`: the `ReadingsRecorded` event, then
+    /// one `mintBatch` when any of them exports.
+    function _publish(bytes memory records, uint256 cursor) private {
+        uint256 length;
+        uint256 exported;
+        assembly ("memory-safe") {
+            let first := add(records, 0x20)
+            length := sub(cursor, first)
+            mstore(records, length)
+            // exportWh is bits 192-223 of a record's second word.
+            for { let p := first } lt(p, cursor) { p := add(p, 40) } {
+                exported := or(exported, mload(add(p, 32)))
+            }
+            exported := and(shr(192, exported), 0xffffffff)
+        }
+        if (length == 0) return;
+        emit ReadingsRecorded(records);
+        if (exported != 0) _certificate.mintBatch(records);
+    }
+
+    /// @dev Records `reading` (its record written at memory `cursor`) or emits `ReadingSkipped`
+    /// with the reason; true when recorded.
+    function _recordOrSkip(Reading memory reading, uint8 v, bytes32 r, bytes32 s, uint256 cursor)
         private
         returns (bool)
     {
-        bytes memory failure = _record(reading, v, r, s);
+        bytes memory failure = _record(reading, v, r, s, cursor);
         if (failure.length == 0) return true;
         emit ReadingSkipped(reading.meterId, reading.slot, bytes4(failure));
         return false;
@@ -359,8 +396,8 @@ contract MeterReadings is IMeterReadings, EIP712 {
     /// or records it). The checks are `_record`'s for that case, on words read straight from
     /// calldata: window, meter known and active at the key time, signature (low s) by its key,
     /// export within capacity, registers at least the latest plus this slot's Wh, the owner's
-    /// sums within their fields.
-    function _recordPackedFast(uint256 offset) private returns (bool) {
+    /// sums within their fields. The record goes to memory `cursor`.
+    function _recordPackedFast(uint256 offset, uint256 cursor) private returns (bool) {
         uint256 fields;
         assembly ("memory-safe") {
             fields := calldataload(offset)
@@ -373,8 +410,8 @@ contract MeterReadings is IMeterReadings, EIP712 {
         if (!_addEnergy(owner, slot, importWh, exportWh)) return false;
         uint256 meterId = fields >> 192;
         _meterStates[meterId] = state;
-        emit ReadingRecorded(meterId, slot, owner, importWh, exportWh);
-        if (exportWh != 0) _mint(owner, slot, exportWh);
+        // The widths fit: see ReadingRecords (the sums just checked bound both Wh by 2^30).
+        ReadingRecords.write(cursor, meterId, slot, owner, importWh, exportWh);
         return true;
     }
 
@@ -503,9 +540,9 @@ contract MeterReadings is IMeterReadings, EIP712 {
         s = bytes32(vs & ~(uint256(1) << 255));
     }
 
-    /// @dev Records `reading` (effects, event, then the mint) or returns the ABI-encoded custom
-    /// error that names why not; nothing changes in that case.
-    function _record(Reading memory reading, uint8 v, bytes32 r, bytes32 s)
+    /// @dev Records `reading` (its effects, and its record at memory `cursor`) or returns the
+    /// ABI-encoded custom error that names why not; nothing changes in that case.
+    function _record(Reading memory reading, uint8 v, bytes32 r, bytes32 s, uint256 cursor)
         private
         returns (bytes memory failure)
     {
@@ -520,11 +557,11 @@ contract MeterReadings is IMeterReadings, EIP712 {
             _meterAt(meterId, _keyTime(slot));
         failure = _checkMeterAndSignature(reading, v, r, s, device, capacityW, active);
         if (failure.length != 0) return failure;
-        return _commit(state, reading, owner);
+        return _commit(state, reading, owner, cursor);
     }
 
-    /// @dev The register and sum checks, then the effects, the event and the mint.
-    function _commit(uint256 state, Reading memory reading, address owner)
+    /// @dev The register and sum checks, then the effects and the record at memory `cursor`.
+    function _commit(uint256 state, Reading memory reading, address owner, uint256 cursor)
         private
         returns (bytes memory)
     {
@@ -538,9 +575,8 @@ contract MeterReadings is IMeterReadings, EIP712 {
             return abi.encodeWithSelector(ReadingsImplausible.selector, meterId, slot);
         }
         _meterStates[meterId] = _advance(state, reading);
-        emit ReadingRecorded(meterId, slot, owner, reading.importWh, exportWh);
-
-        if (exportWh != 0) _mint(owner, slot, exportWh);
+        // The widths fit: see ReadingRecords (the sums just checked bound both Wh by 2^30).
+        ReadingRecords.write(cursor, meterId, slot, owner, reading.importWh, exportWh);
         return "";
     }
 
@@ -624,24 +660,6 @@ contract MeterReadings is IMeterReadings, EIP712 {
             // A failed recovery returns nothing: the zero in scratch space stays.
             pop(staticcall(gas(), 0x01, ptr, 0x80, 0x00, 0x20))
             signer := mload(0x00)
-        }
-    }
-
-    /// @dev `certificate.mint(owner, slot, exportWh)`, called in assembly (the certificate is
-    /// fixed at deployment and its code was checked by the constructor); a revert bubbles up.
-    function _mint(address owner, uint256 slot, uint256 exportWh) private {
-        bytes4 selector = IEnergyCertificate.mint.selector;
-        address certificate = address(_certificate);
-        assembly ("memory-safe") {
-            let ptr := mload(0x40)
-            mstore(ptr, selector)
-            mstore(add(ptr, 0x04), owner)
-            mstore(add(ptr, 0x24), slot)
-            mstore(add(ptr, 0x44), exportWh)
-            if iszero(call(gas(), certificate, 0, ptr, 0x64, 0, 0)) {
-                returndatacopy(ptr, 0, returndatasize())
-                revert(ptr, returndatasize())
-            }
         }
     }
 
