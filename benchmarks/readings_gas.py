@@ -47,6 +47,7 @@ from p2penergy.chain.deploy import MarketConfig, System, deploy_system
 from p2penergy.chain.tx import events, transact
 from p2penergy.oracle import Reading, SignedReading, sign_reading
 from p2penergy.oracle.reading import pack_batch
+from p2penergy.oracle.recorded import recorded_in
 
 CEILING_PER_READING = 45_000
 HEADLINE = "steady, 8 consecutive slots"
@@ -130,7 +131,7 @@ class Bench:
     def submit(self, scenario: str, batch: list[SignedReading], expect_recorded: int) -> Row:
         fn = self.readings.functions.submitPacked(pack_batch(batch))
         receipt = transact(self.chain, self.admin, fn)
-        recorded = len(events(self.readings, "ReadingRecorded", receipt))
+        recorded = len(recorded_in(self.readings, receipt))
         if recorded != expect_recorded:
             raise SystemExit(
                 f"{scenario}: {recorded} readings recorded, {expect_recorded} expected"

@@ -25,8 +25,8 @@ registered, funded with gas money and credits. Then, timed:
   when the outbox marks a reading submitted. Reported: readings per second from the first
   signature to the last confirmation, and its two parts: sign + outbox (time inside `ingest`)
   and submit + confirm (the rest of the wall time). Afterwards the run checks itself, untimed:
-  every reading is `submitted` in the outbox and the chain emitted exactly one
-  `ReadingRecorded` per reading.
+  every reading is `submitted` in the outbox and the chain's `ReadingsRecorded` events carry
+  exactly one record per reading.
 - orders: `--orders` orders, the n-th from household n % H for its next slot in turn (bids and
   offers alternating), through the wallet's own path (`Wallet.plan`, then `Wallet.place`: the
   pre-flight checks, an EIP-2612 permit for a bid's escrow, a gas estimate, the receipt).
@@ -71,6 +71,7 @@ from p2penergy.domain.participants import Kind
 from p2penergy.domain.readings import Reading
 from p2penergy.market import Side
 from p2penergy.oracle.outbox import PENDING, SUBMITTED, Outbox
+from p2penergy.oracle.recorded import recorded_since
 from p2penergy.oracle.relayer import Relayer, submit_gas_limit
 from p2penergy.oracle.service import Oracle
 from p2penergy.oracle.sources import Batch, Row
@@ -178,11 +179,11 @@ def measure(
             _collect(relayer, wait=True)
         confirmed = time.perf_counter()
         counts = outbox.counts()
-    recorded = system.readings.events.ReadingRecorded().get_logs(from_block=start_block)
+    recorded = recorded_since(system.readings, start_block)
     if added != meters * slots or counts[SUBMITTED] != added or len(recorded) != added:
         raise BenchError(
             f"{meters * slots} readings: {added} signed, {counts[SUBMITTED]} submitted, "
-            f"{counts[PENDING]} pending, {len(recorded)} ReadingRecorded events"
+            f"{counts[PENDING]} pending, {len(recorded)} recorded readings"
         )
     total = confirmed - started
     relaying = total - signing

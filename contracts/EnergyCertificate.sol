@@ -7,6 +7,7 @@ import {IEnergyCertificate} from "./interfaces/IEnergyCertificate.sol";
 import {IEnergyMarket} from "./interfaces/IEnergyMarket.sol";
 import {IMeterReadings} from "./interfaces/IMeterReadings.sol";
 import {IParticipantRegistry} from "./interfaces/IParticipantRegistry.sol";
+import {ReadingRecords} from "./libraries/ReadingRecords.sol";
 
 /// @title EnergyCertificate
 /// @notice Per-slot certificates of verified renewable export (ERC-1155, id = slot, amount = Wh).
@@ -14,7 +15,7 @@ import {IParticipantRegistry} from "./interfaces/IParticipantRegistry.sol";
 /// MeterReadings verified for it in `s`, plus what the market's settlement moved to it, minus
 /// what it took (both from `EnergyMarket.certificateFlow`, a function of what settlement stores
 /// anyway), minus what the holder retired (the only balance storage here, written by `retire`).
-/// `mint` and `marketMove` store nothing; they only emit the ERC-1155 TransferSingle events, so
+/// `mintBatch` and `marketMove` store nothing; they only emit the ERC-1155 TransferSingle events, so
 /// balances still follow from the logs. ERC1155's own balance storage is never written (no
 /// `_update`, `_mint` or `_burn`): every balance is read through `balanceOf` below.
 ///
@@ -68,13 +69,19 @@ contract EnergyCertificate is IEnergyCertificate, ERC1155 {
     }
 
     /// @inheritdoc IEnergyCertificate
-    function mint(address account, uint256 slot, uint256 energyWh) external {
+    function mintBatch(bytes calldata records) external {
         if (msg.sender != address(_readings)) revert CertificateUnauthorizedMinter(msg.sender);
-        if (energyWh == 0) revert CertificateZeroAmount();
         // Nothing to store: MeterReadings recorded the export before calling (see balanceOf).
         // No acceptance callback: certificates go to meter owners, and a reverting receiver must
         // not be able to block a batch of readings.
-        emit TransferSingle(msg.sender, address(0), account, slot, energyWh);
+        uint256 end = records.length;
+        // Cannot overflow: offsets stay within the calldata.
+        unchecked {
+            for (uint256 offset = 0; offset + ReadingRecords.RECORD_BYTES <= end; offset += ReadingRecords.RECORD_BYTES) {
+                (address account, uint256 slot, uint256 exportWh) = ReadingRecords.mintAt(records, offset);
+                if (exportWh != 0) emit TransferSingle(msg.sender, address(0), account, slot, exportWh);
+            }
+        }
     }
 
     /// @inheritdoc IEnergyCertificate

@@ -6,6 +6,7 @@ import {EIP712} from "@openzeppelin/contracts/utils/cryptography/EIP712.sol";
 import {IEnergyCertificate} from "./interfaces/IEnergyCertificate.sol";
 import {IMeterReadings} from "./interfaces/IMeterReadings.sol";
 import {IParticipantRegistry} from "./interfaces/IParticipantRegistry.sol";
+import {ReadingRecords} from "./libraries/ReadingRecords.sol";
 
 /// @title MeterReadings
 /// @notice Records signed smart-meter readings per (meter, slot), sums them per owner and slot for
@@ -34,9 +35,13 @@ import {IParticipantRegistry} from "./interfaces/IParticipantRegistry.sol";
 /// energy nor reach back into a cleared slot, and a new meter counts only from the first slot
 /// whose gate closes after its registration.
 ///
-/// No reentrancy guard: the only external calls are views on the registry and `mint` on the
-/// certificate contract, both fixed at deployment; `mint` calls no receiver hook, and every
-/// reading's effects are complete before its `mint`.
+/// A call's recorded readings are collected as `ReadingRecords` in memory and published once at
+/// its end: one `ReadingsRecorded` event and one `mintBatch` on the certificate contract, instead
+/// of an event and a `mint` call per reading.
+///
+/// No reentrancy guard: the only external calls are views on the registry and `mintBatch` on the
+/// certificate contract, both fixed at deployment; `mintBatch` calls no receiver hook, and it is
+/// the call's last step, after every reading's effects and the event.
 contract MeterReadings is IMeterReadings, EIP712 {
     /// @notice The EIP-712 type hash of `Reading`.
     bytes32 public constant READING_TYPEHASH = keccak256(
@@ -110,6 +115,9 @@ contract MeterReadings is IMeterReadings, EIP712 {
     // A prepared meter's word (`prepareMeters`): no reading (empty bitmap), registers zero, and
     // one bit in the latest-slot field, which means nothing while the bitmap is empty.
     uint256 private constant _PREPARED = 1 << _SLOT_SHIFT;
+    // `_recordPackedCompact`'s outcomes (0: not for the fast path).
+    uint256 private constant _RECORDED = 1;
+    uint256 private constant _CHECKED = 2;
 
     // Packed words, written with a single SSTORE each: Solidity's storage structs would read and
     // rewrite the word once per field.
@@ -156,11 +164,9 @@ contract MeterReadings is IMeterReadings, EIP712 {
     // ───────────────────────────── logic ─────────────────────────────
 
     /// @inheritdoc IMeterReadings
-    // ReadingSkipped follows the certificate calls of earlier readings in the batch: the order
-    // of events inside one transaction is the batch order, which is what readers rely on.
-    // slither-disable-next-line reentrancy-events
     function submit(SignedReading[] calldata batch) external returns (uint256 accepted) {
         _checkRelayer();
+        (bytes memory records, uint256 cursor) = _newRecords(batch.length);
         for (uint256 i = 0; i < batch.length; ++i) {
             SignedReading calldata signed = batch[i];
             // Nothing a reading allocates (its copy, the digest's encoding, a failure) outlives
@@ -171,25 +177,27 @@ contract MeterReadings is IMeterReadings, EIP712 {
                 freeMemory := mload(0x40)
             }
             Reading memory reading = signed.reading;
-            if (_recordOrSkip(reading, signed.v, signed.r, signed.s)) {
-                // Cannot overflow: bounded by batch.length.
+            if (_recordOrSkip(reading, signed.v, signed.r, signed.s, cursor)) {
+                // Cannot overflow: bounded by batch.length (and the records' buffer).
                 unchecked {
                     ++accepted;
+                    cursor += ReadingRecords.RECORD_BYTES;
                 }
             }
             assembly ("memory-safe") {
                 mstore(0x40, freeMemory)
             }
         }
+        _publish(records, cursor);
     }
 
     /// @inheritdoc IMeterReadings
-    // Same event order as `submit`.
-    // slither-disable-next-line reentrancy-events
     function submitPacked(bytes calldata packed) external returns (uint256 accepted) {
         _checkRelayer();
         if (packed.length % PACKED_READING_BYTES != 0) revert ReadingsMalformedBatch(packed.length);
         uint256 count = packed.length / PACKED_READING_BYTES;
+        (bytes memory records, uint256 cursor) = _newRecords(count);
+        uint256 context = _fastContext();
         uint256 offset;
         assembly ("memory-safe") {
             offset := packed.offset
@@ -199,20 +207,18 @@ contract MeterReadings is IMeterReadings, EIP712 {
             assembly ("memory-safe") {
                 freeMemory := mload(0x40)
             }
-            if (_recordPackedFast(offset)) {
-                // Cannot overflow: bounded by count.
-                unchecked {
-                    ++accepted;
-                }
-            } else {
+            bool recorded = _recordPackedFast(offset, cursor, context);
+            if (!recorded) {
                 // Anything but the common case (a reading of a slot after the meter's latest that
                 // passes every check) goes the general way, which names the failure if any.
                 (Reading memory reading, uint8 v, bytes32 r, bytes32 s) = _unpack(offset);
-                if (_recordOrSkip(reading, v, r, s)) {
-                    // Cannot overflow: bounded by count.
-                    unchecked {
-                        ++accepted;
-                    }
+                recorded = _recordOrSkip(reading, v, r, s, cursor);
+            }
+            if (recorded) {
+                // Cannot overflow: bounded by count (and the records' buffer).
+                unchecked {
+                    ++accepted;
+                    cursor += ReadingRecords.RECORD_BYTES;
                 }
             }
             assembly ("memory-safe") {
@@ -223,6 +229,7 @@ contract MeterReadings is IMeterReadings, EIP712 {
                 offset += PACKED_READING_BYTES;
             }
         }
+        _publish(records, cursor);
     }
 
     /// @inheritdoc IMeterReadings
@@ -241,13 +248,15 @@ contract MeterReadings is IMeterReadings, EIP712 {
     /// @inheritdoc IMeterReadings
     function submitOne(SignedReading calldata signed) external {
         _checkRelayer();
-        bytes memory failure = _record(signed.reading, signed.v, signed.r, signed.s);
+        (bytes memory records, uint256 cursor) = _newRecords(1);
+        bytes memory failure = _record(signed.reading, signed.v, signed.r, signed.s, cursor);
         if (failure.length != 0) {
             // Re-raise the encoded custom error as it is (same idiom as OpenZeppelin's Address).
             assembly ("memory-safe") {
                 revert(add(failure, 0x20), mload(failure))
             }
         }
+        _publish(records, cursor + ReadingRecords.RECORD_BYTES);
     }
 
     // ───────────────────────────── views ─────────────────────────────
@@ -342,134 +351,261 @@ contract MeterReadings is IMeterReadings, EIP712 {
 
     // ───────────────────────────── internal ─────────────────────────────
 
-    /// @dev Records `reading` or emits `ReadingSkipped` with the reason; true when recorded.
-    function _recordOrSkip(Reading memory reading, uint8 v, bytes32 r, bytes32 s)
+    /// @dev A buffer for the records of up to `count` readings and where the first one goes.
+    /// `ReadingRecords.write` also zeroes the 24 bytes after a record, hence the spare word.
+    function _newRecords(uint256 count) private pure returns (bytes memory records, uint256 cursor) {
+        assembly ("memory-safe") {
+            records := mload(0x40)
+            cursor := add(records, 0x20)
+            // count is bounded by the calldata: no overflow.
+            mstore(0x40, add(cursor, add(mul(count, 40), 0x20)))
+        }
+    }
+
+    /// @dev Publishes the records written before `cursor`: the `ReadingsRecorded` event, then
+    /// one `mintBatch` when any of them exports.
+    function _publish(bytes memory records, uint256 cursor) private {
+        uint256 length;
+        uint256 exported;
+        assembly ("memory-safe") {
+            let first := add(records, 0x20)
+            length := sub(cursor, first)
+            mstore(records, length)
+            // exportWh is bits 192-223 of a record's second word.
+            for { let p := first } lt(p, cursor) { p := add(p, 40) } {
+                exported := or(exported, mload(add(p, 32)))
+            }
+            exported := and(shr(192, exported), 0xffffffff)
+        }
+        if (length == 0) return;
+        emit ReadingsRecorded(records);
+        if (exported != 0) _certificate.mintBatch(records);
+    }
+
+    /// @dev Records `reading` (its record written at memory `cursor`) or emits `ReadingSkipped`
+    /// with the reason; true when recorded.
+    function _recordOrSkip(Reading memory reading, uint8 v, bytes32 r, bytes32 s, uint256 cursor)
         private
         returns (bool)
     {
-        bytes memory failure = _record(reading, v, r, s);
+        bytes memory failure = _record(reading, v, r, s, cursor);
         if (failure.length == 0) return true;
         emit ReadingSkipped(reading.meterId, reading.slot, bytes4(failure));
         return false;
     }
 
     /// @dev Records the packed reading at calldata `offset` when it is of a slot after its
-    /// meter's latest one (or its first) and passes every check, and returns true; otherwise
-    /// changes nothing and returns false (the caller then takes the general path, which skips
-    /// or records it). The checks are `_record`'s for that case, on words read straight from
-    /// calldata: window, meter known and active at the key time, signature (low s) by its key,
-    /// export within capacity, registers at least the latest plus this slot's Wh, the owner's
-    /// sums within their fields.
-    function _recordPackedFast(uint256 offset) private returns (bool) {
+    /// meter's latest one (or its first), keeps its owner's slot in the compact lane, and passes
+    /// every check, and returns true; otherwise changes nothing and returns false (the caller
+    /// then takes the general path, which skips or records it, naming the failure). The checks
+    /// are `_record`'s for that case, on words read straight from calldata: window (slot below
+    /// 2^32), registers at least the latest plus this slot's Wh, meter known and active at the
+    /// key time (the registry's `meterAt`), export within capacity, signature (low s) by its
+    /// key, the owner's sums within their compact fields and at most 15 readings. The record
+    /// goes to memory `cursor`; `context` is `_fastContext()`, built once per batch.
+    /// In assembly because it runs once per reading of every batch: the same steps as
+    /// `_record`, `_advance` and `_addEnergy` without their memory structs, ABI round trips and
+    /// checked arithmetic (every sum below is of values under 2^97: no overflow).
+    function _recordPackedFast(uint256 offset, uint256 cursor, uint256 context)
+        private
+        returns (bool)
+    {
+        uint256 status = _recordPackedCompact(offset, cursor, context);
+        if (status != _CHECKED) return status == _RECORDED;
+        uint256 next;
+        address owner;
+        assembly ("memory-safe") {
+            next := mload(add(context, 0x100))
+            owner := mload(add(context, 0x120))
+        }
+        // Checked, but the owner's slot is in its wide word or outgrows the compact lane: the
+        // sums the general way, without checking the reading again.
         uint256 fields;
         assembly ("memory-safe") {
             fields := calldataload(offset)
         }
-        (uint256 state, address owner) = _checkPackedFast(offset, fields);
-        if (state == 0) return false;
         uint256 slot = uint64(fields >> 128);
         uint256 importWh = uint64(fields >> 64);
         uint256 exportWh = uint64(fields);
         if (!_addEnergy(owner, slot, importWh, exportWh)) return false;
         uint256 meterId = fields >> 192;
-        _meterStates[meterId] = state;
-        emit ReadingRecorded(meterId, slot, owner, importWh, exportWh);
-        if (exportWh != 0) _mint(owner, slot, exportWh);
+        _meterStates[meterId] = next;
+        // The widths fit: see ReadingRecords (the sums just checked bound both Wh by 2^30).
+        ReadingRecords.write(cursor, meterId, slot, owner, importWh, exportWh);
         return true;
     }
 
-    /// @dev `_recordPackedFast`'s checks: the meter's next word and the owner, or a zero word
-    /// when the reading is not for the fast path (a recorded meter word is never zero: its
-    /// bitmap has the latest slot's bit).
-    function _checkPackedFast(uint256 offset, uint256 fields)
+    /// @dev `_recordPackedFast` in assembly, for a reading whose owner's slot stays in its
+    /// compact lane (the common case): `_RECORDED` when it recorded the reading, 0 when a
+    /// check failed or the reading is not of a later slot (nothing written), `_CHECKED` when
+    /// every check passed but the owner's sums need the wide word (nothing written; the meter's
+    /// next word and the owner are left in the context's last two words).
+    function _recordPackedCompact(uint256 offset, uint256 cursor, uint256 context)
         private
-        view
-        returns (uint256 next, address owner)
+        returns (uint256 status)
     {
-        uint256 registers;
         assembly ("memory-safe") {
-            registers := calldataload(add(offset, 32))
-        }
-        uint256 meterId = fields >> 192;
-        uint256 slot = uint64(fields >> 128);
-        uint256 state = _meterStates[meterId];
-        // Every sum below is of values under 2^97: no overflow.
-        unchecked {
-            uint256 recent = state >> _RECENT_SHIFT;
-            if (recent != 0) {
-                uint256 latestSlot = uint32(state >> _SLOT_SHIFT);
-                // A replay or a late reading: the general path.
-                if (slot <= latestSlot) return (0, address(0));
-                recent = uint96((recent << (slot - latestSlot)) | 1);
-            } else {
-                recent = 1;
+            // One pass; `break` is "not for the fast path" (nothing written yet).
+            for {} 1 {} {
+                let fields := calldataload(offset)
+                let slot := and(shr(128, fields), 0xffffffffffffffff)
+                // The window (`_checkSlot`).
+                if gt(slot, 0xffffffff) { break }
+                {
+                    let opensAt := add(mload(context), mul(add(slot, 1), mload(add(context, 0x20))))
+                    if or(lt(timestamp(), opensAt), iszero(lt(timestamp(), add(opensAt, mload(add(context, 0x40)))))) {
+                        break
+                    }
+                }
+                // The meter's word (`_loadMeter`): a later slot than the latest, or the first.
+                mstore(0x00, shr(192, fields))
+                mstore(0x20, _meterStates.slot)
+                let meterSlot := keccak256(0x00, 0x40)
+                let next
+                {
+                    let state := sload(meterSlot)
+                    let recent := shr(_RECENT_SHIFT, state)
+                    switch recent
+                    case 0 { recent := 1 }
+                    default {
+                        let latestSlot := and(shr(_SLOT_SHIFT, state), 0xffffffff)
+                        // A replay or a late reading: the general path.
+                        if iszero(gt(slot, latestSlot)) { break }
+                        // `_advance`: a shift of 96 or more clears the bitmap (shl by 256 or
+                        // more gives zero; the mask keeps 96 bits).
+                        recent := and(or(shl(sub(slot, latestSlot), recent), 1), 0xffffffffffffffffffffffff)
+                    }
+                    // Registers (`_registersOk`, a later slot; with no reading yet the latest
+                    // registers are zero, in `_PREPARED` too).
+                    let registers := calldataload(add(offset, 32))
+                    let importRegister := shr(192, registers)
+                    let exportRegister := and(shr(128, registers), 0xffffffffffffffff)
+                    if or(
+                        lt(importRegister, add(and(state, 0xffffffffffffffff), and(shr(64, fields), 0xffffffffffffffff))),
+                        lt(exportRegister, add(and(shr(_EXPORT_REGISTER_SHIFT, state), 0xffffffffffffffff), and(fields, 0xffffffffffffffff)))
+                    ) { break }
+                    next := or(
+                        or(importRegister, shl(_EXPORT_REGISTER_SHIFT, exportRegister)),
+                        or(shl(_SLOT_SHIFT, slot), shl(_RECENT_SHIFT, recent))
+                    )
+                }
+                // The meter at the key time (`_keyTime`, `_meterAt`).
+                let ptr := mload(0x40)
+                let owner
+                let device
+                {
+                    let startsAt := add(mload(context), mul(slot, mload(add(context, 0x20))))
+                    let gateClosure_ := mload(add(context, 0x60))
+                    let keyTime := 0
+                    if gt(startsAt, gateClosure_) { keyTime := sub(sub(startsAt, gateClosure_), 1) }
+                    mstore(ptr, mload(add(context, 0xa0)))
+                    mstore(add(ptr, 0x04), shr(192, fields))
+                    mstore(add(ptr, 0x24), keyTime)
+                    if iszero(staticcall(gas(), mload(add(context, 0x80)), ptr, 0x44, ptr, 0x80)) {
+                        returndatacopy(ptr, 0, returndatasize())
+                        revert(ptr, returndatasize())
+                    }
+                    if lt(returndatasize(), 0x80) { revert(0, 0) }
+                    device := and(mload(ptr), 0xffffffffffffffffffffffffffffffffffffffff)
+                    owner := and(mload(add(ptr, 0x20)), 0xffffffffffffffffffffffffffffffffffffffff)
+                    if or(iszero(device), iszero(mload(add(ptr, 0x60)))) { break }
+                    // Export within capacity (`_checkMeterAndSignature`).
+                    let capacityW := and(mload(add(ptr, 0x40)), 0xffffffff)
+                    if gt(and(fields, 0xffffffffffffffff), div(mul(capacityW, mload(add(context, 0x20))), 3600)) {
+                        break
+                    }
+                }
+                {
+                    // The EIP-712 digest (`_digest`): the struct hash of the six fields, then
+                    // 0x1901 ‖ separator ‖ struct hash.
+                    let registers := calldataload(add(offset, 32))
+                    mstore(ptr, mload(add(context, 0xc0)))
+                    mstore(add(ptr, 0x20), shr(192, fields))
+                    mstore(add(ptr, 0x40), slot)
+                    mstore(add(ptr, 0x60), and(shr(64, fields), 0xffffffffffffffff))
+                    mstore(add(ptr, 0x80), and(fields, 0xffffffffffffffff))
+                    mstore(add(ptr, 0xa0), shr(192, registers))
+                    mstore(add(ptr, 0xc0), and(shr(128, registers), 0xffffffffffffffff))
+                    let structHash := keccak256(ptr, 0xe0)
+                    mstore(ptr, shl(240, 0x1901))
+                    mstore(add(ptr, 0x02), mload(add(context, 0xe0)))
+                    mstore(add(ptr, 0x22), structHash)
+                    let digest := keccak256(ptr, 0x42)
+                    // The signer (`_signer`): low s, then the precompile, which returns nothing
+                    // (the zero in scratch space stays) when it recovers no address.
+                    let vs := calldataload(add(offset, 80))
+                    let s := and(vs, sub(shl(255, 1), 1))
+                    if gt(s, _HALF_ORDER) { break }
+                    mstore(ptr, digest)
+                    mstore(add(ptr, 0x20), add(27, shr(255, vs)))
+                    mstore(add(ptr, 0x40), calldataload(add(offset, 48)))
+                    mstore(add(ptr, 0x60), s)
+                    mstore(0x00, 0)
+                    pop(staticcall(gas(), 0x01, ptr, 0x80, 0x00, 0x20))
+                    if iszero(eq(mload(0x00), device)) { break }
+                }
+                // The owner's compact lane of the slot (`_addEnergy`); a wide lane, or sums
+                // that would outgrow it, take the general path.
+                mstore(0x00, owner)
+                mstore(0x20, _energy.slot)
+                mstore(0x20, keccak256(0x00, 0x40))
+                mstore(0x00, shr(3, slot))
+                let energySlot := keccak256(0x00, 0x40)
+                let word := sload(energySlot)
+                let shift := shl(5, and(slot, 7))
+                let lane := and(shr(shift, word), _COMPACT_MASK)
+                let fits := 0
+                if iszero(eq(lane, _WIDE)) {
+                    let importSum := add(and(lane, _COMPACT_WH), and(shr(64, fields), 0xffffffffffffffff))
+                    let exportSum := add(and(shr(_COMPACT_EXPORT_SHIFT, lane), _COMPACT_WH), and(fields, 0xffffffffffffffff))
+                    let count := add(shr(_COMPACT_COUNT_SHIFT, lane), 1)
+                    fits := iszero(or(or(gt(importSum, _COMPACT_WH), gt(exportSum, _COMPACT_WH)), gt(count, MAX_SLOT_METER_READINGS)))
+                    // count >= 1: the lane never reads as `_WIDE`.
+                    lane := or(or(importSum, shl(_COMPACT_EXPORT_SHIFT, exportSum)), shl(_COMPACT_COUNT_SHIFT, count))
+                }
+                // _RECORDED (1) when the lane fits, else _CHECKED (2).
+                status := sub(_CHECKED, fits)
+                if iszero(fits) {
+                    // Checked; the caller adds the sums the general way (`_addEnergy`).
+                    mstore(add(context, 0x100), next)
+                    mstore(add(context, 0x120), owner)
+                    break
+                }
+                // The effects: the owner's lane, the meter's word, the record
+                // (`ReadingRecords.write`; both Wh fit 14 bits here).
+                sstore(energySlot, or(and(word, not(shl(shift, _COMPACT_MASK))), shl(shift, lane)))
+                sstore(meterSlot, next)
+                mstore(cursor, or(or(shl(192, shr(192, fields)), shl(160, slot)), owner))
+                mstore(add(cursor, 32), or(shl(224, and(shr(64, fields), 0xffffffffffffffff)), shl(192, and(fields, 0xffffffffffffffff))))
+                break
             }
-            uint256 opensAt = _epoch + (slot + 1) * _slotLength;
-            if (
-                block.timestamp < opensAt || block.timestamp >= opensAt + _window
-                    || slot > type(uint32).max
-            ) return (0, address(0));
-            uint256 importRegister = registers >> 192;
-            uint256 exportRegister = uint64(registers >> 128);
-            if (
-                importRegister < uint64(state) + uint64(fields >> 64)
-                    || exportRegister < uint64(state >> _EXPORT_REGISTER_SHIFT) + uint64(fields)
-            ) return (0, address(0));
-            next = importRegister | (exportRegister << _EXPORT_REGISTER_SHIFT)
-                | (slot << _SLOT_SHIFT) | (recent << _RECENT_SHIFT);
-        }
-        address device;
-        uint256 capacityW;
-        bool active;
-        (device, owner, capacityW, active) = _meterAt(meterId, _keyTime(slot));
-        if (device == address(0) || !active || _packedSigner(offset, fields, registers) != device)
-        {
-            return (0, address(0));
-        }
-        // Cannot overflow: a uint32 capacity times a uint32 slot length.
-        unchecked {
-            if (uint64(fields) > capacityW * _slotLength / 3600) return (0, address(0));
         }
     }
 
-    /// @dev The signer of the packed reading at calldata `offset` (`fields` and `registers` its
-    /// first two words), or zero for a high s or no recovery: `_digest` and `_signer` without
-    /// the memory struct.
-    function _packedSigner(uint256 offset, uint256 fields, uint256 registers)
-        private
-        view
-        returns (address signer)
-    {
+    /// @dev What `_recordPackedFast` reads of the contract's immutables and constants, in
+    /// memory for the batch (inline assembly reads neither): epoch, slot length, window, gate
+    /// closure, registry, `meterAt`'s selector, the `Reading` type hash, the domain separator.
+    function _fastContext() private view returns (uint256 context) {
+        uint256 epoch = _epoch;
+        uint256 slotLength = _slotLength;
+        uint256 window = _window;
+        uint256 gateClosure_ = _gateClosure;
+        address registry = address(_registry);
+        bytes4 selector = IParticipantRegistry.meterAt.selector;
         bytes32 typeHash = READING_TYPEHASH;
         bytes32 separator = _domainSeparatorV4();
         assembly ("memory-safe") {
-            let ptr := mload(0x40)
-            let mask := 0xffffffffffffffff
-            mstore(ptr, typeHash)
-            mstore(add(ptr, 0x20), shr(192, fields))
-            mstore(add(ptr, 0x40), and(shr(128, fields), mask))
-            mstore(add(ptr, 0x60), and(shr(64, fields), mask))
-            mstore(add(ptr, 0x80), and(fields, mask))
-            mstore(add(ptr, 0xa0), shr(192, registers))
-            mstore(add(ptr, 0xc0), and(shr(128, registers), mask))
-            let structHash := keccak256(ptr, 0xe0)
-            // "\x19\x01" ‖ separator ‖ structHash, as MessageHashUtils.toTypedDataHash
-            mstore(ptr, shl(240, 0x1901))
-            mstore(add(ptr, 0x02), separator)
-            mstore(add(ptr, 0x22), structHash)
-            let digest := keccak256(ptr, 0x42)
-            let vs := calldataload(add(offset, 80))
-            let s := and(vs, sub(shl(255, 1), 1))
-            mstore(0x00, 0)
-            if iszero(gt(s, _HALF_ORDER)) {
-                mstore(ptr, digest)
-                mstore(add(ptr, 0x20), add(27, shr(255, vs)))
-                mstore(add(ptr, 0x40), calldataload(add(offset, 48)))
-                mstore(add(ptr, 0x60), s)
-                // A failed recovery returns nothing: the zero in scratch space stays.
-                pop(staticcall(gas(), 0x01, ptr, 0x80, 0x00, 0x20))
-            }
-            signer := mload(0x00)
+            context := mload(0x40)
+            // Eight words, and two for `_recordPackedCompact` to hand a checked reading back.
+            mstore(0x40, add(context, 0x140))
+            mstore(context, epoch)
+            mstore(add(context, 0x20), slotLength)
+            mstore(add(context, 0x40), window)
+            mstore(add(context, 0x60), gateClosure_)
+            mstore(add(context, 0x80), registry)
+            mstore(add(context, 0xa0), selector)
+            mstore(add(context, 0xc0), typeHash)
+            mstore(add(context, 0xe0), separator)
         }
     }
 
@@ -503,9 +639,9 @@ contract MeterReadings is IMeterReadings, EIP712 {
         s = bytes32(vs & ~(uint256(1) << 255));
     }
 
-    /// @dev Records `reading` (effects, event, then the mint) or returns the ABI-encoded custom
-    /// error that names why not; nothing changes in that case.
-    function _record(Reading memory reading, uint8 v, bytes32 r, bytes32 s)
+    /// @dev Records `reading` (its effects, and its record at memory `cursor`) or returns the
+    /// ABI-encoded custom error that names why not; nothing changes in that case.
+    function _record(Reading memory reading, uint8 v, bytes32 r, bytes32 s, uint256 cursor)
         private
         returns (bytes memory failure)
     {
@@ -520,11 +656,11 @@ contract MeterReadings is IMeterReadings, EIP712 {
             _meterAt(meterId, _keyTime(slot));
         failure = _checkMeterAndSignature(reading, v, r, s, device, capacityW, active);
         if (failure.length != 0) return failure;
-        return _commit(state, reading, owner);
+        return _commit(state, reading, owner, cursor);
     }
 
-    /// @dev The register and sum checks, then the effects, the event and the mint.
-    function _commit(uint256 state, Reading memory reading, address owner)
+    /// @dev The register and sum checks, then the effects and the record at memory `cursor`.
+    function _commit(uint256 state, Reading memory reading, address owner, uint256 cursor)
         private
         returns (bytes memory)
     {
@@ -538,9 +674,8 @@ contract MeterReadings is IMeterReadings, EIP712 {
             return abi.encodeWithSelector(ReadingsImplausible.selector, meterId, slot);
         }
         _meterStates[meterId] = _advance(state, reading);
-        emit ReadingRecorded(meterId, slot, owner, reading.importWh, exportWh);
-
-        if (exportWh != 0) _mint(owner, slot, exportWh);
+        // The widths fit: see ReadingRecords (the sums just checked bound both Wh by 2^30).
+        ReadingRecords.write(cursor, meterId, slot, owner, reading.importWh, exportWh);
         return "";
     }
 
@@ -624,24 +759,6 @@ contract MeterReadings is IMeterReadings, EIP712 {
             // A failed recovery returns nothing: the zero in scratch space stays.
             pop(staticcall(gas(), 0x01, ptr, 0x80, 0x00, 0x20))
             signer := mload(0x00)
-        }
-    }
-
-    /// @dev `certificate.mint(owner, slot, exportWh)`, called in assembly (the certificate is
-    /// fixed at deployment and its code was checked by the constructor); a revert bubbles up.
-    function _mint(address owner, uint256 slot, uint256 exportWh) private {
-        bytes4 selector = IEnergyCertificate.mint.selector;
-        address certificate = address(_certificate);
-        assembly ("memory-safe") {
-            let ptr := mload(0x40)
-            mstore(ptr, selector)
-            mstore(add(ptr, 0x04), owner)
-            mstore(add(ptr, 0x24), slot)
-            mstore(add(ptr, 0x44), exportWh)
-            if iszero(call(gas(), certificate, 0, ptr, 0x64, 0, 0)) {
-                returndatacopy(ptr, 0, returndatasize())
-                revert(ptr, returndatasize())
-            }
         }
     }
 

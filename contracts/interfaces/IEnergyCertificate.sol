@@ -33,11 +33,15 @@ interface IEnergyCertificate {
     /// @notice `holder` retired `energyWh` Wh of slot `slot`, claiming it as consumed.
     event CertificateRetired(address indexed holder, uint256 indexed slot, uint256 energyWh);
 
-    /// @notice Mints `energyWh` Wh of slot `slot` to `account` for verified export.
-    /// @dev Stores nothing: the readings contract has already added `energyWh` to the account's
-    /// verified export, which the balance includes; emits TransferSingle from zero.
-    /// Requirements: the caller is the readings contract (`readings()`); `energyWh` > 0.
-    function mint(address account, uint256 slot, uint256 energyWh) external;
+    /// @notice Mints the certificates of one readings call: for each record of `records` with
+    /// export, its `exportWh` Wh of its slot to its owner.
+    /// @dev `records` is what the same call emitted in `IMeterReadings.ReadingsRecorded`
+    /// (`ReadingRecords`: 40 bytes per recorded reading). Stores nothing: the readings contract
+    /// has already added each export to its owner's verified export, which the balance includes.
+    /// Emits a TransferSingle from zero per record with export, in record order (none for a
+    /// record without export).
+    /// Requirements: the caller is the readings contract (`readings()`).
+    function mintBatch(bytes calldata records) external;
 
     /// @notice Records the certificate moves of one settlement call of slot `slot` as events.
     /// @dev Seller `sellers[i]` gave `sellerWh[i]`, buyer `buyers[j]` received `buyerWh[j]`

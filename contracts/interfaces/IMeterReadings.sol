@@ -98,7 +98,7 @@ interface IMeterReadings {
     error ReadingsMalformedBatch(uint256 length);
     /// @notice `isRecorded` cannot answer for `slot`: the contract remembers which of a meter's
     /// `MAX_WINDOW_SLOTS` most recent slots are recorded, and `slot` is older than that. Its
-    /// reading window has closed; the `ReadingRecorded` events hold the full history.
+    /// reading window has closed; the `ReadingsRecorded` events hold the full history.
     /// @param meterId the meter id
     /// @param slot the slot asked about
     /// @param oldestKnown the oldest slot `isRecorded` can answer for this meter
@@ -106,15 +106,16 @@ interface IMeterReadings {
 
     // ───────────────────────────── events ─────────────────────────────
 
-    /// @notice Meter `meterId` of `owner` reported `importWh`/`exportWh` for `slot`.
-    /// @param meterId the meter id
-    /// @param slot the slot
-    /// @param owner the meter's owner, credited with the energy
-    /// @param importWh energy drawn from the grid in the slot
-    /// @param exportWh energy fed into the grid in the slot (certificates minted to `owner`)
-    event ReadingRecorded(
-        uint256 indexed meterId, uint256 indexed slot, address indexed owner, uint256 importWh, uint256 exportWh
-    );
+    /// @notice The readings one call recorded, in batch order, packed: `ReadingRecords` (40
+    /// bytes a reading, big-endian: meterId uint64, slot uint32, owner address, importWh uint32,
+    /// exportWh uint32). Each reading's owner is credited with its energy and minted its export
+    /// as certificates (the certificate contract's TransferSingle events follow, in the same
+    /// order). One event per call instead of one per reading: a relayer's batch is the unit in
+    /// which readings arrive, and one log of packed records costs a fraction of a log per reading.
+    /// @dev Emitted once per `submit`, `submitPacked` or `submitOne` that records at least one
+    /// reading, after the call's `ReadingSkipped` events.
+    /// @param records the recorded readings, `RECORD_BYTES` (40) bytes each
+    event ReadingsRecorded(bytes records);
     /// @notice A reading in a batch was skipped; `reason` is the selector of the custom error that
     /// `submitOne` would have reverted with.
     /// @param meterId the meter id the reading claims

@@ -10,9 +10,7 @@ import {IParticipantRegistry} from "../interfaces/IParticipantRegistry.sol";
 /// events as MeterReadings, but it records any reading without checking its signature. The
 /// auditor must catch it (wrong signer, and runtime code that differs from the artifact).
 contract UncheckedReadings {
-    event ReadingRecorded(
-        uint256 indexed meterId, uint256 indexed slot, address indexed owner, uint256 importWh, uint256 exportWh
-    );
+    event ReadingsRecorded(bytes records);
 
     IParticipantRegistry private immutable _registry;
     IEnergyCertificate private immutable _certificate;
@@ -41,6 +39,7 @@ contract UncheckedReadings {
 
     /// @notice Records every reading of the batch, signed or not.
     function submit(IMeterReadings.SignedReading[] calldata batch) external returns (uint256 accepted) {
+        bytes memory records;
         for (uint256 i = 0; i < batch.length; ++i) {
             IMeterReadings.Reading calldata reading = batch[i].reading;
             address owner = _registry.meter(reading.meterId).owner;
@@ -48,9 +47,18 @@ contract UncheckedReadings {
             energy[0] += reading.importWh;
             energy[1] += reading.exportWh;
             energy[2] += 1;
-            emit ReadingRecorded(reading.meterId, reading.slot, owner, reading.importWh, reading.exportWh);
-            if (reading.exportWh != 0) _certificate.mint(owner, reading.slot, reading.exportWh);
+            // MeterReadings' record layout (ReadingRecords).
+            records = abi.encodePacked(
+                records,
+                uint64(reading.meterId),
+                uint32(reading.slot),
+                owner,
+                uint32(reading.importWh),
+                uint32(reading.exportWh)
+            );
         }
+        emit ReadingsRecorded(records);
+        _certificate.mintBatch(records);
         return batch.length;
     }
 

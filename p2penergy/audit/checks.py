@@ -193,7 +193,15 @@ def check_readings(
     """Each recorded reading is signed (per its calldata) by the meter key in force at its
     slot's key time (`key_time(slot)`: the last second before the slot's gate closed, as
     `MeterReadings.meterKeyTime`), from an active meter. Without `key_time` (the timing could
-    not be read: already a failure) the key in force when the reading was recorded is used."""
+    not be read: already a failure) the key in force when the reading was recorded is used.
+    A `ReadingsRecorded` whose records are not whole fails: its readings cannot be checked."""
+    for e in history.malformed_records:
+        out.add(
+            READINGS,
+            False,
+            f"ReadingsRecorded in {e.tx_hash} is not whole 40-byte records",
+            block=e.position[0],
+        )
     for r in history.readings:
         where = {"slot": r.slot, "party": r.owner, "amount": r.export_wh or r.import_wh}
         where["block"] = r.position[0]

@@ -25,6 +25,7 @@ from p2penergy.chain.eventdata import EventLayout
 from p2penergy.domain.readings import InvalidReading
 from p2penergy.exceptions import ToolchainError
 from p2penergy.oracle.reading import SignedReading, unpack_batch
+from p2penergy.oracle.recorded import unpack_recorded
 
 MARKET_ROLE = "0x" + keccak(text="MARKET_ROLE").hex()
 ZERO = "0x" + "00" * 20
@@ -83,7 +84,8 @@ class OrderRecord:
 
 @dataclass
 class ReadingRecord:
-    """A recorded reading (ReadingRecorded) with the signed reading found in its calldata."""
+    """A recorded reading (a record of ReadingsRecorded) with the signed reading found in its
+    calldata."""
 
     meter_id: int
     slot: int
@@ -172,6 +174,7 @@ class History:
     review: list[Event] = field(default_factory=list)
     markets: set[str] = field(default_factory=set)  # every MARKET_ROLE holder
     duplicate_readings: list[ReadingRecord] = field(default_factory=list)
+    malformed_records: list[Event] = field(default_factory=list)  # ReadingsRecorded, not whole
     recorded: set[tuple[int, int]] = field(default_factory=set)  # (meter, slot)
     participants: set[str] = field(default_factory=set)  # every ParticipantRegistered account
     governance: list[Event] = field(default_factory=list)  # role, key, status, tariff... changes
@@ -539,22 +542,30 @@ def _reading_calls(r: _Replay) -> list[Any]:
     return _calls(r.cache, r.e.tx_hash, r.h.readings_address, r.readings_fns, r.tx_calls)
 
 
-def _reading_recorded(r: _Replay) -> None:
-    a = r.e.args
-    record = ReadingRecord(
-        a["meterId"],
-        a["slot"],
-        a["owner"],
-        a["importWh"],
-        a["exportWh"],
-        r.e.position,
-        r.e.tx_hash,
-        _signed_reading(_reading_calls(r), a["meterId"], a["slot"]),
-    )
-    if (record.meter_id, record.slot) in r.h.recorded:
-        r.h.duplicate_readings.append(record)
-    r.h.recorded.add((record.meter_id, record.slot))
-    r.h.readings.append(record)
+def _readings_recorded(r: _Replay) -> None:
+    """One `ReadingRecord` per record of the event (all at the event's position)."""
+    try:
+        recorded = unpack_recorded(bytes(r.e.args["records"]))
+    except InvalidReading:
+        # The shipped contract writes whole records only; anything else is not its event.
+        r.h.malformed_records.append(r.e)
+        return
+    calls = _reading_calls(r)
+    for one in recorded:
+        record = ReadingRecord(
+            one.meter_id,
+            one.slot,
+            one.owner.lower(),  # the audit's decoder gives addresses in lower case
+            one.import_wh,
+            one.export_wh,
+            r.e.position,
+            r.e.tx_hash,
+            _signed_reading(calls, one.meter_id, one.slot),
+        )
+        if (record.meter_id, record.slot) in r.h.recorded:
+            r.h.duplicate_readings.append(record)
+        r.h.recorded.add((record.meter_id, record.slot))
+        r.h.readings.append(record)
 
 
 def _reading_skipped(r: _Replay) -> None:
@@ -613,7 +624,7 @@ _HANDLERS: dict[tuple[str, str | None], Callable[[_Replay], None]] = {
     ("SettlementStarted", "EnergyMarket"): _keep_by_slot("started"),
     ("OrderSettled", None): _append_to("order_settled"),
     ("SlotSettled", "EnergyMarket"): _keep_by_slot("slot_settled"),
-    ("ReadingRecorded", "MeterReadings"): _reading_recorded,
+    ("ReadingsRecorded", "MeterReadings"): _readings_recorded,
     ("ReadingSkipped", "MeterReadings"): _reading_skipped,
     ("CreditsDeposited", "EnergyMarket"): _append_to("deposits"),
     ("CreditsWithdrawn", "EnergyMarket"): _append_to("withdrawals"),

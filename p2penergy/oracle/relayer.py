@@ -1,6 +1,6 @@
 """The relayer: submits pending outbox readings in batches and records what the chain said.
 
-A reading is marked `submitted` only from a confirmed receipt (a `ReadingRecorded` event, or a
+A reading is marked `submitted` only from a confirmed receipt (a `ReadingsRecorded` record, or a
 `ReadingSkipped` event whose reason is `ReadingsAlreadyRecorded`: the chain has it already, e.g.
 from a submission whose receipt we never saw). Any other skip marks it `rejected` with the
 decoded error name. While the node is unreachable nothing is marked and the batch is retried.
@@ -46,6 +46,7 @@ from p2penergy.domain.slots import SlotGrid
 from p2penergy.exceptions import TransactionFailed
 from p2penergy.oracle.outbox import PENDING, REJECTED, SUBMITTED, Entry, Outbox
 from p2penergy.oracle.reading import pack_batch
+from p2penergy.oracle.recorded import unpack_recorded
 
 log = logging.getLogger(__name__)
 
@@ -345,13 +346,13 @@ class Relayer:
         return selector + encode(types, [self._packed(chunk)])
 
     def outcomes(self, receipt: TxReceipt | Mapping[str, Any]) -> dict[tuple[int, int], str | None]:
-        """(meterId, slot) -> None for each `ReadingRecorded` of the readings contract in
-        `receipt` (web3's, or a node's JSON), or the decoded reason of its `ReadingSkipped`;
-        read from the indexed topics and the event data directly."""
+        """(meterId, slot) -> None for each reading a `ReadingsRecorded` of the readings contract
+        in `receipt` (web3's, or a node's JSON) carries, or the decoded reason of its
+        `ReadingSkipped`; read from the topics and the event data directly."""
         if self._topics is None:
             abi = self.system.readings.abi
             self._topics = (
-                event_abi_to_log_topic(_abi_entry(abi, "event", "ReadingRecorded")),
+                event_abi_to_log_topic(_abi_entry(abi, "event", "ReadingsRecorded")),
                 event_abi_to_log_topic(_abi_entry(abi, "event", "ReadingSkipped")),
             )
         recorded, skipped = self._topics
@@ -359,17 +360,22 @@ class Relayer:
         outcome: dict[tuple[int, int], str | None] = {}
         for event in receipt["logs"]:
             topics = event["topics"]
-            if len(topics) < 3 or str(event["address"]).lower() != address:
+            if not topics or str(event["address"]).lower() != address:
                 continue
             first = _topic(topics[0])
-            if first != recorded and first != skipped:
-                continue
-            key = (
-                int.from_bytes(_topic(topics[1]), "big"),
-                int.from_bytes(_topic(topics[2]), "big"),
-            )
-            # `reason` is a bytes4: left-aligned in the event's one data word
-            outcome[key] = None if first == recorded else reason_name(_topic(event["data"])[:4])
+            if first == recorded:
+                # ABI `bytes`: its offset word, its length word, then the records.
+                data = _topic(event["data"])
+                length = int.from_bytes(data[32:64], "big")
+                for one in unpack_recorded(data[64 : 64 + length]):
+                    outcome[(one.meter_id, one.slot)] = None
+            elif first == skipped and len(topics) >= 3:
+                key = (
+                    int.from_bytes(_topic(topics[1]), "big"),
+                    int.from_bytes(_topic(topics[2]), "big"),
+                )
+                # `reason` is a bytes4: left-aligned in the event's one data word
+                outcome[key] = reason_name(_topic(event["data"])[:4])
         return outcome
 
     def _confirm(self, chunk: list[Entry], receipt: Mapping[str, Any]) -> RelayResult:

@@ -44,6 +44,7 @@ from p2penergy.keeper.keeper import Action, Keeper, Outcome
 from p2penergy.market import Order, Side, escrow_for
 from p2penergy.oracle.outbox import REJECTED, Outbox
 from p2penergy.oracle.reading import SignedReading
+from p2penergy.oracle.recorded import recorded_in
 from p2penergy.oracle.relayer import Relayer
 from p2penergy.oracle.sources import SimulatedMeters
 from p2penergy.sim.meters import MeterFleet, domain_separator
@@ -308,7 +309,7 @@ class Services:
             raise SimulationError(
                 f"slot {slot}: the readings contract rejected {rejected} readings"
             )
-        return sum(len(events(result.system.readings, "ReadingRecorded", r)) for r in done)
+        return sum(len(recorded_in(result.system.readings, r)) for r in done)
 
     def step(self, result: RunResult, slot: int, op: str, want: Outcome) -> list[TxReceipt]:
         """One keeper step for `slot` that must end in `want`; returns its receipts."""

@@ -61,5 +61,5 @@ def test_every_log_of_a_traded_day_decodes_as_web3_decodes_it(day: Day) -> None:
         assert args == lowered, (name, args, expected)
         assert [type(v) for v in args.values()] == [type(v) for v in lowered.values()]
     # the day's traffic: orders, clearing, readings, settlement, credits, certificates
-    assert {"OrderPlaced", "SlotCleared", "ReadingRecorded", "OrderSettled"} <= names, names
+    assert {"OrderPlaced", "SlotCleared", "ReadingsRecorded", "OrderSettled"} <= names, names
     cache.close()

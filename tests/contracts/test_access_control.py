@@ -25,6 +25,7 @@ from p2penergy.exceptions import (
     MarketError,
     ReadingsError,
 )
+from p2penergy.oracle.recorded import RecordedReading
 
 from ..conftest import CONSUMER, Actors, Deployed, certify, govern, recent_slot, topup_ref
 
@@ -284,10 +285,12 @@ MATRIX: list[Row] = [
     Row("CommunityCredit", "permit", EVERYONE, CreditError, _permit),
     Row(
         "EnergyCertificate",
-        "mint",
+        "mintBatch",
         frozenset(),  # only the MeterReadings contract (see test_readings / test_certificate)
         CertificateError,
-        lambda d, _c: d.system.certificate.functions.mint(d.actors.prosumer.address, 3, 500),
+        lambda d, _c: d.system.certificate.functions.mintBatch(
+            RecordedReading(1, 3, d.actors.prosumer.address, 0, 500).packed()
+        ),
         "CertificateUnauthorizedMinter",
     ),
     Row(

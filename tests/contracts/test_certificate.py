@@ -18,6 +18,7 @@ from p2penergy.chain.tx import deploy, events, transact
 from p2penergy.domain.readings import Reading
 from p2penergy.exceptions import CertificateError
 from p2penergy.oracle import sign_reading
+from p2penergy.oracle.recorded import RecordedReading
 
 from ..conftest import Deployed, certify, recent_slot
 
@@ -173,7 +174,8 @@ def test_a_verified_export_reading_mints_with_a_transfer_from_zero(deployed: Dep
 @pytest.mark.parametrize("caller", ["admin", "operator", "market", "prosumer", "stranger"])
 def test_only_the_readings_contract_mints(deployed: Deployed, caller: str):
     account = getattr(deployed.actors, caller)
-    mint = deployed.system.certificate.functions.mint(deployed.actors.prosumer.address, 3, 500)
+    record = RecordedReading(1, 3, deployed.actors.prosumer.address, 0, 500).packed()
+    mint = deployed.system.certificate.functions.mintBatch(record)
     with pytest.raises(CertificateError) as info:
         transact(deployed.chain, account, mint)
     assert info.value.name == "CertificateUnauthorizedMinter"

@@ -20,6 +20,7 @@ from p2penergy.domain.readings import Reading
 from p2penergy.exceptions import CertificateError, CreditError, MarketError
 from p2penergy.market import settle
 from p2penergy.oracle.reading import sign_reading
+from p2penergy.oracle.recorded import recorded_in
 
 from ..conftest import CONSUMER, PROSUMER, Deployed, govern, topup_ref
 
@@ -79,7 +80,7 @@ def report(d: Deployed, slot: int, usage: dict[Trader, tuple[int, int]]) -> None
         )
         batch.append(signed.as_tuple())
     receipt = transact(d.chain, d.actors.keeper, d.system.readings.functions.submit(batch))
-    assert len(events(d.system.readings, "ReadingRecorded", receipt)) == len(batch)
+    assert len(recorded_in(d.system.readings, receipt)) == len(batch)
 
 
 def to_gate_close(d: Deployed, market: MarketClient, slot: int) -> None:

@@ -18,6 +18,7 @@ from p2penergy.domain.readings import Reading
 from p2penergy.exceptions import ReadingsError
 from p2penergy.oracle import SignedReading, reading_digest, sign_reading
 from p2penergy.oracle.reading import pack_batch
+from p2penergy.oracle.recorded import RecordedReading, recorded_in
 from p2penergy.oracle.relayer import SUBMIT_GAS_BASE, SUBMIT_GAS_PER_READING
 
 from ..conftest import GAS_MONEY, PROSUMER, Deployed, govern
@@ -215,14 +216,18 @@ def test_valid_reading_is_recorded_with_energy_certificates_and_event(readings: 
     slot = r.open_slot()
     assert not r.recorded(r.a, slot)
     receipt = r.submit_one(r.sign(r.a, slot, import_wh=300, export_wh=700))
-    (event,) = events(r.contract, "ReadingRecorded", receipt)
-    assert dict(event["args"]) == {
-        "meterId": r.a.meter_id,
-        "slot": slot,
-        "owner": r.a.owner,
-        "importWh": 300,
-        "exportWh": 700,
-    }
+    (event,) = events(r.contract, "ReadingsRecorded", receipt)
+    # meterId uint64 | slot uint32 | owner | importWh uint32 | exportWh uint32, big-endian
+    assert bytes(event["args"]["records"]) == (
+        r.a.meter_id.to_bytes(8, "big")
+        + slot.to_bytes(4, "big")
+        + bytes.fromhex(r.a.owner[2:])
+        + (300).to_bytes(4, "big")
+        + (700).to_bytes(4, "big")
+    )
+    assert recorded_in(r.contract, receipt) == [
+        RecordedReading(r.a.meter_id, slot, r.a.owner, 300, 700)
+    ]
     assert r.energy(r.a.owner, slot) == (300, 700, 1)
     assert r.recorded(r.a, slot)
     assert r.certificates(r.a.owner, slot) == 700
@@ -245,7 +250,8 @@ def test_energy_of_sums_an_owners_meters_and_counts_them(readings: Readings):
             r.sign(r.b, slot, import_wh=900, export_wh=0),
         ]
     )
-    assert len(events(r.contract, "ReadingRecorded", receipt)) == 3
+    assert len(events(r.contract, "ReadingsRecorded", receipt)) == 1  # one event a batch
+    assert len(recorded_in(r.contract, receipt)) == 3
     assert r.energy(r.a.owner, slot) == (120, 1_400, 2)
     assert r.energy(r.b.owner, slot) == (900, 0, 1)
     assert r.certificates(r.a.owner, slot) == 1_400
@@ -322,7 +328,7 @@ def test_the_dearest_reading_fits_the_relayers_gas_reserve_per_reading(readings:
     for meter in (r.a, r.b, r.c):
         assert not r.contract.functions.latestReading(meter.meter_id).call()[0]
     receipt = r.submit_packed(batch)
-    assert len(events(r.contract, "ReadingRecorded", receipt)) == 3
+    assert [one.import_wh for one in recorded_in(r.contract, receipt)] == [big] * 3
     assert r.energy(r.a.owner, slot) == (big, MAX_WH, 1)
     # Beyond the transaction's intrinsic gas, every reading fits the relayer's reserve.
     assert (receipt["gasUsed"] - 21_000) / 3 < SUBMIT_GAS_PER_READING
@@ -559,8 +565,8 @@ def test_submit_skips_a_bad_reading_naming_the_reason_and_keeps_the_good_ones(
         "slot": bad_slot,
         "reason": _selector(error),
     }
-    recorded = events(r.contract, "ReadingRecorded", receipt)
-    assert [e["args"]["meterId"] for e in recorded] == [r.b.meter_id, r.c.meter_id]
+    recorded = recorded_in(r.contract, receipt)
+    assert [one.meter_id for one in recorded] == [r.b.meter_id, r.c.meter_id]
     assert r.certificates(r.b.owner, slot) == 10
     assert r.certificates(r.c.owner, slot) == 20
     assert (r.energy(r.a.owner, bad_slot), r.certificates(r.a.owner, bad_slot)) == before
@@ -572,12 +578,11 @@ def test_a_packed_batch_records_what_the_abi_batch_records(readings: Readings):
     slot = r.open_slot()
     batch = [r.sign(r.a, slot, 300, 700), r.sign(r.a2, slot, 0, 5), r.sign(r.b, slot, 40, 0)]
     receipt = r.submit_packed(batch)
-    recorded = [dict(e["args"]) for e in events(r.contract, "ReadingRecorded", receipt)]
+    recorded = recorded_in(r.contract, receipt)
     assert recorded == [
-        {"meterId": s.reading.meter_id, "slot": slot, "owner": m.owner,
-         "importWh": s.reading.import_wh, "exportWh": s.reading.export_wh}
+        RecordedReading(s.reading.meter_id, slot, m.owner, s.reading.import_wh, s.reading.export_wh)
         for s, m in zip(batch, (r.a, r.a2, r.b), strict=True)
-    ]  # fmt: skip
+    ]
     assert r.energy(r.a.owner, slot) == (300, 705, 2)
     assert r.energy(r.b.owner, slot) == (40, 0, 1)
     assert r.certificates(r.a.owner, slot) == 705
@@ -603,7 +608,7 @@ def test_a_duplicate_inside_one_batch_is_recorded_once(readings: Readings):
     slot = r.open_slot()
     signed = r.sign(r.a, slot)
     receipt = r.submit([signed, signed])
-    assert len(events(r.contract, "ReadingRecorded", receipt)) == 1
+    assert len(recorded_in(r.contract, receipt)) == 1
     (skipped,) = events(r.contract, "ReadingSkipped", receipt)
     assert skipped["args"]["reason"] == _selector("ReadingsAlreadyRecorded")
     assert r.energy(r.a.owner, slot) == (300, 700, 1)
@@ -619,7 +624,7 @@ def test_resubmitting_an_identical_batch_changes_nothing(readings: Readings, enc
     owners = sorted({m.owner for m in (r.a, r.b, r.c)})
     state = [(r.energy(o, slot), r.certificates(o, slot)) for o in owners]
     receipt = r.send(encoding, batch)
-    assert events(r.contract, "ReadingRecorded", receipt) == []
+    assert events(r.contract, "ReadingsRecorded", receipt) == []  # no empty event either
     assert events(r.certificate, "TransferSingle", receipt) == []
     reasons = {e["args"]["reason"] for e in events(r.contract, "ReadingSkipped", receipt)}
     assert reasons == {_selector("ReadingsAlreadyRecorded")}
@@ -719,8 +724,8 @@ def test_a_prepared_meters_first_reading_records_the_same_for_less_gas(readings:
     gas = {}
     for meter, send in ((packed, r.submit_packed), (plain, r.submit_packed)):
         receipt = send([r.sign(meter, later, import_wh=300, export_wh=700)])
-        (event,) = events(r.contract, "ReadingRecorded", receipt)
-        assert event["args"]["owner"] == meter.owner
+        (event,) = recorded_in(r.contract, receipt)
+        assert event.owner == meter.owner
         gas[meter.meter_id] = receipt["gasUsed"]
     r.submit_one(r.sign(general, later, import_wh=300, export_wh=700))
     register = REGISTER_STEP * (later + 1)

@@ -14,6 +14,7 @@ import pytest
 
 from p2penergy.domain.readings import Reading
 from p2penergy.oracle.outbox import PENDING, REJECTED, SUBMITTED, Outbox
+from p2penergy.oracle.recorded import recorded_since
 from p2penergy.oracle.sources import CSV_COLUMNS
 
 from .oracle_helpers import PROSUMER, Trader, advance_to, current_slot, new_trader, slot_start_iso
@@ -63,27 +64,22 @@ def _counts(path: Path) -> dict[str, int]:
 def _assert_exactly_once(site: Site, outbox_path: Path, readings: list[Reading]) -> None:
     contract = site.system.readings
     start = site.system.deployment.blocks["MeterReadings"]
-    recorded = contract.events.ReadingRecorded.get_logs(from_block=start)
-    keys = Counter((int(e["args"]["meterId"]), int(e["args"]["slot"])) for e in recorded)
+    recorded = recorded_since(contract, start)
+    keys = Counter((e.meter_id, e.slot) for e in recorded)
     assert keys == Counter((r.meter_id, r.slot) for r in readings)  # each exactly once
     skipped = contract.events.ReadingSkipped.get_logs(from_block=start)
     reasons = {bytes(e["args"]["reason"]) for e in skipped}
     from p2penergy.oracle.relayer import reason_name
 
     assert {reason_name(r) for r in reasons} <= {"ReadingsAlreadyRecorded"}
-    by_key = {(int(e["args"]["meterId"]), int(e["args"]["slot"])): e["args"] for e in recorded}
+    by_key = {(e.meter_id, e.slot): e for e in recorded}
     with Outbox(outbox_path) as outbox:
         assert outbox.counts() == {PENDING: 0, SUBMITTED: len(readings), REJECTED: 0}
         for r in readings:
             entry = outbox.get(r.meter_id, r.slot)
             assert entry is not None and entry.signed.reading == r
-            assert (
-                by_key[(r.meter_id, r.slot)]["importWh"],
-                by_key[(r.meter_id, r.slot)]["exportWh"],
-            ) == (
-                r.import_wh,
-                r.export_wh,
-            )
+            recorded_one = by_key[(r.meter_id, r.slot)]
+            assert (recorded_one.import_wh, recorded_one.export_wh) == (r.import_wh, r.export_wh)
 
 
 def _oracle_argv(site: Site, source: str, outbox: Path, url: str, *extra: str) -> list[str]:

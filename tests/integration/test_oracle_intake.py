@@ -8,6 +8,7 @@ from pathlib import Path
 import pytest
 
 from p2penergy.oracle.outbox import PENDING, REJECTED, SUBMITTED, Outbox
+from p2penergy.oracle.recorded import recorded_in, recorded_since
 from p2penergy.oracle.relayer import Relayer, grid_of
 from p2penergy.oracle.service import Oracle
 from p2penergy.oracle.sources import CSV_COLUMNS, CsvSource
@@ -220,8 +221,8 @@ def test_the_relayers_calldata_and_outcomes_equal_web3s_encoding_and_decoding(se
     assert "0x" + oracle.relayer.calldata(entries).hex() == web3_data
     receipt = transact(d.chain, d.actors.keeper, contract.functions.submitPacked(packed))
     expected: dict[tuple[int, int], str | None] = {}
-    for event in events(contract, "ReadingRecorded", receipt):
-        expected[(event["args"]["meterId"], event["args"]["slot"])] = None
+    for one in recorded_in(contract, receipt):
+        expected[(one.meter_id, one.slot)] = None
     for event in events(contract, "ReadingSkipped", receipt):
         key = (event["args"]["meterId"], event["args"]["slot"])
         expected[key] = reason_name(event["args"]["reason"])
@@ -265,8 +266,8 @@ def test_a_send_failing_mid_pass_keeps_the_unconfirmed_pending_and_the_next_pass
     assert sends[2] == sends[1] + 1  # the nonce after the dropped-but-sent transaction
     assert (relayed.transactions, relayed.submitted, relayed.rejected) == (2, 5, 0)
     assert outbox.counts() == {PENDING: 0, SUBMITTED: 8, REJECTED: 0}
-    recorded = d.system.readings.events.ReadingRecorded().get_logs(from_block=0)
-    assert len({(e["args"]["meterId"], e["args"]["slot"]) for e in recorded}) == len(recorded)
+    recorded = recorded_since(d.system.readings, 0)
+    assert len({(e.meter_id, e.slot) for e in recorded}) == len(recorded)
 
 
 def test_pipelined_sends_keep_full_batches_never_resend_in_flight_and_collect_each_once(setup):
@@ -290,8 +291,8 @@ def test_pipelined_sends_keep_full_batches_never_resend_in_flight_and_collect_ea
     assert confirmed == [3, 3, 2] and relayer.in_flight == 0
     assert outbox.counts() == {PENDING: 0, SUBMITTED: 8, REJECTED: 0}
     contract = d.system.readings
-    recorded = contract.events.ReadingRecorded().get_logs(from_block=start)
-    assert len({(e["args"]["meterId"], e["args"]["slot"]) for e in recorded}) == len(recorded) == 8
+    recorded = recorded_since(contract, start)
+    assert len({(e.meter_id, e.slot) for e in recorded}) == len(recorded) == 8
     assert not contract.events.ReadingSkipped().get_logs(from_block=start)
 
 

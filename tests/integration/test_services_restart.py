@@ -14,6 +14,7 @@ from p2penergy.chain.node import LocalNode, start_node
 from p2penergy.contracts.market import MarketClient
 from p2penergy.domain.orders import OrderInput, Side
 from p2penergy.oracle.outbox import PENDING, REJECTED, SUBMITTED, Outbox
+from p2penergy.oracle.recorded import recorded_since
 from p2penergy.oracle.sources import CSV_COLUMNS
 
 from .oracle_helpers import CONSUMER, PROSUMER, Trader, advance_to, current_slot, new_trader
@@ -145,10 +146,7 @@ def test_keeper_and_oracle_survive_a_node_kill_and_restart_exactly_once(tmp_path
         settled = Counter(
             int(e["args"]["slot"]) for e in events.SlotSettled.get_logs(from_block=start)
         )
-        recorded = Counter(
-            (int(e["args"]["meterId"]), int(e["args"]["slot"]))
-            for e in system.readings.events.ReadingRecorded.get_logs(from_block=start)
-        )
+        recorded = Counter((e.meter_id, e.slot) for e in recorded_since(system.readings, start))
     finally:
         for proc in procs:
             if proc.poll() is None:

@@ -18,10 +18,11 @@ from eth_account import Account
 
 from p2penergy.chain.connect import rpc
 from p2penergy.chain.deploy import Deployment, System
-from p2penergy.chain.tx import events, transact
+from p2penergy.chain.tx import transact
 from p2penergy.contracts.market import MarketClient
 from p2penergy.domain.readings import Reading
 from p2penergy.oracle.reading import sign_reading
+from p2penergy.oracle.recorded import recorded_in
 from p2penergy.wallet.keystore import Keystore
 from p2penergy.wallet.trading import Wallet
 
@@ -129,7 +130,7 @@ def test_operator_and_two_households_trade_a_slot_from_separate_processes(
         signed = sign_reading(devices[name].key, reading, chain.chain_id, system.readings.address)
         batch.append(signed.as_tuple())
     receipt = transact(chain, keeper, system.readings.functions.submit(batch))
-    assert len(events(system.readings, "ReadingRecorded", receipt)) == 2  # 12 kW: 3 kWh a slot
+    assert len(recorded_in(system.readings, receipt)) == 2  # 12 kW: 3 kWh a slot
     market.settle_slot(keeper, slot)
 
     # Each household reads its outcome in a new process.

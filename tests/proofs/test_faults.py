@@ -37,6 +37,7 @@ from p2penergy.chain.node import LocalNode, free_port, start_node
 from p2penergy.chain.tx import events, transact
 from p2penergy.domain.readings import Reading
 from p2penergy.oracle.outbox import PENDING, REJECTED, SUBMITTED, Outbox
+from p2penergy.oracle.recorded import recorded_since
 from p2penergy.oracle.sources import CSV_COLUMNS
 
 from ..budget import LONG, PROFILE
@@ -210,16 +211,10 @@ def test_oracle_kills_and_node_restarts_lose_and_double_nothing(world: World, tm
 
     readings = world.system.readings
     start = world.system.deployment.blocks["MeterReadings"]
-    recorded = readings.events.ReadingRecorded.get_logs(from_block=start)
-    keys = Counter((int(e["args"]["meterId"]), int(e["args"]["slot"])) for e in recorded)
+    recorded = recorded_since(readings, start)
+    keys = Counter((e.meter_id, e.slot) for e in recorded)
     assert keys == Counter((r.meter_id, r.slot) for r in stream), context  # each exactly once
-    values = {
-        (int(e["args"]["meterId"]), int(e["args"]["slot"])): (
-            int(e["args"]["importWh"]),
-            int(e["args"]["exportWh"]),
-        )
-        for e in recorded
-    }
+    values = {(e.meter_id, e.slot): (e.import_wh, e.export_wh) for e in recorded}
     assert values == {(r.meter_id, r.slot): (r.import_wh, r.export_wh) for r in stream}, context
     # A reading sent again after a kill may be skipped as already recorded; nothing else is.
     skipped = readings.events.ReadingSkipped.get_logs(from_block=start)

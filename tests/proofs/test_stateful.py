@@ -17,7 +17,7 @@ recorded readings. The invariants (checked after every step) compare it with the
   receipts, fees and dust are credited there), and every internal balance is the ghost's;
 - `credit_supply_is_minted_minus_burned`: totalSupply == minted - burned == Σ balances, and every
   balance is what the ghost says;
-- `no_reading_recorded_twice`: each (meter, slot) has at most one ReadingRecorded event, equal
+- `no_reading_recorded_twice`: each (meter, slot) has at most one ReadingsRecorded record, equal
   to what the oracle signed; every reading the outboxes hold as submitted is recorded;
 - `settled_slot_never_changes`: a settled slot's clearing and order words stay as they were;
 - `settlements_agree_with_python`: every OrderSettled / SlotSettled event equals the line of
@@ -54,6 +54,7 @@ from p2penergy.market import Side, escrow_for, settle
 from p2penergy.market.clearing import clear
 from p2penergy.market.models import Order
 from p2penergy.oracle.outbox import SUBMITTED, Outbox
+from p2penergy.oracle.recorded import recorded_from
 from p2penergy.oracle.relayer import Relayer
 from p2penergy.oracle.service import Oracle
 from p2penergy.oracle.sources import SimulatedMeters
@@ -286,7 +287,7 @@ class Community(RuleBasedStateMachine):
             ("SlotCleared", market.SlotCleared),
             ("OrderSettled", market.OrderSettled),
             ("SlotSettled", market.SlotSettled),
-            ("ReadingRecorded", readings.ReadingRecorded),
+            ("ReadingsRecorded", readings.ReadingsRecorded),
         ):
             logs[name] = list(kind().get_logs(from_block=self.cursor, to_block=head))
         self.cursor = head + 1
@@ -295,13 +296,12 @@ class Community(RuleBasedStateMachine):
     def absorb(self) -> None:
         """Checks the events of the last step against the ghost and applies them."""
         logs = self.new_logs()
-        for log in logs.get("ReadingRecorded", []):
-            a = log["args"]
-            key = (int(a["meterId"]), int(a["slot"]))
+        for one in recorded_from(logs.get("ReadingsRecorded", [])):
+            key = (one.meter_id, one.slot)
             assert key not in self.recorded, f"reading {key} recorded twice"
             self.recorded.add(key)
-            assert self.ghost.readings.get(key) == (int(a["importWh"]), int(a["exportWh"]))
-            assert a["owner"] == self.meters[key[0]]
+            assert self.ghost.readings.get(key) == (one.import_wh, one.export_wh)
+            assert one.owner == self.meters[key[0]]
         for log in logs.get("SlotCleared", []):
             a = log["args"]
             slot = int(a["slot"])
