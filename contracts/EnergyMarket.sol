@@ -621,10 +621,11 @@ contract EnergyMarket is IEnergyMarket, ReentrancyGuardTransient {
         private
         returns (address holder, uint256 certificateWh)
     {
-        address owner = _accounts[lane.number()];
+        uint256 number = lane.number();
+        address owner = _accounts[number];
         OrderWord packed = lane.body();
         // the lane's number gives the balance position: no read of the owner's placement word
-        uint256 position = _positionFor(owner, lane.number());
+        uint256 position = _positionFor(owner, number);
         if (packed.isOffer()) {
             uint256 receipt;
             uint256 feeTaken;
@@ -988,7 +989,7 @@ contract EnergyMarket is IEnergyMarket, ReentrancyGuardTransient {
 
     /// @dev The stored lane of order `orderId` (zero: no such order).
     function _laneAt(uint256 orderId) private view returns (OrderLane) {
-        return OrderLanes.laneOf(_orderPairs[OrderLanes.pairKey(orderId)], orderId);
+        return OrderLanes.load(_orderPairs, orderId);
     }
 
     /// @dev `account`'s balance position, asking the registry; `known` is false for an account

@@ -115,14 +115,16 @@ using OrderLanes for OrderLane global;
 /// the lane of order `orderId` at bit 128 × (orderId & 1)); everything outside the market's
 /// storage sees the full `OrderWord`, built with `toWord`.
 library OrderLanes {
-    uint256 private constant _LANE_BITS = 128;
-    uint256 private constant _LANE_MASK = (1 << _LANE_BITS) - 1;
+    // Literals only: a constant built from other constants is computed (with overflow checks)
+    // wherever it is used, and these run on every step of the settlement sweeps.
+    uint256 private constant _LANE_MASK = (1 << 128) - 1;
     uint256 private constant _NUMBER_BITS = 32;
     uint256 private constant _OWNER_BITS = 160;
-    // The order word's flags move down by 160 - 32 bits into the lane (settlement tests them on
-    // every sweep position: one mask each, no round trip through the full word).
-    uint256 private constant _SIDE_BIT = UniformPriceClearing.SIDE_BIT >> (_OWNER_BITS - _NUMBER_BITS);
-    uint256 private constant _CANCELLED_BIT = UniformPriceClearing.CANCELLED_BIT >> (_OWNER_BITS - _NUMBER_BITS);
+    // The order word's flags move down by 160 - 32 = 128 bits into the lane (UniformPriceClearing's
+    // SIDE_BIT 248 and CANCELLED_BIT 249 become 120 and 121): one mask each, no round trip
+    // through the full word.
+    uint256 private constant _SIDE_BIT = 1 << 120;
+    uint256 private constant _CANCELLED_BIT = 1 << 121;
 
     /// @dev The lane of order `w` whose owner has registry number `number_` (< 2^32).
     function fromWord(OrderWord w, uint256 number_) internal pure returns (OrderLane) {
@@ -168,7 +170,14 @@ library OrderLanes {
 
     /// @dev The lane of order `orderId` in its pair word `pair`.
     function laneOf(uint256 pair, uint256 orderId) internal pure returns (OrderLane) {
-        return OrderLane.wrap((pair >> _laneShift(orderId)) & _LANE_MASK);
+        // (orderId & 1) × 128 as a shift, written out: settlement runs this on every sweep step
+        return OrderLane.wrap((pair >> ((orderId & 1) << 7)) & _LANE_MASK);
+    }
+
+    /// @dev The stored lane of order `orderId` in `pairs` (zero: no such order).
+    function load(mapping(uint256 => uint256) storage pairs, uint256 orderId) internal view returns (OrderLane) {
+        // pairs[pairKey(orderId)], written out like laneOf
+        return OrderLane.wrap((pairs[orderId >> 1] >> ((orderId & 1) << 7)) & _LANE_MASK);
     }
 
     /// @dev `pair` with the lane of order `orderId` replaced by `lane`.
