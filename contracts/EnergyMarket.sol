@@ -100,9 +100,11 @@ contract EnergyMarket is IEnergyMarket, ReentrancyGuardTransient {
     /// (≤ _MAX_PLACEMENTS < 8, so the count never carries into the live bit), this bit marks a
     /// live order, and bits 4-19 hold the index of its latest order in the slot.
     uint256 private constant _LIVE_BIT = 8;
-    uint256 private constant _COUNT_MASK = _LIVE_BIT - 1;
+    // Literal masks: a constant built from other constants is recomputed, with an overflow
+    // check, wherever it is used (about 240 gas per placed order for these two).
+    uint256 private constant _COUNT_MASK = 7; // _LIVE_BIT - 1
     uint256 private constant _PLACEMENT_BITS = 20;
-    uint256 private constant _PLACEMENT_MASK = (1 << _PLACEMENT_BITS) - 1;
+    uint256 private constant _PLACEMENT_MASK = (1 << 20) - 1; // _PLACEMENT_BITS wide
     uint256 private constant _PLACEMENTS_PER_WORD = 11;
     /// @dev The account's registry number in its placement words (bits 224-255, above 11 lanes).
     uint256 private constant _NUMBER_SHIFT = 224;
