@@ -13,7 +13,7 @@ import {IMeterReadings} from "./interfaces/IMeterReadings.sol";
 import {IParticipantRegistry} from "./interfaces/IParticipantRegistry.sol";
 import {UniformPriceClearing} from "./libraries/UniformPriceClearing.sol";
 import {MarketMath} from "./libraries/MarketMath.sol";
-import {OrderWord, OrderWords} from "./libraries/OrderWord.sol";
+import {OrderLane, OrderLanes, OrderWord, OrderWords} from "./libraries/OrderWord.sol";
 import {Roles} from "./libraries/Roles.sol";
 import {Settlement} from "./libraries/Settlement.sol";
 
@@ -30,15 +30,19 @@ import {Settlement} from "./libraries/Settlement.sol";
 /// in order of registration and never change). Neighbours in registration share a word, so a
 /// first-time seller's proceeds land in a word a neighbour already made non-zero, and a lane
 /// emptied at placement does not empty the word (a refill costs 2.9k, not 20k). The number comes
-/// with the registry's `participant` record, which placing and depositing read anyway, and the
-/// account's placement word keeps a copy, which settlement and cancelling read anyway: no
-/// per-account lookup is added to either. A 64-bit lane cannot overflow: deposits and top-ups are
-/// refused (`MarketHoldingCapExceeded`) once the market would hold more than 2^64 − 1 base units,
-/// and every balance is a part of what the market holds.
-/// @dev Storage is packed so that a day-ahead batch costs one fresh word per order: an order is
-/// one word; order counts are 16 per word; an account's placements per slot (count, live bit and
-/// the index of its latest order) are 20 bits, 11 slots per word, whose top 32 bits hold the
-/// account's registry number.
+/// with the registry's `participant` record, which placing and depositing read anyway; an order's
+/// lane carries its owner's number, which settlement reads anyway (and then reads the owner's
+/// address from `_accounts`, which it needs for the readings and the events), and the account's
+/// placement word keeps a copy, which cancelling reads anyway. A 64-bit lane cannot overflow:
+/// deposits and top-ups are refused (`MarketHoldingCapExceeded`) once the market would hold more
+/// than 2^64 − 1 base units, and every balance is a part of what the market holds.
+/// @dev Storage is packed so that orders share words: the first order of each pair in a slot
+/// takes a fresh word, the second joins it. An order is a 128-bit lane (OrderLane), two a word,
+/// with the owner's registry number in place of its address (`_accounts` maps the number back,
+/// written once per account, at its first deposit or placement); order counts are 16 per word;
+/// an account's placements per slot (count, live bit and the index of its latest order) are 20
+/// bits, 11 slots per word, whose top 32 bits hold the account's registry number. Outside
+/// storage (clearing, views, events) an order is its full OrderWord.
 /// @dev Certificates: settlement stores each certificate-moving order's metered Wh (8 per word,
 /// per slot) and the slot's certificate dust; EnergyCertificate derives every holder's balance
 /// from them through `certificateFlow`, so settlement writes no per-holder certificate storage.
@@ -96,9 +100,11 @@ contract EnergyMarket is IEnergyMarket, ReentrancyGuardTransient {
     /// (≤ _MAX_PLACEMENTS < 8, so the count never carries into the live bit), this bit marks a
     /// live order, and bits 4-19 hold the index of its latest order in the slot.
     uint256 private constant _LIVE_BIT = 8;
-    uint256 private constant _COUNT_MASK = _LIVE_BIT - 1;
+    // Literal masks: a constant built from other constants is recomputed, with an overflow
+    // check, wherever it is used (about 240 gas per placed order for these two).
+    uint256 private constant _COUNT_MASK = 7; // _LIVE_BIT - 1
     uint256 private constant _PLACEMENT_BITS = 20;
-    uint256 private constant _PLACEMENT_MASK = (1 << _PLACEMENT_BITS) - 1;
+    uint256 private constant _PLACEMENT_MASK = (1 << 20) - 1; // _PLACEMENT_BITS wide
     uint256 private constant _PLACEMENTS_PER_WORD = 11;
     /// @dev The account's registry number in its placement words (bits 224-255, above 11 lanes).
     uint256 private constant _NUMBER_SHIFT = 224;
@@ -134,13 +140,19 @@ contract EnergyMarket is IEnergyMarket, ReentrancyGuardTransient {
     Tariffs private _tariffs;
     /// @dev The seller fee per kWh snapshotted into offers placed from now on (≤ _MAX_FEE).
     uint32 private _sellerFeePerKWh;
-    mapping(uint256 orderId => OrderWord packed) private _orders;
+    /// @dev The orders, two 128-bit lanes a word (OrderLane): key `orderId >> 1`, i.e.
+    /// `slot << 15 | index >> 1`; the lane holds the owner's registry number, not its address.
+    mapping(uint256 pairKey => uint256 pair) private _orderPairs;
+    /// @dev The account of each registry number that has deposited or placed an order here
+    /// (written once; a number never changes hands): the owner of an order lane.
+    mapping(uint256 number => address account) private _accounts;
     /// @dev Ids handed out per slot (placed orders, cancelled ones included), 16 bits each.
     mapping(uint256 slotGroup => uint256 counts) private _orderCounts;
     /// @dev Cancelled orders per slot, 16 bits each: live = placed − cancelled.
     mapping(uint256 slotGroup => uint256 counts) private _cancelCounts;
     /// @dev Per account, a 20-bit lane per slot (11 a word): placement count, live bit, index;
-    /// bits 224-255 hold the account's registry number (its balance lane, for settlement).
+    /// bits 224-255 hold the account's registry number (for cancelling: the owner check and its
+    /// balance lane).
     mapping(address account => mapping(uint256 slotWord => uint256 lanes)) private _placements;
     /// @dev Per slot and 8 orders (key `slot << 13 | index >> 3`), the metered Wh (d or a) of
     /// each order that moved certificates when it settled; 0 for every other order. With the
@@ -255,21 +267,27 @@ contract EnergyMarket is IEnergyMarket, ReentrancyGuardTransient {
 
     /// @inheritdoc IEnergyMarket
     function cancelOrder(uint256 orderId) external nonReentrant {
-        OrderWord packed = _orders[orderId];
-        if (packed.isEmpty()) revert MarketUnknownOrder(orderId);
-        if (packed.owner() != msg.sender) revert MarketNotOrderOwner(orderId, msg.sender);
-        if (packed.isCancelled()) revert MarketOrderCancelled(orderId);
+        uint256 pairKey = OrderLanes.pairKey(orderId);
+        uint256 pair = _orderPairs[pairKey];
+        OrderLane lane = OrderLanes.laneOf(pair, orderId);
+        if (lane.isEmpty()) revert MarketUnknownOrder(orderId);
         uint256 slot = OrderWords.slotOf(orderId);
+        // The caller's placement word of the slot carries its registry number (0 if it never
+        // placed near this slot; every order's number is ≥ 1): the owner check needs no lookup.
+        uint256 placementWord = _placements[msg.sender][slot / _PLACEMENTS_PER_WORD];
+        uint256 number = placementWord >> _NUMBER_SHIFT;
+        if (lane.number() != number) revert MarketNotOrderOwner(orderId, msg.sender);
+        if (lane.isCancelled()) revert MarketOrderCancelled(orderId);
         uint256 gateClosesAt = _gateClosesAt(slot);
         if (block.timestamp >= gateClosesAt) revert MarketGateClosed(slot, gateClosesAt);
 
-        _orders[orderId] = packed.cancelled();
-        uint256 placementWord = _placements[msg.sender][slot / _PLACEMENTS_PER_WORD];
+        _orderPairs[pairKey] = OrderLanes.withLane(pair, orderId, lane.cancelled());
         _placements[msg.sender][slot / _PLACEMENTS_PER_WORD] = placementWord & ~(_LIVE_BIT << _placementShift(slot));
         // cancelled ≤ placed ≤ 65,535: no carry into the next slot's count
         _cancelCounts[slot >> 4] += uint256(1) << ((slot & 15) * 16);
+        OrderWord packed = lane.body();
         uint256 refund = packed.isOffer() ? 0 : packed.energyWh().escrow(packed.limitPerKWh(), packed.feePerKWh());
-        if (refund > 0) _addBalance(_positionFor(msg.sender, placementWord >> _NUMBER_SHIFT), refund);
+        if (refund > 0) _addBalance(_positionFor(msg.sender, number), refund);
         emit OrderCancelled(orderId, msg.sender, refund);
     }
 
@@ -305,11 +323,15 @@ contract EnergyMarket is IEnergyMarket, ReentrancyGuardTransient {
         emit SlotCleared(slot, price, volume, marginalBid, marginalOffer, bidMarginalWh, offerMarginalWh);
     }
 
-    /// @dev The slot's orders in id order, as packed words.
+    /// @dev The slot's orders in id order, as packed words without their owners (the clearing
+    /// reads none), one storage read per pair.
     function _loadOrders(uint256 slot) private view returns (uint256[] memory orders) {
         orders = new uint256[](orderCount(slot));
+        uint256 pair;
         for (uint256 i = 0; i < orders.length; ++i) {
-            orders[i] = OrderWord.unwrap(_orders[OrderWords.id(slot, i)]);
+            uint256 orderId = OrderWords.id(slot, i);
+            if (i & 1 == 0) pair = _orderPairs[OrderLanes.pairKey(orderId)];
+            orders[i] = OrderWord.unwrap(OrderLanes.laneOf(pair, orderId).body());
         }
     }
 
@@ -384,13 +406,15 @@ contract EnergyMarket is IEnergyMarket, ReentrancyGuardTransient {
         t.offerBudget = state.offerMarginalWh;
         t.cap = state.outageCap;
         UniformPriceClearing.Description memory d = _description(state);
+        uint256 pair;
         for (uint256 i = 0; i < n; ++i) {
-            OrderWord packed = _orders[OrderWords.id(slot, i)];
+            if (i & 1 == 0) pair = _orderPairs[OrderLanes.pairKey(OrderWords.id(slot, i))];
+            OrderLane lane = OrderLanes.laneOf(pair, OrderWords.id(slot, i));
             uint256 fill;
-            (fill, t.bidBudget, t.offerBudget) = _fillAt(d, t.cap, packed, t.bidBudget, t.offerBudget);
+            (fill, t.bidBudget, t.offerBudget) = _fillAt(d, t.cap, lane.body(), t.bidBudget, t.offerBudget);
             if (fill == 0) continue;
-            uint256 amount = _metered(slot, packed, fill, openWindowClosesAt);
-            if (packed.isOffer()) {
+            uint256 amount = _metered(slot, _accounts[lane.number()], lane.isOffer(), fill, openWindowClosesAt);
+            if (lane.isOffer()) {
                 delivered += amount;
                 metered[i] = amount | _OFFER_TAG;
             } else {
@@ -402,15 +426,14 @@ contract EnergyMarket is IEnergyMarket, ReentrancyGuardTransient {
 
     /// @dev min(fill, the owner's metered import (bid) or export (offer)). While the reading
     /// window is open (`openWindowClosesAt` > 0) the owner must have reported.
-    function _metered(uint256 slot, OrderWord packed, uint256 fill, uint256 openWindowClosesAt)
+    function _metered(uint256 slot, address owner, bool offer, uint256 fill, uint256 openWindowClosesAt)
         private
         view
         returns (uint256)
     {
-        address owner = packed.owner();
         (uint256 importWh, uint256 exportWh, uint256 reports) = _readings.energyOf(owner, slot);
         if (openWindowClosesAt != 0 && reports == 0) revert MarketSettlementTooEarly(slot, openWindowClosesAt, owner);
-        uint256 measured = packed.isOffer() ? exportWh : importWh;
+        uint256 measured = offer ? exportWh : importWh;
         return fill < measured ? fill : measured;
     }
 
@@ -533,12 +556,12 @@ contract EnergyMarket is IEnergyMarket, ReentrancyGuardTransient {
     /// @dev True when sweep position `position` holds nothing to settle (cancelled or other side).
     function _skipped(uint256 slot, uint256 position, uint256 n) private view returns (bool) {
         bool offerSweep = position < n;
-        return _skips(_orders[OrderWords.id(slot, offerSweep ? position : position - n)], offerSweep);
+        return _skips(_laneAt(OrderWords.id(slot, offerSweep ? position : position - n)), offerSweep);
     }
 
-    /// @dev True when `packed` is not settled in this sweep (cancelled or the other side).
-    function _skips(OrderWord packed, bool offerSweep) private pure returns (bool) {
-        return packed.isCancelled() || packed.isOffer() != offerSweep;
+    /// @dev True when `lane` is not settled in this sweep (cancelled or the other side).
+    function _skips(OrderLane lane, bool offerSweep) private pure returns (bool) {
+        return lane.isCancelled() || lane.isOffer() != offerSweep;
     }
 
     /// @dev Settles the order at sweep position `position` if it belongs to that sweep.
@@ -553,19 +576,21 @@ contract EnergyMarket is IEnergyMarket, ReentrancyGuardTransient {
     ) private {
         bool offerSweep = position < n;
         uint256 index = offerSweep ? position : position - n;
-        uint256 orderId = OrderWords.id(slot, index);
-        OrderWord packed = _orders[orderId];
+        OrderLane lane = _laneAt(OrderWords.id(slot, index));
         // cancelled orders were refunded when cancelled; each side has its own sweep
-        if (_skips(packed, offerSweep)) return;
+        if (_skips(lane, offerSweep)) return;
         uint256 fill;
-        if (trades) (fill, t.bidBudget, t.offerBudget) = _fillAt(d, t.cap, packed, t.bidBudget, t.offerBudget);
+        if (trades) (fill, t.bidBudget, t.offerBudget) = _fillAt(d, t.cap, lane.body(), t.bidBudget, t.offerBudget);
         uint256 metered;
         // metered even when nothing traded (T = 0): OrderSettled reports each order's metered
         // energy as the rules define it, whatever the pools (the payments are 0 then)
         if (fill > 0) {
-            metered = t.metered.length > 0 ? t.metered[index] & ~_OFFER_TAG : _metered(slot, packed, fill, 0);
+            // a later chunk meters again (the owner's second read below is then warm)
+            metered = t.metered.length > 0
+                ? t.metered[index] & ~_OFFER_TAG
+                : _metered(slot, _accounts[lane.number()], offerSweep, fill, 0);
         }
-        (address holder, uint256 wh) = _settleOrder(orderId, packed, fill, metered, t);
+        (address holder, uint256 wh) = _settleOrder(OrderWords.id(slot, index), lane, fill, metered, t);
         // The holder's certificates derive from this stored amount (certificateFlow).
         if (wh > 0) _storeMetered(slot, index, metered);
         if (offerSweep) (m.sellers[m.settled], m.sellerWh[m.settled]) = (holder, wh);
@@ -594,11 +619,15 @@ contract EnergyMarket is IEnergyMarket, ReentrancyGuardTransient {
     /// @dev Settles one order; returns its owner and the certificate Wh it gives (offers) or
     /// receives (bids), or (0, 0) when it moves none.
     /// `metered` is 0 unless the order filled and the slot traded (T > 0).
-    function _settleOrder(uint256 orderId, OrderWord packed, uint256 fill, uint256 metered, Totals memory t)
+    function _settleOrder(uint256 orderId, OrderLane lane, uint256 fill, uint256 metered, Totals memory t)
         private
         returns (address holder, uint256 certificateWh)
     {
-        address owner = packed.owner();
+        uint256 number = lane.number();
+        address owner = _accounts[number];
+        OrderWord packed = lane.body();
+        // the lane's number gives the balance position: no read of the owner's placement word
+        uint256 position = _positionFor(owner, number);
         if (packed.isOffer()) {
             uint256 receipt;
             uint256 feeTaken;
@@ -610,7 +639,7 @@ contract EnergyMarket is IEnergyMarket, ReentrancyGuardTransient {
                 t.sellerCertificates += certificateWh;
             }
             // the seller fee ≤ receipt (Settlement.seller): the seller is credited the rest
-            if (receipt > feeTaken) _addBalance(_positionOf(owner, OrderWords.slotOf(orderId)), receipt - feeTaken);
+            if (receipt > feeTaken) _addBalance(position, receipt - feeTaken);
             emit OrderSettled(orderId, owner, fill, metered, certificateWh, receipt, feeTaken, 0);
             return (certificateWh > 0 ? owner : address(0), certificateWh);
         }
@@ -625,7 +654,7 @@ contract EnergyMarket is IEnergyMarket, ReentrancyGuardTransient {
             t.buyerCertificates += certificateWh;
         }
         uint256 refund = escrow - charge - fee; // price ≤ limit and T ≤ A: charge + fee ≤ escrow
-        if (refund > 0) _addBalance(_positionOf(owner, OrderWords.slotOf(orderId)), refund);
+        if (refund > 0) _addBalance(position, refund);
         emit OrderSettled(orderId, owner, fill, metered, certificateWh, charge, fee, refund);
         return (certificateWh > 0 ? owner : address(0), certificateWh);
     }
@@ -682,9 +711,9 @@ contract EnergyMarket is IEnergyMarket, ReentrancyGuardTransient {
 
     /// @inheritdoc IEnergyMarket
     function order(uint256 orderId) external view returns (Order memory) {
-        OrderWord packed = _orders[orderId];
-        if (packed.isEmpty()) revert MarketUnknownOrder(orderId);
-        return packed.unpack();
+        OrderLane lane = _laneAt(orderId);
+        if (lane.isEmpty()) revert MarketUnknownOrder(orderId);
+        return lane.toWord(_accounts[lane.number()]).unpack();
     }
 
     /// @inheritdoc IEnergyMarket
@@ -694,7 +723,8 @@ contract EnergyMarket is IEnergyMarket, ReentrancyGuardTransient {
         if (count > n - start) count = n - start;
         words = new uint256[](count);
         for (uint256 i = 0; i < count; ++i) {
-            words[i] = OrderWord.unwrap(_orders[OrderWords.id(slot, start + i)]);
+            OrderLane lane = _laneAt(OrderWords.id(slot, start + i));
+            words[i] = OrderWord.unwrap(lane.toWord(_accounts[lane.number()]));
         }
     }
 
@@ -785,7 +815,7 @@ contract EnergyMarket is IEnergyMarket, ReentrancyGuardTransient {
                 uint256 delivered = state.deliveredWh;
                 uint256 absorbed = state.absorbedWh;
                 uint256 traded = delivered < absorbed ? delivered : absorbed;
-                if (_orders[OrderWords.id(slot, index)].isOffer()) {
+                if (_laneAt(OrderWords.id(slot, index)).isOffer()) {
                     givenWh = Settlement.sellerCertificates(metered, traded, delivered);
                 } else {
                     receivedWh = Settlement.buyerCertificates(metered, absorbed, state.certificateWh);
@@ -836,6 +866,7 @@ contract EnergyMarket is IEnergyMarket, ReentrancyGuardTransient {
         if (amount > _MAX_HELD) revert MarketHoldingCapExceeded(amount, _MAX_HELD);
         IParticipantRegistry.Participant memory p = _registry.participant(msg.sender);
         if (!p.active || p.kind == IParticipantRegistry.Kind.None) revert MarketNotAllowed(msg.sender);
+        _recordAccount(p.number);
         _addBalance(_positionFor(msg.sender, p.number), amount);
         emit CreditsDeposited(msg.sender, amount);
         _pull(amount);
@@ -888,11 +919,14 @@ contract EnergyMarket is IEnergyMarket, ReentrancyGuardTransient {
         }
     }
 
-    /// @dev Stores the order as one word, bumps the slot's count, marks the owner's placement
-    /// (and keeps the owner's registry `number` in its placement word, for settlement).
+    /// @dev Stores the order in its lane (with the owner's number), bumps the slot's count, marks
+    /// the owner's placement (and keeps the owner's registry `number` in its placement word, for
+    /// cancelling).
     function _appendOrder(uint256 slot, OrderWord packed, uint256 number) private returns (uint256 orderId) {
         uint256 laneShift = _placementShift(slot);
         uint256 word = _placements[msg.sender][slot / _PLACEMENTS_PER_WORD];
+        // A number in the placement word means an earlier placement here recorded the account.
+        if (word >> _NUMBER_SHIFT == 0) _recordAccount(number);
         uint256 lane = (word >> laneShift) & _PLACEMENT_MASK;
         if (lane & _LIVE_BIT != 0) revert MarketDuplicateOrder(msg.sender, slot);
         uint256 placed = lane & _COUNT_MASK;
@@ -913,7 +947,13 @@ contract EnergyMarket is IEnergyMarket, ReentrancyGuardTransient {
             (word & ~(_PLACEMENT_MASK << laneShift)) | (lane << laneShift) | (number << _NUMBER_SHIFT);
 
         orderId = OrderWords.id(slot, index);
-        _orders[orderId] = packed;
+        OrderLane stored = OrderLanes.fromWord(packed, number);
+        uint256 pairKey = OrderLanes.pairKey(orderId);
+        // Ids increase: the first order of a pair finds its word empty (no read), the second
+        // adds its lane to the word the first wrote.
+        _orderPairs[pairKey] = index & 1 == 0
+            ? OrderLanes.withLane(0, orderId, stored)
+            : OrderLanes.withLane(_orderPairs[pairKey], orderId, stored);
     }
 
     /// @dev The market's own certificates of `slot`: the pool sellers give into and buyers (and
@@ -941,10 +981,17 @@ contract EnergyMarket is IEnergyMarket, ReentrancyGuardTransient {
         return number + 1;
     }
 
-    /// @dev The balance position of `owner`, who placed an order in `slot`: its number is in its
-    /// placement word of that slot.
-    function _positionOf(address owner, uint256 slot) private view returns (uint256) {
-        return _positionFor(owner, _placements[owner][slot / _PLACEMENTS_PER_WORD] >> _NUMBER_SHIFT);
+    /// @dev Records the caller as the account of registry number `number`, the owner of every
+    /// order lane carrying it, unless already recorded (numbers never change hands). Depositing
+    /// records it too, so that a trader who deposits first (the documented flow) pays the fresh
+    /// word there and not with its first order.
+    function _recordAccount(uint256 number) private {
+        if (_accounts[number] == address(0)) _accounts[number] = msg.sender;
+    }
+
+    /// @dev The stored lane of order `orderId` (zero: no such order).
+    function _laneAt(uint256 orderId) private view returns (OrderLane) {
+        return OrderLanes.load(_orderPairs, orderId);
     }
 
     /// @dev `account`'s balance position, asking the registry; `known` is false for an account

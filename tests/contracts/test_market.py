@@ -12,6 +12,8 @@ from dataclasses import dataclass
 import pytest
 from eth_account import Account
 from eth_account.signers.local import LocalAccount
+from eth_utils import to_checksum_address
+from eth_utils.crypto import keccak
 
 from p2penergy.chain.tx import events, transact
 from p2penergy.contracts.market import MarketClient, unpack_order
@@ -259,6 +261,83 @@ def test_the_book_reads_in_pages_of_packed_words_and_leaves_out_cancelled_orders
     assert [o.order_id for o in market.slot_orders(slot)] == placed[:2]
     monkeypatch.setattr("p2penergy.contracts.market.BOOK_PAGE", 1)  # one word per call
     assert market.slot_orders(slot) == [order for order, _ in decoded[:2]]
+
+
+def _order_pair_slot(d: Deployed, key: int, expected: int) -> int:
+    """The storage slot of the market's order pair word `key` (`slot << 15 | index >> 1`), found
+    as the mapping entry holding `expected` (the declaration's position is not hard-coded)."""
+    for base in range(64):
+        entry = keccak(key.to_bytes(32, "big") + base.to_bytes(32, "big"))
+        position = int.from_bytes(entry, "big")
+        stored = d.chain.w3.eth.get_storage_at(d.system.market.address, position)
+        if int.from_bytes(bytes(stored), "big") == expected:
+            return position
+    raise AssertionError(f"no storage word holds the order pair {expected:#x}")
+
+
+def _lane(d: Deployed, word: int) -> int:
+    """The 128-bit lane the market stores for order `word`: the owner's registry number in
+    place of its address, the order's bits 160-250 above it."""
+    owner = to_checksum_address((word & (2**160 - 1)).to_bytes(20, "big"))
+    number = d.system.registry.functions.participant(owner).call()[3]
+    return (word >> 160) << 32 | number
+
+
+def test_two_orders_of_a_slot_share_a_storage_word_and_cancel_clear_and_settle_apart(
+    deployed: Deployed, market: MarketClient
+):
+    seller = new_trader(deployed, PROSUMER)
+    buyers = [new_trader(deployed, CONSUMER) for _ in range(3)]
+    slot = open_slot(deployed)
+    fns = deployed.system.market.functions
+    ids = [
+        market.place(seller.account, [OrderInput(slot, Side.OFFER, 2_000, 100_000)])[0],
+        market.place(buyers[0].account, [OrderInput(slot, Side.BID, 1_000, 200_000)])[0],
+        market.place(buyers[1].account, [OrderInput(slot, Side.BID, 1_000, 200_000)])[0],
+        market.place(buyers[2].account, [OrderInput(slot, Side.BID, 1_000, 180_000)])[0],
+    ]
+    assert ids == [order_id(slot, k) for k in range(4)]
+    words = fns.orderWords(slot, 0, 4).call()
+    lanes = [_lane(deployed, w) for w in words]
+    # ids 0 and 1 share the word `slot << 15`, ids 2 and 3 the next one
+    first = _order_pair_slot(deployed, slot << 15, lanes[0] | lanes[1] << 128)
+    second = _order_pair_slot(deployed, slot << 15 | 1, lanes[2] | lanes[3] << 128)
+
+    # Cancelling the first order of the second pair leaves its neighbour as it was.
+    with pytest.raises(MarketError, match="MarketNotOrderOwner"):
+        market.cancel(buyers[2].account, ids[2])
+    market.cancel(buyers[1].account, ids[2])
+    after = fns.orderWords(slot, 0, 4).call()
+    assert after == [words[0], words[1], words[2] | 1 << 249, words[3]]
+    stored = deployed.chain.w3.eth.get_storage_at(deployed.system.market.address, second)
+    assert int.from_bytes(bytes(stored), "big") == (lanes[2] | 1 << 121) | lanes[3] << 128
+    assert owned(deployed, buyers[1].account.address) == CREDITS
+    with pytest.raises(MarketError, match="MarketOrderCancelled"):
+        market.cancel(buyers[1].account, ids[2])
+    assert [fns.order(i).call()[0] for i in ids] == [t.account.address for t in (seller, *buyers)]
+
+    # The offer (lane 0) fills both live bids (lane 1 of its word, lane 1 of the next).
+    to_gate_close(deployed, market, slot)
+    assert market.clear_slot(deployed.actors.keeper, slot).volume_wh == 2_000
+    to_slot_end(deployed, market, slot)
+    report(deployed, slot, {seller: (0, 2_000), buyers[0]: (1_000, 0), buyers[2]: (1_000, 0)})
+    receipts = market.settle_slot(deployed.actors.keeper, slot)
+    settled = [
+        e["args"] for r in receipts for e in events(deployed.system.market, "OrderSettled", r)
+    ]
+    assert [(a["orderId"], a["owner"], a["filledWh"], a["meteredWh"]) for a in settled] == [
+        (ids[0], seller.account.address, 2_000, 2_000),
+        (ids[1], buyers[0].account.address, 1_000, 1_000),
+        (ids[3], buyers[2].account.address, 1_000, 1_000),
+    ]
+    assert all(a["amount"] > 0 for a in settled)
+    assert owned(deployed, seller.account.address) > CREDITS
+    assert certificates(deployed, [b.account.address for b in buyers], slot) == [1_000, 0, 1_000]
+    assert balances(deployed, [deployed.system.market.address]) == [0]
+    _conservation(deployed, market, slot, receipts)
+    # settlement writes no order lane
+    stored = deployed.chain.w3.eth.get_storage_at(deployed.system.market.address, first)
+    assert int.from_bytes(bytes(stored), "big") == lanes[0] | lanes[1] << 128
 
 
 def test_escrow_without_allowance_fails_by_name(deployed: Deployed, market: MarketClient):
