@@ -93,6 +93,24 @@ def anvil_binary(root: Path | None = None) -> Path:
     return binary
 
 
+def anvil_argv(port: int) -> list[str]:
+    """anvil on `port` with the chain's consensus settings (chain id, hardfork, block gas
+    limit, zero fees, the dev accounts, transactions in arrival order), shared by `p2penergy
+    node` and `start_anvil` so both give the same gas and behaviour."""
+    return [
+        str(anvil_binary()),
+        "--host", HOST,
+        "--port", str(port),
+        "--chain-id", str(CHAIN_ID),
+        "--hardfork", HARDFORK,
+        "--gas-limit", str(BLOCK_GAS_LIMIT),
+        "--base-fee", "0",
+        "--gas-price", "0",
+        "--accounts", str(DEV_ACCOUNTS),
+        "--order", "fifo",
+    ]  # fmt: skip
+
+
 @dataclass
 class LocalNode:
     """A running `p2penergy node`: anvil, its state keeper and (by default) the gateway.
@@ -310,18 +328,7 @@ def start_anvil(port: int | None = None, *, timeout: float = 60) -> AnvilNode:
     port = port or free_port()
     if not _port_free(port):
         raise ChainError(f"port {port} on {HOST} is already in use")
-    command = [
-        str(anvil_binary()),
-        "--host", HOST,
-        "--port", str(port),
-        "--chain-id", str(CHAIN_ID),
-        "--hardfork", HARDFORK,
-        "--gas-limit", str(BLOCK_GAS_LIMIT),
-        "--base-fee", "0",
-        "--gas-price", "0",
-        "--accounts", str(DEV_ACCOUNTS),
-        "--order", "fifo",
-    ]  # fmt: skip
+    command = anvil_argv(port)
     process = subprocess.Popen(
         command,
         stdin=subprocess.DEVNULL,

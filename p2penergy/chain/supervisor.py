@@ -213,18 +213,9 @@ class StateKeeper:
 
 def _anvil_argv(config: NodeConfig, port: int) -> list[str]:
     argv = [
-        str(nodes.anvil_binary()),
-        "--host", nodes.HOST,
-        "--port", str(port),
-        "--chain-id", str(nodes.CHAIN_ID),
-        "--hardfork", nodes.HARDFORK,
-        "--gas-limit", str(nodes.BLOCK_GAS_LIMIT),
-        "--base-fee", "0",
-        "--gas-price", "0",
-        "--accounts", str(nodes.DEV_ACCOUNTS),
+        *nodes.anvil_argv(port),
         "--block-time", repr(config.block_time),
         "--mixed-mining",
-        "--order", "fifo",
     ]  # fmt: skip
     if config.state_file.is_file():
         argv += ["--load-state", str(config.state_file)]
