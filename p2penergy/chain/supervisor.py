@@ -35,6 +35,7 @@ from p2penergy.exceptions import ChainError
 log = logging.getLogger("p2penergy.node")
 
 HEAD_FILE = "head.json"
+HEAD_RESERVE = 64  # head.json stays this many block numbers ahead of the head (see record_head)
 RPC_TIMEOUT = 60.0  # seconds: a dump of a long chain takes a while
 
 
@@ -109,7 +110,13 @@ def write_atomically(path: Path, data: bytes) -> None:
 
 
 def record_head(path: Path, number: int) -> None:
-    """Notes the highest block number served (`head.json`), so a restart never reuses one."""
+    """Notes a block number above every one served (`head.json`), so a restart never reuses one.
+
+    The keeper writes the head plus `HEAD_RESERVE` and writes again once the head comes within
+    half of that: anvil makes blocks on its own clock, so a number written only *after* it was
+    served could be missing from the file when a kill comes (a keeper slowed by a loaded machine
+    or a long state dump); a reserve keeps the file ahead of what clients can have seen as long as
+    the keeper looks at least once every `HEAD_RESERVE // 2` blocks."""
     write_atomically(path, json.dumps({"number": number}).encode())
 
 
@@ -191,9 +198,10 @@ class StateKeeper:
             self._wake.clear()
             try:
                 head = await self.rpc.block_number()
-                if head > self._recorded_head:
-                    await asyncio.to_thread(record_head, self.head_path, head)
-                    self._recorded_head = head
+                if head + HEAD_RESERVE // 2 > self._recorded_head:
+                    reserved = head + HEAD_RESERVE
+                    await asyncio.to_thread(record_head, self.head_path, reserved)
+                    self._recorded_head = reserved
                 if head < self._seen:  # rewound behind our back
                     await self.rewritten()
                     continue
@@ -313,8 +321,9 @@ async def _resume_clock(rpc: Rpc) -> None:
 
 async def _skip_served_numbers(rpc: Rpc, head_file: Path) -> None:
     """After a kill, empty blocks made since the last state write are gone, but clients may have
-    seen their numbers: mine empty blocks past the highest number served, so that a log scanner
-    that stopped at block N never misses a new block numbered N or below."""
+    seen their numbers: mine empty blocks past the number `head.json` reserved (above every one
+    served), so that a log scanner that stopped at block N never misses a new block numbered N
+    or below. anvil stamps them all with the current time."""
     served = recorded_head(head_file)
     head = await rpc.block_number()
     if served >= head:
