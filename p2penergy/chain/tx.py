@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import time
 from typing import Any, Protocol
 
 from eth_abi.exceptions import InsufficientDataBytes
@@ -14,7 +15,14 @@ from web3._utils.events import _log_entry_data_to_bytes
 from web3.contract import Contract
 from web3.contract.contract import ContractFunction
 from web3.datastructures import AttributeDict
-from web3.exceptions import ContractCustomError, ContractLogicError, Web3RPCError
+from web3.exceptions import (
+    ContractCustomError,
+    ContractLogicError,
+    TimeExhausted,
+    TransactionIndexingInProgress,
+    TransactionNotFound,
+    Web3RPCError,
+)
 from web3.logs import DISCARD
 from web3.types import BlockData, EventData, TxReceipt
 
@@ -42,6 +50,8 @@ class ChainLike(Protocol):
 SENDER_NOT_AUTHORIZED = -32007  # the permissioning error of Besu and of our gateway
 GAS_HEADROOM_NUM = 6  # gas limit = estimate * 6 / 5
 GAS_HEADROOM_DEN = 5
+RECEIPT_POLL_FIRST = 0.002  # seconds: the first wait for a receipt on a JSON-RPC node, doubled
+RECEIPT_POLL_MAX = 0.1  # up to web3's own interval
 EMBEDDED_GAS_LIMIT = 29_000_000  # just under the embedded chain's 30,029,122 block gas limit
 
 
@@ -189,11 +199,37 @@ def send_only(chain: ChainLike, account: LocalAccount, tx: dict[str, Any]) -> by
 
 
 def wait_receipt(chain: ChainLike, tx_hash: bytes, timeout: float = 120) -> TxReceipt:
-    """Waits for the receipt of `tx_hash`; raises TransactionFailed if it reverted."""
-    receipt = chain.w3.eth.wait_for_transaction_receipt(HexBytes(tx_hash), timeout=timeout)
+    """Waits for the receipt of `tx_hash`; raises TransactionFailed if it reverted, web3's
+    TimeExhausted if none came within `timeout` seconds.
+
+    On a JSON-RPC node it asks at once, then after 2, 4, 8 ... ms up to every 100 ms (web3's own
+    fixed interval): anvil mines a transaction a millisecond or two after accepting it, so
+    web3's first 100 ms sleep was most of a transaction's time there, while on a network with
+    2-second blocks this asks about as often as web3 did.
+    """
+    receipt = (
+        chain.w3.eth.wait_for_transaction_receipt(HexBytes(tx_hash), timeout=timeout)
+        if chain.kind == "embedded"
+        else _poll_receipt(chain, HexBytes(tx_hash), timeout)
+    )
     if receipt["status"] != 1:
         raise TransactionFailed("0x" + tx_hash.hex(), receipt)
     return receipt
+
+
+def _poll_receipt(chain: ChainLike, tx_hash: HexBytes, timeout: float) -> TxReceipt:
+    deadline = time.monotonic() + timeout
+    delay = RECEIPT_POLL_FIRST
+    while True:
+        try:
+            return chain.w3.eth.get_transaction_receipt(tx_hash)
+        except (TransactionNotFound, TransactionIndexingInProgress):
+            pass
+        left = deadline - time.monotonic()
+        if left <= 0:
+            raise TimeExhausted(f"no receipt for {tx_hash.to_0x_hex()} within {timeout} s")
+        time.sleep(min(delay, left))
+        delay = min(2 * delay, RECEIPT_POLL_MAX)
 
 
 def deploy(

@@ -1,0 +1,52 @@
+"""`chain.tx.wait_receipt` on a JSON-RPC node (a throwaway anvil): the receipt of a mined
+transaction, `TransactionFailed` for a failed one, web3's `TimeExhausted` for a hash the node
+never mined."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator
+
+import pytest
+from web3.exceptions import TimeExhausted
+
+from p2penergy.chain.connect import Chain, rpc
+from p2penergy.chain.node import start_anvil
+from p2penergy.chain.tx import fees, send_only, send_value, wait_receipt
+from p2penergy.exceptions import TransactionFailed
+
+
+@pytest.fixture(scope="module")
+def anvil_chain() -> Iterator[Chain]:
+    with start_anvil() as node:
+        yield rpc(node.url)
+
+
+def test_a_mined_transaction_gives_its_receipt(anvil_chain: Chain):
+    sender, receiver = anvil_chain.faucet[0], anvil_chain.faucet[1]
+    before = anvil_chain.w3.eth.get_balance(receiver.address)
+    receipt = send_value(anvil_chain, sender, receiver.address, 12_345)
+    assert receipt["status"] == 1
+    assert receipt["blockNumber"] == anvil_chain.w3.eth.block_number
+    assert anvil_chain.w3.eth.get_balance(receiver.address) == before + 12_345
+
+
+def test_a_failed_transaction_raises_with_its_receipt(anvil_chain: Chain):
+    sender = anvil_chain.faucet[2]
+    tx = {
+        "data": "0xfe",  # creation code that is INVALID: the transaction fails, status 0
+        "gas": 60_000,
+        "chainId": anvil_chain.chain_id,
+        "nonce": anvil_chain.w3.eth.get_transaction_count(sender.address, "pending"),
+        **fees(anvil_chain),
+    }
+    tx_hash = send_only(anvil_chain, sender, tx)
+    with pytest.raises(TransactionFailed) as failed:
+        wait_receipt(anvil_chain, tx_hash)
+    assert failed.value.tx_hash == "0x" + tx_hash.hex()
+    assert failed.value.receipt["status"] == 0
+
+
+def test_a_hash_never_mined_times_out(anvil_chain: Chain):
+    with pytest.raises(TimeExhausted):
+        wait_receipt(anvil_chain, os.urandom(32), timeout=0.3)
