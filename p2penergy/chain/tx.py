@@ -114,19 +114,23 @@ def transact(
     fn: ContractFunction,
     gas: int | None = None,
     latest: BlockData | None = None,
+    race_gas: int = 0,
 ) -> TxReceipt:
     """Estimates, signs with `account`, sends and waits; raises the decoded revert on failure.
 
     `latest`: the latest block, when the caller has just read it (for a permit's deadline);
     the fees and the block gas limit come from it, else from one read of the latest block.
     The nonce is asked for every time: another process may send from the same account.
+    `race_gas`: added to an estimated limit, for a call whose cost depends on what other
+    senders' transactions mined before it will have written (the estimate saw the state
+    before them); unused gas is not charged.
     """
     if latest is None:
         latest = chain.w3.eth.get_block("latest")
     params: dict[str, Any] = {"from": account.address, **fees(chain, latest)}
     try:
         if gas is None:
-            gas = _gas_limit(chain, fn, params, int(latest["gasLimit"]))
+            gas = _gas_limit(chain, fn, params, int(latest["gasLimit"]), race_gas)
         params["gas"] = gas
         params["nonce"] = chain.w3.eth.get_transaction_count(account.address, "pending")
         tx: dict[str, Any] = dict(fn.build_transaction(params))  # type: ignore[arg-type]
@@ -139,7 +143,11 @@ def transact(
 
 
 def _gas_limit(
-    chain: ChainLike, fn: ContractFunction, params: dict[str, Any], block_limit: int
+    chain: ChainLike,
+    fn: ContractFunction,
+    params: dict[str, Any],
+    block_limit: int,
+    race_gas: int = 0,
 ) -> int:
     """The gas limit to send with; raises the decoded revert if the call would fail.
 
@@ -150,7 +158,7 @@ def _gas_limit(
         fn.call({**params, "gas": EMBEDDED_GAS_LIMIT}, block_identifier="pending")  # type: ignore[arg-type]
         return EMBEDDED_GAS_LIMIT
     estimate = _estimate(fn, params)
-    return min(estimate * GAS_HEADROOM_NUM // GAS_HEADROOM_DEN, block_limit)
+    return min(estimate * GAS_HEADROOM_NUM // GAS_HEADROOM_DEN + race_gas, block_limit)
 
 
 def _estimate(fn: ContractFunction, params: dict[str, Any]) -> int:

@@ -21,7 +21,7 @@ from p2penergy.chain.deploy import System
 from p2penergy.chain.tx import call, events, transact
 from p2penergy.contracts.certificate import CertificateClient
 from p2penergy.contracts.credit import CreditClient, describe_ref
-from p2penergy.contracts.market import MarketClient
+from p2penergy.contracts.market import MarketClient, placement_race_gas
 from p2penergy.contracts.registry import Participant, RegistryClient
 from p2penergy.domain.orders import OrderInput, slot_of
 from p2penergy.domain.participants import HOUSEHOLD_KINDS
@@ -356,7 +356,10 @@ class Wallet:
                 fn = fns.placeOrdersWithPermit(orders, plan.top_up, deadline, v, r, s)
             else:
                 fn = fns.placeOrders(orders)
-            return transact(self.system.chain, account, fn, gas=gas, latest=latest)
+            race_gas = placement_race_gas(len(orders))
+            return transact(
+                self.system.chain, account, fn, gas=gas, latest=latest, race_gas=race_gas
+            )
         except ContractRevert as exc:
             raise self.explain(exc) from None
 

@@ -15,8 +15,8 @@ from eth_account.signers.local import LocalAccount
 from eth_utils import to_checksum_address
 from eth_utils.crypto import keccak
 
-from p2penergy.chain.tx import events, transact
-from p2penergy.contracts.market import MarketClient, unpack_order
+from p2penergy.chain.tx import GAS_HEADROOM_DEN, GAS_HEADROOM_NUM, events, transact
+from p2penergy.contracts.market import MarketClient, placement_race_gas, unpack_order
 from p2penergy.domain.orders import OrderInput, Side, order_id
 from p2penergy.domain.readings import Reading
 from p2penergy.exceptions import CertificateError, CreditError, MarketError
@@ -841,3 +841,33 @@ def test_an_outage_cannot_be_declared_once_the_gate_closed_or_outside_the_tariff
     with pytest.raises(MarketError, match="MarketGateClosed"):
         govern(deployed, declare(slot - 4, slot, 200_000))
     assert market.outage_cap(slot) == 0
+
+
+def test_an_order_estimated_before_another_landed_fits_with_its_race_gas(
+    deployed: Deployed, market: MarketClient
+):
+    """Two orders share a storage word: A's placement is estimated while its slot holds one
+    order (A would update that word, the second of the pair); if B's order lands first, A's
+    becomes the first of the next pair (a fresh word). That costs A more than its estimate
+    with 20 % headroom (concurrent wallets ran out of gas on the local node), and at most
+    `placement_race_gas` more: the limit `transact` gives a placement covers it."""
+    d = deployed
+    slot = open_slot(d)
+    first, b, a = (new_trader(d, PROSUMER) for _ in range(3))
+    # A has traded before (its account and placement words exist): a warm, cheap placement
+    market.place(a.account, [OrderInput(slot + 1, Side.OFFER, 1_000, 100_000)])
+    market.place(first.account, [OrderInput(slot, Side.OFFER, 1_000, 100_000)])
+    fn = market.contract.functions.placeOrders(
+        [OrderInput(slot, Side.OFFER, 1_000, 100_000).as_tuple()]
+    )
+    before = d.chain.snapshot()
+    as_estimated = int(transact(d.chain, a.account, fn)["gasUsed"])  # the second of the pair
+    d.chain.revert(before)
+    market.place(b.account, [OrderInput(slot, Side.OFFER, 1_000, 100_000)])
+    limit = as_estimated * GAS_HEADROOM_NUM // GAS_HEADROOM_DEN + placement_race_gas(1)
+    receipt = transact(d.chain, a.account, fn, gas=limit)
+    [placed] = events(market.contract, "OrderPlaced", receipt)
+    assert placed["args"]["orderId"] == order_id(slot, 2)  # the first of the second pair
+    raced = int(receipt["gasUsed"])
+    assert raced > as_estimated * GAS_HEADROOM_NUM // GAS_HEADROOM_DEN
+    assert 0 < raced - as_estimated <= placement_race_gas(1)
