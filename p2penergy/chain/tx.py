@@ -226,6 +226,8 @@ def wait_receipt(chain: ChainLike, tx_hash: bytes, timeout: float = 120) -> TxRe
 
 
 def _poll_receipt(chain: ChainLike, tx_hash: HexBytes, timeout: float) -> TxReceipt:
+    """`tx_hash`'s receipt from a JSON-RPC node, asked at once and then after waits doubling
+    from RECEIPT_POLL_FIRST to RECEIPT_POLL_MAX; web3's TimeExhausted after `timeout` s."""
     deadline = time.monotonic() + timeout
     delay = RECEIPT_POLL_FIRST
     while True:

@@ -22,18 +22,22 @@ from p2penergy.market import Clearing, Order, Side, clear, escrow_for
 MAX_UINT256 = 2**256 - 1
 SLOT_STATUS = ("open", "cleared", "settling", "settled")
 BOOK_PAGE = 1_000  # order words per `orderWords` call (the default per-slot cap: one call)
-# Two orders share a storage word: the first of a pair writes a fresh word (22,100 gas: a cold
-# slot set from zero), the second updates it (5,000: a cold read, then non-zero to non-zero).
-# Which one an order is depends on the orders mined before it in its slot, so an estimate made
-# before another household's order landed can be this much short for each order (measured:
-# concurrent wallets on the local node ran out of gas with the estimate plus 20 %).
-PAIR_WORD_RACE_GAS = 17_100
+# A storage word shared with other households costs 22,100 gas to write when it is zero (a cold
+# slot set from zero) and 5,000 when it is not (a cold read, then non-zero to non-zero), and the
+# other households' transactions mined first decide which: two orders of a slot share a word
+# (ours becomes the first of a fresh pair when another order took the index the estimate saw),
+# and four accounts' market balances share one (a neighbour's placement that locks its whole
+# balance can leave the word zero before our refund or deposit lands). An estimate made before
+# them is this much short for each such word, so the limit carries it on top of the estimate
+# and its 20 % (unused gas is not charged). Measured: wallets placing side by side on the local
+# node ran out of gas without it.
+FRESH_WORD_RACE_GAS = 17_100
 
 
 def placement_race_gas(order_count: int) -> int:
-    """Gas a placement of `order_count` orders carries above its estimate (`PAIR_WORD_RACE_GAS`
-    each): what the estimate can miss when other orders land first."""
-    return PAIR_WORD_RACE_GAS * order_count
+    """Gas a placement of `order_count` orders carries above its estimate: a fresh pair word
+    for each order (`FRESH_WORD_RACE_GAS`)."""
+    return FRESH_WORD_RACE_GAS * order_count
 
 
 @dataclass(frozen=True)
@@ -73,7 +77,8 @@ class MarketClient:
 
     def deposit(self, account: LocalAccount, amount: int) -> TxReceipt:
         """Moves `amount` of `account`'s credits into its market balance (needs an allowance)."""
-        return transact(self.chain, account, self.contract.functions.deposit(amount))
+        fn = self.contract.functions.deposit(amount)
+        return transact(self.chain, account, fn, race_gas=FRESH_WORD_RACE_GAS)
 
     def withdraw(self, account: LocalAccount, amount: int) -> TxReceipt:
         """Sends `amount` of `account`'s market balance back to its wallet."""
@@ -91,7 +96,8 @@ class MarketClient:
 
     def cancel(self, account: LocalAccount, order_id_: int) -> TxReceipt:
         """Cancels an order before gate closure (bids get their escrow back)."""
-        return transact(self.chain, account, self.contract.functions.cancelOrder(order_id_))
+        fn = self.contract.functions.cancelOrder(order_id_)
+        return transact(self.chain, account, fn, race_gas=FRESH_WORD_RACE_GAS)
 
     def slot_orders(self, slot: int) -> list[Order]:
         """The slot's live (not cancelled) orders, as the clearing maths takes them.

@@ -21,7 +21,7 @@ from p2penergy.chain.deploy import System
 from p2penergy.chain.tx import call, events, transact
 from p2penergy.contracts.certificate import CertificateClient
 from p2penergy.contracts.credit import CreditClient, describe_ref
-from p2penergy.contracts.market import MarketClient, placement_race_gas
+from p2penergy.contracts.market import FRESH_WORD_RACE_GAS, MarketClient, placement_race_gas
 from p2penergy.contracts.registry import Participant, RegistryClient
 from p2penergy.domain.orders import OrderInput, slot_of
 from p2penergy.domain.participants import HOUSEHOLD_KINDS
@@ -420,7 +420,7 @@ class Wallet:
         v, r, s = self.credit.sign_permit(account, self.system.market.address, amount, deadline)
         fn = self.system.market.functions.depositWithPermit(amount, deadline, v, r, s)
         try:
-            transact(self.system.chain, account, fn)
+            transact(self.system.chain, account, fn, race_gas=FRESH_WORD_RACE_GAS)
         except ContractRevert as exc:
             raise self.explain(exc) from None
         return self.market.balance(self.address)

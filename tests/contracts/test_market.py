@@ -16,7 +16,12 @@ from eth_utils import to_checksum_address
 from eth_utils.crypto import keccak
 
 from p2penergy.chain.tx import GAS_HEADROOM_DEN, GAS_HEADROOM_NUM, events, transact
-from p2penergy.contracts.market import MarketClient, placement_race_gas, unpack_order
+from p2penergy.contracts.market import (
+    FRESH_WORD_RACE_GAS,
+    MarketClient,
+    placement_race_gas,
+    unpack_order,
+)
 from p2penergy.domain.orders import OrderInput, Side, order_id
 from p2penergy.domain.readings import Reading
 from p2penergy.exceptions import CertificateError, CreditError, MarketError
@@ -27,6 +32,7 @@ from p2penergy.oracle.recorded import recorded_in
 from ..conftest import CONSUMER, PROSUMER, Deployed, govern, topup_ref
 
 CREDITS = 50_000_000  # 50 credits each
+PLACEMENTS_PER_WORD = 11  # EnergyMarket's _PLACEMENTS_PER_WORD: an account's slots a word
 
 
 @dataclass(eq=False)
@@ -853,8 +859,9 @@ def test_an_order_estimated_before_another_landed_fits_with_its_race_gas(
     `placement_race_gas` more: the limit `transact` gives a placement covers it."""
     d = deployed
     slot = open_slot(d)
+    slot += slot % PLACEMENTS_PER_WORD == PLACEMENTS_PER_WORD - 1  # slot + 1 in the same word
     first, b, a = (new_trader(d, PROSUMER) for _ in range(3))
-    # A has traded before (its account and placement words exist): a warm, cheap placement
+    # A has traded before (its account and this placement word exist): a warm, cheap placement
     market.place(a.account, [OrderInput(slot + 1, Side.OFFER, 1_000, 100_000)])
     market.place(first.account, [OrderInput(slot, Side.OFFER, 1_000, 100_000)])
     fn = market.contract.functions.placeOrders(
@@ -871,3 +878,34 @@ def test_an_order_estimated_before_another_landed_fits_with_its_race_gas(
     raced = int(receipt["gasUsed"])
     assert raced > as_estimated * GAS_HEADROOM_NUM // GAS_HEADROOM_DEN
     assert 0 < raced - as_estimated <= placement_race_gas(1)
+
+
+def test_placing_cancelling_and_depositing_send_the_race_gas_above_the_estimate(
+    deployed: Deployed, market: MarketClient
+):
+    """Each of the market's calls whose cost other households' transactions can raise (a fresh
+    pair word for each order, a fresh balance word for a refund or a deposit) goes out with
+    `FRESH_WORD_RACE_GAS` per such word above its estimate and 20 %. On the Hardhat node the
+    limit is that sum, so the test fails if a call loses its race gas (these warm calls'
+    20 % is under 17,100); the embedded chain sends the block's limit, above it either way."""
+    d = deployed
+    slot = open_slot(d)
+    slot += slot % PLACEMENTS_PER_WORD == PLACEMENTS_PER_WORD - 1
+    a = new_trader(d, CONSUMER)
+    market.deposit(a.account, CREDITS // 2)
+    market.place(a.account, [OrderInput(slot, Side.BID, 1_000, 200_000)])  # a warm account
+    fns = market.contract.functions
+    bid = [OrderInput(slot + 1, Side.BID, 1_000, 200_000)]
+    bid_id = order_id(slot + 1, 0)  # the slot's first order
+    calls = (
+        (fns.placeOrders([o.as_tuple() for o in bid]), lambda: market.place(a.account, bid)),
+        (fns.cancelOrder(bid_id), lambda: market.cancel(a.account, bid_id)),
+        (fns.deposit(1_000_000), lambda: market.deposit(a.account, 1_000_000)),
+    )
+    for fn, send in calls:
+        estimate = int(fn.estimate_gas({"from": a.account.address}))
+        before = d.chain.w3.eth.block_number
+        send()
+        [tx_hash] = d.chain.w3.eth.get_block(before + 1)["transactions"]
+        sent = int(d.chain.w3.eth.get_transaction(tx_hash)["gas"])
+        assert sent >= estimate * GAS_HEADROOM_NUM // GAS_HEADROOM_DEN + FRESH_WORD_RACE_GAS
