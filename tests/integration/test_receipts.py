@@ -1,14 +1,17 @@
 """`chain.tx.wait_receipt` on a JSON-RPC node (a throwaway anvil): the receipt of a mined
-transaction, `TransactionFailed` for a failed one, web3's `TimeExhausted` for a hash the node
-never mined."""
+transaction, also of one the node mines only after the wait began (its first answers are
+"not found"), `TransactionFailed` for a failed one, web3's `TimeExhausted` for a hash the
+node never mined."""
 
 from __future__ import annotations
 
 import os
+import threading
 from collections.abc import Iterator
 
 import pytest
-from web3.exceptions import TimeExhausted
+from hexbytes import HexBytes
+from web3.exceptions import TimeExhausted, TransactionNotFound
 
 from p2penergy.chain.connect import Chain, rpc
 from p2penergy.chain.node import start_anvil
@@ -50,3 +53,30 @@ def test_a_failed_transaction_raises_with_its_receipt(anvil_chain: Chain):
 def test_a_hash_never_mined_times_out(anvil_chain: Chain):
     with pytest.raises(TimeExhausted):
         wait_receipt(anvil_chain, os.urandom(32), timeout=0.3)
+
+
+def test_a_transaction_mined_after_the_wait_began_is_waited_for(anvil_chain: Chain):
+    sender, receiver = anvil_chain.faucet[3], anvil_chain.faucet[4]
+    rpc_call = anvil_chain.w3.provider.make_request
+    tx = {
+        "to": receiver.address,
+        "value": 1,
+        "gas": 21_000,
+        "chainId": anvil_chain.chain_id,
+        "nonce": anvil_chain.w3.eth.get_transaction_count(sender.address, "pending"),
+        **fees(anvil_chain),
+    }
+    rpc_call("evm_setAutomine", [False])  # type: ignore[arg-type]
+    try:
+        tx_hash = send_only(anvil_chain, sender, tx)
+        head = anvil_chain.w3.eth.block_number
+        with pytest.raises(TransactionNotFound):  # accepted, not mined
+            anvil_chain.w3.eth.get_transaction_receipt(HexBytes(tx_hash))
+        miner = threading.Timer(0.3, lambda: rpc_call("evm_mine", []))  # type: ignore[arg-type]
+        miner.start()
+        receipt = wait_receipt(anvil_chain, tx_hash, timeout=30)
+        miner.join()
+    finally:
+        rpc_call("evm_setAutomine", [True])  # type: ignore[arg-type]
+    assert receipt["status"] == 1
+    assert receipt["blockNumber"] == head + 1
