@@ -249,14 +249,30 @@ def measure(quick: bool = False) -> dict[str, int]:
     # slot)
     buyer, _, _ = bench.trader(CONSUMER)
     bench.market.place(buyer, [OrderInput(bench.slot(4), Side.BID, 1_000, 200_000)])
+    placed: list[int] = []
     figures["place one bid incl. escrow (warm accounts)"] = bench.gas(
         buyer,
-        lambda: bench.market.place(buyer, [OrderInput(bench.slot(5), Side.BID, 1_000, 200_000)]),
+        lambda: placed.extend(
+            bench.market.place(buyer, [OrderInput(bench.slot(5), Side.BID, 1_000, 200_000)])
+        ),
     )
     first = bench.slot(8)
     day = [OrderInput(first + k, Side.BID, 500 + k, 150_000) for k in range(96)]
     figures["place day-ahead batch of 96 orders, per order"] = (
         bench.gas(buyer, lambda: bench.market.place(buyer, day)) // 96
+    )
+    # the other things a household does with the market: cancel a bid (its escrow back to the
+    # market balance), take credits out to the wallet (which holds none: the buyer deposited all
+    # of them) and put them all back (no figure after this depends on them: the balance word
+    # stays non-zero, the cancel count is read only near the cap)
+    figures["cancel one bid (escrow back to the market balance)"] = bench.gas(
+        buyer, lambda: bench.market.cancel(buyer, placed[0])
+    )
+    figures["withdraw to a wallet that holds no credits"] = bench.gas(
+        buyer, lambda: bench.market.withdraw(buyer, 10**6)
+    )
+    figures["deposit a wallet's whole credits (allowance set)"] = bench.gas(
+        buyer, lambda: bench.market.deposit(buyer, 10**6)
     )
 
     # readings, clearing and settlement at three sizes; each size gets its own slot
