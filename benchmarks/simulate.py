@@ -220,17 +220,18 @@ def main() -> None:
     parser.add_argument("--out", type=Path, default=DEFAULT_OUT, help="JSON result file")
     parser.add_argument("--no-write", action="store_true", help="print only")
     args = parser.parse_args()
-    scenario = _scenario(args.scenario, args.households, args.first_slot, args.slots)
+    # what names the scenario, also for the timing runs' fresh processes
+    overrides = {
+        "name": args.scenario,
+        "households": args.households,
+        "first_slot": args.first_slot,
+        "slots": args.slots,
+    }
+    scenario = _scenario(**overrides)
     identity: dict[str, Any] = {"scenario": scenario.name, "households": scenario.households.count}
     if args.chain != "embedded":
         identity["chain"] = args.chain
     if not args.profile_only:
-        overrides = {
-            "name": args.scenario,
-            "households": args.households,
-            "first_slot": args.first_slot,
-            "slots": args.slots,
-        }
         runs = [timed_in_fresh_process(overrides, args.chain) for _ in range(max(1, args.repeat))]
         summary = {
             **identity,

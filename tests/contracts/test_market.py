@@ -76,6 +76,13 @@ def open_slot(d: Deployed, ahead: int = 4) -> int:
     return (d.chain.now() - epoch) // length + ahead
 
 
+def open_slot_beside_the_next(d: Deployed) -> int:
+    """An open slot whose next slot's placement lane is in the same word (an account's
+    placements are `PLACEMENTS_PER_WORD` slots a word): an order there finds the word warm."""
+    slot = open_slot(d)
+    return slot + (slot % PLACEMENTS_PER_WORD == PLACEMENTS_PER_WORD - 1)
+
+
 def report(d: Deployed, slot: int, usage: dict[Trader, tuple[int, int]]) -> None:
     """Each trader's meter signs (import, export) for `slot`; one relayed batch."""
     batch = []
@@ -858,8 +865,7 @@ def test_an_order_estimated_before_another_landed_fits_with_its_race_gas(
     with 20 % headroom (concurrent wallets ran out of gas on the local node), and at most
     `placement_race_gas` more: the limit `transact` gives a placement covers it."""
     d = deployed
-    slot = open_slot(d)
-    slot += slot % PLACEMENTS_PER_WORD == PLACEMENTS_PER_WORD - 1  # slot + 1 in the same word
+    slot = open_slot_beside_the_next(d)
     first, b, a = (new_trader(d, PROSUMER) for _ in range(3))
     # A has traded before (its account and this placement word exist): a warm, cheap placement
     market.place(a.account, [OrderInput(slot + 1, Side.OFFER, 1_000, 100_000)])
@@ -889,8 +895,7 @@ def test_placing_cancelling_and_depositing_send_the_race_gas_above_the_estimate(
     limit is that sum, so the test fails if a call loses its race gas (these warm calls'
     20 % is under 17,100); the embedded chain sends the block's limit, above it either way."""
     d = deployed
-    slot = open_slot(d)
-    slot += slot % PLACEMENTS_PER_WORD == PLACEMENTS_PER_WORD - 1
+    slot = open_slot_beside_the_next(d)
     a = new_trader(d, CONSUMER)
     market.deposit(a.account, CREDITS // 2)
     market.place(a.account, [OrderInput(slot, Side.BID, 1_000, 200_000)])  # a warm account

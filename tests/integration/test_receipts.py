@@ -8,8 +8,10 @@ from __future__ import annotations
 import os
 import threading
 from collections.abc import Iterator
+from typing import Any
 
 import pytest
+from eth_account.signers.local import LocalAccount
 from hexbytes import HexBytes
 from web3.exceptions import TimeExhausted, TransactionNotFound
 
@@ -25,6 +27,16 @@ def anvil_chain() -> Iterator[Chain]:
         yield rpc(node.url)
 
 
+def _tx(chain: Chain, sender: LocalAccount, **fields: Any) -> dict[str, Any]:
+    """A transaction of `sender`'s with `fields`, its chain id, next nonce and fees."""
+    return {
+        **fields,
+        "chainId": chain.chain_id,
+        "nonce": chain.w3.eth.get_transaction_count(sender.address, "pending"),
+        **fees(chain),
+    }
+
+
 def test_a_mined_transaction_gives_its_receipt(anvil_chain: Chain):
     sender, receiver = anvil_chain.faucet[0], anvil_chain.faucet[1]
     before = anvil_chain.w3.eth.get_balance(receiver.address)
@@ -36,14 +48,8 @@ def test_a_mined_transaction_gives_its_receipt(anvil_chain: Chain):
 
 def test_a_failed_transaction_raises_with_its_receipt(anvil_chain: Chain):
     sender = anvil_chain.faucet[2]
-    tx = {
-        "data": "0xfe",  # creation code that is INVALID: the transaction fails, status 0
-        "gas": 60_000,
-        "chainId": anvil_chain.chain_id,
-        "nonce": anvil_chain.w3.eth.get_transaction_count(sender.address, "pending"),
-        **fees(anvil_chain),
-    }
-    tx_hash = send_only(anvil_chain, sender, tx)
+    # creation code that is INVALID: the transaction fails, status 0
+    tx_hash = send_only(anvil_chain, sender, _tx(anvil_chain, sender, data="0xfe", gas=60_000))
     with pytest.raises(TransactionFailed) as failed:
         wait_receipt(anvil_chain, tx_hash)
     assert failed.value.tx_hash == "0x" + tx_hash.hex()
@@ -58,14 +64,7 @@ def test_a_hash_never_mined_times_out(anvil_chain: Chain):
 def test_a_transaction_mined_after_the_wait_began_is_waited_for(anvil_chain: Chain):
     sender, receiver = anvil_chain.faucet[3], anvil_chain.faucet[4]
     rpc_call = anvil_chain.w3.provider.make_request
-    tx = {
-        "to": receiver.address,
-        "value": 1,
-        "gas": 21_000,
-        "chainId": anvil_chain.chain_id,
-        "nonce": anvil_chain.w3.eth.get_transaction_count(sender.address, "pending"),
-        **fees(anvil_chain),
-    }
+    tx = _tx(anvil_chain, sender, to=receiver.address, value=1, gas=21_000)
     rpc_call("evm_setAutomine", [False])  # type: ignore[arg-type]
     try:
         tx_hash = send_only(anvil_chain, sender, tx)
